@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Set up gaussmix in ./.venv and run a task. Needs only Python 3.11+.
+
+    python3 run.py demo [ARGS...]   install gaussmix, run ``gaussmix demo ARGS``
+    python3 run.py test [ARGS...]   install gaussmix with test tools, run ``pytest ARGS``
+
+Installs are pinned by ``constraints.txt`` and repeated only when
+``pyproject.toml`` or ``constraints.txt`` change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+TASKS = {
+    "demo": ("", ["-m", "gaussmix", "demo"]),
+    "test": ("test", ["-m", "pytest"]),
+}
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_environment(extras: str) -> Path:
+    python = venv_python()
+    if not python.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        digest.update((ROOT / name).read_bytes())
+    digest.update(extras.encode())
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if not stamp.exists() or stamp.read_text() != digest.hexdigest():
+        target = f".[{extras}]" if extras else "."
+        print(f"installing gaussmix{f'[{extras}]' if extras else ''} into {VENV}", flush=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "-c", str(ROOT / "constraints.txt"), "-e", target],
+            cwd=ROOT,
+            check=True,
+        )
+        stamp.write_text(digest.hexdigest())
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):
+        print(f"gaussmix needs Python 3.11 or newer; this is {sys.version.split()[0]}.", file=sys.stderr)
+        return 2
+    if not argv or argv[0] not in TASKS:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    extras, command = TASKS[argv[0]]
+    try:
+        python = ensure_environment(extras)
+    except subprocess.CalledProcessError as exc:
+        print(f"installation failed (exit status {exc.returncode}); see the pip output above.", file=sys.stderr)
+        return exc.returncode or 1
+    return subprocess.call([str(python), *command, *argv[1:]], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,118 @@
+"""Fitting with restarts: initialise, run EM, keep the best run.
+
+:func:`fit_mixture` is what the estimator calls; it knows nothing about
+scikit-learn and can be used on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from gaussmix._data import ChunkedData
+from gaussmix._em import EMResult, IterationInfo, _singular_message, regularization, run_em
+from gaussmix._init import InitMethod, initial_params
+from gaussmix._params import MixtureParams
+from gaussmix.covariance import CovarianceStructure, SingularCovarianceError
+from gaussmix.exceptions import FitError
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Everything that defines a fit, already validated."""
+
+    n_components: int
+    structure: CovarianceStructure
+    init: InitMethod
+    n_init: int
+    tol: float
+    reg_covar: float
+    max_iter: int
+
+
+class FitObserver:
+    """Receives progress events; the base class ignores them all."""
+
+    def restart_started(self, restart: int, n_restarts: int) -> None:
+        """Called before restart ``restart`` (0-based) initialises."""
+
+    def iteration(self, info: IterationInfo) -> None:
+        """Called after each EM iteration."""
+
+    def restart_finished(self, restart: int, result: EMResult) -> None:
+        """Called after restart ``restart`` has finished."""
+
+
+def fit_mixture(
+    data: ChunkedData,
+    settings: FitSettings,
+    rng: np.random.RandomState,
+    *,
+    weights_init: np.ndarray | None = None,
+    means_init: np.ndarray | None = None,
+    precisions_init: np.ndarray | None = None,
+    warm_start: tuple[MixtureParams, float] | None = None,
+    observer: FitObserver | None = None,
+) -> EMResult:
+    """Fit ``settings.n_init`` times (once when warm-starting) and return the best run.
+
+    The best run has the highest final lower bound; the first run is kept
+    when all are equal. ``warm_start`` is ``(params, lower_bound)`` of a
+    previous fit to continue from.
+    """
+    observer = observer or FitObserver()
+    structure = settings.structure
+    data_mean, data_variances = data.feature_moments()
+    eps = float(np.finfo(data.dtype).eps)
+    reg = regularization(settings.reg_covar, data_variances, data_mean, eps)
+    fallback = np.where(data_variances > 0, data_variances, 1.0)
+    n_restarts = 1 if warm_start is not None else settings.n_init
+
+    best: EMResult | None = None
+    for restart in range(n_restarts):
+        observer.restart_started(restart, n_restarts)
+        if warm_start is not None:
+            params, lower_bound = warm_start
+            init_dropped: tuple[int, ...] = ()
+        else:
+            try:
+                params, init_dropped = initial_params(
+                    data,
+                    structure,
+                    n_components=settings.n_components,
+                    method=settings.init,
+                    rng=rng,
+                    reg=reg,
+                    data_mean=data_mean,
+                    data_variances=fallback,
+                    weights_init=weights_init,
+                    means_init=means_init,
+                    precisions_init=precisions_init,
+                )
+            except SingularCovarianceError as exc:
+                raise FitError(
+                    _singular_message(structure, exc.components, settings.reg_covar, "at initialisation")
+                ) from None
+            lower_bound = -math.inf
+        result = run_em(
+            data,
+            structure,
+            params,
+            reg=reg,
+            reg_covar=settings.reg_covar,
+            fallback_variances=fallback,
+            tol=settings.tol,
+            max_iter=settings.max_iter,
+            lower_bound=lower_bound,
+            restart=restart,
+            callback=observer.iteration,
+        )
+        if init_dropped:
+            result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
+        observer.restart_finished(restart, result)
+        if best is None or result.lower_bound > best.lower_bound:
+            best = result
+    assert best is not None  # n_restarts >= 1
+    return best

@@ -1,0 +1,484 @@
+"""The scikit-learn-compatible estimator :class:`GaussianMixture`."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+
+from gaussmix._data import ChunkedData
+from gaussmix._em import EMResult, IterationInfo
+from gaussmix._fit import FitObserver, FitSettings, fit_mixture
+from gaussmix._init import INIT_METHODS
+from gaussmix._params import MixtureParams
+from gaussmix._validation import (
+    check_choice,
+    check_int,
+    check_means_init,
+    check_precisions_init,
+    check_real,
+    check_sample_weight,
+    check_weights_init,
+)
+from gaussmix.covariance import get_structure
+from gaussmix.exceptions import (
+    ConvergenceWarning,
+    EmptyComponentWarning,
+    InvalidParameterError,
+    NotFittedError,
+)
+
+CovarianceType = Literal["full", "tied", "diag", "spherical"]
+InitParams = Literal["kmeans", "k-means++", "random", "random_from_data"]
+
+
+class _VerbosePrinter(FitObserver):
+    """Prints progress like scikit-learn's ``verbose`` option."""
+
+    def __init__(self, verbose: int, interval: int):
+        self.verbose = verbose
+        self.interval = interval
+        self._start = self._last = 0.0
+
+    def restart_started(self, restart, n_restarts):
+        print(f"Initialization {restart}")
+        self._start = self._last = time.perf_counter()
+
+    def iteration(self, info: IterationInfo):
+        if info.iteration % self.interval:
+            return
+        if self.verbose == 1:
+            print(f"  Iteration {info.iteration}")
+        else:
+            now = time.perf_counter()
+            print(
+                f"  Iteration {info.iteration}\t time lapse {now - self._last:.5f}s\t "
+                f"ll change {info.change:.5f}"
+            )
+            self._last = now
+
+    def restart_finished(self, restart, result: EMResult):
+        status = "converged" if result.converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        else:
+            print(
+                f"Initialization {status}. time lapse {time.perf_counter() - self._start:.5f}s\t "
+                f"lower bound {result.lower_bound:.5f}."
+            )
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture model fitted by Expectation-Maximisation.
+
+    A drop-in for :class:`sklearn.mixture.GaussianMixture` (same parameters,
+    methods and fitted attributes) that also takes ``sample_weight``, keeps
+    working on degenerate data, gives the same clustering whatever the units
+    or scale of the features, and stays accurate in float32.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Structure of the covariance matrices: one general matrix per
+        component, one shared general matrix, one diagonal matrix per
+        component, or one variance per component. See
+        :func:`gaussmix.covariance.available_structures`.
+    tol : float, default=1e-3
+        EM stops when the lower bound (the weighted mean log-likelihood per
+        sample) changes by less than ``tol``.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, **in units of each
+        feature's variance** in the training data (scikit-learn adds it in
+        absolute units). Results therefore do not depend on the scale of the
+        features, and on data with unit variance they equal scikit-learn's.
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the highest final lower
+        bound is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How initial responsibilities are chosen: k-means (k-means++ seeding,
+        then Lloyd iterations), k-means++ seeds alone, uniformly random
+        responsibilities, or randomly chosen distinct rows as seeds. Seeded
+        methods assign each row to its nearest seed, so initial covariances
+        come from the data. Sample weights are used throughout.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights (replace the estimate from ``init_params``).
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means; rows are assigned to the nearest of them to estimate
+        the initial covariances (unless ``precisions_init`` is also given).
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances). Shape by ``covariance_type``:
+        ``(n_components, n_features, n_features)`` for "full",
+        ``(n_features, n_features)`` for "tied", ``(n_components, n_features)``
+        for "diag", ``(n_components,)`` for "spherical".
+    random_state : int, RandomState instance or None, default=None
+        Controls initialisation and :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each call to ``fit`` after the first continues from the
+        fitted parameters (with a single initialisation).
+    verbose : int, default=0
+        1 prints each initialisation; 2 also prints timings and lower-bound
+        changes every ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+        Iterations between two verbose messages.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Mixing weights. A component that lost all responsibility during EM
+        has weight 0 (see :class:`gaussmix.exceptions.EmptyComponentWarning`).
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        Covariances, shaped as ``precisions_init``.
+    precisions_ : ndarray
+        Inverses of the covariances.
+    precisions_cholesky_ : ndarray
+        ``U`` with ``U @ U.T == precision`` per component (upper-triangular
+        after EM); ``1 / sqrt(variance)`` for "diag" and "spherical".
+    converged_ : bool
+        Whether the best initialisation reached ``tol`` before ``max_iter``.
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Lower bound (weighted mean log-likelihood) at the last iteration of
+        the best initialisation.
+    lower_bounds_ : list of float
+        Lower bound at each iteration of the best initialisation.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined only when ``X`` has string column names.
+
+    Notes
+    -----
+    Degenerate data: a covariance can never become singular while
+    ``reg_covar > 0``, so collapsed components (duplicate rows, a constant
+    feature, fewer rows than features) do not stop a fit. A component whose
+    total responsibility falls to ``1e-12`` of the total weight is dropped: it
+    keeps its place in the arrays with weight 0, and an
+    :class:`~gaussmix.exceptions.EmptyComponentWarning` says which one and
+    when. With ``reg_covar=0`` a singular covariance raises
+    :class:`~gaussmix.exceptions.FitError`, a ``ValueError`` that says what
+    to change; so does a non-finite log-likelihood.
+
+    Examples
+    --------
+    >>> from gaussmix import GaussianMixture
+    >>> from gaussmix.datasets import load_faithful
+    >>> X = load_faithful().data
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> gm.means_.round(1)
+    array([[ 2.  , 54.5],
+           [ 4.3, 80. ]])
+    >>> gm.predict([[2.0, 50.0], [4.5, 85.0]])
+    array([0, 1])
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: CovarianceType = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: InitParams = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # -- fitting ---------------------------------------------------------------
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM (``n_init`` times; the best run is kept).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; float32 input is computed and stored in float32.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights. A weight of 2 counts a row twice; a
+            weight of 0 is the same as leaving the row out.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most probable component of each row of ``X``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._fit(X, sample_weight)
+
+    def _fit(self, X, sample_weight):
+        settings = self._settings()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        n_samples, n_features = X.shape
+        weights = check_sample_weight(sample_weight, n_samples)
+        n_positive = int(np.count_nonzero(weights))
+        if n_positive < settings.n_components:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {settings.n_components}, "
+                f"n_samples = {n_positive} (rows with positive weight); use fewer components."
+            )
+        structure = settings.structure
+        weights_init = (
+            None if self.weights_init is None else check_weights_init(self.weights_init, settings.n_components)
+        )
+        means_init = (
+            None
+            if self.means_init is None
+            else check_means_init(self.means_init, settings.n_components, n_features)
+        )
+        precisions_init = (
+            None
+            if self.precisions_init is None
+            else check_precisions_init(self.precisions_init, structure, settings.n_components, n_features)
+        )
+        warm = None
+        if self.warm_start and hasattr(self, "converged_"):
+            warm = (self._params_from_attributes(n_features), self.lower_bound_)
+
+        data = ChunkedData(X, weights)
+        observer = _VerbosePrinter(self.verbose, self.verbose_interval) if self.verbose else None
+        result = fit_mixture(
+            data,
+            settings,
+            check_random_state(self.random_state),
+            weights_init=weights_init,
+            means_init=means_init,
+            precisions_init=precisions_init,
+            warm_start=warm,
+            observer=observer,
+        )
+        self._store(result, X.dtype)
+        if result.dropped:
+            described = "; ".join(
+                f"component {k} at {'initialisation' if it == 0 else f'iteration {it}'}"
+                for k, it in result.dropped
+            )
+            warnings.warn(
+                f"{len(result.dropped)} of {settings.n_components} components received no data "
+                f"and were dropped ({described}): their weight is 0 and they predict no rows. "
+                "The data support fewer components: use a smaller n_components or another init.",
+                EmptyComponentWarning,
+                stacklevel=3,
+            )
+        if not result.converged and settings.max_iter > 0:
+            warnings.warn(
+                f"Best performing initialization did not converge after {settings.max_iter} "
+                f"iterations (last change of the lower bound "
+                f"{_last_change(result):.3g} >= tol={settings.tol:g}). "
+                "Increase max_iter or tol, try other init parameters, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self._argmax_chunks(data)
+
+    def _settings(self) -> FitSettings:
+        """Validate the hyper-parameters and bundle those that define the fit."""
+        check_int(self.verbose, "verbose", 0)
+        check_int(self.verbose_interval, "verbose_interval", 1)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise InvalidParameterError(
+                f"warm_start must be True or False, got {self.warm_start!r}."
+            )
+        return FitSettings(
+            n_components=check_int(self.n_components, "n_components", 1),
+            structure=get_structure(self.covariance_type),
+            init=check_choice(self.init_params, "init_params", INIT_METHODS),
+            n_init=check_int(self.n_init, "n_init", 1),
+            tol=check_real(self.tol, "tol", 0.0),
+            reg_covar=check_real(self.reg_covar, "reg_covar", 0.0),
+            max_iter=check_int(self.max_iter, "max_iter", 0),
+        )
+
+    def _store(self, result: EMResult, dtype) -> None:
+        params = result.params
+        structure = get_structure(self.covariance_type)
+        self.weights_ = params.weights.astype(dtype)
+        self.means_ = params.means.astype(dtype)
+        self.covariances_ = params.covariances.astype(dtype)
+        self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
+        self.precisions_ = structure.precisions(params.precisions_cholesky).astype(dtype)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.lower_bound_ = float(result.lower_bound)
+        self.lower_bounds_ = list(result.lower_bounds)
+
+    # -- using a fitted model --------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "converged_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _params_from_attributes(self, n_features: int | None = None) -> MixtureParams:
+        structure = get_structure(self.covariance_type)
+        means = np.asarray(self.means_, dtype=np.float64)
+        n_components = means.shape[0]
+        expected = structure.covariance_shape(n_components, means.shape[1])
+        prec_chol = np.asarray(self.precisions_cholesky_, dtype=np.float64)
+        if prec_chol.shape != expected or (n_features is not None and means.shape[1] != n_features):
+            raise ValueError(
+                f"the fitted parameters do not match covariance_type={self.covariance_type!r} and "
+                f"{n_features} features (precisions_cholesky_ has shape {prec_chol.shape}, expected "
+                f"{expected}); refit with warm_start=False."
+            )
+        return MixtureParams(
+            weights=np.asarray(self.weights_, dtype=np.float64),
+            means=means,
+            covariances=np.asarray(self.covariances_, dtype=np.float64),
+            precisions_cholesky=prec_chol,
+        )
+
+    def _prepare(self, X) -> tuple[ChunkedData, MixtureParams]:
+        self._check_fitted()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return ChunkedData(X), self._params_from_attributes()
+
+    def _argmax_chunks(self, data: ChunkedData) -> np.ndarray:
+        parts = data.map_log_prob(
+            get_structure(self.covariance_type),
+            self._params_from_attributes(),
+            lambda xp, lp: xp.to_numpy(xp.argmax(lp, axis=1)),
+        )
+        return np.concatenate(parts)
+
+    def score_samples(self, X):
+        """Log-density ``log p(x)`` of each row under the mixture.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        data, params = self._prepare(X)
+        parts = data.map_log_prob(
+            get_structure(self.covariance_type), params, lambda xp, lp: xp.to_numpy(xp.logsumexp(lp, axis=1))
+        )
+        return np.concatenate(parts)
+
+    def score(self, X, y=None):
+        """Mean log-density of the rows of ``X`` (a float)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """Most probable component of each row.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        data, _ = self._prepare(X)
+        return self._argmax_chunks(data)
+
+    def predict_proba(self, X):
+        """Responsibilities: the posterior probability of each component for each row.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+            Rows sum to 1.
+        """
+        data, params = self._prepare(X)
+
+        def responsibilities(xp, log_prob):
+            norm = xp.logsumexp(log_prob, axis=1)
+            norm = xp.where(xp.isfinite(norm), norm, 0.0)
+            return xp.to_numpy(xp.exp(log_prob - norm[:, None]))
+
+        parts = data.map_log_prob(get_structure(self.covariance_type), params, responsibilities)
+        return np.concatenate(parts, axis=0)
+
+    def sample(self, n_samples=1):
+        """Draw rows from the fitted mixture.
+
+        Rows come grouped by component (component 0 first), as in
+        scikit-learn; uses ``random_state``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
+        self._check_fitted()
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples!r}. The sampling requires at least one sample."
+            )
+        params = self._params_from_attributes()
+        rng = check_random_state(self.random_state)
+        weights = params.weights / params.weights.sum()
+        counts = rng.multinomial(int(n_samples), weights)
+        structure = get_structure(self.covariance_type)
+        X = structure.sample(rng, params.means, params.covariances, counts)
+        y = np.repeat(np.arange(params.n_components), counts)
+        return X.astype(self.means_.dtype, copy=False), y
+
+    # -- model selection -----------------------------------------------------
+    def _n_parameters(self) -> int:
+        """Number of free parameters: covariances, means and weights."""
+        self._check_fitted()
+        n_components, n_features = np.shape(self.means_)
+        cov = get_structure(self.covariance_type).n_covariance_parameters(n_components, n_features)
+        return int(cov + n_components * n_features + n_components - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        ``-2 * log-likelihood + n_parameters * log(n_samples)``.
+        """
+        n = np.shape(X)[0]
+        return -2.0 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on ``X`` (lower is better).
+
+        ``-2 * log-likelihood + 2 * n_parameters``.
+        """
+        n = np.shape(X)[0]
+        return -2.0 * self.score(X) * n + 2 * self._n_parameters()
+
+
+def _last_change(result: EMResult) -> float:
+    bounds = result.lower_bounds
+    return abs(bounds[-1] - bounds[-2]) if len(bounds) >= 2 else math.inf

@@ -1,0 +1,139 @@
+"""Initial parameters: from k-means, seeds, random responsibilities or given arrays.
+
+Every method ends the same way: responsibilities (hard or soft) for all rows,
+their sufficient statistics, and one M-step. So initial covariances always
+come from the data, and sample weights count exactly as in EM.
+
+=====================  ======================================================
+``"kmeans"``           k-means++ seeding, then weighted Lloyd iterations;
+                       each row belongs to its nearest final centre.
+``"k-means++"``        k-means++ seeding only; each row belongs to its
+                       nearest seed.
+``"random_from_data"`` ``n_components`` distinct rows drawn with probability
+                       proportional to their weight; nearest-seed assignment.
+``"random"``           uniformly random responsibilities, normalised per row.
+=====================  ======================================================
+
+User-given ``means_init`` replace the seeds (rows are assigned to the
+nearest given mean); given ``weights_init``, ``means_init`` and
+``precisions_init`` replace the corresponding estimates, and when all three
+are given no pass over the data is needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from gaussmix._data import ChunkedData
+from gaussmix._em import m_step
+from gaussmix._kmeans import lloyd, nearest, seed_centers
+from gaussmix._params import MixtureParams
+from gaussmix._stats import Statistics
+from gaussmix.covariance import CovarianceStructure
+
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def _two_pass_statistics(
+    data: ChunkedData,
+    structure: CovarianceStructure,
+    make_responsibilities,
+    n_components: int,
+    data_mean: np.ndarray,
+) -> Statistics:
+    """Statistics of given responsibilities, centred at their own weighted means.
+
+    The first pass finds the means (about the data mean), the second takes the
+    second moments about them. ``make_responsibilities()`` must return a fresh
+    per-chunk function that yields the same responsibilities on each pass.
+    """
+    shift = np.broadcast_to(data_mean, (n_components, data.n_features)).copy()
+    means = data.statistics(structure, make_responsibilities(), shift).means
+    return data.statistics(structure, make_responsibilities(), means)
+
+
+def _labels_responsibilities(data: ChunkedData, labels: np.ndarray, n_components: int):
+    xp = data.xp
+
+    def make():
+        def responsibilities(start, stop, Xc):
+            onehot = np.zeros((stop - start, n_components))
+            onehot[np.arange(stop - start), labels[start:stop]] = 1.0
+            return xp.asarray(onehot, dtype=data.dtype)
+
+        return responsibilities
+
+    return make
+
+
+def _random_responsibilities(data: ChunkedData, seed: int, n_components: int):
+    xp = data.xp
+
+    def make():
+        generator = np.random.RandomState(seed)
+
+        def responsibilities(start, stop, Xc):
+            resp = generator.uniform(size=(stop - start, n_components))
+            resp /= resp.sum(axis=1, keepdims=True)
+            return xp.asarray(resp, dtype=data.dtype)
+
+        return responsibilities
+
+    return make
+
+
+def initial_params(
+    data: ChunkedData,
+    structure: CovarianceStructure,
+    *,
+    n_components: int,
+    method: InitMethod,
+    rng: np.random.RandomState,
+    reg: np.ndarray,
+    data_mean: np.ndarray,
+    data_variances: np.ndarray,
+    weights_init: np.ndarray | None = None,
+    means_init: np.ndarray | None = None,
+    precisions_init: np.ndarray | None = None,
+) -> tuple[MixtureParams, tuple[int, ...]]:
+    """Initial parameters and the components that received no rows.
+
+    Raises :class:`gaussmix.covariance.SingularCovarianceError` if an initial
+    covariance is singular (only possible with ``reg_covar=0``).
+    """
+    if weights_init is not None and means_init is not None and precisions_init is not None:
+        prec_chol = structure.precisions_cholesky_from_precisions(precisions_init)
+        covariances = structure.covariances_from_precisions_cholesky(prec_chol)
+        return MixtureParams(weights_init.copy(), means_init.copy(), covariances, prec_chol), ()
+
+    make: Any
+    if means_init is not None:
+        make = _labels_responsibilities(data, nearest(data, means_init)[0], n_components)
+    elif method == "random":
+        make = _random_responsibilities(data, rng.randint(np.iinfo(np.int32).max), n_components)
+    else:
+        seeding = "distinct" if method == "random_from_data" else "k-means++"
+        centers = seed_centers(data, n_components, rng, seeding)
+        if method == "kmeans":
+            _, labels = lloyd(data, centers, variances=data_variances)
+        else:
+            labels = nearest(data, centers)[0]
+        make = _labels_responsibilities(data, labels, n_components)
+
+    stats = _two_pass_statistics(data, structure, make, n_components, data_mean)
+    params, empty = m_step(structure, stats, reg, None, data_variances)
+
+    weights, means = params.weights, params.means
+    covariances, prec_chol = params.covariances, params.precisions_cholesky
+    if weights_init is not None:
+        weights = weights_init.copy()
+        empty = ()
+    if means_init is not None:
+        means = means_init.copy()
+    if precisions_init is not None:
+        prec_chol = structure.precisions_cholesky_from_precisions(precisions_init)
+        covariances = structure.covariances_from_precisions_cholesky(prec_chol)
+    return MixtureParams(weights, means, covariances, prec_chol), empty

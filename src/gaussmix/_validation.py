@@ -1,0 +1,122 @@
+"""Checks of hyper-parameters, sample weights and initial arrays.
+
+Messages name the parameter, what was expected, what was received and how to
+fix it.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from gaussmix.covariance import CovarianceStructure
+from gaussmix.exceptions import InvalidParameterError
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InvalidParameterError(
+            f"{name} must be an integer >= {minimum}, got {value!r} of type {type(value).__name__}."
+        )
+    if value < minimum:
+        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_real(value: Any, name: str, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidParameterError(
+            f"{name} must be a number >= {minimum}, got {value!r} of type {type(value).__name__}."
+        )
+    if not math.isfinite(value) or value < minimum:
+        raise InvalidParameterError(f"{name} must be a finite number >= {minimum}, got {value}.")
+    return float(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise InvalidParameterError(f"{name} must be one of {valid}; got {value!r}.")
+    return value
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """Sample weights as float64 of shape (n_samples,): finite, >= 0, not all 0."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, float(sample_weight))
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"sample_weight must be an array of numbers, got {type(sample_weight).__name__}."
+        ) from exc
+    if weights.ndim != 1:
+        raise ValueError(
+            f"sample_weight must be 1D array or scalar, got an array of shape {weights.shape}; "
+            f"pass one weight per row of X ({n_samples} rows)."
+        )
+    if weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight.shape == ({weights.shape[0]},), expected ({n_samples},): "
+            "pass one weight per row of X."
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity; weights must be finite.")
+    if np.any(weights < 0):
+        raise ValueError(
+            f"Negative values in data passed to sample_weight (minimum {weights.min():g}); "
+            "weights must be >= 0."
+        )
+    if not np.any(weights > 0):
+        raise ValueError("sample_weight is 0 for every row; at least one row needs a positive weight.")
+    return weights
+
+
+def check_weights_init(weights: Any, n_components: int) -> np.ndarray:
+    name = "weights_init"
+    array = _finite_array(weights, name)
+    if array.shape != (n_components,):
+        raise ValueError(
+            f"{name} must have shape ({n_components},) (one weight per component), got shape {array.shape}."
+        )
+    if np.any(array < 0) or np.any(array > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1], got min {array.min():.5g} and max {array.max():.5g}."
+        )
+    if not math.isclose(float(array.sum()), 1.0, rel_tol=0, abs_tol=1e-6):
+        raise ValueError(
+            f"{name} must sum to 1, got sum {array.sum():.8g}; divide the weights by their sum."
+        )
+    return array / array.sum()
+
+
+def check_means_init(means: Any, n_components: int, n_features: int) -> np.ndarray:
+    name = "means_init"
+    array = _finite_array(means, name)
+    if array.shape != (n_components, n_features):
+        raise ValueError(
+            f"{name} must have shape ({n_components}, {n_features}) (n_components, n_features), "
+            f"got shape {array.shape}."
+        )
+    return array
+
+
+def check_precisions_init(
+    precisions: Any, structure: CovarianceStructure, n_components: int, n_features: int
+) -> np.ndarray:
+    return structure.check_precisions(precisions, n_components, n_features)
+
+
+def _finite_array(values: Any, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__}.") from exc
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity; pass finite values.")
+    return array

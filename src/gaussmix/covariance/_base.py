@@ -1,0 +1,236 @@
+"""What a covariance structure is: the contract every structure module fulfils.
+
+A structure knows
+
+* the shapes of its ``covariances_`` / ``precisions_cholesky_`` arrays and its
+  number of free parameters;
+* two kernels, written against an explicit array namespace ``xp``: the squared
+  Mahalanobis distances of centred rows, and the second-moment sufficient
+  statistic of responsibility-weighted centred rows (its shape is the
+  structure's own: a matrix per component, one pooled matrix, a diagonal per
+  component, or a scalar per component);
+* its M-step from summed statistics, and the conversions between covariances,
+  precisions and precision Cholesky factors (NumPy float64 on the host: these
+  arrays are small);
+* how to draw samples and how to check user-given precisions.
+
+Nothing outside a structure module branches on the structure's name.
+
+Conventions (the same as scikit-learn's): ``precisions_cholesky`` holds, per
+component, a matrix ``U`` with ``U @ U.T == precision``; the M-step produces the
+upper-triangular one. For ``diag`` and ``spherical`` it holds ``1 / sqrt(var)``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from gaussmix._namespace import ArrayNamespace
+
+
+class SingularCovarianceError(ArithmeticError):
+    """Internal: covariance matrices that are not positive definite.
+
+    Carries the indices of the offending components (``None`` for a shared
+    covariance); the EM driver turns it into a :class:`gaussmix.exceptions.FitError`
+    whose message says what to change.
+    """
+
+    def __init__(self, components: tuple[int, ...] | None):
+        self.components = components
+        super().__init__(f"singular covariance in components {components}")
+
+
+def safe_counts(counts: np.ndarray) -> np.ndarray:
+    """Counts with zeros replaced by 1, for divisions whose numerators are 0 there."""
+    return np.where(counts > 0, counts, 1.0)
+
+
+def symmetrize(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (a + np.swapaxes(a, -1, -2))
+
+
+def cholesky_lower(covariances: np.ndarray) -> np.ndarray:
+    """Batched lower Cholesky factor; raises SingularCovarianceError naming the failures."""
+    batch = covariances.reshape((-1,) + covariances.shape[-2:])
+    if not np.all(np.isfinite(batch)):
+        bad = tuple(int(k) for k in np.flatnonzero(~np.all(np.isfinite(batch), axis=(1, 2))))
+        raise SingularCovarianceError(bad if covariances.ndim == 3 else None)
+    try:
+        return np.linalg.cholesky(covariances)
+    except np.linalg.LinAlgError:
+        bad = []
+        for k, matrix in enumerate(batch):
+            try:
+                np.linalg.cholesky(matrix)
+            except np.linalg.LinAlgError:
+                bad.append(k)
+        raise SingularCovarianceError(tuple(bad) if covariances.ndim == 3 else None) from None
+
+
+def inverse_lower(lower: np.ndarray) -> np.ndarray:
+    """Inverse of (a batch of) lower-triangular matrices."""
+    from scipy.linalg import solve_triangular
+
+    eye = np.broadcast_to(np.eye(lower.shape[-1]), lower.shape)
+    return solve_triangular(lower, eye, lower=True)
+
+
+def upper_cholesky_of(precisions: np.ndarray) -> np.ndarray:
+    """Upper-triangular ``U`` with ``U @ U.T == precisions`` (batched).
+
+    Reversing rows and columns turns the lower Cholesky factor of the reversed
+    matrix into the upper factor of the original one.
+    """
+    flipped = precisions[..., ::-1, ::-1]
+    return np.ascontiguousarray(cholesky_lower(flipped)[..., ::-1, ::-1])
+
+
+def check_matrix_precisions(precisions: np.ndarray, name: str) -> None:
+    """Raise ValueError unless every matrix in ``precisions`` is symmetric positive definite."""
+    batch = precisions.reshape((-1,) + precisions.shape[-2:])
+    for k, matrix in enumerate(batch):
+        scale = max(float(np.max(np.abs(matrix))), np.finfo(float).tiny)
+        if not np.allclose(matrix, matrix.T, rtol=1e-7, atol=1e-10 * scale):
+            where = f" (component {k})" if precisions.ndim == 3 else ""
+            raise ValueError(
+                f"{name} must be symmetric, but the matrix{where} is not: "
+                f"max |P - P.T| = {np.max(np.abs(matrix - matrix.T)):.3g}. "
+                "Pass symmetric precision matrices (the inverses of covariances)."
+            )
+        if np.min(np.linalg.eigvalsh(matrix)) <= 0:
+            where = f" (component {k})" if precisions.ndim == 3 else ""
+            raise ValueError(
+                f"{name} must be positive definite, but the matrix{where} has "
+                f"smallest eigenvalue {np.min(np.linalg.eigvalsh(matrix)):.3g}. "
+                "Pass inverses of valid covariance matrices."
+            )
+
+
+class CovarianceStructure(ABC):
+    """One covariance structure (``full``, ``tied``, ``diag``, ``spherical``, ...)."""
+
+    #: registry name, the value users pass as ``covariance_type``
+    name: ClassVar[str]
+    #: one-line description used in error messages and documentation
+    description: ClassVar[str]
+
+    # -- shapes and counts -------------------------------------------------
+    @abstractmethod
+    def covariance_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of ``covariances_``, ``precisions_`` and ``precisions_cholesky_``."""
+
+    @abstractmethod
+    def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
+        """Number of free parameters in the covariances."""
+
+    # -- kernels (array namespace xp) ---------------------------------------
+    @abstractmethod
+    def mahalanobis(self, xp: ArrayNamespace, centred: Any, precisions_cholesky: Any) -> Any:
+        """Squared Mahalanobis distances, shape ``(n_rows, n_components)``.
+
+        ``centred`` has shape ``(n_components, n_rows, n_features)``: the rows
+        minus each component's mean.
+        """
+
+    @abstractmethod
+    def second_moment(self, xp: ArrayNamespace, centred: Any, resp: Any) -> Any:
+        """The structure's second-moment statistic of centred rows.
+
+        ``resp`` has shape ``(n_rows, n_components)`` and already includes the
+        sample weights. The result adds across chunks of rows.
+        """
+
+    @abstractmethod
+    def second_moment_shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
+        """Shape of :meth:`second_moment`'s result."""
+
+    # -- M-step and conversions (NumPy float64) -----------------------------
+    @abstractmethod
+    def covariances(
+        self, counts: np.ndarray, first: np.ndarray, second: np.ndarray, reg: np.ndarray
+    ) -> np.ndarray:
+        """Covariances from statistics about a shift.
+
+        ``counts`` (K,), ``first`` (K, d) and ``second`` are sums of weighted
+        responsibilities, of centred rows and of the second moment, all taken
+        about the same per-component shift; components with ``counts == 0``
+        give placeholder values. ``reg`` (d,) is added to each feature's
+        variance.
+        """
+
+    @abstractmethod
+    def precisions_cholesky(self, covariances: np.ndarray) -> np.ndarray:
+        """Precision Cholesky factors; raises :class:`SingularCovarianceError`."""
+
+    @abstractmethod
+    def precisions_cholesky_from_precisions(self, precisions: np.ndarray) -> np.ndarray:
+        """Precision Cholesky factors from precisions."""
+
+    @abstractmethod
+    def precisions(self, precisions_cholesky: np.ndarray) -> np.ndarray:
+        """Precisions from their Cholesky factors."""
+
+    @abstractmethod
+    def covariances_from_precisions_cholesky(self, precisions_cholesky: np.ndarray) -> np.ndarray:
+        """Covariances from precision Cholesky factors."""
+
+    @abstractmethod
+    def log_det_precision_cholesky(self, precisions_cholesky: np.ndarray, n_features: int) -> np.ndarray:
+        """``log det U`` per component, shape (K,) (broadcastable for a shared one)."""
+
+    @abstractmethod
+    def full_covariances(self, covariances: np.ndarray, n_components: int, n_features: int) -> np.ndarray:
+        """Covariances expanded to ``(K, d, d)`` matrices (for plots and sampling)."""
+
+    @abstractmethod
+    def default_covariances(self, variances: np.ndarray, n_components: int) -> np.ndarray:
+        """Axis-aligned covariances with per-feature ``variances``, in this structure's shape."""
+
+    @abstractmethod
+    def replace_components(
+        self, covariances: np.ndarray, source: np.ndarray, mask: np.ndarray
+    ) -> np.ndarray:
+        """``covariances`` with the components in ``mask`` taken from ``source``.
+
+        A shared covariance has no per-component part and is returned as is.
+        """
+
+    @abstractmethod
+    def check_precisions(self, precisions: Any, n_components: int, n_features: int) -> np.ndarray:
+        """Validate user-given precisions; return them as float64 or raise ValueError."""
+
+    # -- shared behaviour ----------------------------------------------------
+    def sample(
+        self, rng: np.random.RandomState, means: np.ndarray, covariances: np.ndarray, counts: np.ndarray
+    ) -> np.ndarray:
+        """Draw ``counts[k]`` rows from component ``k``, concatenated in component order."""
+        n_components, n_features = means.shape
+        factors = np.linalg.cholesky(self.full_covariances(covariances, n_components, n_features))
+        blocks = [
+            means[k] + rng.standard_normal(size=(int(n), n_features)) @ factors[k].T
+            for k, n in enumerate(counts)
+        ]
+        return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n_features))
+
+    def _check_shape(self, array: np.ndarray, expected: tuple[int, ...], name: str) -> None:
+        if array.shape != expected:
+            raise ValueError(
+                f"{name} for covariance_type={self.name!r} must have shape {expected} "
+                f"(n_components, n_features as fitted), got shape {array.shape}."
+            )
+
+    def _as_float_array(self, values: Any, name: str) -> np.ndarray:
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__}.") from exc
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} contains NaN or infinity; pass finite values.")
+        return array
+
+    def __repr__(self) -> str:
+        return f"<covariance structure {self.name!r}: {self.description}>"

@@ -1,0 +1,78 @@
+"""``spherical``: each component has one variance shared by all features (mclust's VII).
+
+Shapes: covariances ``(K,)`` (the variances); second-moment statistic ``(K,)``
+(the responsibility-weighted sum of squared distances to the shift).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaussmix.covariance._base import CovarianceStructure, SingularCovarianceError, safe_counts
+
+
+class Spherical(CovarianceStructure):
+    name = "spherical"
+    description = "one variance per component, the same for every feature"
+
+    def covariance_shape(self, n_components, n_features):
+        return (n_components,)
+
+    def n_covariance_parameters(self, n_components, n_features):
+        return n_components
+
+    def mahalanobis(self, xp, centred, precisions_cholesky):
+        squared = xp.sum(centred * centred, axis=2).T
+        return squared * (precisions_cholesky * precisions_cholesky)[None, :]
+
+    def second_moment(self, xp, centred, resp):
+        return xp.sum(xp.sum(centred * centred, axis=2) * resp.T, axis=1)
+
+    def second_moment_shape(self, n_components, n_features):
+        return (n_components,)
+
+    def covariances(self, counts, first, second, reg):
+        c = safe_counts(counts)
+        n_features = first.shape[1]
+        scatter = second - np.sum(first * first, axis=1) / c
+        return scatter / (c * n_features) + np.mean(reg)
+
+    def precisions_cholesky(self, covariances):
+        bad = ~(np.isfinite(covariances) & (covariances > 0))
+        if np.any(bad):
+            raise SingularCovarianceError(tuple(int(k) for k in np.flatnonzero(bad)))
+        return 1.0 / np.sqrt(covariances)
+
+    def precisions_cholesky_from_precisions(self, precisions):
+        return np.sqrt(precisions)
+
+    def precisions(self, precisions_cholesky):
+        return precisions_cholesky**2
+
+    def covariances_from_precisions_cholesky(self, precisions_cholesky):
+        return 1.0 / precisions_cholesky**2
+
+    def log_det_precision_cholesky(self, precisions_cholesky, n_features):
+        return n_features * np.log(precisions_cholesky)
+
+    def full_covariances(self, covariances, n_components, n_features):
+        return covariances[:, None, None] * np.eye(n_features)
+
+    def default_covariances(self, variances, n_components):
+        return np.full(n_components, float(np.mean(variances)))
+
+    def replace_components(self, covariances, source, mask):
+        out = covariances.copy()
+        out[mask] = source[mask]
+        return out
+
+    def check_precisions(self, precisions, n_components, n_features):
+        name = "precisions_init"
+        array = self._as_float_array(precisions, name)
+        self._check_shape(array, self.covariance_shape(n_components, n_features), name)
+        if np.any(array <= 0):
+            raise ValueError(
+                f"{name} for covariance_type='spherical' must be positive (inverse variances), "
+                f"got minimum {array.min():.3g}."
+            )
+        return array

@@ -1,0 +1,51 @@
+"""Errors and warnings raised by gaussmix.
+
+They subclass scikit-learn's classes where scikit-learn has an equivalent, so
+code written against :class:`sklearn.mixture.GaussianMixture` that catches
+``sklearn.exceptions.NotFittedError`` or ``ConvergenceWarning`` keeps working.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = [
+    "ConvergenceWarning",
+    "EmptyComponentWarning",
+    "FitError",
+    "InvalidParameterError",
+    "NotFittedError",
+]
+
+
+class NotFittedError(_SklearnNotFittedError):
+    """A method that needs a fitted model was called before ``fit``."""
+
+
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """EM stopped at ``max_iter`` before the lower bound changed by less than ``tol``."""
+
+
+class EmptyComponentWarning(UserWarning):
+    """A component lost all responsibility during EM and was dropped.
+
+    A dropped component keeps its place in the fitted arrays (so their shapes
+    stay ``(n_components, ...)``) but its weight is exactly 0: it predicts no
+    points, contributes nothing to the density and is never sampled.
+    """
+
+
+class FitError(ValueError):
+    """EM cannot continue: a singular covariance or a non-finite log-likelihood.
+
+    The message says what happened and what to change.
+    """
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A hyper-parameter has a wrong type or value.
+
+    It is both a ValueError and a TypeError, like scikit-learn's error of the
+    same name, so either ``except`` clause catches it.
+    """
