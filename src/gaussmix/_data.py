@@ -15,6 +15,7 @@ import numpy as np
 
 from gaussmix._namespace import ArrayNamespace, namespace_of
 from gaussmix._params import MixtureParams, kernel_params
+from gaussmix._sampling import RowGroups, fingerprints
 from gaussmix._stats import Statistics, centre, estep_statistics, moments, weighted_log_prob
 from gaussmix.covariance import CovarianceStructure
 
@@ -49,6 +50,8 @@ class ChunkedData:
         self.weights = self.xp.asarray(weights, dtype=np.float64)
         self.total_weight = float(np.sum(self.xp.to_numpy(self.weights)))
         self._chunk_rows = chunk_rows
+        self._groups: RowGroups | None = None
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
     def chunk_rows(self, n_components: int) -> int:
         if self._chunk_rows is not None:
@@ -62,9 +65,30 @@ class ChunkedData:
             stop = min(start + step, self.n_samples)
             yield start, stop, self.X[start:stop], self.weights[start:stop]
 
+    def weights_numpy(self) -> np.ndarray:
+        return np.asarray(self.xp.to_numpy(self.weights), dtype=np.float64)
+
+    def fingerprints(self, X_chunk: Any) -> np.ndarray:
+        """Value fingerprints of a chunk's rows (see :mod:`gaussmix._sampling`)."""
+        mean, variances = self.feature_moments()
+        scale = np.sqrt(np.where(variances > 0, variances, 1.0))
+        return fingerprints(self.xp.to_numpy(X_chunk), mean, scale)
+
+    def row_groups(self) -> RowGroups:
+        """Rows grouped by fingerprint (computed once), for value-based random draws."""
+        if self._groups is None:
+            prints = np.concatenate([self.fingerprints(Xc) for _, _, Xc, _ in self.chunks(1)])
+            self._groups = RowGroups.from_fingerprints(prints, self.weights_numpy())
+        return self._groups
+
     # -- passes over the data -------------------------------------------------
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted mean and (population) variance of each feature, in float64."""
+        """Weighted mean and (population) variance of each feature, in float64 (computed once)."""
+        if self._moments is None:
+            self._moments = self._compute_feature_moments()
+        return self._moments
+
+    def _compute_feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         xp = self.xp
         total = np.zeros(self.n_features)
         for _, _, Xc, wc in self.chunks(1):

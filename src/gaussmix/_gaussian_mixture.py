@@ -109,7 +109,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         then Lloyd iterations), k-means++ seeds alone, uniformly random
         responsibilities, or randomly chosen distinct rows as seeds. Seeded
         methods assign each row to its nearest seed, so initial covariances
-        come from the data. Sample weights are used throughout.
+        come from the data. Sample weights are used throughout, and the
+        random draws depend on the rows' values, not their order: shuffling
+        the rows, or shifting and rescaling features, does not change the
+        fit. "random" starts every component near the overall mean; on
+        well-separated data EM can stop there within ``tol`` (as in
+        scikit-learn), so prefer "kmeans".
     weights_init : array-like of shape (n_components,), default=None
         Initial weights (replace the estimate from ``init_params``).
     means_init : array-like of shape (n_components, n_features), default=None

@@ -11,7 +11,9 @@ come from the data, and sample weights count exactly as in EM.
                        nearest seed.
 ``"random_from_data"`` ``n_components`` distinct rows drawn with probability
                        proportional to their weight; nearest-seed assignment.
-``"random"``           uniformly random responsibilities, normalised per row.
+``"random"``           uniformly random responsibilities, normalised per row
+                       (a function of the row's values, see
+                       :mod:`gaussmix._sampling`).
 =====================  ======================================================
 
 User-given ``means_init`` replace the seeds (rows are assigned to the
@@ -30,6 +32,7 @@ from gaussmix._data import ChunkedData
 from gaussmix._em import m_step
 from gaussmix._kmeans import lloyd, nearest, seed_centers
 from gaussmix._params import MixtureParams
+from gaussmix._sampling import new_stream, uniforms
 from gaussmix._stats import Statistics
 from gaussmix.covariance import CovarianceStructure
 
@@ -69,14 +72,14 @@ def _labels_responsibilities(data: ChunkedData, labels: np.ndarray, n_components
     return make
 
 
-def _random_responsibilities(data: ChunkedData, seed: int, n_components: int):
+def _random_responsibilities(data: ChunkedData, streams: list[int]):
+    """Uniform random responsibilities that are a function of each row's values."""
     xp = data.xp
 
     def make():
-        generator = np.random.RandomState(seed)
-
         def responsibilities(start, stop, Xc):
-            resp = generator.uniform(size=(stop - start, n_components))
+            prints = data.fingerprints(Xc)
+            resp = np.stack([uniforms(prints, stream) for stream in streams], axis=1)
             resp /= resp.sum(axis=1, keepdims=True)
             return xp.asarray(resp, dtype=data.dtype)
 
@@ -113,7 +116,7 @@ def initial_params(
     if means_init is not None:
         make = _labels_responsibilities(data, nearest(data, means_init)[0], n_components)
     elif method == "random":
-        make = _random_responsibilities(data, rng.randint(np.iinfo(np.int32).max), n_components)
+        make = _random_responsibilities(data, [new_stream(rng) for _ in range(n_components)])
     else:
         seeding = "distinct" if method == "random_from_data" else "k-means++"
         centers = seed_centers(data, n_components, rng, seeding)

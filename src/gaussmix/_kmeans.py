@@ -2,9 +2,9 @@
 
 Sample weights enter every step: seeds are drawn with probability
 proportional to ``weight * D(x)^2`` (k-means++) or to ``weight`` (random rows),
-and centres are weighted means. Draws use inverse-CDF sampling on cumulative
-sums, so a row of weight 0 is never chosen and a row of weight 2 is chosen
-exactly as often as two copies of it would be.
+and centres are weighted means. Draws depend on row values only, so a row
+of weight 0 is never chosen, a row of weight 2 acts exactly as two copies of
+it, and the order of the rows does not matter.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from gaussmix._data import ChunkedData
 from gaussmix._namespace import ArrayNamespace
+from gaussmix._sampling import new_stream
 
 
 def squared_distances(xp: ArrayNamespace, X: Any, centers: Any) -> Any:
@@ -53,11 +54,6 @@ def _rows(data: ChunkedData, indices: np.ndarray) -> np.ndarray:
     return np.asarray(xp.to_numpy(xp.take(data.X, xp.asarray(indices), axis=0)), dtype=np.float64)
 
 
-def _draw(cumulative: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw: the first row whose cumulative score exceeds each value."""
-    return np.minimum(np.searchsorted(cumulative, draws, side="right"), cumulative.size - 1)
-
-
 def seed_centers(
     data: ChunkedData,
     n_clusters: int,
@@ -68,34 +64,36 @@ def seed_centers(
 
     ``"k-means++"`` is greedy k-means++ (Arthur & Vassilvitskii 2007, with
     ``2 + log K`` candidates per step, keeping the one that lowers the
-    potential most). ``"distinct"`` draws rows with probability proportional
-    to their weight, among rows not equal to a centre already chosen.
+    weighted potential most). ``"distinct"`` draws rows of distinct values
+    with probability proportional to their weight, without replacement.
+    Draws depend on row values, not positions (see :mod:`gaussmix._sampling`).
     """
-    weights = np.asarray(data.xp.to_numpy(data.weights), dtype=np.float64)
-    weight_cdf = np.cumsum(weights)
-    first = _draw(weight_cdf, rng.uniform(size=1) * weight_cdf[-1])
-    centers = np.empty((n_clusters, data.n_features))
-    centers[0] = _rows(data, first)[0]
-    closest = _distances_to(data, centers[:1])[:, 0]
-    n_trials = 2 + int(math.log(n_clusters)) if method == "k-means++" else 1
+    groups = data.row_groups()
 
+    def rows_of(chosen) -> np.ndarray:
+        return _rows(data, groups.representative[np.asarray(chosen, dtype=np.intp)])
+
+    if method == "distinct":
+        chosen = list(groups.draw_distinct(groups.weight, n_clusters, new_stream(rng)))
+        while len(chosen) < n_clusters:  # fewer distinct rows than clusters: repeat some
+            chosen.append(groups.draw(groups.weight, new_stream(rng)))
+        return rows_of(chosen)
+
+    weights = data.weights_numpy()
+    centers = np.empty((n_clusters, data.n_features))
+    centers[0] = rows_of([groups.draw(groups.weight, new_stream(rng))])[0]
+    closest = _distances_to(data, centers[:1])[:, 0]
+    n_trials = 2 + int(math.log(n_clusters))
     for c in range(1, n_clusters):
-        score = weights * closest if method == "k-means++" else weights * (closest > 0)
-        cdf = np.cumsum(score)
-        if cdf[-1] > 0:
-            candidates = _draw(cdf, rng.uniform(size=n_trials) * cdf[-1])
-        else:  # fewer distinct rows than clusters: repeat rows, still by weight
-            candidates = _draw(weight_cdf, rng.uniform(size=n_trials) * weight_cdf[-1])
-        cand_rows = _rows(data, candidates)
-        if n_trials == 1:
-            best = 0
-            new_closest = np.minimum(closest, _distances_to(data, cand_rows)[:, 0])
-        else:
-            trial = np.minimum(closest[:, None], _distances_to(data, cand_rows))
-            best = int(np.argmin(weights @ trial))
-            new_closest = trial[:, best]
+        scores = groups.weight * closest[groups.representative]
+        if not np.any(scores > 0):  # every row already coincides with a centre
+            scores = groups.weight
+        candidates = [groups.draw(scores, new_stream(rng)) for _ in range(n_trials)]
+        cand_rows = rows_of(candidates)
+        trial = np.minimum(closest[:, None], _distances_to(data, cand_rows))
+        best = int(np.argmin(weights @ trial))
         centers[c] = cand_rows[best]
-        closest = new_closest
+        closest = trial[:, best]
     return centers
 
 
@@ -136,7 +134,7 @@ def lloyd(
     if variances is None:
         variances = data.feature_moments()[1]
     threshold = tol * float(np.mean(variances))
-    weights = np.asarray(data.xp.to_numpy(data.weights), dtype=np.float64)
+    weights = data.weights_numpy()
     centers = centers.copy()
     previous = None
     for _ in range(max_iter):

@@ -73,7 +73,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
             "weights must be >= 0."
         )
     if not np.any(weights > 0):
-        raise ValueError("sample_weight is 0 for every row; at least one row needs a positive weight.")
+        raise ValueError("sample_weight is zero for every row; at least one row needs a positive weight.")
     return weights
 
 

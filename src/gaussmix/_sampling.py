@@ -1,0 +1,115 @@
+"""Random choices that depend on row values, never on row positions.
+
+Initialisation draws rows at random (seeds) or random responsibilities. Each
+row gets a 64-bit fingerprint of its values, standardised per feature and
+rounded to a grid of ``2**-20`` standard deviations; a random draw hashes the
+fingerprint together with a stream number taken from the user's
+``random_state``. Rows with equal fingerprints are grouped and their weights
+added. Consequently the draws do not change when the rows are shuffled, when
+a row is repeated instead of given weight 2, when rows of weight 0 are added,
+or when a feature is shifted or rescaled (a value would have to fall within
+rounding error of a grid line, about 1e-10 per value, to change a
+fingerprint).
+
+Weighted draws use exponential races (Efraimidis & Spirakis 2006): group
+``g`` with score ``s_g`` gets key ``log(u_g) / s_g`` with ``u_g`` uniform on
+(0, 1); the largest key wins with probability ``s_g / sum(s)``, and the ``m``
+largest keys are a weighted sample of ``m`` distinct groups without
+replacement. Groups of score 0 never win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijection of uint64 that scrambles all bits."""
+    z = z ^ (z >> _S30)
+    z = z * _M1
+    z = z ^ (z >> _S27)
+    z = z * _M2
+    return z ^ (z >> _S31)
+
+
+GRID_BITS = 20
+
+
+def fingerprints(rows: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """A uint64 fingerprint of each row's standardised, rounded values.
+
+    ``center`` and ``scale`` (per feature) are the data's weighted mean and
+    standard deviation (1 where it is 0).
+    """
+    standard = (np.asarray(rows, dtype=np.float64) - center) / scale
+    limit = 2.0**62
+    grid = np.clip(np.rint(standard * 2.0**GRID_BITS), -limit, limit).astype(np.int64)
+    bits = grid.view(np.uint64)
+    h = np.full(grid.shape[0], _GOLDEN, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(grid.shape[1]):
+            h = _mix(h + bits[:, j] + _GOLDEN)
+    return h
+
+
+def uniforms(prints: np.ndarray, stream: int) -> np.ndarray:
+    """Uniform numbers on (0, 1), one per fingerprint, for a stream number."""
+    with np.errstate(over="ignore"):
+        z = _mix(prints ^ _mix(np.full(1, stream, dtype=np.uint64) + _GOLDEN))
+    return ((z >> _S11).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def new_stream(rng: np.random.RandomState) -> int:
+    """A stream number drawn from the user's random state."""
+    return int(rng.randint(0, np.iinfo(np.int64).max, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """Rows grouped by value.
+
+    ``prints[g]`` is group ``g``'s fingerprint, ``weight[g]`` the total
+    weight of its rows, ``representative[g]`` the index of one of its rows
+    and ``group_of_row[i]`` the group of row ``i``.
+    """
+
+    prints: np.ndarray
+    weight: np.ndarray
+    representative: np.ndarray
+    group_of_row: np.ndarray
+
+    @classmethod
+    def from_fingerprints(cls, prints: np.ndarray, weights: np.ndarray) -> RowGroups:
+        unique, first, inverse = np.unique(prints, return_index=True, return_inverse=True)
+        return cls(
+            prints=unique,
+            weight=np.bincount(inverse, weights=weights, minlength=unique.size),
+            representative=first,
+            group_of_row=inverse,
+        )
+
+    def keys(self, scores: np.ndarray, stream: int) -> np.ndarray:
+        """Race keys ``log(u) / score``; ``-inf`` where the score is 0."""
+        u = uniforms(self.prints, stream)
+        with np.errstate(divide="ignore"):
+            return np.where(scores > 0, np.log(u) / np.where(scores > 0, scores, 1.0), -np.inf)
+
+    def draw(self, scores: np.ndarray, stream: int) -> int | None:
+        """One group drawn with probability proportional to ``scores``; None if all are 0."""
+        keys = self.keys(scores, stream)
+        best = int(np.argmax(keys))
+        return best if np.isfinite(keys[best]) else None
+
+    def draw_distinct(self, scores: np.ndarray, count: int, stream: int) -> np.ndarray:
+        """Up to ``count`` distinct groups, a weighted sample without replacement, in draw order."""
+        keys = self.keys(scores, stream)
+        order = np.lexsort((self.prints, -keys))  # largest key first; ties broken by value
+        chosen = order[:count]
+        return chosen[np.isfinite(keys[chosen])]

@@ -1,0 +1,36 @@
+"""Shared fixtures.
+
+``SCIPY_ARRAY_API`` must be set before SciPy is imported for scikit-learn's
+array-API estimator check to run instead of being skipped.
+"""
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from gaussmix.datasets import make_mixture  # noqa: E402
+
+STRUCTURES = ("full", "tied", "diag", "spherical")
+
+BLOB_MEANS = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 0.0], [0.0, 7.0, 5.0]])
+BLOB_COVS = np.array(
+    [
+        [[1.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.8]],
+        [[1.5, -0.4, 0.1], [-0.4, 0.7, 0.0], [0.1, 0.0, 1.0]],
+        [[0.6, 0.0, 0.0], [0.0, 1.8, 0.5], [0.0, 0.5, 1.0]],
+    ]
+)
+
+
+@pytest.fixture
+def blobs():
+    """300 rows from three well-separated 3-D Gaussians, with their labels."""
+    return make_mixture(300, [0.4, 0.35, 0.25], BLOB_MEANS, BLOB_COVS, random_state=0)
+
+
+@pytest.fixture(params=STRUCTURES)
+def structure(request):
+    return request.param
