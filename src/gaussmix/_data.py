@@ -18,6 +18,7 @@ from gaussmix._params import MixtureParams, kernel_params
 from gaussmix._sampling import RowGroups, fingerprints
 from gaussmix._stats import Statistics, centre, estep_statistics, moments, weighted_log_prob
 from gaussmix.covariance import CovarianceStructure
+from gaussmix.exceptions import FitError
 
 #: Elements of one ``(K, rows, d)`` temporary; sets the rows per chunk.
 CHUNK_ELEMENTS = 1 << 18
@@ -96,19 +97,29 @@ class ChunkedData:
         mean = total / self.total_weight
         centre_ = xp.asarray(mean, dtype=np.float64)
         sq = np.zeros(self.n_features)
-        for _, _, Xc, wc in self.chunks(1):
-            diff = xp.asarray(Xc, dtype=np.float64) - centre_[None, :]
-            sq += np.asarray(xp.to_numpy(xp.sum(diff * diff * wc[:, None], axis=0)))
-        return mean, sq / self.total_weight
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _, _, Xc, wc in self.chunks(1):
+                diff = xp.asarray(Xc, dtype=np.float64) - centre_[None, :]
+                sq += np.asarray(xp.to_numpy(xp.sum(diff * diff * wc[:, None], axis=0)))
+        variances = sq / self.total_weight
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variances))):
+            bad = int(np.flatnonzero(~(np.isfinite(mean) & np.isfinite(variances)))[0])
+            raise FitError(
+                f"feature {bad} has values too large to square in float64 (about 1e154 or more); "
+                "rescale the data, for example divide it by its largest absolute value."
+            )
+        return mean, variances
 
     def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:
         """Statistics of all rows under ``params``, taken about the current means."""
         xp = self.xp
         kp = kernel_params(xp, structure, params, self.dtype)
         stats = None
-        for _, _, Xc, wc in self.chunks(params.n_components):
-            part = estep_statistics(xp, structure, Xc, wc, kp, params.means)
-            stats = part if stats is None else stats + part
+        # Distances can overflow to inf; the caller reports the non-finite likelihood.
+        with np.errstate(over="ignore"):
+            for _, _, Xc, wc in self.chunks(params.n_components):
+                part = estep_statistics(xp, structure, Xc, wc, kp, params.means)
+                stats = part if stats is None else stats + part
         return stats
 
     def statistics(
@@ -149,7 +160,8 @@ class ChunkedData:
         """``reduce(xp, weighted_log_prob)`` for each chunk, in row order."""
         xp = self.xp
         kp = kernel_params(xp, structure, params, self.dtype)
-        return [
-            reduce(xp, weighted_log_prob(xp, structure, Xc, kp))
-            for _, _, Xc, _ in self.chunks(params.n_components)
-        ]
+        with np.errstate(over="ignore"):  # a density may underflow to 0 (log -inf)
+            return [
+                reduce(xp, weighted_log_prob(xp, structure, Xc, kp))
+                for _, _, Xc, _ in self.chunks(params.n_components)
+            ]

@@ -250,6 +250,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._fit(X, sample_weight)
 
     def _fit(self, X, sample_weight):
+        """Fit and return the labels; on any error the previous fitted state is restored."""
+        saved = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        try:
+            return self._fit_unguarded(X, sample_weight)
+        except BaseException:
+            for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+                if key not in saved:
+                    delattr(self, key)
+            vars(self).update(saved)
+            raise
+
+    def _fit_unguarded(self, X, sample_weight):
         settings = self._settings()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n_samples, n_features = X.shape
@@ -301,7 +313,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"and were dropped ({described}): their weight is 0 and they predict no rows. "
                 "The data support fewer components: use a smaller n_components or another init.",
                 EmptyComponentWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if not result.converged and settings.max_iter > 0:
             warnings.warn(
@@ -310,7 +322,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{_last_change(result):.3g} >= tol={settings.tol:g}). "
                 "Increase max_iter or tol, try other init parameters, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self._argmax_chunks(data)
 

@@ -17,6 +17,7 @@ from gaussmix.covariance.diag import Diag
 from gaussmix.covariance.full import Full
 from gaussmix.covariance.spherical import Spherical
 from gaussmix.covariance.tied import Tied
+from gaussmix.exceptions import InvalidParameterError
 
 __all__ = [
     "CovarianceStructure",
@@ -50,7 +51,7 @@ def get_structure(name: str) -> CovarianceStructure:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         valid = ", ".join(repr(n) for n in _REGISTRY)
-        raise ValueError(f"covariance_type must be one of {valid}; got {name!r}.") from None
+        raise InvalidParameterError(f"covariance_type must be one of {valid}; got {name!r}.") from None
 
 
 for _structure in (Full(), Tied(), Diag(), Spherical()):

@@ -1,0 +1,101 @@
+"""Accuracy in float32, independence from data scale, extreme points, chunking."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from gaussmix import GaussianMixture
+from gaussmix._data import ChunkedData
+from gaussmix.covariance import get_structure
+
+
+def two_clusters(offset=0.0, n=2000, seed=0):
+    rng = np.random.RandomState(seed)
+    sd = np.sqrt(0.95)
+    X = np.vstack([rng.normal(0, sd, (n, 2)), rng.normal(6, sd, (n, 2))]) + offset
+    return X
+
+
+def test_float32_far_from_origin_keeps_its_variances(structure):
+    """scikit-learn issue 30382: float32 data offset by 1e4; true variances 0.95."""
+    X64 = two_clusters(offset=1e4)
+    X32 = X64.astype(np.float32)
+    gm64 = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X64)
+    gm32 = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X32)
+    for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
+        assert getattr(gm32, name).dtype == np.float32, name
+    np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
+    variances = get_structure(structure).full_covariances(gm32.covariances_, 2, 2)
+    assert np.all(np.abs(np.diagonal(variances, axis1=1, axis2=2) - 0.95) < 0.06)
+    assert np.array_equal(gm32.predict(X32), gm64.predict(X64))
+    assert gm32.score_samples(X32).dtype == np.float32
+    assert gm32.predict_proba(X32).dtype == np.float32
+    assert gm32.sample(5)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("init", ["kmeans", "k-means++", "random_from_data", "random"])
+def test_same_clustering_at_every_scale(structure, init):
+    X = two_clusters(n=300) + [3.0, -1.0]
+    reference = GaussianMixture(2, covariance_type=structure, init_params=init, random_state=0).fit(X)
+    labels = reference.predict(X)
+    for scale in (1e-8, 1e-4, 1e4, 1e8):
+        gm = GaussianMixture(2, covariance_type=structure, init_params=init, random_state=0).fit(X * scale)
+        assert np.array_equal(gm.predict(X * scale), labels), scale
+        assert gm.n_iter_ == reference.n_iter_
+        np.testing.assert_allclose(gm.means_ / scale, reference.means_, rtol=1e-6)
+        np.testing.assert_allclose(gm.covariances_ / scale**2, reference.covariances_, rtol=1e-6)
+        np.testing.assert_allclose(gm.weights_, reference.weights_, rtol=1e-6)
+        # Densities scale by 1 / scale**d.
+        assert gm.lower_bound_ == pytest.approx(reference.lower_bound_ - 2 * np.log(scale), rel=1e-8)
+
+
+def test_sklearn_absolute_reg_covar_breaks_at_small_scale_but_ours_does_not():
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    X = two_clusters(n=500) * 1e-6
+    truth = np.repeat([0, 1], 500)
+    theirs = SkGaussianMixture(2, random_state=0).fit(X).predict(X)
+    ours = GaussianMixture(2, random_state=0).fit(X).predict(X)
+    agreement = lambda labels: max(np.mean(labels == truth), np.mean(labels != truth))  # noqa: E731
+    assert agreement(ours) > 0.999
+    assert agreement(theirs) < 0.9  # reg_covar=1e-6 swamps variances of 1e-12
+
+
+def test_points_far_away_get_finite_scores(structure):
+    X = two_clusters(n=300)
+    for dtype in (np.float64, np.float32):
+        gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X.astype(dtype))
+        far = np.array([[1000.0, 1000.0], [-1000.0, 3.0], [3.0, 1e4]], dtype=dtype)
+        scores = gm.score_samples(far)
+        assert np.all(np.isfinite(scores))
+        assert np.all(scores < -1e4)
+        resp = gm.predict_proba(far)
+        assert np.all(np.isfinite(resp)) and np.allclose(resp.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, 1000])
+def test_chunked_statistics_equal_unchunked(structure, chunk_rows, blobs):
+    X, _ = blobs
+    gm = GaussianMixture(3, covariance_type=structure, random_state=0, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(X)
+    params = gm._params_from_attributes()
+    weights = np.random.RandomState(0).uniform(0, 2, X.shape[0])
+    whole = ChunkedData(X, weights, chunk_rows=X.shape[0]).estep(get_structure(structure), params)
+    chunked = ChunkedData(X, weights, chunk_rows=chunk_rows).estep(get_structure(structure), params)
+    for name in ("counts", "first", "second"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-10, atol=1e-10)
+    assert chunked.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-12)
+    assert chunked.total_weight == pytest.approx(whole.total_weight, rel=1e-14)
+
+
+def test_chunk_size_does_not_change_the_fit(structure, blobs, monkeypatch):
+    X, _ = blobs
+    reference = GaussianMixture(3, covariance_type=structure, random_state=0).fit(X)
+    monkeypatch.setattr("gaussmix._data.CHUNK_ELEMENTS", 40)  # 40 // (3*3) -> the 32-row minimum
+    small = GaussianMixture(3, covariance_type=structure, random_state=0).fit(X)
+    np.testing.assert_allclose(small.means_, reference.means_, rtol=1e-10)
+    np.testing.assert_allclose(small.covariances_, reference.covariances_, rtol=1e-9)
+    assert small.n_iter_ == reference.n_iter_
