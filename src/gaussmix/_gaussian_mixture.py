@@ -181,10 +181,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     >>> X = load_faithful().data
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
     >>> gm.means_.round(1)
-    array([[ 2.  , 54.5],
-           [ 4.3, 80. ]])
+    array([[ 4.3, 80. ],
+           [ 2. , 54.5]])
     >>> gm.predict([[2.0, 50.0], [4.5, 85.0]])
-    array([0, 1])
+    array([1, 0])
+    >>> gm.predict_proba([[3.0, 70.0]]).round(3)
+    array([[0.963, 0.037]])
     """
 
     def __init__(
