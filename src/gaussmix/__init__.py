@@ -23,7 +23,15 @@ _LAZY = {
     "NotFittedError": "gaussmix.exceptions",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [
+    "ConvergenceWarning",
+    "EmptyComponentWarning",
+    "FitError",
+    "GaussianMixture",
+    "InvalidParameterError",
+    "NotFittedError",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from gaussmix._gaussian_mixture import GaussianMixture

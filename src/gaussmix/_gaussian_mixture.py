@@ -21,7 +21,6 @@ from gaussmix._validation import (
     check_choice,
     check_int,
     check_means_init,
-    check_precisions_init,
     check_real,
     check_sample_weight,
     check_weights_init,
@@ -286,7 +285,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         precisions_init = (
             None
             if self.precisions_init is None
-            else check_precisions_init(self.precisions_init, structure, settings.n_components, n_features)
+            else structure.check_precisions(self.precisions_init, settings.n_components, n_features)
         )
         warm = None
         if self.warm_start and hasattr(self, "converged_"):

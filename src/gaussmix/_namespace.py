@@ -27,20 +27,11 @@ class ArrayNamespace(Protocol):
     def asarray(self, a: Any, dtype: Any = None) -> Any: ...
     def to_numpy(self, a: Any) -> np.ndarray: ...
     def dtype_of(self, a: Any) -> np.dtype: ...
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any: ...
-    def ones(self, shape: tuple[int, ...], dtype: Any) -> Any: ...
     def exp(self, a: Any) -> Any: ...
-    def log(self, a: Any) -> Any: ...
-    def sqrt(self, a: Any) -> Any: ...
     def sum(self, a: Any, axis: int | None = None) -> Any: ...
-    def amax(self, a: Any, axis: int, keepdims: bool = False) -> Any: ...
     def argmax(self, a: Any, axis: int) -> Any: ...
-    def argmin(self, a: Any, axis: int) -> Any: ...
-    def minimum(self, a: Any, b: Any) -> Any: ...
     def where(self, cond: Any, a: Any, b: Any) -> Any: ...
     def isfinite(self, a: Any) -> Any: ...
-    def cumsum(self, a: Any) -> Any: ...
-    def searchsorted(self, sorted_a: Any, values: Any) -> Any: ...
     def take(self, a: Any, indices: Any, axis: int) -> Any: ...
     def transpose_last(self, a: Any) -> Any: ...
     def logsumexp(self, a: Any, axis: int) -> Any: ...
@@ -60,50 +51,20 @@ class NumpyNamespace:
     def dtype_of(self, a):
         return np.asarray(a).dtype if not hasattr(a, "dtype") else np.dtype(a.dtype)
 
-    def zeros(self, shape, dtype):
-        return np.zeros(shape, dtype=dtype)
-
-    def ones(self, shape, dtype):
-        return np.ones(shape, dtype=dtype)
-
     def exp(self, a):
         return np.exp(a)
-
-    def log(self, a):
-        with np.errstate(divide="ignore"):
-            return np.log(a)
-
-    def sqrt(self, a):
-        return np.sqrt(a)
 
     def sum(self, a, axis=None):
         return np.sum(a, axis=axis)
 
-    def amax(self, a, axis, keepdims=False):
-        return np.max(a, axis=axis, keepdims=keepdims)
-
     def argmax(self, a, axis):
         return np.argmax(a, axis=axis)
-
-    def argmin(self, a, axis):
-        return np.argmin(a, axis=axis)
-
-    def minimum(self, a, b):
-        return np.minimum(a, b)
 
     def where(self, cond, a, b):
         return np.where(cond, a, b)
 
     def isfinite(self, a):
         return np.isfinite(a)
-
-    def cumsum(self, a):
-        return np.cumsum(a)
-
-    def searchsorted(self, sorted_a, values):
-        # First index whose cumulative value exceeds the draw: rows that add
-        # nothing to the cumulative sum (zero weight) can never be chosen.
-        return np.searchsorted(sorted_a, values, side="right")
 
     def take(self, a, indices, axis):
         return np.take(a, indices, axis=axis)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix.covariance import CovarianceStructure
 from gaussmix.exceptions import InvalidParameterError
 
 
@@ -79,7 +78,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
 
 def check_weights_init(weights: Any, n_components: int) -> np.ndarray:
     name = "weights_init"
-    array = _finite_array(weights, name)
+    array = finite_array(weights, name)
     if array.shape != (n_components,):
         raise ValueError(
             f"{name} must have shape ({n_components},) (one weight per component), got shape {array.shape}."
@@ -97,7 +96,7 @@ def check_weights_init(weights: Any, n_components: int) -> np.ndarray:
 
 def check_means_init(means: Any, n_components: int, n_features: int) -> np.ndarray:
     name = "means_init"
-    array = _finite_array(means, name)
+    array = finite_array(means, name)
     if array.shape != (n_components, n_features):
         raise ValueError(
             f"{name} must have shape ({n_components}, {n_features}) (n_components, n_features), "
@@ -106,13 +105,7 @@ def check_means_init(means: Any, n_components: int, n_features: int) -> np.ndarr
     return array
 
 
-def check_precisions_init(
-    precisions: Any, structure: CovarianceStructure, n_components: int, n_features: int
-) -> np.ndarray:
-    return structure.check_precisions(precisions, n_components, n_features)
-
-
-def _finite_array(values: Any, name: str) -> np.ndarray:
+def finite_array(values: Any, name: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

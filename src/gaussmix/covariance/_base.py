@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from gaussmix._namespace import ArrayNamespace
+from gaussmix._validation import finite_array
 
 
 class SingularCovarianceError(ArithmeticError):
@@ -191,19 +192,30 @@ class CovarianceStructure(ABC):
         """Axis-aligned covariances with per-feature ``variances``, in this structure's shape."""
 
     @abstractmethod
+    def _check_precision_values(self, precisions: np.ndarray, name: str) -> None:
+        """Raise ValueError unless ``precisions`` (of the right shape) are valid precisions."""
+
+    # -- shared behaviour ----------------------------------------------------
+    def check_precisions(self, precisions: Any, n_components: int, n_features: int) -> np.ndarray:
+        """Validate user-given precisions; return them as float64 or raise ValueError."""
+        name = "precisions_init"
+        array = finite_array(precisions, name)
+        self._check_shape(array, self.covariance_shape(n_components, n_features), name)
+        self._check_precision_values(array, name)
+        return array
+
     def replace_components(
         self, covariances: np.ndarray, source: np.ndarray, mask: np.ndarray
     ) -> np.ndarray:
         """``covariances`` with the components in ``mask`` taken from ``source``.
 
-        A shared covariance has no per-component part and is returned as is.
+        A shared covariance has no per-component part; its structure returns
+        it unchanged.
         """
+        out = covariances.copy()
+        out[mask] = source[mask]
+        return out
 
-    @abstractmethod
-    def check_precisions(self, precisions: Any, n_components: int, n_features: int) -> np.ndarray:
-        """Validate user-given precisions; return them as float64 or raise ValueError."""
-
-    # -- shared behaviour ----------------------------------------------------
     def sample(
         self, rng: np.random.RandomState, means: np.ndarray, covariances: np.ndarray, counts: np.ndarray
     ) -> np.ndarray:
@@ -223,14 +235,64 @@ class CovarianceStructure(ABC):
                 f"(n_components, n_features as fitted), got shape {array.shape}."
             )
 
-    def _as_float_array(self, values: Any, name: str) -> np.ndarray:
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be an array of numbers, got {type(values).__name__}.") from exc
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains NaN or infinity; pass finite values.")
-        return array
-
     def __repr__(self) -> str:
         return f"<covariance structure {self.name!r}: {self.description}>"
+
+
+class MatrixStructure(CovarianceStructure):
+    """Structures whose covariances are general matrices, one per component or shared.
+
+    The conversions act on the last two axes, so they serve ``(K, d, d)`` and
+    ``(d, d)`` arrays alike.
+    """
+
+    def precisions_cholesky(self, covariances):
+        return np.swapaxes(inverse_lower(cholesky_lower(covariances)), -1, -2)
+
+    def precisions_cholesky_from_precisions(self, precisions):
+        return upper_cholesky_of(precisions)
+
+    def precisions(self, precisions_cholesky):
+        return precisions_cholesky @ np.swapaxes(precisions_cholesky, -1, -2)
+
+    def covariances_from_precisions_cholesky(self, precisions_cholesky):
+        # (U U^T)^-1 = U^-T U^-1, and U^T is lower triangular.
+        inv_upper_t = inverse_lower(np.swapaxes(precisions_cholesky, -1, -2))
+        return symmetrize(np.swapaxes(inv_upper_t, -1, -2) @ inv_upper_t)
+
+    def log_det_precision_cholesky(self, precisions_cholesky, n_features):
+        return np.sum(np.log(np.diagonal(precisions_cholesky, axis1=-2, axis2=-1)), axis=-1)
+
+    def mahalanobis(self, xp, centred, precisions_cholesky):
+        whitened = centred @ precisions_cholesky  # (K, n, d) @ (K, d, d) or (d, d)
+        return xp.sum(whitened * whitened, axis=2).T
+
+    def _check_precision_values(self, precisions, name):
+        check_matrix_precisions(precisions, name)
+
+
+class VarianceStructure(CovarianceStructure):
+    """Axis-aligned structures whose covariances are stored as variances."""
+
+    def precisions_cholesky(self, covariances):
+        bad = ~(np.isfinite(covariances) & (covariances > 0))
+        if np.any(bad):
+            rows = np.any(bad.reshape(bad.shape[0], -1), axis=1)
+            raise SingularCovarianceError(tuple(int(k) for k in np.flatnonzero(rows)))
+        return 1.0 / np.sqrt(covariances)
+
+    def precisions_cholesky_from_precisions(self, precisions):
+        return np.sqrt(precisions)
+
+    def precisions(self, precisions_cholesky):
+        return precisions_cholesky**2
+
+    def covariances_from_precisions_cholesky(self, precisions_cholesky):
+        return 1.0 / precisions_cholesky**2
+
+    def _check_precision_values(self, precisions, name):
+        if np.any(precisions <= 0):
+            raise ValueError(
+                f"{name} for covariance_type={self.name!r} must be positive (inverse variances), "
+                f"got minimum {precisions.min():.3g}."
+            )

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaussmix.covariance._base import CovarianceStructure, SingularCovarianceError, safe_counts
+from gaussmix.covariance._base import VarianceStructure, safe_counts
 
 
-class Diag(CovarianceStructure):
+class Diag(VarianceStructure):
     name = "diag"
     description = "one diagonal covariance matrix per component"
 
@@ -34,21 +34,6 @@ class Diag(CovarianceStructure):
         c = safe_counts(counts)[:, None]
         return (second - first * first / c) / c + reg
 
-    def precisions_cholesky(self, covariances):
-        bad = ~(np.isfinite(covariances) & (covariances > 0))
-        if np.any(bad):
-            raise SingularCovarianceError(tuple(int(k) for k in np.flatnonzero(np.any(bad, axis=1))))
-        return 1.0 / np.sqrt(covariances)
-
-    def precisions_cholesky_from_precisions(self, precisions):
-        return np.sqrt(precisions)
-
-    def precisions(self, precisions_cholesky):
-        return precisions_cholesky**2
-
-    def covariances_from_precisions_cholesky(self, precisions_cholesky):
-        return 1.0 / precisions_cholesky**2
-
     def log_det_precision_cholesky(self, precisions_cholesky, n_features):
         return np.sum(np.log(precisions_cholesky), axis=1)
 
@@ -60,19 +45,3 @@ class Diag(CovarianceStructure):
 
     def default_covariances(self, variances, n_components):
         return np.broadcast_to(variances, (n_components, variances.size)).copy()
-
-    def replace_components(self, covariances, source, mask):
-        out = covariances.copy()
-        out[mask] = source[mask]
-        return out
-
-    def check_precisions(self, precisions, n_components, n_features):
-        name = "precisions_init"
-        array = self._as_float_array(precisions, name)
-        self._check_shape(array, self.covariance_shape(n_components, n_features), name)
-        if np.any(array <= 0):
-            raise ValueError(
-                f"{name} for covariance_type='diag' must be positive (inverse variances), "
-                f"got minimum {array.min():.3g}."
-            )
-        return array

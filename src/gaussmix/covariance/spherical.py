@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaussmix.covariance._base import CovarianceStructure, SingularCovarianceError, safe_counts
+from gaussmix.covariance._base import VarianceStructure, safe_counts
 
 
-class Spherical(CovarianceStructure):
+class Spherical(VarianceStructure):
     name = "spherical"
     description = "one variance per component, the same for every feature"
 
@@ -37,21 +37,6 @@ class Spherical(CovarianceStructure):
         scatter = second - np.sum(first * first, axis=1) / c
         return scatter / (c * n_features) + np.mean(reg)
 
-    def precisions_cholesky(self, covariances):
-        bad = ~(np.isfinite(covariances) & (covariances > 0))
-        if np.any(bad):
-            raise SingularCovarianceError(tuple(int(k) for k in np.flatnonzero(bad)))
-        return 1.0 / np.sqrt(covariances)
-
-    def precisions_cholesky_from_precisions(self, precisions):
-        return np.sqrt(precisions)
-
-    def precisions(self, precisions_cholesky):
-        return precisions_cholesky**2
-
-    def covariances_from_precisions_cholesky(self, precisions_cholesky):
-        return 1.0 / precisions_cholesky**2
-
     def log_det_precision_cholesky(self, precisions_cholesky, n_features):
         return n_features * np.log(precisions_cholesky)
 
@@ -60,19 +45,3 @@ class Spherical(CovarianceStructure):
 
     def default_covariances(self, variances, n_components):
         return np.full(n_components, float(np.mean(variances)))
-
-    def replace_components(self, covariances, source, mask):
-        out = covariances.copy()
-        out[mask] = source[mask]
-        return out
-
-    def check_precisions(self, precisions, n_components, n_features):
-        name = "precisions_init"
-        array = self._as_float_array(precisions, name)
-        self._check_shape(array, self.covariance_shape(n_components, n_features), name)
-        if np.any(array <= 0):
-            raise ValueError(
-                f"{name} for covariance_type='spherical' must be positive (inverse variances), "
-                f"got minimum {array.min():.3g}."
-            )
-        return array
