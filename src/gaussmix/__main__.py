@@ -25,10 +25,12 @@ def _demo(args: argparse.Namespace) -> int:
     order = np.argsort(gm.means_[:, 0] + gm.means_[:, 1])
     for k in order:
         print(f"  component {k}: weight {gm.weights_[k]:.3f}  mean {np.array2string(gm.means_[k], precision=2)}")
-    resp = gm.predict_proba(X[:3])
-    print("  responsibilities of the first 3 rows:")
-    for row in resp:
-        print("   ", np.array2string(row, precision=3, suppress_small=True))
+    resp = gm.predict_proba(X)
+    uncertain = np.argsort(resp.max(axis=1))[:3]
+    print("  responsibilities of the 3 least certain rows (columns: components):")
+    for i in uncertain:
+        print(f"    row {i:3d} {np.array2string(X[i], precision=2):>16}  ->  "
+              f"{np.array2string(resp[i], precision=3, suppress_small=True)}")
     print("  BIC by number of components:")
     bics = {k: GaussianMixture(k, random_state=args.seed).fit(X).bic(X) for k in range(1, 7)}
     best = min(bics, key=bics.get)
