@@ -7,6 +7,7 @@ scikit-learn and can be used on its own.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,6 +44,42 @@ class FitObserver:
 
     def restart_finished(self, restart: int, result: EMResult) -> None:
         """Called after restart ``restart`` has finished."""
+
+
+class VerbosePrinter(FitObserver):
+    """Prints progress like scikit-learn's ``verbose`` option."""
+
+    def __init__(self, verbose: int, interval: int):
+        self.verbose = verbose
+        self.interval = interval
+        self._start = self._last = 0.0
+
+    def restart_started(self, restart, n_restarts):
+        print(f"Initialization {restart}")
+        self._start = self._last = time.perf_counter()
+
+    def iteration(self, info: IterationInfo):
+        if info.iteration % self.interval:
+            return
+        if self.verbose == 1:
+            print(f"  Iteration {info.iteration}")
+        else:
+            now = time.perf_counter()
+            print(
+                f"  Iteration {info.iteration}\t time lapse {now - self._last:.5f}s\t "
+                f"ll change {info.change:.5f}"
+            )
+            self._last = now
+
+    def restart_finished(self, restart, result: EMResult):
+        status = "converged" if result.converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {status}.")
+        else:
+            print(
+                f"Initialization {status}. time lapse {time.perf_counter() - self._start:.5f}s\t "
+                f"lower bound {result.lower_bound:.5f}."
+            )
 
 
 def fit_mixture(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from typing import Any, Literal
 
@@ -13,8 +12,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from gaussmix._data import ChunkedData
-from gaussmix._em import EMResult, IterationInfo
-from gaussmix._fit import FitObserver, FitSettings, fit_mixture
+from gaussmix._em import EMResult
+from gaussmix._fit import FitSettings, VerbosePrinter, fit_mixture
 from gaussmix._init import INIT_METHODS
 from gaussmix._params import MixtureParams
 from gaussmix._validation import (
@@ -35,42 +34,6 @@ from gaussmix.exceptions import (
 
 CovarianceType = Literal["full", "tied", "diag", "spherical"]
 InitParams = Literal["kmeans", "k-means++", "random", "random_from_data"]
-
-
-class _VerbosePrinter(FitObserver):
-    """Prints progress like scikit-learn's ``verbose`` option."""
-
-    def __init__(self, verbose: int, interval: int):
-        self.verbose = verbose
-        self.interval = interval
-        self._start = self._last = 0.0
-
-    def restart_started(self, restart, n_restarts):
-        print(f"Initialization {restart}")
-        self._start = self._last = time.perf_counter()
-
-    def iteration(self, info: IterationInfo):
-        if info.iteration % self.interval:
-            return
-        if self.verbose == 1:
-            print(f"  Iteration {info.iteration}")
-        else:
-            now = time.perf_counter()
-            print(
-                f"  Iteration {info.iteration}\t time lapse {now - self._last:.5f}s\t "
-                f"ll change {info.change:.5f}"
-            )
-            self._last = now
-
-    def restart_finished(self, restart, result: EMResult):
-        status = "converged" if result.converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {status}.")
-        else:
-            print(
-                f"Initialization {status}. time lapse {time.perf_counter() - self._start:.5f}s\t "
-                f"lower bound {result.lower_bound:.5f}."
-            )
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -292,7 +255,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             warm = (self._params_from_attributes(n_features), self.lower_bound_)
 
         data = ChunkedData(X, weights)
-        observer = _VerbosePrinter(self.verbose, self.verbose_interval) if self.verbose else None
+        observer = VerbosePrinter(self.verbose, self.verbose_interval) if self.verbose else None
         result = fit_mixture(
             data,
             settings,

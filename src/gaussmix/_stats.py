@@ -75,12 +75,15 @@ def centre(xp: ArrayNamespace, X: Any, shift: Any) -> Any:
     return X[None, :, :] - shift[:, None, :]
 
 
+def _log_prob_centred(xp: ArrayNamespace, structure: CovarianceStructure, centred: Any, kp: KernelParams) -> Any:
+    return kp.log_norm[None, :] - 0.5 * structure.mahalanobis(xp, centred, kp.precisions_cholesky)
+
+
 def weighted_log_prob(
     xp: ArrayNamespace, structure: CovarianceStructure, X: Any, kp: KernelParams
 ) -> Any:
     """``log(weight_k N(x_i | k))`` for a chunk of rows, shape ``(n, K)``."""
-    centred = centre(xp, X, kp.means)
-    return kp.log_norm[None, :] - 0.5 * structure.mahalanobis(xp, centred, kp.precisions_cholesky)
+    return _log_prob_centred(xp, structure, centre(xp, X, kp.means), kp)
 
 
 def moments(
@@ -118,7 +121,7 @@ def estep_statistics(
     at the component means).
     """
     centred = centre(xp, X, kp.means)
-    log_prob = kp.log_norm[None, :] - 0.5 * structure.mahalanobis(xp, centred, kp.precisions_cholesky)
+    log_prob = _log_prob_centred(xp, structure, centred, kp)
     log_norm = xp.logsumexp(log_prob, axis=1)
     finite = xp.isfinite(log_norm)
     # A row whose density is 0 or infinite gets no responsibility here; the
