@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 TASKS = {
-    "demo": ("", ["-m", "gaussmix", "demo"]),
+    "demo": ("plot", ["-m", "gaussmix", "demo"]),
     "test": ("test", ["-m", "pytest"]),
 }
 

@@ -18,7 +18,7 @@ def test_import_gaussmix_loads_nothing_heavy():
 
 
 def test_cli_help_loads_nothing_heavy():
-    assert loaded_after("from gaussmix.__main__ import build_parser; build_parser()") == []
+    assert loaded_after("from gaussmix.cli import build_parser; build_parser()") == []
 
 
 def test_using_the_estimator_adds_nothing_beyond_scikit_learn():

@@ -16,6 +16,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "GaussianMixture": "gaussmix._gaussian_mixture",
+    "IterationInfo": "gaussmix._em",
+    "MixtureParams": "gaussmix._params",
+    "ModelFileError": "gaussmix.exceptions",
     "ConvergenceWarning": "gaussmix.exceptions",
     "EmptyComponentWarning": "gaussmix.exceptions",
     "FitError": "gaussmix.exceptions",
@@ -29,19 +32,43 @@ __all__ = [
     "FitError",
     "GaussianMixture",
     "InvalidParameterError",
+    "IterationInfo",
+    "MixtureParams",
+    "ModelFileError",
     "NotFittedError",
     "__version__",
+    "load",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gaussmix._em import IterationInfo
     from gaussmix._gaussian_mixture import GaussianMixture
+    from gaussmix._params import MixtureParams
     from gaussmix.exceptions import (
         ConvergenceWarning,
         EmptyComponentWarning,
         FitError,
         InvalidParameterError,
+        ModelFileError,
         NotFittedError,
     )
+
+
+def load(path):
+    """Load a model saved with :meth:`GaussianMixture.save`.
+
+    The file is validated completely (format version, checksums, shapes,
+    finite values, weights on the simplex, positive definite covariances);
+    nothing in it is executed.
+
+    Raises
+    ------
+    gaussmix.ModelFileError
+        With a message that starts with the path and says what is wrong.
+    """
+    from gaussmix._persistence import load_model
+
+    return load_model(path)
 
 
 def __getattr__(name: str):

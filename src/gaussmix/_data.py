@@ -16,7 +16,13 @@ import numpy as np
 from gaussmix._namespace import ArrayNamespace, namespace_of
 from gaussmix._params import MixtureParams, kernel_params
 from gaussmix._sampling import RowGroups, fingerprints
-from gaussmix._stats import Statistics, centre, estep_statistics, moments, weighted_log_prob
+from gaussmix._stats import (
+    Statistics,
+    centre,
+    estep_statistics,
+    moments,
+    weighted_log_prob,
+)
 from gaussmix.covariance import CovarianceStructure
 from gaussmix.exceptions import FitError
 

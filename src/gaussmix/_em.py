@@ -26,11 +26,25 @@ EMPTY_COMPONENT_FRACTION = 1e-12
 
 @dataclass(frozen=True)
 class IterationInfo:
-    """What a callback receives after each EM iteration.
+    """What a fit's ``callback`` receives: once before EM starts, then after each iteration.
 
-    ``lower_bound`` is the weighted mean log-likelihood of the data under the
-    parameters that entered the iteration; ``params`` are the parameters the
-    iteration produced.
+    Attributes
+    ----------
+    restart : int
+        Which initialisation (0-based; see ``n_init``).
+    iteration : int
+        0 for the starting parameters (before any EM step), then 1, 2, ...
+    lower_bound : float
+        Weighted mean log-likelihood of the data under the parameters that
+        entered this iteration (scikit-learn's ``lower_bounds_`` entries);
+        ``-inf`` at iteration 0 of a fresh start.
+    change : float
+        ``lower_bound`` minus the previous iteration's (``nan`` at iteration 0).
+    params : MixtureParams
+        The parameters after this iteration (the starting ones at iteration 0),
+        as float64 arrays shaped like the estimator's fitted attributes.
+    covariance_type : str
+        The covariance structure the parameters belong to.
     """
 
     restart: int
@@ -38,6 +52,19 @@ class IterationInfo:
     lower_bound: float
     change: float
     params: MixtureParams
+    covariance_type: str
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.params.weights
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.params.means
+
+    @property
+    def covariances(self) -> np.ndarray:
+        return self.params.covariances
 
 
 @dataclass(frozen=True)
@@ -150,6 +177,8 @@ def run_em(
     dropped: list[tuple[int, int]] = []
     converged = False
     n_iter = 0
+    if callback is not None:
+        callback(IterationInfo(restart, 0, lower_bound, math.nan, params, structure.name))
     for n_iter in range(1, max_iter + 1):
         stats = data.estep(structure, params)
         previous_bound = lower_bound
@@ -171,7 +200,7 @@ def run_em(
         lower_bounds.append(lower_bound)
         change = lower_bound - previous_bound
         if callback is not None:
-            callback(IterationInfo(restart, n_iter, lower_bound, change, params))
+            callback(IterationInfo(restart, n_iter, lower_bound, change, params, structure.name))
         if abs(change) < tol:
             converged = True
             break

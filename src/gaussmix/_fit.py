@@ -13,7 +13,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from gaussmix._data import ChunkedData
-from gaussmix._em import EMResult, IterationInfo, _singular_message, regularization, run_em
+from gaussmix._em import (
+    EMResult,
+    IterationInfo,
+    _singular_message,
+    regularization,
+    run_em,
+)
 from gaussmix._init import InitMethod, initial_params
 from gaussmix._params import MixtureParams
 from gaussmix.covariance import CovarianceStructure, SingularCovarianceError
@@ -40,10 +46,39 @@ class FitObserver:
         """Called before restart ``restart`` (0-based) initialises."""
 
     def iteration(self, info: IterationInfo) -> None:
-        """Called after each EM iteration."""
+        """Called with the starting parameters (iteration 0), then after each EM iteration."""
 
     def restart_finished(self, restart: int, result: EMResult) -> None:
         """Called after restart ``restart`` has finished."""
+
+
+class ObserverGroup(FitObserver):
+    """Passes every event to several observers, in order."""
+
+    def __init__(self, *observers: FitObserver):
+        self.observers = observers
+
+    def restart_started(self, restart, n_restarts):
+        for observer in self.observers:
+            observer.restart_started(restart, n_restarts)
+
+    def iteration(self, info):
+        for observer in self.observers:
+            observer.iteration(info)
+
+    def restart_finished(self, restart, result):
+        for observer in self.observers:
+            observer.restart_finished(restart, result)
+
+
+class CallbackObserver(FitObserver):
+    """Calls ``callback(info)`` for every iteration event."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def iteration(self, info):
+        self.callback(info)
 
 
 class VerbosePrinter(FitObserver):
@@ -59,7 +94,7 @@ class VerbosePrinter(FitObserver):
         self._start = self._last = time.perf_counter()
 
     def iteration(self, info: IterationInfo):
-        if info.iteration % self.interval:
+        if info.iteration == 0 or info.iteration % self.interval:
             return
         if self.verbose == 1:
             print(f"  Iteration {info.iteration}")

@@ -13,9 +13,15 @@ from sklearn.utils.validation import validate_data
 
 from gaussmix._data import ChunkedData
 from gaussmix._em import EMResult
-from gaussmix._fit import FitSettings, VerbosePrinter, fit_mixture
+from gaussmix._fit import (
+    CallbackObserver,
+    FitSettings,
+    ObserverGroup,
+    VerbosePrinter,
+    fit_mixture,
+)
 from gaussmix._init import INIT_METHODS
-from gaussmix._params import MixtureParams
+from gaussmix._params import MixtureParams, checked_params
 from gaussmix._validation import (
     check_choice,
     check_int,
@@ -97,6 +103,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         changes every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between two verbose messages.
+    callback : callable or None, default=None
+        Called as ``callback(info)`` with an :class:`~gaussmix.IterationInfo`
+        for the starting parameters of each initialisation (iteration 0) and
+        after every EM iteration: restart, iteration, lower bound, change and
+        the current parameters. Use it to record or display progress
+        (:func:`gaussmix.plot.em_progress` does). An exception raised in the
+        callback stops the fit and leaves the estimator as it was.
 
     Attributes
     ----------
@@ -168,6 +181,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
+        callback: Any = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -183,6 +197,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.callback = callback
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None):
@@ -255,7 +270,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             warm = (self._params_from_attributes(n_features), self.lower_bound_)
 
         data = ChunkedData(X, weights)
-        observer = VerbosePrinter(self.verbose, self.verbose_interval) if self.verbose else None
+        observers = []
+        if self.verbose:
+            observers.append(VerbosePrinter(self.verbose, self.verbose_interval))
+        if self.callback is not None:
+            observers.append(CallbackObserver(self.callback))
+        observer = ObserverGroup(*observers) if observers else None
         result = fit_mixture(
             data,
             settings,
@@ -294,6 +314,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Validate the hyper-parameters and bundle those that define the fit."""
         check_int(self.verbose, "verbose", 0)
         check_int(self.verbose_interval, "verbose_interval", 1)
+        if self.callback is not None and not callable(self.callback):
+            raise InvalidParameterError(
+                f"callback must be a callable taking one IterationInfo, or None; got {self.callback!r}."
+            )
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise InvalidParameterError(
                 f"warm_start must be True or False, got {self.warm_start!r}."
@@ -309,17 +333,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
 
     def _store(self, result: EMResult, dtype) -> None:
-        params = result.params
+        self._set_parameters(result.params, dtype)
+        self.converged_ = bool(result.converged)
+        self.n_iter_ = int(result.n_iter)
+        self.lower_bound_ = float(result.lower_bound)
+        self.lower_bounds_ = list(result.lower_bounds)
+
+    def _set_parameters(self, params: MixtureParams, dtype) -> None:
         structure = get_structure(self.covariance_type)
         self.weights_ = params.weights.astype(dtype)
         self.means_ = params.means.astype(dtype)
         self.covariances_ = params.covariances.astype(dtype)
         self.precisions_cholesky_ = params.precisions_cholesky.astype(dtype)
         self.precisions_ = structure.precisions(params.precisions_cholesky).astype(dtype)
-        self.converged_ = bool(result.converged)
-        self.n_iter_ = int(result.n_iter)
-        self.lower_bound_ = float(result.lower_bound)
-        self.lower_bounds_ = list(result.lower_bounds)
 
     # -- using a fitted model --------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -435,6 +461,128 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         y = np.repeat(np.arange(params.n_components), counts)
         return X.astype(self.means_.dtype, copy=False), y
 
+    @classmethod
+    def from_parameters(
+        cls,
+        weights,
+        means,
+        covariances,
+        *,
+        covariance_type: CovarianceType = "full",
+        feature_names=None,
+        **params,
+    ) -> GaussianMixture:
+        """A fitted model with the given parameters, without running EM.
+
+        Use it to score, predict or sample from a known mixture, or to
+        continue EM from chosen parameters with ``warm_start=True``.
+
+        Parameters
+        ----------
+        weights : array-like of shape (n_components,)
+            Non-negative, summing to 1.
+        means : array-like of shape (n_components, n_features)
+        covariances : array-like
+            Shaped by ``covariance_type`` (see the class docstring);
+            symmetric positive definite.
+        covariance_type : str, default="full"
+        feature_names : sequence of str, optional
+            Sets ``feature_names_in_``.
+        **params
+            Other hyper-parameters of the new estimator.
+
+        Returns
+        -------
+        GaussianMixture
+            With ``n_iter_ == 0`` and ``converged_ == False``: no EM has run.
+
+        Examples
+        --------
+        >>> from gaussmix import GaussianMixture
+        >>> gm = GaussianMixture.from_parameters([0.5, 0.5], [[0.0], [4.0]], [1.0, 1.0],
+        ...                                      covariance_type="spherical")
+        >>> gm.predict([[0.5], [3.0]])
+        array([0, 1])
+        """
+        means_array = np.asarray(means)
+        dtype = means_array.dtype if means_array.dtype in (np.float32, np.float64) else np.float64
+        checked = checked_params(get_structure(covariance_type), weights, means, covariances)
+        model = cls(checked.n_components, covariance_type=covariance_type, **params)
+        model._settings()
+        model._set_parameters(checked, dtype)
+        model.converged_, model.n_iter_ = False, 0
+        model.lower_bound_, model.lower_bounds_ = -math.inf, []
+        model.n_features_in_ = checked.n_features
+        if feature_names is not None:
+            names = np.asarray(feature_names, dtype=object)
+            if names.shape != (checked.n_features,) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"feature_names must be {checked.n_features} strings, got {feature_names!r}")
+            model.feature_names_in_ = names
+        return model
+
+    def marginal(self, features):
+        """The fitted mixture of the chosen features only (the others integrated out).
+
+        The marginal of a Gaussian mixture is the mixture of the components'
+        marginals, with the same weights; it keeps this model's covariance
+        structure. Used to draw views of data with more than two features.
+
+        Parameters
+        ----------
+        features : sequence of int or str
+            Feature indices, or names when the model was fitted with names.
+
+        Returns
+        -------
+        GaussianMixture
+            A fitted model over ``len(features)`` features.
+        """
+        self._check_fitted()
+        index = self._feature_indices(features)
+        structure = get_structure(self.covariance_type)
+        params = self._params_from_attributes()
+        covariances = structure.marginal_covariances(params.covariances, index)
+        marginal = MixtureParams(
+            weights=params.weights,
+            means=params.means[:, index],
+            covariances=covariances,
+            precisions_cholesky=structure.precisions_cholesky(covariances),
+        )
+        names = None
+        if hasattr(self, "feature_names_in_"):
+            names = np.asarray(self.feature_names_in_)[index]
+        return _fitted_like(self, marginal, self.means_.dtype, len(index), names)
+
+    def _feature_indices(self, features) -> list[int]:
+        names = list(getattr(self, "feature_names_in_", []))
+        index = []
+        for f in np.atleast_1d(np.asarray(features, dtype=object)).tolist():
+            if isinstance(f, str):
+                if f not in names:
+                    raise ValueError(f"unknown feature {f!r}; the model's features are {names or 'unnamed'}.")
+                index.append(names.index(f))
+            elif isinstance(f, (int, np.integer)) and not isinstance(f, bool) and 0 <= f < self.n_features_in_:
+                index.append(int(f))
+            else:
+                raise ValueError(
+                    f"features must be indices in [0, {self.n_features_in_}) or feature names, got {f!r}."
+                )
+        if not index or len(set(index)) != len(index):
+            raise ValueError(f"features must name at least one feature, each once; got {features!r}.")
+        return index
+
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` (see :func:`gaussmix.load`).
+
+        The file is a NumPy ``.npz`` archive of arrays plus JSON metadata; it
+        holds no pickled objects, so loading it never runs code. The file is
+        replaced atomically: an interrupted save leaves any old file intact.
+        """
+        from gaussmix._persistence import save_model
+
+        self._check_fitted()
+        save_model(self, path)
+
     # -- model selection -----------------------------------------------------
     def _n_parameters(self) -> int:
         """Number of free parameters: covariances, means and weights."""
@@ -458,6 +606,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         n = np.shape(X)[0]
         return -2.0 * self.score(X) * n + 2 * self._n_parameters()
+
+
+def _fitted_like(
+    template: GaussianMixture, params: MixtureParams, dtype, n_features: int, feature_names=None
+) -> GaussianMixture:
+    """A new fitted estimator with ``template``'s hyper-parameters and fit record."""
+    model = GaussianMixture(**template.get_params())
+    model._set_parameters(params, dtype)
+    model.converged_ = template.converged_
+    model.n_iter_ = template.n_iter_
+    model.lower_bound_ = template.lower_bound_
+    model.lower_bounds_ = list(template.lower_bounds_)
+    model.n_features_in_ = n_features
+    if feature_names is not None:
+        model.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    return model
 
 
 def _last_change(result: EMResult) -> float:

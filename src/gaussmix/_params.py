@@ -63,3 +63,51 @@ def kernel_params(
         precisions_cholesky=xp.asarray(params.precisions_cholesky, dtype=dtype),
         log_norm=xp.asarray(log_norm, dtype=dtype),
     )
+
+
+def checked_params(
+    structure: CovarianceStructure,
+    weights: Any,
+    means: Any,
+    covariances: Any,
+    precisions_cholesky: Any = None,
+) -> MixtureParams:
+    """Validate parameter arrays and return them as float64 :class:`MixtureParams`.
+
+    Checks shapes against ``means``' ``(K, d)``, finite values, weights on the
+    simplex, symmetric positive definite covariances and, when given,
+    precision factors that agree with the covariances. Raises ValueError.
+    """
+    from gaussmix._validation import finite_array
+
+    dtype = np.asarray(means).dtype
+    means = finite_array(means, "means")
+    if means.ndim != 2:
+        raise ValueError(f"means must have shape (n_components, n_features), got shape {means.shape}")
+    n_components, n_features = means.shape
+    weights = finite_array(weights, "weights")
+    covariances = finite_array(covariances, "covariances")
+    expected = structure.covariance_shape(n_components, n_features)
+    if weights.shape != (n_components,):
+        raise ValueError(f"weights has shape {weights.shape}, expected ({n_components},)")
+    if covariances.shape != expected:
+        raise ValueError(
+            f"covariances for covariance_type={structure.name!r} has shape {covariances.shape}, expected {expected}"
+        )
+    tolerance = 1e-5 if dtype == np.float32 else 1e-8
+    if np.any(weights < 0) or abs(float(np.sum(weights)) - 1.0) > tolerance:
+        raise ValueError(f"weights must be non-negative and sum to 1, got sum {np.sum(weights):.10g}")
+    full = structure.full_covariances(covariances, n_components, n_features)
+    for k, matrix in enumerate(full):
+        if not np.allclose(matrix, matrix.T) or np.min(np.linalg.eigvalsh(matrix)) <= 0:
+            raise ValueError(f"covariance of component {k} is not symmetric positive definite")
+    expected_chol = structure.precisions_cholesky(covariances)
+    if precisions_cholesky is None:
+        return MixtureParams(weights, means, covariances, expected_chol)
+    prec_chol = finite_array(precisions_cholesky, "precisions_cholesky")
+    rtol = 1e-2 if dtype == np.float32 else 1e-5
+    if prec_chol.shape != expected or not np.allclose(
+        prec_chol, expected_chol, rtol=rtol, atol=rtol * np.max(np.abs(expected_chol))
+    ):
+        raise ValueError("precisions_cholesky does not match the covariances")
+    return MixtureParams(weights, means, covariances, prec_chol)

@@ -15,6 +15,7 @@ __all__ = [
     "EmptyComponentWarning",
     "FitError",
     "InvalidParameterError",
+    "ModelFileError",
     "NotFittedError",
 ]
 
@@ -48,4 +49,11 @@ class InvalidParameterError(ValueError, TypeError):
 
     It is both a ValueError and a TypeError, like scikit-learn's error of the
     same name, so either ``except`` clause catches it.
+    """
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be loaded: missing, not a model file, damaged, or invalid.
+
+    The message starts with the file's path and says what is wrong.
     """

@@ -188,6 +188,10 @@ class CovarianceStructure(ABC):
         """Covariances expanded to ``(K, d, d)`` matrices (for plots and sampling)."""
 
     @abstractmethod
+    def marginal_covariances(self, covariances: np.ndarray, features: list[int]) -> np.ndarray:
+        """Covariances of the chosen features only (same structure, fewer features)."""
+
+    @abstractmethod
     def default_covariances(self, variances: np.ndarray, n_components: int) -> np.ndarray:
         """Axis-aligned covariances with per-feature ``variances``, in this structure's shape."""
 

@@ -43,5 +43,8 @@ class Diag(VarianceStructure):
         out[:, idx, idx] = covariances
         return out
 
+    def marginal_covariances(self, covariances, features):
+        return covariances[:, features]
+
     def default_covariances(self, variances, n_components):
         return np.broadcast_to(variances, (n_components, variances.size)).copy()

@@ -38,5 +38,8 @@ class Full(MatrixStructure):
     def full_covariances(self, covariances, n_components, n_features):
         return covariances
 
+    def marginal_covariances(self, covariances, features):
+        return covariances[:, features][:, :, features]
+
     def default_covariances(self, variances, n_components):
         return np.broadcast_to(np.diag(variances), (n_components,) + (variances.size,) * 2).copy()

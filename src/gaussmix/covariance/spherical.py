@@ -43,5 +43,8 @@ class Spherical(VarianceStructure):
     def full_covariances(self, covariances, n_components, n_features):
         return covariances[:, None, None] * np.eye(n_features)
 
+    def marginal_covariances(self, covariances, features):
+        return covariances.copy()
+
     def default_covariances(self, variances, n_components):
         return np.full(n_components, float(np.mean(variances)))

@@ -38,6 +38,9 @@ class Tied(MatrixStructure):
     def full_covariances(self, covariances, n_components, n_features):
         return np.broadcast_to(covariances, (n_components,) + covariances.shape).copy()
 
+    def marginal_covariances(self, covariances, features):
+        return covariances[features][:, features]
+
     def default_covariances(self, variances, n_components):
         return np.diag(variances)
 

@@ -1,0 +1,180 @@
+"""The commands: each loads its inputs, makes one library call and writes the result."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from gaussmix.cli._io import DataError, Table, peek_names, read_table, write_table
+from gaussmix.cli._progress import TerminalProgress
+
+
+def _quietly_unnamed(call, *args):
+    """Call a prediction method on columns already matched to the model's feature names."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return call(*args)
+
+
+def read_for_model(path: str, columns, model) -> np.ndarray:
+    """Rows of ``path`` with the model's features: by --columns, by name, or all columns."""
+    names = getattr(model, "feature_names_in_", None)
+    if not columns and names is not None and peek_names(path) is not None:
+        header = peek_names(path)
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise DataError(
+                f"{path}: no column {missing[0]!r}, which the model needs (model features: {', '.join(names)})"
+            )
+        columns = list(names)
+    table = read_table(path, columns)
+    if table.values.shape[1] != model.n_features_in_:
+        raise DataError(
+            f"{path}: {table.values.shape[1]} columns selected, but the model was fitted on "
+            f"{model.n_features_in_} features; choose them with --columns"
+        )
+    return table.values.astype(model.means_.dtype, copy=False)
+
+
+def _describe_components(model, names: list[str]) -> list[str]:
+    lines = []
+    for k in range(model.n_components):
+        mean = "  ".join(f"{n}={v:.4g}" for n, v in zip(names, model.means_[k]))
+        lines.append(f"  {k:>3}  {model.weights_[k]:6.3f}  {mean}")
+    return lines
+
+
+def fit_summary(model, table: Table, source: str) -> str:
+    n, d = table.values.shape
+    names = table.names or [f"x{j}" for j in range(d)]
+    loglik = float(model.score(table.values)) * n
+    status = f"converged after {model.n_iter_} iterations" if model.converged_ else (
+        f"did not converge in {model.n_iter_} iterations"
+    )
+    starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
+    return "\n".join(
+        [
+            f"fitted {model.n_components} components ({model.covariance_type} covariance) to {n} rows x "
+            f"{d} features of {source}",
+            f"{status}{starts}",
+            f"log-likelihood {loglik:.4f} (mean per row {loglik / n:.6f})   "
+            f"BIC {model.bic(table.values):.4f}   AIC {model.aic(table.values):.4f}",
+            "  component  weight  mean",
+            *_describe_components(model, names),
+        ]
+    )
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from gaussmix import GaussianMixture
+
+    table = read_table(args.data, args.columns)
+    progress = TerminalProgress(args.n_init, args.max_iter, force=False) if not args.quiet else None
+    model = GaussianMixture(
+        n_components=args.components,
+        covariance_type=args.covariance,
+        init_params=args.init,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        reg_covar=args.reg_covar,
+        random_state=args.seed,
+        callback=progress,
+    )
+    try:
+        model.fit(table.values)
+    finally:
+        if progress is not None:
+            progress.close()
+    model.set_params(callback=None)
+    summary = fit_summary(model, table, args.data)
+    if table.names is not None:  # saved, so that later commands find the columns by name
+        model.feature_names_in_ = np.asarray(table.names, dtype=object)
+    model.save(args.output)
+    if not args.quiet:
+        print(summary)
+        print(f"model written to {args.output}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from gaussmix import load
+
+    model = load(args.model)
+    X = read_for_model(args.data, args.columns, model)
+    proba = _quietly_unnamed(model.predict_proba, X)
+    columns = {
+        "label": np.argmax(proba, axis=1),
+        "log_density": _quietly_unnamed(model.score_samples, X),
+    }
+    columns.update({f"prob_{k}": proba[:, k] for k in range(model.n_components)})
+    write_table(args.output, columns)
+    if args.output not in (None, "-"):
+        print(f"{len(X)} rows written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from gaussmix import load
+
+    model = load(args.model)
+    X = read_for_model(args.data, args.columns, model)
+    scores = _quietly_unnamed(model.score_samples, X)
+    n = len(X)
+    print(f"rows                  {n}")
+    print(f"log-likelihood        {scores.sum():.6f}")
+    print(f"mean per row          {scores.mean():.6f}")
+    print(f"BIC                   {_quietly_unnamed(model.bic, X):.6f}")
+    print(f"AIC                   {_quietly_unnamed(model.aic, X):.6f}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from gaussmix import load
+
+    model = load(args.model)
+    model.set_params(random_state=args.seed)
+    X, labels = model.sample(args.n)
+    names = getattr(model, "feature_names_in_", None)
+    names = [str(n) for n in names] if names is not None else [f"x{j}" for j in range(X.shape[1])]
+    columns = {name: X[:, j] for j, name in enumerate(names)}
+    if "component" in columns:
+        raise DataError("the model has a feature named 'component', which the output uses for labels")
+    columns["component"] = labels
+    write_table(args.output, columns)
+    if args.output not in (None, "-"):
+        print(f"{args.n} rows written to {args.output}", file=sys.stderr)
+    return 0
+
+
+PLOT_KINDS = ("auto", "density", "ellipses", "anomalies", "density1d")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from gaussmix import load, plot
+
+    model = load(args.model)
+    X = read_for_model(args.data, args.columns, model)
+    kind = args.kind
+    if kind == "auto":
+        kind = "density1d" if model.n_features_in_ == 1 else "density"
+    features = args.features
+    if kind == "density1d":
+        figure = plot.density_1d(model, X, feature=features[0] if features else 0)
+    elif kind == "density":
+        figure = plot.density_contours(model, X, features=features)
+    elif kind == "ellipses":
+        figure = plot.ellipses(model, X, features=features)
+    else:
+        figure = plot.anomalies(model, X, args.threshold, features=features)
+    suffix = os.path.splitext(args.output)[1].lower().lstrip(".")
+    supported = figure.canvas.get_supported_filetypes()
+    if suffix not in supported:
+        raise DataError(f"{args.output}: unsupported figure type {suffix!r}; use one of {', '.join(sorted(supported))}")
+    figure.savefig(args.output, dpi=args.dpi)
+    print(f"figure written to {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,153 @@
+"""Component views: covariance ellipses with soft and hard assignments, EM progress."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gaussmix.plot._common import (
+    as_array,
+    call_on_array,
+    component_colors,
+    draw_ellipses,
+    feature_names,
+    feature_pairs,
+    label_axes,
+    mark_means,
+    matplotlib_figure,
+    mixed_colors,
+    padded_limits,
+)
+
+
+def _draw_assignments(axis, view, points, colors, hard: bool):
+    resp = call_on_array(view.predict_proba, points.astype(view.means_.dtype))
+    if hard:
+        point_colors = colors[np.argmax(resp, axis=1)]
+    else:
+        point_colors = mixed_colors(resp, colors)
+    axis.scatter(points[:, 0], points[:, 1], s=10, c=point_colors, linewidths=0, alpha=0.85)
+    draw_ellipses(axis, view, colors=colors)
+    mark_means(axis, view, colors=colors)
+    axis.set_xlim(padded_limits(np.r_[points[:, 0], view.means_[:, 0]]))
+    axis.set_ylim(padded_limits(np.r_[points[:, 1], view.means_[:, 1]]))
+
+
+def ellipses(model, X: Any, *, features: Sequence[Any] | None = None, radii=(1.0, 2.0, 3.0)):
+    """Covariance ellipses over the data: soft assignment beside hard labels.
+
+    Left: each point coloured by the responsibility-weighted mix of its
+    components' colours, so uncertain points between components show
+    blended colours. Right: each point in its most probable component's
+    colour. Ellipses mark 1, 2 and 3 standard deviations (Mahalanobis radii)
+    of each component. With more than two features each chosen pair gets a
+    row of two panels (the marginal mixture of that pair).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    X = as_array(X)
+    pairs = feature_pairs(model, features)
+    names = feature_names(model)
+    colors = component_colors(model.n_components)
+    figure = matplotlib_figure(figsize=(11.0, 4.8 * len(pairs)))
+    for row, (i, j) in enumerate(pairs):
+        view = model.marginal([i, j])
+        points = X[:, [i, j]]
+        for col, hard in enumerate((False, True)):
+            axis = figure.add_subplot(len(pairs), 2, 2 * row + col + 1)
+            _draw_assignments(axis, view, points, colors, hard)
+            for patch in axis.patches:
+                patch.set_label(None)
+            axis.set_title("hard labels" if hard else "soft assignment (colours mixed by responsibility)")
+            label_axes(axis, names, i, j)
+    figure.suptitle(
+        f"{model.n_components} components ({model.covariance_type}); ellipses at "
+        + ", ".join(f"{r:g}" for r in radii) + " standard deviations"
+    )
+    return figure
+
+
+def em_progress(
+    source,
+    X: Any,
+    *,
+    iterations: Sequence[int] = (1, 2, 5, 20),
+    features: Sequence[Any] | None = None,
+    restart: int = 0,
+):
+    """How EM moves the Gaussians: the fit after chosen iterations, one panel each.
+
+    Parameters
+    ----------
+    source : GaussianMixture or sequence of IterationInfo
+        An estimator (fitted or not): a copy of it is fitted to ``X`` while a
+        callback records every iteration. Or the ``IterationInfo`` objects a
+        ``callback`` recorded during an earlier fit.
+    X : array-like
+        The data the fit used.
+    iterations : sequence of int
+        Iterations to show (0 is the initialisation). An iteration past the
+        end of the fit shows the final parameters.
+    features : pair of features, optional
+        Which two features to draw (default: the first two).
+    restart : int
+        Which initialisation to show when ``n_init > 1``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from sklearn.base import clone
+
+    from gaussmix import GaussianMixture
+
+    X = as_array(X)
+    names = None
+    if isinstance(source, GaussianMixture):
+        history = []
+        estimator = clone(source).set_params(
+            max_iter=max(source.max_iter, max(iterations)), callback=history.append, warm_start=False
+        )
+        estimator.fit(X)
+        names = getattr(estimator, "feature_names_in_", None)
+    else:
+        history = list(source)
+    history = [info for info in history if info.restart == restart]
+    if not history:
+        raise ValueError(f"no iterations recorded for restart {restart}")
+    by_iteration = {info.iteration: info for info in history}
+    last = max(by_iteration)
+
+    def snapshot(info):
+        return GaussianMixture.from_parameters(
+            info.weights, info.means, info.covariances, covariance_type=info.covariance_type,
+            feature_names=None if names is None else list(names),
+        )
+
+    template = snapshot(history[-1])
+    pair = feature_pairs(template, features)[0]
+    names_shown = feature_names(template)
+    points = X[:, list(pair)]
+    colors = component_colors(template.n_components)
+    panels = len(iterations)
+    columns = min(panels, 4)
+    rows = -(-panels // columns)
+    figure = matplotlib_figure(figsize=(4.2 * columns, 4.0 * rows))
+    for n, wanted in enumerate(iterations):
+        shown = min(wanted, last)
+        model = snapshot(by_iteration[shown])
+        view = model.marginal(list(pair))
+        axis = figure.add_subplot(rows, columns, n + 1)
+        _draw_assignments(axis, view, points, colors, hard=False)
+        loglik = call_on_array(model.score, X.astype(np.float64))
+        label = "initialisation" if shown == 0 else f"iteration {shown}"
+        if shown < wanted:
+            label += f" (converged; asked for {wanted})"
+        axis.set_title(f"{label}\nmean log-likelihood {loglik:.4f}", fontsize="medium")
+        label_axes(axis, names_shown, *pair)
+    figure.suptitle(f"EM progress: {template.n_components} components ({template.covariance_type})")
+    return figure
