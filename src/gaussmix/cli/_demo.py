@@ -8,14 +8,14 @@ import os
 import numpy as np
 
 DEMO_WEIGHTS = [0.45, 0.35, 0.2]
-DEMO_MEANS = [[0.0, 0.0], [5.0, 4.0], [-1.0, 6.0]]
+DEMO_MEANS = [[0.0, 0.0], [3.5, 2.5], [-0.5, 4.0]]
 DEMO_COVARIANCES = [
     [[1.2, 0.6], [0.6, 1.0]],
     [[1.0, -0.5], [-0.5, 0.9]],
     [[0.5, 0.0], [0.0, 1.6]],
 ]
 #: A start from three data rows that visibly needs EM to find the clusters.
-PROGRESS_INIT = dict(init_params="random_from_data", random_state=11, tol=1e-6)
+PROGRESS_INIT = dict(init_params="random_from_data", random_state=3, tol=1e-6)
 
 
 def demo_data(n_samples: int = 500, seed: int = 0):
