@@ -21,7 +21,7 @@ from gaussmix._fit import (
     fit_mixture,
 )
 from gaussmix._init import INIT_METHODS
-from gaussmix._params import MixtureParams, checked_params
+from gaussmix._params import MixtureParams
 from gaussmix._validation import (
     check_choice,
     check_int,
@@ -504,21 +504,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         >>> gm.predict([[0.5], [3.0]])
         array([0, 1])
         """
-        means_array = np.asarray(means)
-        dtype = means_array.dtype if means_array.dtype in (np.float32, np.float64) else np.float64
-        checked = checked_params(get_structure(covariance_type), weights, means, covariances)
-        model = cls(checked.n_components, covariance_type=covariance_type, **params)
-        model._settings()
-        model._set_parameters(checked, dtype)
-        model.converged_, model.n_iter_ = False, 0
-        model.lower_bound_, model.lower_bounds_ = -math.inf, []
-        model.n_features_in_ = checked.n_features
-        if feature_names is not None:
-            names = np.asarray(feature_names, dtype=object)
-            if names.shape != (checked.n_features,) or not all(isinstance(n, str) for n in names):
-                raise ValueError(f"feature_names must be {checked.n_features} strings, got {feature_names!r}")
-            model.feature_names_in_ = names
-        return model
+        from gaussmix._derived import from_parameters
+
+        return from_parameters(
+            cls, weights, means, covariances, covariance_type=covariance_type, feature_names=feature_names, **params
+        )
 
     def marginal(self, features):
         """The fitted mixture of the chosen features only (the others integrated out).
@@ -537,39 +527,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         GaussianMixture
             A fitted model over ``len(features)`` features.
         """
-        self._check_fitted()
-        index = self._feature_indices(features)
-        structure = get_structure(self.covariance_type)
-        params = self._params_from_attributes()
-        covariances = structure.marginal_covariances(params.covariances, index)
-        marginal = MixtureParams(
-            weights=params.weights,
-            means=params.means[:, index],
-            covariances=covariances,
-            precisions_cholesky=structure.precisions_cholesky(covariances),
-        )
-        names = None
-        if hasattr(self, "feature_names_in_"):
-            names = np.asarray(self.feature_names_in_)[index]
-        return _fitted_like(self, marginal, self.means_.dtype, len(index), names)
+        from gaussmix._derived import marginal
 
-    def _feature_indices(self, features) -> list[int]:
-        names = list(getattr(self, "feature_names_in_", []))
-        index = []
-        for f in np.atleast_1d(np.asarray(features, dtype=object)).tolist():
-            if isinstance(f, str):
-                if f not in names:
-                    raise ValueError(f"unknown feature {f!r}; the model's features are {names or 'unnamed'}.")
-                index.append(names.index(f))
-            elif isinstance(f, (int, np.integer)) and not isinstance(f, bool) and 0 <= f < self.n_features_in_:
-                index.append(int(f))
-            else:
-                raise ValueError(
-                    f"features must be indices in [0, {self.n_features_in_}) or feature names, got {f!r}."
-                )
-        if not index or len(set(index)) != len(index):
-            raise ValueError(f"features must name at least one feature, each once; got {features!r}.")
-        return index
+        return marginal(self, features)
 
     def save(self, path) -> None:
         """Write the fitted model to ``path`` (see :func:`gaussmix.load`).
@@ -606,22 +566,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         n = np.shape(X)[0]
         return -2.0 * self.score(X) * n + 2 * self._n_parameters()
-
-
-def _fitted_like(
-    template: GaussianMixture, params: MixtureParams, dtype, n_features: int, feature_names=None
-) -> GaussianMixture:
-    """A new fitted estimator with ``template``'s hyper-parameters and fit record."""
-    model = GaussianMixture(**template.get_params())
-    model._set_parameters(params, dtype)
-    model.converged_ = template.converged_
-    model.n_iter_ = template.n_iter_
-    model.lower_bound_ = template.lower_bound_
-    model.lower_bounds_ = list(template.lower_bounds_)
-    model.n_features_in_ = n_features
-    if feature_names is not None:
-        model.feature_names_in_ = np.asarray(feature_names, dtype=object)
-    return model
 
 
 def _last_change(result: EMResult) -> float:
