@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gaussmix import EmptyComponentWarning, FitError, GaussianMixture
+from gaussmix import CollapsedComponentWarning, EmptyComponentWarning, FitError, GaussianMixture
 from gaussmix.covariance import get_structure
 
 
@@ -18,7 +18,14 @@ def is_positive_definite(gm):
 def test_duplicate_rows(structure):
     rng = np.random.RandomState(0)
     X = np.vstack([np.tile([1.0, 2.0], (150, 1)), rng.normal(5, 1, (100, 2)), rng.normal(-5, 1, (50, 2))])
-    gm = GaussianMixture(3, covariance_type=structure, random_state=0, max_iter=300).fit(X)
+    if structure == "tied":  # the shared covariance also covers the spread-out clusters
+        gm = GaussianMixture(3, covariance_type=structure, random_state=0, max_iter=300).fit(X)
+        assert gm.collapsed_components_.size == 0
+    else:
+        with pytest.warns(CollapsedComponentWarning, match="component . collapsed"):
+            gm = GaussianMixture(3, covariance_type=structure, random_state=0, max_iter=300).fit(X)
+        spike = np.argmin(np.linalg.norm(gm.means_ - [1.0, 2.0], axis=1))
+        assert list(gm.collapsed_components_) == [spike]
     assert is_positive_definite(gm)
     assert np.all(np.isfinite(gm.score_samples(X)))
     if structure != "tied":  # a component sits on the 150 identical rows
@@ -29,7 +36,10 @@ def test_duplicate_rows(structure):
 def test_constant_feature(structure):
     rng = np.random.RandomState(1)
     X = np.column_stack([np.r_[rng.normal(0, 1, 100), rng.normal(6, 1, 100)], np.full(200, 3.5)])
-    gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a feature constant in the data is no collapse
+        gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
+    assert gm.collapsed_components_.size == 0
     assert is_positive_definite(gm)
     assert sorted(np.bincount(gm.predict(X))) == [100, 100]
     assert np.all(np.isfinite(gm.score_samples(X)))
@@ -38,7 +48,11 @@ def test_constant_feature(structure):
 def test_fewer_rows_than_features(structure):
     rng = np.random.RandomState(2)
     X = np.vstack([rng.normal(0, 1, (6, 10)), rng.normal(8, 1, (6, 10))])
-    gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
+    if structure == "full":  # 6 rows span at most 5 of 10 directions (the tied pool spans them all)
+        with pytest.warns(CollapsedComponentWarning):
+            gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
+    else:
+        gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
     assert is_positive_definite(gm)
     assert sorted(np.bincount(gm.predict(X))) == [6, 6]
 
@@ -111,7 +125,7 @@ def test_component_that_loses_its_rows_during_em_is_dropped(structure):
 
 def test_fewer_distinct_rows_than_components():
     X = np.repeat([[0.0, 0.0], [5.0, 5.0]], 20, axis=0)
-    with pytest.warns(EmptyComponentWarning, match=r"at initialisation"):
+    with pytest.warns(EmptyComponentWarning, match=r"at initialisation"), pytest.warns(CollapsedComponentWarning):
         gm = GaussianMixture(3, random_state=0).fit(X)
     assert np.count_nonzero(gm.weights_) == 2
     assert sorted(np.bincount(gm.predict(X), minlength=3)) == [0, 20, 20]
@@ -142,3 +156,18 @@ def test_long_fit_with_a_collapsing_component_finishes():
         gm = GaussianMixture(3, max_iter=500, tol=1e-8, random_state=0, init_params="random").fit(X)
     assert np.all(np.isfinite(gm.lower_bounds_))
     assert is_positive_definite(gm)
+
+
+def test_discrete_feature_spike_is_reported():
+    """Old Faithful's waiting times are whole minutes: a diag component can sit on one value."""
+    from gaussmix.datasets import load_faithful
+
+    X = load_faithful().data
+    with pytest.warns(CollapsedComponentWarning, match="component 2 collapsed"):
+        spiky = GaussianMixture(5, covariance_type="diag", n_init=10, tol=1e-6, max_iter=1000, random_state=0).fit(X)
+    waiting = spiky.covariances_[2, 1]
+    assert waiting == pytest.approx(1e-6 * X[:, 1].var(), rel=1e-3)  # only the regularisation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sound = GaussianMixture(3, covariance_type="tied", n_init=10, random_state=0).fit(X)
+    assert sound.collapsed_components_.size == 0

@@ -95,8 +95,9 @@ def test_criterion_curve(two_d):
     import pandas as pd
 
     assert len(plot.criterion_curve(pd.DataFrame(table), "bic").axes) == 1
-    with pytest.raises(ValueError, match="no column 'icl'"):
-        plot.criterion_curve(table, "icl")
+    assert len(plot.criterion_curve(table, ("bic", "aic", "icl")).axes) == 3
+    with pytest.raises(ValueError, match="no column 'hqc'"):
+        plot.criterion_curve(table, "hqc")
 
 
 def test_ellipses_geometry_and_colours(two_d):

@@ -16,9 +16,14 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "GaussianMixture": "gaussmix._gaussian_mixture",
+    "GaussianMixtureSelector": "gaussmix._selector",
+    "GaussianMixtureOutlierDetector": "gaussmix._outliers",
+    "GaussianMixtureClassifier": "gaussmix._classifier",
+    "select": "gaussmix._selector",
     "IterationInfo": "gaussmix._em",
     "MixtureParams": "gaussmix._params",
     "ModelFileError": "gaussmix.exceptions",
+    "CollapsedComponentWarning": "gaussmix.exceptions",
     "ConvergenceWarning": "gaussmix.exceptions",
     "EmptyComponentWarning": "gaussmix.exceptions",
     "FitError": "gaussmix.exceptions",
@@ -27,10 +32,14 @@ _LAZY = {
 }
 
 __all__ = [
+    "CollapsedComponentWarning",
     "ConvergenceWarning",
     "EmptyComponentWarning",
     "FitError",
     "GaussianMixture",
+    "GaussianMixtureClassifier",
+    "GaussianMixtureOutlierDetector",
+    "GaussianMixtureSelector",
     "InvalidParameterError",
     "IterationInfo",
     "MixtureParams",
@@ -38,13 +47,18 @@ __all__ = [
     "NotFittedError",
     "__version__",
     "load",
+    "select",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gaussmix._classifier import GaussianMixtureClassifier
     from gaussmix._em import IterationInfo
     from gaussmix._gaussian_mixture import GaussianMixture
+    from gaussmix._outliers import GaussianMixtureOutlierDetector
     from gaussmix._params import MixtureParams
+    from gaussmix._selector import GaussianMixtureSelector, select
     from gaussmix.exceptions import (
+        CollapsedComponentWarning,
         ConvergenceWarning,
         EmptyComponentWarning,
         FitError,

@@ -78,6 +78,8 @@ class EMResult:
     converged: bool
     #: (component, iteration) for each component dropped during the run
     dropped: tuple[tuple[int, int], ...] = ()
+    #: components whose variance is only the regularisation in some direction
+    collapsed: tuple[int, ...] = ()
 
 
 def regularization(reg_covar: float, variances: np.ndarray, means: np.ndarray, eps: float) -> np.ndarray:
@@ -95,6 +97,39 @@ def regularization(reg_covar: float, variances: np.ndarray, means: np.ndarray, e
     else:
         scale = np.where(constant, np.mean(variances[~constant]), variances)
     return reg_covar * scale
+
+
+def collapsed_components(
+    structure: CovarianceStructure,
+    params: MixtureParams,
+    reg: np.ndarray,
+    reg_covar: float,
+    data_variances: np.ndarray,
+) -> tuple[int, ...]:
+    """Components whose own spread is at most ``reg_covar`` of the data's in some direction.
+
+    The spread of component ``k`` is its covariance minus the
+    regularisation; it is compared with ``diag(data_variances) + reg`` by a
+    generalised eigenvalue. Directions in which the data themselves do not
+    vary (constant features) are not counted.
+    """
+    if reg_covar <= 0:
+        return ()
+    n_components, n_features = params.means.shape
+    full = structure.full_covariances(params.covariances, n_components, n_features)
+    scale = np.sqrt(data_variances + reg)
+    varies = data_variances > 100.0 * reg
+    collapsed = []
+    for k in range(n_components):
+        if params.weights[k] == 0:
+            continue
+        spread = (full[k] - np.diag(reg)) / np.outer(scale, scale)
+        values, vectors = np.linalg.eigh(0.5 * (spread + spread.T))
+        for value, vector in zip(values, vectors.T):
+            if value <= reg_covar and np.sum(vector[varies] ** 2) > 0.5:
+                collapsed.append(k)
+                break
+    return tuple(collapsed)
 
 
 def _singular_message(

@@ -17,6 +17,7 @@ from gaussmix._em import (
     EMResult,
     IterationInfo,
     _singular_message,
+    collapsed_components,
     regularization,
     run_em,
 )
@@ -187,4 +188,5 @@ def fit_mixture(
         if best is None or result.lower_bound > best.lower_bound:
             best = result
     assert best is not None  # n_restarts >= 1
-    return best
+    collapsed = collapsed_components(structure, best.params, reg, settings.reg_covar, data_variances)
+    return replace(best, collapsed=collapsed)

@@ -32,6 +32,7 @@ from gaussmix._validation import (
 )
 from gaussmix.covariance import get_structure
 from gaussmix.exceptions import (
+    CollapsedComponentWarning,
     ConvergenceWarning,
     EmptyComponentWarning,
     InvalidParameterError,
@@ -126,6 +127,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         after EM); ``1 / sqrt(variance)`` for "diag" and "spherical".
     converged_ : bool
         Whether the best initialisation reached ``tol`` before ``max_iter``.
+    collapsed_components_ : ndarray of int
+        Components whose variance in some direction is only the
+        regularisation (see :class:`~gaussmix.exceptions.CollapsedComponentWarning`);
+        usually empty.
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
@@ -299,6 +304,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 EmptyComponentWarning,
                 stacklevel=4,
             )
+        if result.collapsed:
+            which = ", ".join(str(k) for k in result.collapsed)
+            warnings.warn(
+                f"component {which} collapsed: in some direction its variance is only the regularisation "
+                f"(reg_covar={settings.reg_covar:g} of the feature's variance), as happens on rows sharing one "
+                "value (duplicates, a discrete feature) or with fewer rows than features. The likelihood of "
+                "this fit is inflated; use fewer components, a larger reg_covar, or another init.",
+                CollapsedComponentWarning,
+                stacklevel=4,
+            )
         if not result.converged and settings.max_iter > 0:
             warnings.warn(
                 f"Best performing initialization did not converge after {settings.max_iter} "
@@ -335,6 +350,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _store(self, result: EMResult, dtype) -> None:
         self._set_parameters(result.params, dtype)
         self.converged_ = bool(result.converged)
+        self.collapsed_components_ = np.asarray(result.collapsed, dtype=int)
         self.n_iter_ = int(result.n_iter)
         self.lower_bound_ = float(result.lower_bound)
         self.lower_bounds_ = list(result.lower_bounds)

@@ -72,6 +72,15 @@ def _labels_responsibilities(data: ChunkedData, labels: np.ndarray, n_components
     return make
 
 
+def labelled_statistics(
+    data: ChunkedData, structure: CovarianceStructure, labels: np.ndarray, n_components: int, data_mean: np.ndarray
+) -> Statistics:
+    """Statistics of hard labels (each row belongs wholly to ``labels[i]``)."""
+    return _two_pass_statistics(
+        data, structure, _labels_responsibilities(data, labels, n_components), n_components, data_mean
+    )
+
+
 def _random_responsibilities(data: ChunkedData, streams: list[int]):
     """Uniform random responsibilities that are a function of each row's values."""
     xp = data.xp

@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
+    "CollapsedComponentWarning",
     "ConvergenceWarning",
     "EmptyComponentWarning",
     "FitError",
@@ -34,6 +35,16 @@ class EmptyComponentWarning(UserWarning):
     A dropped component keeps its place in the fitted arrays (so their shapes
     stay ``(n_components, ...)``) but its weight is exactly 0: it predicts no
     points, contributes nothing to the density and is never sampled.
+    """
+
+
+class CollapsedComponentWarning(UserWarning):
+    """A component collapsed: in some direction its variance is only the regularisation.
+
+    This happens when a component sits on rows that share (nearly) one
+    value in some direction: duplicates, a discrete feature, fewer rows than
+    features. Its density is a spike held up by ``reg_covar``, and the
+    likelihood of such a fit is inflated; model selection rejects it.
     """
 
 

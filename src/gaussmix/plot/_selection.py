@@ -43,9 +43,10 @@ def criterion_curve(table: Any, criterion: str | Sequence[str] = ("bic", "aic"),
     rows = _records(table)
     if not rows:
         raise ValueError("the table has no candidates")
-    missing = [c for c in criteria + ["n_components", "covariance_type"] if c not in rows[0]]
+    columns = set().union(*rows)
+    missing = [c for c in criteria + ["n_components", "covariance_type"] if c not in columns]
     if missing:
-        raise ValueError(f"the table has no column {missing[0]!r}; it has {sorted(rows[0])}")
+        raise ValueError(f"the table has no column {missing[0]!r}; it has {sorted(columns)}")
     if ax is not None and len(criteria) != 1:
         raise ValueError("ax can only be given with a single criterion")
     if ax is None:
@@ -61,7 +62,7 @@ def criterion_curve(table: Any, criterion: str | Sequence[str] = ("bic", "aic"),
             points = sorted(
                 (r["n_components"], float(r[name]))
                 for r in rows
-                if r["covariance_type"] == structure and np.isfinite(float(r[name]))
+                if r["covariance_type"] == structure and np.isfinite(float(r.get(name, np.nan)))
             )
             if not points:
                 continue

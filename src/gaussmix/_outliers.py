@@ -1,0 +1,216 @@
+"""Anomaly detection with a Gaussian mixture: low density means anomalous."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.utils.validation import validate_data
+
+from gaussmix._validation import check_sample_weight
+from gaussmix.exceptions import InvalidParameterError, NotFittedError
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, fraction: float) -> float:
+    """The value below which ``fraction`` of the total weight lies.
+
+    When the boundary falls exactly between two values (as with unit
+    weights and ``fraction * n`` an integer), their midpoint is returned, so
+    exactly that much weight lies strictly below. Integer weights give the
+    same value as repeated rows.
+    """
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    keep = w > 0
+    v, w = v[keep], w[keep]
+    cumulative = np.cumsum(w)
+    target = fraction * cumulative[-1]
+    j = int(np.searchsorted(cumulative, target, side="left"))
+    j = min(j, v.size - 1)
+    if math.isclose(cumulative[j], target, rel_tol=1e-12, abs_tol=0.0) and j + 1 < v.size:
+        return float(0.5 * (v[j] + v[j + 1]))
+    return float(v[j])
+
+
+def seeded_clone(template, random_state):
+    """An unfitted copy of ``template``, given ``random_state`` when that is not None."""
+    copy = clone(template)
+    if random_state is not None and "random_state" in copy.get_params(deep=False):
+        copy.set_params(random_state=random_state)
+    return copy
+
+
+class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
+    """Flag rows whose density under a fitted Gaussian mixture is low.
+
+    Follows scikit-learn's outlier-detector conventions: ``predict`` returns
+    +1 for inliers and -1 for outliers, ``score_samples`` is the
+    log-density (higher is more normal), ``decision_function`` is
+    ``score_samples - offset_`` (negative for outliers).
+
+    Parameters
+    ----------
+    mixture : estimator or None, default=None
+        The density model, cloned and fitted in ``fit``: a
+        :class:`~gaussmix.GaussianMixture`, or a
+        :class:`~gaussmix.GaussianMixtureSelector` to choose the components
+        by BIC (the default, ``None``, uses a selector with its defaults).
+    contamination : float in (0, 0.5], default=0.01
+        Expected fraction of outliers in the training data: ``offset_`` is
+        that (weighted) quantile of the training log-densities. Ignored when
+        ``threshold`` is given.
+    threshold : float or None, default=None
+        A fixed floor instead: rows below it are outliers. It is a
+        log-density unless ``threshold_type="density"``.
+    threshold_type : {"log_density", "density"}, default="log_density"
+    min_weight : float or None, default=None
+        Components whose weight is below this are rare clusters, anomalies
+        of their own: the density used for scoring is then the mixture of
+        the other components (weights renormalised), so rows explained only
+        by a rare component score low. Their indices are ``rare_components_``.
+    random_state : int, RandomState instance or None, default=None
+        Given to the mixture (unless None, which keeps the mixture's own).
+
+    Attributes
+    ----------
+    mixture_ : the fitted density model (a ``GaussianMixture``)
+    offset_ : float
+        The log-density threshold.
+    rare_components_ : ndarray of int
+        Components lighter than ``min_weight`` (empty without it).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussmix import GaussianMixture, GaussianMixtureOutlierDetector
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.vstack([rng.normal(0, 1, (200, 2)), [[8.0, 8.0]]])
+    >>> detector = GaussianMixtureOutlierDetector(GaussianMixture(1), contamination=0.005).fit(X)
+    >>> detector.predict([[0.1, -0.3], [8.0, 8.0]])
+    array([ 1, -1])
+    """
+
+    def __init__(
+        self,
+        mixture: Any = None,
+        *,
+        contamination: float = 0.01,
+        threshold: float | None = None,
+        threshold_type: str = "log_density",
+        min_weight: float | None = None,
+        random_state: Any = None,
+    ):
+        self.mixture = mixture
+        self.contamination = contamination
+        self.threshold = threshold
+        self.threshold_type = threshold_type
+        self.min_weight = min_weight
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        c = self.contamination
+        if isinstance(c, bool) or not isinstance(c, Real) or not 0.0 < c <= 0.5:
+            raise InvalidParameterError(f"contamination must be a number in (0, 0.5], got {c!r}.")
+        if self.threshold_type not in ("log_density", "density"):
+            raise InvalidParameterError(
+                f"threshold_type must be 'log_density' or 'density', got {self.threshold_type!r}."
+            )
+        t = self.threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t)):
+            raise InvalidParameterError(f"threshold must be a finite number or None, got {t!r}.")
+        if t is not None and self.threshold_type == "density" and t <= 0:
+            raise InvalidParameterError(f"a density threshold must be positive, got {t!r}.")
+        w = self.min_weight
+        if w is not None and (isinstance(w, bool) or not isinstance(w, Real) or not 0.0 <= w < 1.0):
+            raise InvalidParameterError(f"min_weight must be a number in [0, 1) or None, got {w!r}.")
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the mixture to ``X`` and set the threshold ``offset_``."""
+        from gaussmix import GaussianMixtureSelector
+
+        self._check_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        template = GaussianMixtureSelector() if self.mixture is None else self.mixture
+        fitted = seeded_clone(template, self.random_state).fit(X, sample_weight=weights)
+        self.mixture_ = getattr(fitted, "best_estimator_", fitted)
+        mixture_weights = np.asarray(self.mixture_.weights_, dtype=np.float64)
+        if self.min_weight is None:
+            self.rare_components_ = np.array([], dtype=int)
+        else:
+            self.rare_components_ = np.flatnonzero(mixture_weights < self.min_weight)
+            if self.rare_components_.size == mixture_weights.size:
+                raise ValueError(
+                    f"every component weighs less than min_weight={self.min_weight}; lower it."
+                )
+        self._normal = self._normal_model()
+        if self.threshold is not None:
+            self.offset_ = float(math.log(self.threshold) if self.threshold_type == "density" else self.threshold)
+        else:
+            self.offset_ = weighted_quantile(self._normal.score_samples(X), weights, self.contamination)
+        return self
+
+    def _normal_model(self):
+        """The mixture without its rare components (the full mixture when there are none)."""
+        from gaussmix import GaussianMixture
+
+        if self.rare_components_.size == 0:
+            return self.mixture_
+        model = self.mixture_
+        keep = np.setdiff1d(np.arange(model.n_components), self.rare_components_)
+        weights = np.asarray(model.weights_, dtype=np.float64)[keep]
+        covariances = np.asarray(model.covariances_, dtype=np.float64)
+        if model.covariance_type != "tied":
+            covariances = covariances[keep]
+        return GaussianMixture.from_parameters(
+            weights / weights.sum(), np.asarray(model.means_, dtype=np.float64)[keep], covariances,
+            covariance_type=model.covariance_type,
+        )
+
+    def _checked(self, X):
+        if not hasattr(self, "offset_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this estimator."
+            )
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def score_samples(self, X):
+        """Log-density of each row (under the non-rare components when ``min_weight`` is set)."""
+        X = self._checked(X)
+        return self._normal.score_samples(X).astype(np.float64, copy=False)
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """+1 for inliers, -1 for outliers (log-density below ``offset_``)."""
+        return np.where(self.decision_function(X) >= 0, 1, -1)
+
+    def predict_component(self, X, *, min_responsibility: float | None = None):
+        """Component labels that can say "I don't know this point".
+
+        Returns the most probable component of each row, or -1 when the row
+        is an outlier (``predict`` gives -1) or belongs to a rare component,
+        and, with ``min_responsibility``, also when no component's
+        responsibility reaches that level (an ambiguous row).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int
+        """
+        if min_responsibility is not None and not 0.0 <= min_responsibility <= 1.0:
+            raise InvalidParameterError(f"min_responsibility must be in [0, 1], got {min_responsibility!r}.")
+        X = self._checked(X)
+        resp = self.mixture_.predict_proba(X)
+        labels = np.argmax(resp, axis=1)
+        unknown = self._normal.score_samples(X) < self.offset_
+        unknown |= np.isin(labels, self.rare_components_)
+        if min_responsibility is not None:
+            unknown |= resp.max(axis=1) < min_responsibility
+        return np.where(unknown, -1, labels)

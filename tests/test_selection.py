@@ -1,0 +1,139 @@
+"""GaussianMixtureSelector: the grid, the criteria, failures, parallelism, the table."""
+
+import math
+
+import numpy as np
+import pytest
+
+import gaussmix
+from gaussmix import FitError, GaussianMixture, GaussianMixtureSelector
+from gaussmix.datasets import load_faithful
+
+
+@pytest.fixture(scope="module")
+def faithful_search():
+    X = load_faithful().data
+    return X, GaussianMixtureSelector(n_init=10, tol=1e-6, max_iter=1000, random_state=0).fit(X)
+
+
+def test_faithful_bic_selects_mclusts_model(faithful_search):
+    X, selector = faithful_search
+    assert selector.best_params_ == {"n_components": 3, "covariance_type": "tied"}
+    table = selector.results_.sort_values("bic")
+    best = table.iloc[0]
+    assert best.bic == pytest.approx(2314.316, abs=0.05)  # mclust EEE,3: BIC -2314.316 in mclust's sign
+    assert best.log_likelihood == pytest.approx(-1126.326, abs=0.02) and best.n_parameters == 11
+    runners_up = [(r.covariance_type, r.n_components) for r in table.iloc[1:3].itertuples()]
+    assert runners_up == [("tied", 4), ("full", 2)]  # mclust's next best: EEE,4 then VVV,2
+    assert table.iloc[2].bic == pytest.approx(2322.192, abs=0.01)
+    assert len(selector.results_) == 9 * 4
+    # Spiky fits on this data's integer waiting times are rejected, as mclust reports NA for them.
+    failed = selector.results_[selector.results_.error.notna()]
+    assert failed.error.str.startswith("degenerate fit: component").all()
+    np.testing.assert_array_equal(selector.predict(X), selector.best_estimator_.predict(X))
+
+
+def test_table_values_match_the_models(faithful_search):
+    X, selector = faithful_search
+    fitted = selector.results_[selector.results_.error.isna()]
+    for row in fitted.sample(6, random_state=0).itertuples():
+        gm = GaussianMixture(row.n_components, covariance_type=row.covariance_type, n_init=10, tol=1e-6,
+                             max_iter=1000, random_state=0).fit(X)
+        assert row.bic == pytest.approx(gm.bic(X), rel=1e-10)
+        assert row.aic == pytest.approx(gm.aic(X), rel=1e-10)
+        entropy = -np.sum(np.log(gm.predict_proba(X).max(axis=1)))
+        assert row.icl == pytest.approx(gm.bic(X) + 2 * entropy, rel=1e-10)
+        assert row.converged == gm.converged_ and row.n_iter == gm.n_iter_ and row.fit_time > 0
+
+
+def test_icl_prefers_separated_clusters(blobs):
+    X, _ = blobs
+    selector = GaussianMixtureSelector(range(1, 6), criterion="icl", random_state=0).fit(X)
+    assert selector.best_params_["n_components"] == 3
+    table = selector.results_
+    assert np.all(table.icl >= table.bic - 1e-9)  # ICL adds a non-negative entropy term
+
+
+def test_cross_validated_likelihood(blobs):
+    X, _ = blobs
+    selector = GaussianMixtureSelector(range(1, 6), covariance_types=["full", "spherical"], criterion="cv", cv=4,
+                                       random_state=0)
+    selector.fit(X)
+    table = selector.results_
+    best = table.loc[table.cv_log_likelihood.idxmax()]
+    assert selector.best_params_ == {"n_components": int(best.n_components), "covariance_type": best.covariance_type}
+    assert selector.best_params_["n_components"] == 3
+    assert table.cv_log_likelihood.notna().all() and (table.cv_std >= 0).all()
+    # The held-out score of one candidate, by hand.
+    from sklearn.model_selection import KFold
+
+    scores = []
+    for train, test in KFold(4, shuffle=True, random_state=0).split(X):
+        gm = GaussianMixture(2, covariance_type="full", random_state=0).fit(X[train])
+        scores.append(gm.score(X[test]))
+    row = table[(table.n_components == 2) & (table.covariance_type == "full")].iloc[0]
+    assert row.cv_log_likelihood == pytest.approx(np.mean(scores), rel=1e-12)
+
+
+def test_failed_candidates_are_recorded_not_raised():
+    X = np.random.RandomState(0).normal(size=(6, 2))
+    selector = GaussianMixtureSelector([1, 2, 10], covariance_types=["diag"], random_state=0).fit(X)
+    failed = selector.results_[selector.results_.n_components == 10].iloc[0]
+    assert "n_samples >= n_components" in failed.error and math.isnan(failed.bic)
+    assert selector.best_params_["n_components"] in (1, 2)
+    with pytest.raises(FitError, match="no candidate could be fitted: .*n_samples >= n_components"):
+        GaussianMixtureSelector([10, 20], covariance_types=["full"]).fit(X)
+
+
+def test_reproducible_whatever_the_parallelism(blobs):
+    X, _ = blobs
+    params = dict(n_components=range(1, 5), covariance_types=["full", "diag"], random_state=3)
+    serial = GaussianMixtureSelector(**params).fit(X).results_.drop(columns="fit_time")
+    parallel = GaussianMixtureSelector(**params, n_jobs=2).fit(X).results_.drop(columns="fit_time")
+    again = GaussianMixtureSelector(**params).fit(X).results_.drop(columns="fit_time")
+    assert serial.equals(parallel) and serial.equals(again)
+    # A smaller grid gives the same numbers for the candidates it shares.
+    small = GaussianMixtureSelector([3], covariance_types=["diag"], random_state=3).fit(X).results_
+    shared = serial[(serial.n_components == 3) & (serial.covariance_type == "diag")]
+    assert small.bic.iloc[0] == shared.bic.iloc[0]
+
+
+def test_progress_lines(blobs, capsys):
+    GaussianMixtureSelector([1, 2], covariance_types=["full"], verbose=1, random_state=0).fit(blobs[0])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("[1/2] full, 1 components: BIC") and err[1].startswith("[2/2] full, 2 components")
+
+
+def test_records_without_pandas(blobs, monkeypatch):
+    monkeypatch.setattr("gaussmix._selector._pandas_available", lambda: False)
+    selector = GaussianMixtureSelector([1, 2], covariance_types=["full"], random_state=0).fit(blobs[0])
+    assert isinstance(selector.results_, list) and selector.results_[1]["n_components"] == 2
+
+
+def test_in_a_pipeline_and_select_function(blobs):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = blobs
+    pipe = make_pipeline(StandardScaler(), GaussianMixtureSelector(range(1, 5), random_state=0)).fit(X)
+    assert pipe[-1].best_params_["n_components"] == 3
+    assert np.isfinite(pipe.score(X))
+    chosen = gaussmix.select(X, range(1, 5), covariance_types=["full"], random_state=0)
+    assert chosen.best_params_ == {"n_components": 3, "covariance_type": "full"}
+    Xs, labels = chosen.sample(10)
+    assert Xs.shape == (10, 3) and chosen.bic(X) == pytest.approx(chosen.best_estimator_.bic(X))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(criterion="bick"), "criterion must be one of"),
+        (dict(n_components=[0, 1]), "n_components must be an integer >= 1, got 0"),
+        (dict(n_components=[]), "at least one component count"),
+        (dict(n_components="abc"), "n_components must be"),
+        (dict(covariance_types=["full", "VVV"]), "covariance_type must be one of"),
+    ],
+)
+def test_bad_parameters(blobs, params, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixtureSelector(**params).fit(blobs[0])
