@@ -103,7 +103,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         empty = [c for c, w in zip(self.classes_, class_weight) if w <= 0]
         if empty:
             raise ValueError(
-                f"class {empty[0]!r} has no rows with positive weight; every class needs data to model its density."
+                f"class {_show(empty[0])} has no rows with positive weight; every class needs data to model "
+                "its density."
             )
         self.class_prior_ = self._priors(class_weight)
         if self.model_type == "MclustDA":
@@ -137,14 +138,14 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
         if isinstance(self.mixture, dict):
             if label not in self.mixture:
-                raise InvalidParameterError(f"mixture has no estimator for class {label!r}.")
+                raise InvalidParameterError(f"mixture has no estimator for class {_show(label)}.")
             template = self.mixture[label]
         else:
             template = GaussianMixtureSelector(n_components=range(1, 6)) if self.mixture is None else self.mixture
         try:
             fitted = seeded_clone(template, self.random_state).fit(X, sample_weight=weights)
         except ValueError as exc:
-            raise type(exc)(f"fitting the density of class {label!r}: {exc}") from exc
+            raise type(exc)(f"fitting the density of class {_show(label)}: {exc}") from exc
         return getattr(fitted, "best_estimator_", fitted)
 
     def _fit_edda(self, X, weights, encoded) -> None:
@@ -216,3 +217,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         """The class of highest posterior probability for each row."""
         joint = self._joint_log_likelihood(X)
         return self.classes_[np.argmax(joint, axis=1)]
+
+
+def _show(label) -> str:
+    """A class label for messages: quoted if it is text, plain otherwise."""
+    return repr(label) if isinstance(label, str) else str(label)

@@ -60,7 +60,8 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         by BIC (the default, ``None``, uses a selector with its defaults).
     contamination : float in (0, 0.5], default=0.01
         Expected fraction of outliers in the training data: ``offset_`` is
-        that (weighted) quantile of the training log-densities. Ignored when
+        that (weighted) quantile of the training log-densities (of the rows
+        of the common components, with ``min_weight``). Ignored when
         ``threshold`` is given.
     threshold : float or None, default=None
         A fixed floor instead: rows below it are outliers. It is a
@@ -151,7 +152,12 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         if self.threshold is not None:
             self.offset_ = float(math.log(self.threshold) if self.threshold_type == "density" else self.threshold)
         else:
-            self.offset_ = weighted_quantile(self._normal.score_samples(X), weights, self.contamination)
+            # The contamination is a fraction of the rows of the common components; rows of rare
+            # components are anomalies already and fall below this threshold.
+            common = ~np.isin(self.mixture_.predict(X), self.rare_components_)
+            self.offset_ = weighted_quantile(
+                self._normal.score_samples(X[common]), weights[common], self.contamination
+            )
         return self
 
     def _normal_model(self):
