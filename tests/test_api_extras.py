@@ -137,8 +137,8 @@ def test_criterion_table(blobs):
 
 
 def test_criterion_table_records_failures_and_continues():
-    X = np.random.RandomState(0).normal(size=(5, 2))
-    table = criterion_table(X, [2, 8], ["diag"], random_state=0)
+    X = np.random.RandomState(0).normal(size=(7, 2))
+    table = criterion_table(X, [1, 8], ["diag"], random_state=0)
     assert table[0]["error"] is None and np.isfinite(table[0]["bic"])
     assert "n_samples >= n_components" in table[1]["error"] and np.isnan(table[1]["bic"])
 

@@ -19,18 +19,28 @@ from gaussmix._namespace import ArrayNamespace
 from gaussmix._sampling import new_stream
 
 
-def squared_distances(xp: ArrayNamespace, X: Any, centers: Any) -> Any:
-    """Squared Euclidean distances of rows to centres, shape ``(n, K)``."""
-    diff = X[None, :, :] - centers[:, None, :]
+def squared_distances(xp: ArrayNamespace, X: Any, centers: Any, inverse_scale: Any) -> Any:
+    """Squared distances of rows to centres in standardised units, shape ``(n, K)``.
+
+    Each feature's difference is divided by that feature's standard
+    deviation, so no feature dominates because of its units.
+    """
+    diff = (X[None, :, :] - centers[:, None, :]) * inverse_scale
     return xp.sum(diff * diff, axis=2).T
+
+
+def _inverse_scale(data: ChunkedData) -> Any:
+    variances = data.feature_moments()[1]
+    return data.xp.asarray(1.0 / np.sqrt(np.where(variances > 0, variances, 1.0)), dtype=data.dtype)
 
 
 def _distances_to(data: ChunkedData, centers: np.ndarray) -> np.ndarray:
     """``(n, K)`` float64 squared distances of every row to ``centers``."""
     xp = data.xp
     dev = xp.asarray(centers, dtype=data.dtype)
+    inverse_scale = _inverse_scale(data)
     parts = [
-        np.asarray(xp.to_numpy(squared_distances(xp, Xc, dev)), dtype=np.float64)
+        np.asarray(xp.to_numpy(squared_distances(xp, Xc, dev, inverse_scale)), dtype=np.float64)
         for _, _, Xc, _ in data.chunks(centers.shape[0])
     ]
     return np.concatenate(parts, axis=0)
@@ -40,9 +50,10 @@ def nearest(data: ChunkedData, centers: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Index of the nearest centre for each row, and the squared distance to it."""
     xp = data.xp
     dev = xp.asarray(centers, dtype=data.dtype)
+    inverse_scale = _inverse_scale(data)
     labels, dist = [], []
     for _, _, Xc, _ in data.chunks(centers.shape[0]):
-        d2 = np.asarray(xp.to_numpy(squared_distances(xp, Xc, dev)), dtype=np.float64)
+        d2 = np.asarray(xp.to_numpy(squared_distances(xp, Xc, dev, inverse_scale)), dtype=np.float64)
         best = np.argmin(d2, axis=1)
         labels.append(best)
         dist.append(d2[np.arange(d2.shape[0]), best])
@@ -127,13 +138,16 @@ def lloyd(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted Lloyd iterations from ``centers``; returns final centres and labels.
 
-    Stops when no label changes or when the total squared centre shift falls
-    below ``tol`` times the mean feature variance. A cluster left empty is
-    moved to the (positive-weight) row farthest from its centre.
+    Distances are measured in standardised units (each feature divided by
+    its standard deviation). Stops when no label changes or when the total
+    squared centre shift, in those units, falls below ``tol``. A
+    cluster left empty is moved to the (positive-weight) row farthest from
+    its centre.
     """
     if variances is None:
         variances = data.feature_moments()[1]
-    threshold = tol * float(np.mean(variances))
+    scale = np.where(variances > 0, variances, 1.0)
+    threshold = tol
     weights = data.weights_numpy()
     centers = centers.copy()
     previous = None
@@ -148,7 +162,7 @@ def lloyd(
         if empty.size:
             far = np.argsort(-np.where(weights > 0, dist, -1.0), kind="stable")[: empty.size]
             new[empty] = _rows(data, far)
-        shift = float(np.sum((new - centers) ** 2))
+        shift = float(np.sum((new - centers) ** 2 / scale))
         centers = new
         if shift <= threshold:
             break

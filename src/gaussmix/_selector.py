@@ -111,7 +111,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         with fewer parameters.
     cv : int or cross-validation splitter, default=5
         Folds for ``criterion="cv"`` (shuffled with ``random_state``).
-    n_init, init_params, tol, reg_covar, max_iter : see :class:`GaussianMixture`
+    n_init : int, default=3
+        Starts per candidate (the best is kept). Selection compares the best
+        fit of each candidate, so a candidate stuck in a poor local optimum
+        would be misjudged; a few starts make the choice reliable.
+    init_params, tol, reg_covar, max_iter : see :class:`GaussianMixture`
         The same for every candidate.
     random_state : int, RandomState instance or None, default=None
         Every candidate is fitted with the same integer seed (drawn once from
@@ -158,7 +162,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         covariance_types: Iterable[str] | None = None,
         criterion: Criterion = "bic",
         cv: Any = 5,
-        n_init: int = 1,
+        n_init: int = 3,
         init_params: str = "kmeans",
         tol: float = 1e-3,
         reg_covar: float = 1e-6,

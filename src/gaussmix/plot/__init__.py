@@ -14,11 +14,12 @@ every pair of the first five features.
 :func:`em_progress`         the fit after chosen EM iterations
 :func:`density_1d`          a 1-D mixture over a histogram, with components
 :func:`anomalies`           points below a density threshold highlighted
+:func:`uncertainty`         points coloured by 1 - max responsibility
 ==========================  ==================================================
 """
 
-from gaussmix.plot._components import ellipses, em_progress
+from gaussmix.plot._components import ellipses, em_progress, uncertainty
 from gaussmix.plot._density import anomalies, density_1d, density_contours
 from gaussmix.plot._selection import criterion_curve
 
-__all__ = ["anomalies", "criterion_curve", "density_1d", "density_contours", "ellipses", "em_progress"]
+__all__ = ["anomalies", "criterion_curve", "density_1d", "density_contours", "ellipses", "em_progress", "uncertainty"]

@@ -151,3 +151,39 @@ def em_progress(
         label_axes(axis, names_shown, *pair)
     figure.suptitle(f"EM progress: {template.n_components} components ({template.covariance_type})")
     return figure
+
+
+def uncertainty(model, X: Any, *, features: Sequence[Any] | None = None):
+    """Classification uncertainty: each point coloured by ``1 - max responsibility``.
+
+    0 means the point certainly belongs to one component; values near
+    ``1 - 1/K`` mean it could belong to several. Component ellipses (1 and 2
+    standard deviations) give the context.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from gaussmix.plot._common import pair_grid
+
+    X = as_array(X)
+    values = 1.0 - call_on_array(model.predict_proba, X.astype(model.means_.dtype)).max(axis=1)
+    pairs = feature_pairs(model, features)
+    figure, axes = pair_grid(pairs)
+    names = feature_names(model)
+    colors = component_colors(model.n_components)
+    order = np.argsort(values)  # most uncertain points drawn last, on top
+    points = None
+    for axis, (i, j) in zip(axes, pairs):
+        view = model.marginal([i, j])
+        points = axis.scatter(
+            X[order, i], X[order, j], c=values[order], cmap="plasma", vmin=0.0,
+            vmax=max(1.0 - 1.0 / model.n_components, 1e-12), s=8 + 60 * values[order], linewidths=0,
+        )
+        draw_ellipses(axis, view, radii=(1.0, 2.0), colors=colors, linewidth=1.0)
+        label_axes(axis, names, i, j)
+    figure.colorbar(points, ax=axes, label="uncertainty: 1 - max responsibility", shrink=0.8)
+    above = int(np.sum(values > 0.1))
+    title = f"Classification uncertainty ({above} point{'s' * (above != 1)} above 0.1)"
+    (axes[0].set_title if len(pairs) == 1 else figure.suptitle)(title)
+    return figure

@@ -1,0 +1,232 @@
+"""A one-file HTML report of a model search: data, selection, model, pictures, anomalies.
+
+The page is self-contained: figures are inline PNG images, the style sheet is
+inline, and nothing is fetched from the network, so it opens anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+STYLE = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2433; margin: 0;
+       background: #f6f7f9; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 40px; border-bottom: 2px solid #e3e6eb; padding-bottom: 4px; }
+.meta { color: #5b6475; margin-top: 0; }
+nav a { margin-right: 16px; color: #2f5fb3; text-decoration: none; }
+table { border-collapse: collapse; margin: 12px 0; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6eb; text-align: right; }
+th { background: #f0f2f5; } td.text, th.text { text-align: left; }
+tr.best td { background: #fff4d6; font-weight: 600; }
+img { max-width: 100%; height: auto; display: block; margin: 12px 0; border: 1px solid #e3e6eb; }
+.note { color: #5b6475; font-size: 14px; }
+details summary { cursor: pointer; color: #2f5fb3; }
+"""
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(figure, alt: str) -> str:
+    return f'<img src="{_png(figure)}" alt="{html.escape(alt)}">'
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if not np.isfinite(value):
+        return "–"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[Any]], text_columns=(), highlight: int | None = None) -> str:
+    def cell(tag, value, j):
+        css = ' class="text"' if j in text_columns else ""
+        shown = html.escape(str(value)) if j in text_columns else _number(value)
+        return f"<{tag}{css}>{shown}</{tag}>"
+
+    head = "".join(
+        f'<th{" class=" + chr(34) + "text" + chr(34) if j in text_columns else ""}>{html.escape(h)}</th>'
+        for j, h in enumerate(header)
+    )
+    body = []
+    for i, row in enumerate(rows):
+        css = ' class="best"' if i == highlight else ""
+        body.append(f"<tr{css}>" + "".join(cell("td", v, j) for j, v in enumerate(row)) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def build_report(
+    X: Any,
+    *,
+    selector: Any = None,
+    feature_names: list[str] | None = None,
+    source: str = "data",
+    n_anomalies: int = 10,
+) -> str:
+    """The report as one HTML string.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    selector : GaussianMixtureSelector, optional
+        Fitted or not (it is fitted to ``X`` if not); default: a selector
+        with its defaults and ``random_state=0``.
+    feature_names : list of str, optional
+        Column names (taken from a DataFrame's columns when ``X`` has them).
+    source : str
+        Where the data came from, shown in the title.
+    n_anomalies : int
+        How many of the lowest-density rows to list.
+    """
+    from gaussmix import GaussianMixtureSelector, __version__, plot
+
+    if feature_names is None and hasattr(X, "columns"):
+        feature_names = [str(c) for c in X.columns]
+    values = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float64)
+    n, d = values.shape
+    names = feature_names or [f"x{j}" for j in range(d)]
+    if selector is None:
+        selector = GaussianMixtureSelector(random_state=0)
+    if not hasattr(selector, "best_estimator_"):
+        selector.fit(values)
+    model = selector.best_estimator_
+    view = type(model).from_parameters(
+        model.weights_, model.means_, model.covariances_, covariance_type=model.covariance_type,
+        feature_names=names,
+    )
+
+    records = selector.results_
+    records = records.to_dict("records") if hasattr(records, "to_dict") else list(records)
+    criterion = selector.criterion
+    key = "cv_log_likelihood" if criterion == "cv" else criterion
+    ordered = sorted(
+        (r for r in records if r["error"] is None or r["error"] != r["error"]),
+        key=lambda r: (-r[key] if criterion == "cv" else r[key]),
+    )
+    failed = [r for r in records if isinstance(r["error"], str)]
+
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>gaussmix report: {html.escape(source)}</title>",
+        f"<style>{STYLE}</style></head><body><main>",
+        "<h1>Gaussian mixture report</h1>",
+        f'<p class="meta">{html.escape(source)} · {n} rows × {d} features · gaussmix {__version__}</p>',
+        '<nav><a href="#data">Data</a><a href="#selection">Model selection</a><a href="#model">Chosen model</a>'
+        '<a href="#pictures">Density and components</a><a href="#uncertainty">Uncertainty</a>'
+        '<a href="#anomalies">Anomalous rows</a></nav>',
+    ]
+
+    # -- data
+    summary = [
+        [name, values[:, j].mean(), values[:, j].std(), values[:, j].min(), np.median(values[:, j]),
+         values[:, j].max()]
+        for j, name in enumerate(names)
+    ]
+    parts += ['<section id="data"><h2>Data</h2>',
+              _table(["feature", "mean", "std", "min", "median", "max"], summary, text_columns=(0,)), "</section>"]
+
+    # -- selection
+    best = selector.best_params_
+    header = ["components", "covariance", "log-likelihood", "parameters", "BIC", "AIC", "ICL"]
+    columns = ["n_components", "covariance_type", "log_likelihood", "n_parameters", "bic", "aic", "icl"]
+    if criterion == "cv":
+        header.append("held-out log-lik.")
+        columns.append("cv_log_likelihood")
+    rows = [[r[c] for c in columns] for r in ordered]
+    label = {"bic": "BIC", "aic": "AIC", "icl": "ICL", "cv": "held-out log-likelihood"}[criterion]
+    parts += [
+        '<section id="selection"><h2>Model selection</h2>',
+        f"<p>{len(records)} candidates ({len(failed)} could not be fitted). By {label}, the best is "
+        f"<strong>{best['n_components']} components with {html.escape(best['covariance_type'])} "
+        "covariance</strong>. Lower BIC, AIC and ICL are better.</p>",
+        _img(plot.criterion_curve(records, ("bic", "icl") if criterion != "aic" else ("aic",)),
+             "information criteria against the number of components"),
+        "<h3>Best candidates</h3>",
+        _table(header, rows[:10], text_columns=(1,), highlight=0),
+    ]
+    if len(rows) > 10 or failed:
+        all_rows = rows + [[r["n_components"], r["covariance_type"], *[np.nan] * (len(columns) - 2)] for r in failed]
+        parts += [f"<details><summary>All {len(records)} candidates</summary>",
+                  _table(header, all_rows, text_columns=(1,), highlight=0)]
+        if failed:
+            parts.append("<p class=note>Not fitted: " + "; ".join(
+                html.escape(f"{r['covariance_type']}/{r['n_components']}: {r['error']}") for r in failed[:12]
+            ) + "</p>")
+        parts.append("</details>")
+    parts.append("</section>")
+
+    # -- chosen model
+    component_rows = [[k, model.weights_[k], *model.means_[k]] for k in range(model.n_components)]
+    full = _full_covariances(model)
+    parts += [
+        '<section id="model"><h2>Chosen model</h2>',
+        f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance, "
+        f"{model.n_iter_} EM iterations, converged: {'yes' if model.converged_ else 'no'}. "
+        f"Mean log-likelihood per row {_number(model.score(values))}.</p>",
+        _table(["component", "weight", *[f"mean {n}" for n in names]], component_rows),
+        "<details><summary>Covariance matrices</summary>",
+    ]
+    for k in range(model.n_components):
+        parts += [f"<p>Component {k}</p>", _table(["", *names], [[names[i], *full[k, i]] for i in range(d)],
+                                                   text_columns=(0,))]
+    parts += ["</details></section>"]
+
+    # -- pictures
+    parts += [
+        '<section id="pictures"><h2>Density and components</h2>',
+        _img(plot.density_contours(view, values), "log-density contours over the data"),
+        _img(plot.ellipses(view, values), "covariance ellipses with soft and hard assignments"),
+        "</section>",
+        '<section id="uncertainty"><h2>Uncertainty</h2>',
+        "<p>Each point is coloured by 1 − its largest responsibility: 0 when it certainly belongs to one "
+        "component, higher where components overlap.</p>",
+        _img(plot.uncertainty(view, values), "classification uncertainty"),
+        "</section>",
+    ]
+
+    # -- anomalies
+    scores = model.score_samples(values)
+    labels = model.predict(values)
+    worst = np.argsort(scores, kind="stable")[:n_anomalies]
+    rows = [[int(i) + 1, *values[i], scores[i], int(labels[i])] for i in worst]
+    threshold = float(np.quantile(scores, 0.02))
+    parts += [
+        '<section id="anomalies"><h2>Most anomalous rows</h2>',
+        f"<p>The {len(worst)} rows of lowest log-density under the chosen model (row numbers count from 1).</p>",
+        _table(["row", *names, "log-density", "component"], rows),
+        _img(plot.anomalies(view, values, threshold), "rows below the 2% density quantile highlighted"),
+        "</section></main></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _full_covariances(model) -> np.ndarray:
+    from gaussmix.covariance import get_structure
+
+    return get_structure(model.covariance_type).full_covariances(
+        np.asarray(model.covariances_, dtype=np.float64), model.n_components, model.means_.shape[1]
+    )
+
+
+def write_report(path, X: Any, **kwargs: Any) -> None:
+    """Build the report (see :func:`build_report`) and write it to ``path``."""
+    text = build_report(X, **kwargs)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
