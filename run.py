@@ -5,13 +5,16 @@
     python3 run.py test [ARGS...]   install gaussmix with test tools, run ``pytest ARGS``
 
 Installs are pinned by ``constraints.txt`` and repeated only when
-``pyproject.toml`` or ``constraints.txt`` change.
+``pyproject.toml`` or ``constraints.txt`` change. The tests render the HTML
+report in headless Chromium: when ``chromium`` or ``chromedriver`` is
+missing, ``test`` installs Debian's packages (as root, with apt-get).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -52,6 +55,24 @@ def ensure_environment(extras: str) -> Path:
     return python
 
 
+def ensure_browser() -> None:
+    """Install Debian's chromium and chromium-driver when they are missing and we can."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.environ.get("GAUSSMIX_SKIP_BROWSER_TESTS"):
+        return
+    if not (shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0):
+        print("chromium/chromedriver are missing and cannot be installed here (needs root and apt-get); "
+              "the report's browser test will fail. Set GAUSSMIX_SKIP_BROWSER_TESTS=1 to skip it.", file=sys.stderr)
+        return
+    print("installing chromium and chromium-driver (Debian packages) for the browser test", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            print(f"'{' '.join(command)}' failed; the report's browser test will fail.", file=sys.stderr)
+            return
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):
         print(f"gaussmix needs Python 3.11 or newer; this is {sys.version.split()[0]}.", file=sys.stderr)
@@ -60,6 +81,8 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     extras, command = TASKS[argv[0]]
+    if argv[0] == "test":
+        ensure_browser()
     try:
         python = ensure_environment(extras)
     except subprocess.CalledProcessError as exc:

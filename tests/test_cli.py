@@ -251,7 +251,7 @@ def test_every_command_has_help_and_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     parser = build_parser()
     subparsers = next(a for a in parser._actions if getattr(a, "choices", None))
-    assert set(subparsers.choices) == {"demo", "fit", "predict", "score", "sample", "plot"}
+    assert set(subparsers.choices) == {"demo", "fit", "predict", "score", "sample", "plot", "report"}
     helps = {a.dest: a.help for a in subparsers._choices_actions}
     for name, sub in subparsers.choices.items():
         assert helps[name] and sub.description, name
@@ -272,3 +272,32 @@ def test_demo_writes_figures_and_summary(capsys, tmp_path):
     assert "Lowest BIC: 3 components, full covariance." in summary
     # the saved model and data work with the other commands
     assert run(capsys, "score", out / "model.npz", out / "data.csv")[0] == 0
+
+
+def test_fit_with_selection(capsys, faithful_csv, tmp_path):
+    path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "fit", faithful_csv, "--columns", "eruptions", "waiting", "--select", "1-4",
+                         "--n-init", "3", "--seed", "0", "-o", path)
+    assert code == 0
+    assert out.startswith("best of 16 candidates by BIC (0 could not be fitted):")
+    lines = out.splitlines()
+    assert lines[2].split() == ["3", "tied", lines[2].split()[2]]
+    model = gaussmix.load(path)
+    assert (model.n_components, model.covariance_type) == (3, "tied")
+    code, out, _ = run(capsys, "fit", faithful_csv, "--columns", "waiting", "--select", "1,2", "--structures",
+                       "diag", "--criterion", "icl", "--seed", "0", "-o", path)
+    assert code == 0 and "by ICL" in out and "diag" in out
+    assert "not both" in failure(capsys, "fit", faithful_csv, "--select", "1-3", "-k", "2", "-o", path)
+    assert "need --select" in failure(capsys, "fit", faithful_csv, "--criterion", "aic", "-o", path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", str(faithful_csv), "--select", "3-1", "-o", str(path)])
+    assert exit_info.value.code == 2 and "expected component counts like 1-9" in capsys.readouterr().err
+
+
+def test_report_command(capsys, faithful_csv, tmp_path):
+    path = tmp_path / "r.html"
+    code, out, _ = run(capsys, "report", faithful_csv, "--columns", "eruptions", "waiting", "--select", "2-3",
+                       "--structures", "tied", "full", "-o", path)
+    assert code == 0 and out.startswith("chose 3 components with tied covariance by BIC")
+    assert path.read_text().startswith("<!doctype html>")
+    assert "ending in .html" in failure(capsys, "report", faithful_csv, "-o", tmp_path / "r.pdf")

@@ -31,6 +31,40 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _component_range(text: str) -> list[int]:
+    """Component counts from '1-9', '2,3,5' or '4'."""
+    counts: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            first, last = int(low), int(high or low)
+            if first < 1 or last < first:
+                raise ValueError
+            counts.extend(range(first, last + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected component counts like 1-9, 2,3,5 or 4, got {text!r}"
+        ) from None
+    return sorted(set(counts))
+
+
+STRUCTURES = ["full", "tied", "diag", "spherical"]
+
+
+def _selection_options(sub, default_range: str | None) -> None:
+    sub.add_argument(
+        "--select", type=_component_range, default=_component_range(default_range) if default_range else None,
+        metavar="RANGE",
+        help="choose the number of components from RANGE (e.g. 1-9) and the structure by --criterion"
+        + (f" (default {default_range})" if default_range else ""),
+    )
+    sub.add_argument("--structures", nargs="+", choices=STRUCTURES, default=None, metavar="TYPE",
+                     help="covariance structures to compare with --select (default: all of " + ", ".join(STRUCTURES)
+                     + ")")
+    sub.add_argument("--criterion", choices=["bic", "aic", "icl", "cv"], default="bic",
+                     help="how --select ranks candidates (default bic; cv: held-out log-likelihood)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gaussmix import __version__
 
@@ -61,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", metavar="DATA", help=data_help)
     fit.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (e.g. model.npz)")
     fit.add_argument("--columns", nargs="+", metavar="COL", help=columns_help)
-    fit.add_argument("-k", "--components", type=_positive_int, default=1, metavar="K",
-                     help="number of components (default 1)")
+    fit.add_argument("-k", "--components", type=_positive_int, default=None, metavar="K",
+                     help="number of components (default 1; see also --select)")
     fit.add_argument("--covariance", default="full", choices=["full", "tied", "diag", "spherical"],
                      help="covariance structure (default full)")
     fit.add_argument("--init", default="kmeans", choices=["kmeans", "k-means++", "random", "random_from_data"],
@@ -74,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="covariance regularisation, relative to each feature's variance (default 1e-6)")
     fit.add_argument("--seed", type=int, default=None, help="random seed (default: none)")
     fit.add_argument("-q", "--quiet", action="store_true", help="print nothing and show no progress")
+    _selection_options(fit, None)
 
     predict = command("predict", "labels, responsibilities and log-density for each row",
                       "Write, for each row of DATA, the most probable component (label), the log-density "
@@ -112,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--threshold", type=float, default=None,
                       help="log-density threshold for --kind anomalies (default: the 2%% quantile of DATA)")
     plot.add_argument("--dpi", type=_positive_int, default=110, help="resolution of raster figures (default 110)")
+    report = command("report", "a one-file HTML report: selection, model, pictures, anomalies",
+                     "Choose a mixture for DATA and write one self-contained HTML file: a data summary, the "
+                     "table and curves of every candidate, the chosen model's parameters, density contours, "
+                     "covariance ellipses, an uncertainty view and the most anomalous rows.")
+    report.add_argument("data", metavar="DATA", help=data_help)
+    report.add_argument("-o", "--output", required=True, metavar="HTML", help="report file to write (.html)")
+    report.add_argument("--columns", nargs="+", metavar="COL", help=columns_help)
+    _selection_options(report, "1-9")
+    report.add_argument("--n-init", type=_positive_int, default=3, metavar="N",
+                        help="starts per candidate (default 3)")
+    report.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    report.add_argument("--anomalies", type=_positive_int, default=10, metavar="N",
+                        help="how many of the lowest-density rows to list (default 10)")
+    report.add_argument("-q", "--quiet", action="store_true", help="show no progress")
     return parser
 
 

@@ -69,13 +69,49 @@ def fit_summary(model, table: Table, source: str) -> str:
     )
 
 
+def _selector(args: argparse.Namespace, n_init: int):
+    from gaussmix import GaussianMixtureSelector
+
+    return GaussianMixtureSelector(
+        args.select,
+        covariance_types=args.structures,
+        criterion=args.criterion,
+        n_init=n_init,
+        random_state=args.seed,
+        verbose=int(not args.quiet and sys.stderr.isatty()),
+    )
+
+
+def _candidates_summary(selector, limit: int = 5) -> str:
+    records = selector.results_
+    records = records.to_dict("records") if hasattr(records, "to_dict") else list(records)
+    key = "cv_log_likelihood" if selector.criterion == "cv" else selector.criterion
+    fitted = [r for r in records if not isinstance(r["error"], str)]
+    fitted.sort(key=lambda r: -r[key] if selector.criterion == "cv" else r[key])
+    lines = [f"best of {len(records)} candidates by {selector.criterion.upper()} "
+             f"({len(records) - len(fitted)} could not be fitted):",
+             f"  {'components':>10}  {'covariance':<10}  {key}"]
+    for r in fitted[:limit]:
+        lines.append(f"  {r['n_components']:>10}  {r['covariance_type']:<10}  {r[key]:.4f}")
+    return "\n".join(lines)
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from gaussmix import GaussianMixture
 
+    if args.select and args.components is not None:
+        raise DataError("give either -k/--components or --select, not both")
+    if not args.select and (args.structures or args.criterion != "bic"):
+        raise DataError("--structures and --criterion need --select")
     table = read_table(args.data, args.columns)
+    if args.select:
+        selector = _selector(args, args.n_init).fit(table.values)
+        model = selector.best_estimator_
+        summary = _candidates_summary(selector) + "\n" + fit_summary(model, table, args.data)
+        return _save_fitted(model, table, summary, args)
     progress = TerminalProgress(args.n_init, args.max_iter, force=False) if not args.quiet else None
     model = GaussianMixture(
-        n_components=args.components,
+        n_components=args.components or 1,
         covariance_type=args.covariance,
         init_params=args.init,
         n_init=args.n_init,
@@ -91,13 +127,32 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
     model.set_params(callback=None)
-    summary = fit_summary(model, table, args.data)
+    return _save_fitted(model, table, fit_summary(model, table, args.data), args)
+
+
+def _save_fitted(model, table: Table, summary: str, args: argparse.Namespace) -> int:
     if table.names is not None:  # saved, so that later commands find the columns by name
         model.feature_names_in_ = np.asarray(table.names, dtype=object)
     model.save(args.output)
     if not args.quiet:
         print(summary)
         print(f"model written to {args.output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gaussmix.report import write_report
+
+    if not args.output.lower().endswith((".html", ".htm")):
+        raise DataError(f"{args.output}: the report is HTML; give a file name ending in .html")
+    table = read_table(args.data, args.columns)
+    selector = _selector(args, args.n_init)
+    write_report(args.output, table.values, selector=selector, feature_names=table.names,
+                 source=os.path.basename(args.data), n_anomalies=args.anomalies)
+    if not args.quiet:
+        best = selector.best_params_
+        print(f"chose {best['n_components']} components with {best['covariance_type']} covariance "
+              f"by {args.criterion.upper()}; report written to {args.output}")
     return 0
 
 
