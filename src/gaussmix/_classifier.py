@@ -11,9 +11,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from gaussmix._outliers import seeded_clone
-from gaussmix._validation import check_choice, check_sample_weight
+from gaussmix._validation import check_choice, check_fitted, check_sample_weight
 from gaussmix.covariance import available_structures, get_structure
-from gaussmix.exceptions import InvalidParameterError, NotFittedError
+from gaussmix.exceptions import InvalidParameterError
 
 ModelType = Literal["MclustDA", "EDDA"]
 
@@ -189,11 +189,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
 
     # -- prediction --------------------------------------------------------
     def _checked(self, X):
-        if not hasattr(self, "models_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                "before using this estimator."
-            )
+        check_fitted(self, "models_")
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _joint_log_likelihood(self, X):

@@ -24,6 +24,7 @@ from gaussmix._init import INIT_METHODS
 from gaussmix._params import MixtureParams
 from gaussmix._validation import (
     check_choice,
+    check_fitted,
     check_int,
     check_means_init,
     check_real,
@@ -36,7 +37,6 @@ from gaussmix.exceptions import (
     ConvergenceWarning,
     EmptyComponentWarning,
     InvalidParameterError,
-    NotFittedError,
 )
 
 CovarianceType = Literal["full", "tied", "diag", "spherical"]
@@ -368,11 +368,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return hasattr(self, "converged_")
 
     def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
+        check_fitted(self, "converged_")
 
     def _params_from_attributes(self, n_features: int | None = None) -> MixtureParams:
         structure = get_structure(self.covariance_type)

@@ -10,8 +10,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import validate_data
 
-from gaussmix._validation import check_sample_weight
-from gaussmix.exceptions import InvalidParameterError, NotFittedError
+from gaussmix._validation import check_fitted, check_sample_weight
+from gaussmix.exceptions import InvalidParameterError
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, fraction: float) -> float:
@@ -178,11 +178,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         )
 
     def _checked(self, X):
-        if not hasattr(self, "offset_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                "before using this estimator."
-            )
+        check_fitted(self, "offset_")
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def score_samples(self, X):

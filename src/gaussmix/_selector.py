@@ -14,9 +14,9 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from gaussmix._validation import check_choice, check_int, check_sample_weight
+from gaussmix._validation import check_choice, check_fitted, check_int, check_sample_weight
 from gaussmix.covariance import available_structures, get_structure
-from gaussmix.exceptions import FitError, InvalidParameterError, NotFittedError
+from gaussmix.exceptions import FitError, InvalidParameterError
 
 Criterion = Literal["bic", "aic", "icl", "cv"]
 CRITERIA = ("bic", "aic", "icl", "cv")
@@ -284,11 +284,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         return hasattr(self, "best_estimator_")
 
     def _best(self):
-        if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                "before using this estimator."
-            )
+        check_fitted(self, "best_estimator_")
         return self.best_estimator_
 
     def _checked(self, X):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix.exceptions import InvalidParameterError
+from gaussmix.exceptions import InvalidParameterError, NotFittedError
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:
@@ -113,3 +113,12 @@ def finite_array(values: Any, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity; pass finite values.")
     return array
+
+
+def check_fitted(estimator: Any, attribute: str) -> None:
+    """Raise :class:`~gaussmix.exceptions.NotFittedError` unless ``estimator`` has ``attribute``."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+            "arguments before using this estimator."
+        )
