@@ -53,7 +53,9 @@ def test_conventions(planted):
     np.testing.assert_allclose(detector.decision_function(X), scores - detector.offset_)
     assert set(detector.predict(X)) == {-1, 1}
     assert np.array_equal(detector.fit_predict(X), detector.predict(X))
-    assert (detector.predict(X) == -1).sum() == round(0.05 * len(X))
+    # The threshold is numpy.percentile's 5% point of the training scores, as in IsolationForest.
+    assert detector.offset_ == pytest.approx(np.percentile(scores, 5))
+    assert (detector.predict(X) == -1).sum() == (scores < np.percentile(scores, 5)).sum()
 
 
 def test_fixed_thresholds(planted):
@@ -108,8 +110,10 @@ def test_weighted_quantile_equals_repeated_rows():
         repeated = np.repeat(values, counts)
         assert weighted_quantile(values, counts.astype(float), fraction) == weighted_quantile(
             repeated, np.ones(repeated.size), fraction)
-    unit = np.arange(10.0)
-    assert weighted_quantile(unit, np.ones(10), 0.3) == 2.5  # exactly 3 values below
+    unit = rng.normal(size=25)
+    for fraction in (0.01, 0.1, 0.3, 0.5):
+        assert weighted_quantile(unit, np.ones(25), fraction) == pytest.approx(np.percentile(unit, 100 * fraction))
+    assert weighted_quantile(np.arange(10.0), np.ones(10), 0.3) == pytest.approx(2.7)  # 3 values below
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         candidates = {}
         for name in names:
             structure = get_structure(name)
-            stats = labelled_statistics(data, structure, encoded, n_classes, mean)
+            stats = labelled_statistics(data, structure, encoded, n_classes)
             params, _ = m_step(structure, stats, reg, None, np.where(variances > 0, variances, 1.0))
             full = structure.full_covariances(params.covariances, n_classes, d)
             models = {

@@ -1,14 +1,19 @@
 """Data as the EM loop sees it: weighted rows, visited in chunks.
 
-:class:`ChunkedData` is the in-memory engine: every pass over the data walks
-row chunks and sums what the kernels return, so the working memory beyond the
-data is bounded by the chunk size, not by the number of rows. The EM loop and
-the initialisers only use the passes defined here.
+:class:`ChunkedData` is the in-memory (NumPy) engine: every pass over the
+data walks row chunks and sums what the kernels return, so the working
+memory beyond the data is bounded by the chunk size, not by the number of
+rows. Chunks are processed by a few threads, each running single-threaded
+BLAS (on small machines splitting rows beats threaded BLAS on these
+tall-skinny products); partial results are combined in chunk order, so the
+result does not depend on the number of threads.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -16,22 +21,67 @@ import numpy as np
 from gaussmix._namespace import ArrayNamespace, namespace_of
 from gaussmix._params import MixtureParams, kernel_params
 from gaussmix._sampling import RowGroups, fingerprints
-from gaussmix._stats import (
-    Statistics,
-    centre,
-    estep_statistics,
-    moments,
-    weighted_log_prob,
-)
+from gaussmix._stats import Statistics, estep_statistics, moments, weighted_log_prob
 from gaussmix.covariance import CovarianceStructure
 from gaussmix.exceptions import FitError
 
-#: Elements of one ``(K, rows, d)`` temporary; sets the rows per chunk.
-CHUNK_ELEMENTS = 1 << 18
+#: Elements of the largest per-chunk temporary; sets the rows per chunk.
+CHUNK_ELEMENTS = 1 << 19
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 64, 16384
+#: Data of at least twice this many rows is split into an even number of equal chunks.
+PARALLEL_MIN_ROWS = 2048
 
 
-def default_chunk_rows(n_components: int, n_features: int) -> int:
-    return max(32, CHUNK_ELEMENTS // max(1, n_components * n_features))
+def default_chunk_rows(n_components: int, width: int) -> int:
+    """Rows per chunk so that the widest ``(width, rows)`` temporary has about CHUNK_ELEMENTS entries."""
+    rows = CHUNK_ELEMENTS // max(n_components, width, 1)
+    return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
+
+
+def default_threads() -> int:
+    """Worker threads: ``GAUSSMIX_NUM_THREADS`` if set, else the usable CPU cores."""
+    configured = os.environ.get("GAUSSMIX_NUM_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+_CONTROLLER = None
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of worker threads, created on first use."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < threads:
+        _POOL = ThreadPoolExecutor(threads, thread_name_prefix="gaussmix")
+    return _POOL
+
+
+def chunk_bounds(n_rows: int, max_rows: int) -> list[tuple[int, int]]:
+    """Equal chunks of at most ``max_rows`` rows; an even number of them for larger data.
+
+    The bounds depend on the data and the chunk size only, never on the
+    number of threads, so sums come out bit-identical whatever the threading.
+    """
+    count = max(1, -(-n_rows // max_rows))
+    if count % 2 and n_rows >= 2 * PARALLEL_MIN_ROWS:
+        count += 1
+    rows = -(-n_rows // count)
+    return [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
+
+
+def _single_threaded_blas():
+    """A context limiting BLAS to one thread (worker threads provide the parallelism)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 class ChunkedData:
@@ -42,37 +92,56 @@ class ChunkedData:
     X : array of shape (n_samples, n_features), float32 or float64
         Computations on rows run in this dtype; statistics are summed in float64.
     weights : array of shape (n_samples,) or None
-        Sample weights (``None``: all ones).
+        Sample weights (``None``: all ones, without storing them).
     chunk_rows : int or None
         Rows per chunk; ``None`` chooses from the number of components and features.
+    n_threads : int or None
+        Worker threads (``None``: :func:`default_threads`).
     """
 
-    def __init__(self, X: Any, weights: Any = None, chunk_rows: int | None = None):
+    def __init__(self, X: Any, weights: Any = None, chunk_rows: int | None = None, n_threads: int | None = None):
         self.xp: ArrayNamespace = namespace_of(X)
         self.X = X
         self.n_samples, self.n_features = X.shape
         self.dtype = self.xp.dtype_of(X)
-        if weights is None:
-            weights = np.ones(self.n_samples)
-        self.weights = self.xp.asarray(weights, dtype=np.float64)
-        self.total_weight = float(np.sum(self.xp.to_numpy(self.weights)))
+        if weights is not None and np.all(np.asarray(weights) == 1.0):
+            weights = None  # unit weights need no storage
+        self.weights = None if weights is None else self.xp.asarray(weights, dtype=np.float64)
+        self.total_weight = float(self.n_samples if weights is None else np.sum(self.xp.to_numpy(self.weights)))
         self._chunk_rows = chunk_rows
+        self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
         self._groups: RowGroups | None = None
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
-    def chunk_rows(self, n_components: int) -> int:
+    def chunk_rows(self, n_components: int, width: int | None = None) -> int:
         if self._chunk_rows is not None:
             return self._chunk_rows
-        return default_chunk_rows(n_components, self.n_features)
+        return default_chunk_rows(n_components, self.n_features if width is None else width)
 
-    def chunks(self, n_components: int) -> Iterator[tuple[int, int, Any, Any]]:
-        """Yield ``(start, stop, X[start:stop], weights[start:stop])``."""
-        step = self.chunk_rows(n_components)
-        for start in range(0, self.n_samples, step):
-            stop = min(start + step, self.n_samples)
-            yield start, stop, self.X[start:stop], self.weights[start:stop]
+    def chunks(self, n_components: int, width: int | None = None) -> Iterator[tuple[int, int, Any, Any]]:
+        """Yield ``(start, stop, X[start:stop], weights[start:stop] or None)``.
+
+        Chunks are sized for temporaries ``n_components`` or ``width`` rows
+        deep (``width`` defaults to the number of features).
+        """
+        for start, stop in chunk_bounds(self.n_samples, self.chunk_rows(n_components, width)):
+            weights = None if self.weights is None else self.weights[start:stop]
+            yield start, stop, self.X[start:stop], weights
+
+    def map_chunks(
+        self, function: Callable[[int, int, Any, Any], Any], n_components: int, width: int | None = None
+    ) -> list[Any]:
+        """``function(start, stop, X_chunk, w_chunk)`` for every chunk, results in chunk order."""
+        chunks = list(self.chunks(n_components, width))
+        threads = min(self.n_threads, len(chunks))
+        if threads <= 1:
+            return [function(*chunk) for chunk in chunks]
+        with _single_threaded_blas():
+            return list(_pool(threads).map(lambda chunk: function(*chunk), chunks))
 
     def weights_numpy(self) -> np.ndarray:
+        if self.weights is None:
+            return np.ones(self.n_samples)
         return np.asarray(self.xp.to_numpy(self.weights), dtype=np.float64)
 
     def fingerprints(self, X_chunk: Any) -> np.ndarray:
@@ -89,6 +158,11 @@ class ChunkedData:
         return self._groups
 
     # -- passes over the data -------------------------------------------------
+    @property
+    def shift(self) -> np.ndarray:
+        """The fixed shift of every kernel: the weighted data mean."""
+        return self.feature_moments()[0]
+
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and (population) variance of each feature, in float64 (computed once)."""
         if self._moments is None:
@@ -97,16 +171,20 @@ class ChunkedData:
 
     def _compute_feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         xp = self.xp
+
+        def weighted_sum(values, w):
+            return np.asarray(xp.to_numpy(xp.sum(values if w is None else values * w[:, None], axis=0)))
+
         total = np.zeros(self.n_features)
         for _, _, Xc, wc in self.chunks(1):
-            total += np.asarray(xp.to_numpy(xp.sum(xp.asarray(Xc, dtype=np.float64) * wc[:, None], axis=0)))
+            total += weighted_sum(xp.asarray(Xc, dtype=np.float64), wc)
         mean = total / self.total_weight
         centre_ = xp.asarray(mean, dtype=np.float64)
         sq = np.zeros(self.n_features)
         with np.errstate(over="ignore", invalid="ignore"):
             for _, _, Xc, wc in self.chunks(1):
                 diff = xp.asarray(Xc, dtype=np.float64) - centre_[None, :]
-                sq += np.asarray(xp.to_numpy(xp.sum(diff * diff * wc[:, None], axis=0)))
+                sq += weighted_sum(diff * diff, wc)
         variances = sq / self.total_weight
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variances))):
             bad = int(np.flatnonzero(~(np.isfinite(mean) & np.isfinite(variances)))[0])
@@ -117,45 +195,42 @@ class ChunkedData:
         return mean, variances
 
     def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:
-        """Statistics of all rows under ``params``, taken about the current means."""
+        """Statistics of all rows under ``params``, taken about :attr:`shift`."""
         xp = self.xp
-        kp = kernel_params(xp, structure, params, self.dtype)
-        stats = None
-        # Distances can overflow to inf; the caller reports the non-finite likelihood.
-        with np.errstate(over="ignore"):
-            for _, _, Xc, wc in self.chunks(params.n_components):
-                part = estep_statistics(xp, structure, Xc, wc, kp, params.means)
-                stats = part if stats is None else stats + part
-        return stats
+        kp = kernel_params(xp, structure, params, self.dtype, self.shift)
+
+        def chunk_statistics(start, stop, Xc, wc):
+            # Distances can overflow to inf; the caller reports the non-finite likelihood.
+            with np.errstate(over="ignore", invalid="ignore"):
+                return estep_statistics(xp, structure, Xc, wc, kp, self.dtype)
+
+        width = structure.feature_width(self.n_features)
+        return _sum(self.map_chunks(chunk_statistics, params.n_components, width))
 
     def statistics(
         self,
         structure: CovarianceStructure,
         responsibilities: Callable[[int, int, Any], Any],
-        shift: np.ndarray,
+        n_components: int,
     ) -> Statistics:
-        """Statistics about ``shift`` of given responsibilities.
+        """Statistics about :attr:`shift` of given responsibilities.
 
         ``responsibilities(start, stop, X_chunk)`` returns the chunk's
         ``(rows, K)`` responsibilities (without the sample weights) in the
-        namespace's compute dtype. It is called once per chunk, in order.
+        namespace's compute dtype.
         """
         xp = self.xp
-        shift_dev = xp.asarray(shift, dtype=self.dtype)
-        stats = None
-        for start, stop, Xc, wc in self.chunks(shift.shape[0]):
-            resp = responsibilities(start, stop, Xc) * xp.asarray(wc, dtype=self.dtype)[:, None]
-            part = moments(
-                xp,
-                structure,
-                centre(xp, Xc, shift_dev),
-                resp,
-                shift,
-                log_likelihood=0.0,
-                total_weight=float(np.sum(xp.to_numpy(wc))),
-            )
-            stats = part if stats is None else stats + part
-        return stats
+        shift = self.shift
+
+        def chunk_statistics(start, stop, Xc, wc):
+            resp = xp.transpose_last(responsibilities(start, stop, Xc))
+            if wc is not None:
+                resp = resp * xp.asarray(wc, dtype=self.dtype)[None, :]
+            Xt = xp.centre_transposed(Xc, shift, self.dtype)
+            total = float(stop - start) if wc is None else float(np.sum(xp.to_numpy(wc)))
+            return moments(xp, structure, Xt, structure.features(xp, Xt), resp, shift, 0.0, total)
+
+        return _sum(self.map_chunks(chunk_statistics, n_components, structure.feature_width(self.n_features)))
 
     def map_log_prob(
         self,
@@ -163,11 +238,20 @@ class ChunkedData:
         params: MixtureParams,
         reduce: Callable[[ArrayNamespace, Any], Any],
     ) -> list[Any]:
-        """``reduce(xp, weighted_log_prob)`` for each chunk, in row order."""
+        """``reduce(xp, weighted_log_prob)`` for each chunk (``(m, K)`` arrays), in row order."""
         xp = self.xp
-        kp = kernel_params(xp, structure, params, self.dtype)
-        with np.errstate(over="ignore"):  # a density may underflow to 0 (log -inf)
-            return [
-                reduce(xp, weighted_log_prob(xp, structure, Xc, kp))
-                for _, _, Xc, _ in self.chunks(params.n_components)
-            ]
+        shift = params.weights @ params.means  # any shift works; this one keeps values small
+        kp = kernel_params(xp, structure, params, self.dtype, shift)
+
+        def chunk_reduce(start, stop, Xc, wc):
+            with np.errstate(over="ignore", invalid="ignore"):  # a density may underflow to 0
+                return reduce(xp, weighted_log_prob(xp, structure, Xc, kp, self.dtype))
+
+        return self.map_chunks(chunk_reduce, params.n_components, structure.feature_width(self.n_features))
+
+
+def _sum(parts: list[Statistics]) -> Statistics:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total

@@ -158,7 +158,6 @@ def fit_mixture(
                     method=settings.init,
                     rng=rng,
                     reg=reg,
-                    data_mean=data_mean,
                     data_variances=fallback,
                     weights_init=weights_init,
                     means_init=means_init,

@@ -40,61 +40,35 @@ InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
 INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-def _two_pass_statistics(
-    data: ChunkedData,
-    structure: CovarianceStructure,
-    make_responsibilities,
-    n_components: int,
-    data_mean: np.ndarray,
-) -> Statistics:
-    """Statistics of given responsibilities, centred at their own weighted means.
-
-    The first pass finds the means (about the data mean), the second takes the
-    second moments about them. ``make_responsibilities()`` must return a fresh
-    per-chunk function that yields the same responsibilities on each pass.
-    """
-    shift = np.broadcast_to(data_mean, (n_components, data.n_features)).copy()
-    means = data.statistics(structure, make_responsibilities(), shift).means
-    return data.statistics(structure, make_responsibilities(), means)
-
-
 def _labels_responsibilities(data: ChunkedData, labels: np.ndarray, n_components: int):
     xp = data.xp
 
-    def make():
-        def responsibilities(start, stop, Xc):
-            onehot = np.zeros((stop - start, n_components))
-            onehot[np.arange(stop - start), labels[start:stop]] = 1.0
-            return xp.asarray(onehot, dtype=data.dtype)
+    def responsibilities(start, stop, Xc):
+        onehot = np.zeros((stop - start, n_components))
+        onehot[np.arange(stop - start), labels[start:stop]] = 1.0
+        return xp.asarray(onehot, dtype=data.dtype)
 
-        return responsibilities
-
-    return make
+    return responsibilities
 
 
 def labelled_statistics(
-    data: ChunkedData, structure: CovarianceStructure, labels: np.ndarray, n_components: int, data_mean: np.ndarray
+    data: ChunkedData, structure: CovarianceStructure, labels: np.ndarray, n_components: int
 ) -> Statistics:
     """Statistics of hard labels (each row belongs wholly to ``labels[i]``)."""
-    return _two_pass_statistics(
-        data, structure, _labels_responsibilities(data, labels, n_components), n_components, data_mean
-    )
+    return data.statistics(structure, _labels_responsibilities(data, labels, n_components), n_components)
 
 
 def _random_responsibilities(data: ChunkedData, streams: list[int]):
     """Uniform random responsibilities that are a function of each row's values."""
     xp = data.xp
 
-    def make():
-        def responsibilities(start, stop, Xc):
-            prints = data.fingerprints(Xc)
-            resp = np.stack([uniforms(prints, stream) for stream in streams], axis=1)
-            resp /= resp.sum(axis=1, keepdims=True)
-            return xp.asarray(resp, dtype=data.dtype)
+    def responsibilities(start, stop, Xc):
+        prints = data.fingerprints(Xc)
+        resp = np.stack([uniforms(prints, stream) for stream in streams], axis=1)
+        resp /= resp.sum(axis=1, keepdims=True)
+        return xp.asarray(resp, dtype=data.dtype)
 
-        return responsibilities
-
-    return make
+    return responsibilities
 
 
 def initial_params(
@@ -105,7 +79,6 @@ def initial_params(
     method: InitMethod,
     rng: np.random.RandomState,
     reg: np.ndarray,
-    data_mean: np.ndarray,
     data_variances: np.ndarray,
     weights_init: np.ndarray | None = None,
     means_init: np.ndarray | None = None,
@@ -121,11 +94,11 @@ def initial_params(
         covariances = structure.covariances_from_precisions_cholesky(prec_chol)
         return MixtureParams(weights_init.copy(), means_init.copy(), covariances, prec_chol), ()
 
-    make: Any
+    responsibilities: Any
     if means_init is not None:
-        make = _labels_responsibilities(data, nearest(data, means_init)[0], n_components)
+        responsibilities = _labels_responsibilities(data, nearest(data, means_init)[0], n_components)
     elif method == "random":
-        make = _random_responsibilities(data, [new_stream(rng) for _ in range(n_components)])
+        responsibilities = _random_responsibilities(data, [new_stream(rng) for _ in range(n_components)])
     else:
         seeding = "distinct" if method == "random_from_data" else "k-means++"
         centers = seed_centers(data, n_components, rng, seeding)
@@ -133,9 +106,9 @@ def initial_params(
             _, labels = lloyd(data, centers, variances=data_variances)
         else:
             labels = nearest(data, centers)[0]
-        make = _labels_responsibilities(data, labels, n_components)
+        responsibilities = _labels_responsibilities(data, labels, n_components)
 
-    stats = _two_pass_statistics(data, structure, make, n_components, data_mean)
+    stats = data.statistics(structure, responsibilities, n_components)
     params, empty = m_step(structure, stats, reg, None, data_variances)
 
     weights, means = params.weights, params.means

@@ -19,45 +19,64 @@ from gaussmix._namespace import ArrayNamespace
 from gaussmix._sampling import new_stream
 
 
-def squared_distances(xp: ArrayNamespace, X: Any, centers: Any, inverse_scale: Any) -> Any:
-    """Squared distances of rows to centres in standardised units, shape ``(n, K)``.
+def squared_distances(xp: ArrayNamespace, Xt: Any, centers: Any) -> Any:
+    """Squared distances between standardised rows ``Xt`` (d, m) and centres (K, d): ``(K, m)``.
 
-    Each feature's difference is divided by that feature's standard
-    deviation, so no feature dominates because of its units.
+    ``|x|^2 - 2 x.c + |c|^2`` with one matrix product; rounding can leave
+    tiny negative values, which do not change which centre is nearest.
     """
-    diff = (X[None, :, :] - centers[:, None, :]) * inverse_scale
-    return xp.sum(diff * diff, axis=2).T
+    row_norms = xp.sum(Xt * Xt, axis=0)
+    center_norms = xp.sum(centers * centers, axis=1)
+    return row_norms[None, :] - 2.0 * (centers @ Xt) + center_norms[:, None]
 
 
-def _inverse_scale(data: ChunkedData) -> Any:
-    variances = data.feature_moments()[1]
-    return data.xp.asarray(1.0 / np.sqrt(np.where(variances > 0, variances, 1.0)), dtype=data.dtype)
+class _Standardised:
+    """Rows shifted by the data mean and divided by each feature's standard deviation."""
+
+    def __init__(self, data: ChunkedData):
+        variances = data.feature_moments()[1]
+        self.data = data
+        self.scale = np.sqrt(np.where(variances > 0, variances, 1.0))
+
+    def rows(self, Xc: Any) -> Any:
+        data = self.data
+        Xt = data.xp.centre_transposed(Xc, data.shift, data.dtype)
+        return Xt / data.xp.asarray(self.scale, dtype=data.dtype)[:, None]
+
+    def centers(self, centers: np.ndarray) -> Any:
+        return self.data.xp.asarray((centers - self.data.shift) / self.scale, dtype=self.data.dtype)
 
 
 def _distances_to(data: ChunkedData, centers: np.ndarray) -> np.ndarray:
-    """``(n, K)`` float64 squared distances of every row to ``centers``."""
+    """``(n, K)`` float64 squared standardised distances of every row to a few ``centers``.
+
+    Differences are taken before squaring, so a row equal to a centre is at
+    distance exactly 0 (seeding relies on it).
+    """
     xp = data.xp
-    dev = xp.asarray(centers, dtype=data.dtype)
-    inverse_scale = _inverse_scale(data)
-    parts = [
-        np.asarray(xp.to_numpy(squared_distances(xp, Xc, dev, inverse_scale)), dtype=np.float64)
-        for _, _, Xc, _ in data.chunks(centers.shape[0])
-    ]
-    return np.concatenate(parts, axis=0)
+    space = _Standardised(data)
+    dev = space.centers(centers)
+
+    def chunk(start, stop, Xc, wc):
+        diff = space.rows(Xc)[None, :, :] - dev[:, :, None]
+        return np.asarray(xp.to_numpy(xp.sum(diff * diff, axis=1)), dtype=np.float64).T
+
+    return np.concatenate(data.map_chunks(chunk, centers.shape[0]), axis=0)
 
 
 def nearest(data: ChunkedData, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest centre for each row, and the squared distance to it."""
+    """Index of the nearest centre for each row, and the squared standardised distance to it."""
     xp = data.xp
-    dev = xp.asarray(centers, dtype=data.dtype)
-    inverse_scale = _inverse_scale(data)
-    labels, dist = [], []
-    for _, _, Xc, _ in data.chunks(centers.shape[0]):
-        d2 = np.asarray(xp.to_numpy(squared_distances(xp, Xc, dev, inverse_scale)), dtype=np.float64)
-        best = np.argmin(d2, axis=1)
-        labels.append(best)
-        dist.append(d2[np.arange(d2.shape[0]), best])
-    return np.concatenate(labels), np.concatenate(dist)
+    space = _Standardised(data)
+    dev = space.centers(centers)
+
+    def chunk(start, stop, Xc, wc):
+        d2 = np.asarray(xp.to_numpy(squared_distances(xp, space.rows(Xc), dev)), dtype=np.float64)
+        best = np.argmin(d2, axis=0)
+        return best, np.maximum(d2[best, np.arange(d2.shape[1])], 0.0)
+
+    parts = data.map_chunks(chunk, centers.shape[0])
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _rows(data: ChunkedData, indices: np.ndarray) -> np.ndarray:
@@ -108,24 +127,24 @@ def seed_centers(
     return centers
 
 
-def _cluster_sums(data: ChunkedData, labels: np.ndarray, centers: np.ndarray):
-    """Weighted counts and weighted sums of ``x - centers[label]`` per cluster."""
+def _cluster_means(data: ChunkedData, labels: np.ndarray, n_clusters: int):
+    """Weighted counts and weighted means of the rows of each cluster (the shift where empty)."""
     xp = data.xp
-    n_clusters = centers.shape[0]
-    dev = xp.asarray(centers, dtype=data.dtype)
-    counts = np.zeros(n_clusters)
-    offsets = np.zeros_like(centers)
-    for start, stop, Xc, wc in data.chunks(n_clusters):
+    shift = data.shift
+
+    def chunk(start, stop, Xc, wc):
         lab = labels[start:stop]
-        w64 = np.asarray(xp.to_numpy(wc), dtype=np.float64)
-        counts += np.bincount(lab, weights=w64, minlength=n_clusters)
-        diff = Xc - xp.take(dev, xp.asarray(lab), axis=0)
-        onehot = np.zeros((stop - start, n_clusters))
-        onehot[np.arange(stop - start), lab] = w64
-        offsets += np.asarray(
-            xp.to_numpy(xp.transpose_last(xp.asarray(onehot, dtype=data.dtype)) @ diff), dtype=np.float64
-        )
-    return counts, offsets
+        w64 = np.ones(stop - start) if wc is None else np.asarray(xp.to_numpy(wc), dtype=np.float64)
+        onehot = np.zeros((n_clusters, stop - start))
+        onehot[lab, np.arange(stop - start)] = w64
+        Xt = xp.centre_transposed(Xc, shift, data.dtype)
+        sums = np.asarray(xp.to_numpy(xp.asarray(onehot, dtype=data.dtype) @ xp.transpose_last(Xt)), np.float64)
+        return np.bincount(lab, weights=w64, minlength=n_clusters), sums
+
+    parts = data.map_chunks(chunk, n_clusters)
+    counts = np.sum([p[0] for p in parts], axis=0)
+    sums = np.sum([p[1] for p in parts], axis=0)
+    return counts, shift + sums / np.where(counts > 0, counts, 1.0)[:, None]
 
 
 def lloyd(
@@ -156,8 +175,7 @@ def lloyd(
         if previous is not None and np.array_equal(labels, previous):
             return centers, labels
         previous = labels
-        counts, offsets = _cluster_sums(data, labels, centers)
-        new = centers + offsets / np.where(counts > 0, counts, 1.0)[:, None]
+        counts, new = _cluster_means(data, labels, centers.shape[0])
         empty = np.flatnonzero(counts <= 0)
         if empty.size:
             far = np.argsort(-np.where(weights > 0, dist, -1.0), kind="stable")[: empty.size]

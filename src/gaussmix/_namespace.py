@@ -27,7 +27,12 @@ class ArrayNamespace(Protocol):
     def asarray(self, a: Any, dtype: Any = None) -> Any: ...
     def to_numpy(self, a: Any) -> np.ndarray: ...
     def dtype_of(self, a: Any) -> np.dtype: ...
+    def ones(self, shape: tuple[int, ...], dtype: Any) -> Any: ...
     def exp(self, a: Any) -> Any: ...
+    def log(self, a: Any) -> Any: ...
+    def amax(self, a: Any, axis: int) -> Any: ...
+    def centre_transposed(self, X: Any, shift: Any, dtype: Any) -> Any: ...
+    def triu_products(self, Xt: Any) -> Any: ...
     def sum(self, a: Any, axis: int | None = None) -> Any: ...
     def argmax(self, a: Any, axis: int) -> Any: ...
     def where(self, cond: Any, a: Any, b: Any) -> Any: ...
@@ -51,8 +56,35 @@ class NumpyNamespace:
     def dtype_of(self, a):
         return np.asarray(a).dtype if not hasattr(a, "dtype") else np.dtype(a.dtype)
 
+    def ones(self, shape, dtype):
+        return np.ones(shape, dtype=dtype)
+
     def exp(self, a):
         return np.exp(a)
+
+    def log(self, a):
+        with np.errstate(divide="ignore"):
+            return np.log(a)
+
+    def amax(self, a, axis):
+        return np.max(a, axis=axis)
+
+    def centre_transposed(self, X, shift, dtype):
+        """``(X - shift).T`` as a C-contiguous ``(d, m)`` array of ``dtype``."""
+        out = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
+        np.subtract(X.T, shift[:, None], out=out, casting="same_kind")
+        return out
+
+    def triu_products(self, Xt):
+        """Rows ``Xt[i] * Xt[j]`` for ``i <= j``, in packed upper-triangular order: ``(d(d+1)/2, m)``."""
+        d, m = Xt.shape
+        out = np.empty((d * (d + 1) // 2, m), dtype=Xt.dtype)
+        start = 0
+        for i in range(d):
+            width = d - i
+            np.multiply(Xt[i], Xt[i:], out=out[start : start + width])
+            start += width
+        return out
 
     def sum(self, a, axis=None):
         return np.sum(a, axis=axis)

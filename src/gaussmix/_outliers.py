@@ -15,24 +15,24 @@ from gaussmix.exceptions import InvalidParameterError
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, fraction: float) -> float:
-    """The value below which ``fraction`` of the total weight lies.
+    """The ``fraction`` quantile of values with weights, interpolated like ``numpy.percentile``.
 
-    When the boundary falls exactly between two values (as with unit
-    weights and ``fraction * n`` an integer), their midpoint is returned, so
-    exactly that much weight lies strictly below. Integer weights give the
-    same value as repeated rows.
+    A row of weight ``w`` counts as ``w`` repeated rows: with unit weights
+    this is exactly ``numpy.percentile(values, 100 * fraction)`` (linear
+    interpolation), and integer weights give the same value as repeated
+    rows. Interpolating keeps the threshold strictly between two scores,
+    so no training row sits exactly on it.
     """
     order = np.argsort(values, kind="stable")
     v, w = values[order], weights[order]
     keep = w > 0
     v, w = v[keep], w[keep]
     cumulative = np.cumsum(w)
-    target = fraction * cumulative[-1]
-    j = int(np.searchsorted(cumulative, target, side="left"))
-    j = min(j, v.size - 1)
-    if math.isclose(cumulative[j], target, rel_tol=1e-12, abs_tol=0.0) and j + 1 < v.size:
-        return float(0.5 * (v[j] + v[j + 1]))
-    return float(v[j])
+    position = fraction * max(cumulative[-1] - 1.0, 0.0)
+    low = math.floor(position)
+    below = min(int(np.searchsorted(cumulative, low, side="right")), v.size - 1)
+    above = min(int(np.searchsorted(cumulative, low + 1, side="right")), v.size - 1)
+    return float(v[below] + (position - low) * (v[above] - v[below]))
 
 
 def seeded_clone(template, random_state):

@@ -42,26 +42,29 @@ class KernelParams:
     """What the E-step kernel needs, as arrays of the engine's namespace and compute dtype.
 
     ``log_norm[k] = log weight_k + log det U_k - d/2 log(2 pi)``, so that
-    ``log(weight_k N(x | k)) = log_norm[k] - mahalanobis(x, k) / 2``.
+    ``log(weight_k N(x | k)) = log_norm[k] - mahalanobis(x, k) / 2``;
+    ``arrays`` are the structure's own (see ``CovarianceStructure.kernel_arrays``)
+    for rows centred at ``shift``.
     """
 
-    means: Any
-    precisions_cholesky: Any
     log_norm: Any
+    arrays: dict[str, Any]
+    shift: np.ndarray
 
 
 def kernel_params(
-    xp: ArrayNamespace, structure: CovarianceStructure, params: MixtureParams, dtype: Any
+    xp: ArrayNamespace, structure: CovarianceStructure, params: MixtureParams, dtype: Any, shift: np.ndarray
 ) -> KernelParams:
     """Move ``params`` to the namespace ``xp`` in ``dtype``, with the normalising constants."""
     with np.errstate(divide="ignore"):
         log_weights = np.log(params.weights)
     log_det = structure.log_det_precision_cholesky(params.precisions_cholesky, params.n_features)
     log_norm = log_weights + log_det - 0.5 * params.n_features * LOG_2PI
+    arrays = structure.kernel_arrays(params, shift)
     return KernelParams(
-        means=xp.asarray(params.means, dtype=dtype),
-        precisions_cholesky=xp.asarray(params.precisions_cholesky, dtype=dtype),
         log_norm=xp.asarray(log_norm, dtype=dtype),
+        arrays={name: xp.asarray(value, dtype=dtype) for name, value in arrays.items()},
+        shift=shift,
     )
 
 

@@ -129,20 +129,32 @@ class CovarianceStructure(ABC):
         """Number of free parameters in the covariances."""
 
     # -- kernels (array namespace xp) ---------------------------------------
+    # Rows arrive transposed and centred at a fixed shift ``c`` (the data
+    # mean): ``Xt`` has shape (d, m). Keeping one shift for every component
+    # turns the work into matrix products; statistics stay additive across
+    # chunks and iterations.
     @abstractmethod
-    def mahalanobis(self, xp: ArrayNamespace, centred: Any, precisions_cholesky: Any) -> Any:
-        """Squared Mahalanobis distances, shape ``(n_rows, n_components)``.
+    def kernel_arrays(self, params: Any, shift: np.ndarray) -> dict[str, np.ndarray]:
+        """Host float64 arrays the kernels need for ``params``, rows centred at ``shift``."""
 
-        ``centred`` has shape ``(n_components, n_rows, n_features)``: the rows
-        minus each component's mean.
-        """
+    def feature_width(self, n_features: int) -> int:
+        """Rows of :meth:`features`' result per data row (sizes the chunks)."""
+        return n_features
 
     @abstractmethod
-    def second_moment(self, xp: ArrayNamespace, centred: Any, resp: Any) -> Any:
-        """The structure's second-moment statistic of centred rows.
+    def features(self, xp: ArrayNamespace, Xt: Any) -> Any:
+        """Per-chunk quantities shared by :meth:`mahalanobis` and :meth:`second_moment`."""
 
-        ``resp`` has shape ``(n_rows, n_components)`` and already includes the
-        sample weights. The result adds across chunks of rows.
+    @abstractmethod
+    def mahalanobis(self, xp: ArrayNamespace, Xt: Any, features: Any, arrays: dict[str, Any]) -> Any:
+        """Squared Mahalanobis distances, shape ``(K, m)``."""
+
+    @abstractmethod
+    def second_moment(self, xp: ArrayNamespace, Xt: Any, features: Any, resp: Any) -> Any:
+        """The structure's second-moment statistic of the rows about the shift.
+
+        ``resp`` has shape ``(K, m)`` and already includes the sample
+        weights. The result adds across chunks of rows.
         """
 
     @abstractmethod
@@ -157,10 +169,9 @@ class CovarianceStructure(ABC):
         """Covariances from statistics about a shift.
 
         ``counts`` (K,), ``first`` (K, d) and ``second`` are sums of weighted
-        responsibilities, of centred rows and of the second moment, all taken
-        about the same per-component shift; components with ``counts == 0``
-        give placeholder values. ``reg`` (d,) is added to each feature's
-        variance.
+        responsibilities, of shifted rows and of the second moment, all taken
+        about the same shift; components with ``counts == 0`` give
+        placeholder values. ``reg`` (d,) is added to each feature's variance.
         """
 
     @abstractmethod
@@ -266,10 +277,6 @@ class MatrixStructure(CovarianceStructure):
 
     def log_det_precision_cholesky(self, precisions_cholesky, n_features):
         return np.sum(np.log(np.diagonal(precisions_cholesky, axis1=-2, axis2=-1)), axis=-1)
-
-    def mahalanobis(self, xp, centred, precisions_cholesky):
-        whitened = centred @ precisions_cholesky  # (K, n, d) @ (K, d, d) or (d, d)
-        return xp.sum(whitened * whitened, axis=2).T
 
     def _check_precision_values(self, precisions, name):
         check_matrix_precisions(precisions, name)

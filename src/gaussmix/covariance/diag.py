@@ -1,6 +1,9 @@
 """``diag``: each component has its own axis-aligned (diagonal) covariance (mclust's VVI).
 
 Shapes: covariances ``(K, d)`` (the variances); second-moment statistic ``(K, d)``.
+
+Kernels: ``sum_j p_kj (x_j - mu_kj)^2`` expands into two matrix products
+against the squared and the plain rows.
 """
 
 from __future__ import annotations
@@ -20,12 +23,23 @@ class Diag(VarianceStructure):
     def n_covariance_parameters(self, n_components, n_features):
         return n_components * n_features
 
-    def mahalanobis(self, xp, centred, precisions_cholesky):
-        scaled = centred * precisions_cholesky[:, None, :]
-        return xp.sum(scaled * scaled, axis=2).T
+    def kernel_arrays(self, params, shift):
+        precisions = params.precisions_cholesky**2
+        centred_means = params.means - shift
+        return {
+            "precisions": precisions,
+            "linear": centred_means * precisions,
+            "const": np.sum(centred_means**2 * precisions, axis=1),
+        }
 
-    def second_moment(self, xp, centred, resp):
-        return xp.sum(centred * centred * resp.T[:, :, None], axis=1)
+    def features(self, xp, Xt):
+        return Xt * Xt
+
+    def mahalanobis(self, xp, Xt, features, arrays):
+        return arrays["precisions"] @ features - 2.0 * (arrays["linear"] @ Xt) + arrays["const"][:, None]
+
+    def second_moment(self, xp, Xt, features, resp):
+        return resp @ xp.transpose_last(features)
 
     def second_moment_shape(self, n_components, n_features):
         return (n_components, n_features)

@@ -1,7 +1,10 @@
 """``spherical``: each component has one variance shared by all features (mclust's VII).
 
 Shapes: covariances ``(K,)`` (the variances); second-moment statistic ``(K,)``
-(the responsibility-weighted sum of squared distances to the shift).
+(the responsibility-weighted sum of squared norms of the shifted rows).
+
+Kernels: ``p_k |x - mu_k|^2 = p_k (|x|^2 - 2 x . mu_k + |mu_k|^2)``, one
+matrix product against the means.
 """
 
 from __future__ import annotations
@@ -21,12 +24,26 @@ class Spherical(VarianceStructure):
     def n_covariance_parameters(self, n_components, n_features):
         return n_components
 
-    def mahalanobis(self, xp, centred, precisions_cholesky):
-        squared = xp.sum(centred * centred, axis=2).T
-        return squared * (precisions_cholesky * precisions_cholesky)[None, :]
+    def kernel_arrays(self, params, shift):
+        centred_means = params.means - shift
+        return {
+            "precisions": params.precisions_cholesky**2,
+            "means": centred_means,
+            "const": np.sum(centred_means**2, axis=1),
+        }
 
-    def second_moment(self, xp, centred, resp):
-        return xp.sum(xp.sum(centred * centred, axis=2) * resp.T, axis=1)
+    def feature_width(self, n_features):
+        return 1
+
+    def features(self, xp, Xt):
+        return xp.sum(Xt * Xt, axis=0)
+
+    def mahalanobis(self, xp, Xt, features, arrays):
+        squared = features[None, :] - 2.0 * (arrays["means"] @ Xt) + arrays["const"][:, None]
+        return squared * arrays["precisions"][:, None]
+
+    def second_moment(self, xp, Xt, features, resp):
+        return resp @ features
 
     def second_moment_shape(self, n_components, n_features):
         return (n_components,)

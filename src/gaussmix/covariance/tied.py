@@ -1,7 +1,11 @@
 """``tied``: one covariance matrix shared by all components (mclust's EEE).
 
-Shapes: covariances ``(d, d)``; second-moment statistic ``(d, d)``, pooled over
-components (each component's rows centred at its own shift).
+Shapes: covariances ``(d, d)``; second-moment statistic ``(d, d)``: the
+weighted second moment of all rows, which is the same for every component.
+
+Kernels: the rows are whitened once per chunk, ``z = U' x``; the
+Mahalanobis term is ``|z|^2 - 2 z . U' mu_k + |U' mu_k|^2``, so the work is
+``m d^2 + m d K`` flops instead of ``m K d^2``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,24 @@ class Tied(MatrixStructure):
     def n_covariance_parameters(self, n_components, n_features):
         return n_features * (n_features + 1) // 2
 
-    def second_moment(self, xp, centred, resp):
-        weighted = centred * resp.T[:, :, None]
-        return xp.sum(xp.transpose_last(weighted) @ centred, axis=0)
+    def kernel_arrays(self, params, shift):
+        whitened_means = (params.means - shift) @ params.precisions_cholesky
+        return {
+            "whiten": np.ascontiguousarray(params.precisions_cholesky.T),
+            "means": whitened_means,
+            "const": np.sum(whitened_means**2, axis=1),
+        }
+
+    def features(self, xp, Xt):
+        return None
+
+    def mahalanobis(self, xp, Xt, features, arrays):
+        z = arrays["whiten"] @ Xt  # (d, m)
+        return xp.sum(z * z, axis=0)[None, :] - 2.0 * (arrays["means"] @ z) + arrays["const"][:, None]
+
+    def second_moment(self, xp, Xt, features, resp):
+        weights = xp.sum(resp, axis=0)
+        return (Xt * weights[None, :]) @ xp.transpose_last(Xt)
 
     def second_moment_shape(self, n_components, n_features):
         return (n_features, n_features)

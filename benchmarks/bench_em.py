@@ -1,0 +1,363 @@
+"""gaussmix against scikit-learn, side by side, from the same starting parameters.
+
+    python3 run.py bench            # the full grid (about 15 minutes on 2 cores)
+    python3 run.py bench --quick    # a subset (about a minute)
+
+For each cell (rows n, features d, components K, covariance structure, dtype)
+both libraries start from the same parameters and run the same EM
+iterations. Reported per cell:
+
+* milliseconds per EM iteration (one E-step and one M-step) for gaussmix and
+  for scikit-learn at the better of 1 and 2 BLAS threads;
+* the speed-up (scikit-learn time / gaussmix time);
+* gaussmix's useful GFLOP/s and its fraction of the float64 matrix-product
+  ceiling measured at the start (useful flops per iteration: 2 n K d^2 for
+  full and tied, 4 n K d for diag, 2 n K d for spherical);
+* both final log-likelihoods and their relative difference (float64 cells
+  must agree to 1e-8).
+
+Then end-to-end fits (default k-means initialisation and tolerance) and the
+peak memory of a large fit. Results go to ``benchmarks/results/latest.json``
+and ``latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+HERE = Path(__file__).resolve().parent
+STRUCTURES = ("full", "tied", "diag", "spherical")
+MAX_COMPLEXITY = 1e11  # n K d^2 above which full and tied cells are skipped
+
+
+def matmul_ceiling() -> dict:
+    """Best float64 GFLOP/s of a large square matrix product with 1 and 2 threads."""
+    a = np.random.RandomState(0).rand(2048, 2048)
+    result = {}
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            a @ a
+            best = min(_timed(lambda: a @ a) for _ in range(3))
+        result[threads] = 2 * 2048**3 / best / 1e9
+    return {"gflops_1_thread": result[1], "gflops_2_threads": result[2], "ceiling": max(result.values())}
+
+
+def _timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def make_data(n, d, K, dtype, seed=0):
+    """A K-cluster mixture with unit-variance features (so both libraries regularise alike)."""
+    rng = np.random.RandomState(seed)
+    centres = rng.normal(0, 3.0, (K, d))
+    labels = rng.randint(0, K, n)
+    X = np.empty((n, d))
+    for start in range(0, n, 1 << 18):
+        stop = min(n, start + (1 << 18))
+        X[start:stop] = centres[labels[start:stop]] + rng.normal(size=(stop - start, d))
+    X -= X.mean(axis=0)
+    X /= X.std(axis=0)
+    return X.astype(dtype, copy=False)
+
+
+def starting_point(X, K, structure, seed=1):
+    from gaussmix.covariance import get_structure
+
+    rng = np.random.RandomState(seed)
+    d = X.shape[1]
+    means = np.asarray(X[rng.choice(X.shape[0], K, replace=False)], dtype=np.float64)
+    variance = 0.5
+    precisions = {
+        "full": np.broadcast_to(np.eye(d) / variance, (K, d, d)).copy(),
+        "tied": np.eye(d) / variance,
+        "diag": np.full((K, d), 1 / variance),
+        "spherical": np.full(K, 1 / variance),
+    }[structure]
+    assert precisions.shape == get_structure(structure).covariance_shape(K, d)
+    return np.full(K, 1.0 / K), means, precisions
+
+
+def useful_flops(n, d, K, structure) -> float:
+    return {"full": 2 * n * K * d * d, "tied": 2 * n * K * d * d, "diag": 4 * n * K * d, "spherical": 2 * n * K * d}[
+        structure
+    ]
+
+
+def gaussmix_iterations(X, K, structure, init, iterations):
+    """Per-iteration seconds and the lower bound after ``iterations`` EM steps (gaussmix)."""
+    from gaussmix import GaussianMixture
+    from gaussmix._data import ChunkedData
+    from gaussmix._em import m_step, regularization
+    from gaussmix.covariance import get_structure
+
+    weights, means, precisions = init
+    start = GaussianMixture.from_parameters(
+        weights, means, get_structure(structure).covariances_from_precisions_cholesky(
+            get_structure(structure).precisions_cholesky_from_precisions(precisions)), covariance_type=structure)
+    params = start._params_from_attributes()
+    data = ChunkedData(X)
+    mean, variances = data.feature_moments()
+    reg = regularization(1e-6, variances, mean, float(np.finfo(X.dtype).eps))
+    fallback = np.where(variances > 0, variances, 1.0)
+    s = get_structure(structure)
+    times, bound = [], None
+    for _ in range(iterations):
+        begin = time.perf_counter()
+        stats = data.estep(s, params)
+        params, _ = m_step(s, stats, reg, params, fallback)
+        times.append(time.perf_counter() - begin)
+        bound = stats.log_likelihood / stats.total_weight
+    return times, bound
+
+
+def sklearn_iterations(X, K, structure, init, iterations, threads):
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+    from sklearn.utils._array_api import get_namespace
+
+    weights, means, precisions = init
+    model = SkGaussianMixture(K, covariance_type=structure, weights_init=weights, means_init=means,
+                              precisions_init=precisions, max_iter=1)
+    xp, _ = get_namespace(X)
+    model._check_parameters(X, xp=xp)  # scikit-learn's own set-up, as in its fit
+    model._initialize_parameters(X, np.random.RandomState(0), xp=xp)
+    times, bound = [], None
+    with threadpool_limits(threads):
+        for _ in range(iterations):
+            begin = time.perf_counter()
+            bound, log_resp = model._e_step(X)
+            model._m_step(X, log_resp)
+            times.append(time.perf_counter() - begin)
+    return times, float(bound)
+
+
+def run_cell(n, d, K, structure, dtype, ceiling, budget=2.0):
+    X = make_data(n, d, K, dtype)
+    init = starting_point(X, K, structure)
+    # One warm-up iteration each, then enough to fill the time budget (at most 5).
+    first, _ = gaussmix_iterations(X, K, structure, init, 1)
+    repeats = int(min(5, max(2, budget / max(first[0], 1e-6))))
+    ours, our_bound = gaussmix_iterations(X, K, structure, init, repeats)
+    sk_times, sk_bound = {}, None
+    for threads in (1, 2):
+        warm, _ = sklearn_iterations(X, K, structure, init, 1, threads)
+        sk_repeats = int(min(repeats, max(1, budget / max(warm[0], 1e-6))))
+        times, bound = sklearn_iterations(X, K, structure, init, max(sk_repeats, 1), threads)
+        sk_times[threads] = statistics.median(times)
+        if sk_repeats == repeats:
+            sk_bound = bound
+    if sk_bound is None:  # compare after the same number of iterations
+        _, sk_bound = sklearn_iterations(X, K, structure, init, repeats, 1)
+    our_time = statistics.median(ours)
+    best_sk = min(sk_times.values())
+    flops = useful_flops(n, d, K, structure)
+    return {
+        "n": n, "d": d, "K": K, "structure": structure, "dtype": np.dtype(dtype).name,
+        "gaussmix_ms": our_time * 1e3,
+        "sklearn_ms": best_sk * 1e3,
+        "sklearn_ms_1_thread": sk_times[1] * 1e3,
+        "sklearn_ms_2_threads": sk_times[2] * 1e3,
+        "speedup": best_sk / our_time,
+        "gflops": flops / our_time / 1e9,
+        "ceiling_fraction": flops / our_time / 1e9 / ceiling,
+        "iterations": repeats,
+        "loglik_gaussmix": our_bound,
+        "loglik_sklearn": sk_bound,
+        "loglik_rel_diff": abs(our_bound - sk_bound) / max(abs(sk_bound), 1e-300),
+    }
+
+
+def grid(quick: bool):
+    if quick:
+        sizes, dims, comps, structures, dtypes = (10_000, 100_000), (2, 32), (4, 16), ("full", "diag"), (np.float64,)
+    else:
+        sizes, dims, comps, structures, dtypes = (
+            (10_000, 100_000, 1_000_000), (2, 8, 32, 64), (4, 16, 64), STRUCTURES, (np.float64, np.float32))
+    for dtype in dtypes:
+        for structure in structures:
+            for n in sizes:
+                for d in dims:
+                    for K in comps:
+                        if structure in ("full", "tied") and n * K * d * d > MAX_COMPLEXITY:
+                            continue
+                        if K * 4 > n:
+                            continue
+                        yield n, d, K, structure, dtype
+
+
+def end_to_end(quick: bool):
+    """Default initialisation and tolerance: total time, iterations, log-likelihood."""
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    from gaussmix import GaussianMixture
+
+    cells = [(100_000, 2, 4), (100_000, 8, 16)] if quick else [
+        (100_000, 2, 4), (100_000, 8, 16), (100_000, 32, 16), (1_000_000, 8, 16)]
+    rows = []
+    for n, d, K in cells:
+        for structure in ("full", "diag"):
+            X = make_data(n, d, K, np.float64, seed=3)
+            result = {"n": n, "d": d, "K": K, "structure": structure}
+            for name, cls in (("gaussmix", GaussianMixture), ("sklearn", SkGaussianMixture)):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = cls(K, covariance_type=structure, random_state=0)
+                    seconds = _timed(lambda model=model: model.fit(X))
+                result[f"{name}_s"] = seconds
+                result[f"{name}_iterations"] = int(model.n_iter_)
+                result[f"{name}_loglik"] = float(model.score(X))
+            result["speedup"] = result["sklearn_s"] / result["gaussmix_s"]
+            rows.append(result)
+            print(f"  end-to-end n={n} d={d} K={K} {structure}: gaussmix {result['gaussmix_s']:.2f} s, "
+                  f"sklearn {result['sklearn_s']:.2f} s, x{result['speedup']:.1f}", flush=True)
+    return rows
+
+
+MEMORY_SCRIPT = """
+import resource, sys, numpy as np
+sys.path.insert(0, {benchmarks!r})
+from bench_em import make_data
+n, d, K = {n}, {d}, {K}
+X = make_data(n, d, K, np.float64, seed=5)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from gaussmix import GaussianMixture
+GaussianMixture(K, covariance_type="full", max_iter=5, random_state=0).fit(X)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(X.nbytes, before * 1024, after * 1024)
+"""
+
+
+def peak_memory(n=10_000_000, d=8, K=16):
+    """Peak resident memory of a fit beyond what the process held with its data loaded."""
+    script = MEMORY_SCRIPT.format(benchmarks=str(HERE), n=n, d=d, K=K)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    data_bytes, before, after = (int(v) for v in out.split())
+    return {"n": n, "d": d, "K": K, "data_mb": data_bytes / 2**20, "peak_before_fit_mb": before / 2**20,
+            "peak_during_fit_mb": after / 2**20, "extra_over_data": (after - before) / data_bytes}
+
+
+def summarise(cells, ceiling, e2e, memory) -> list[str]:
+    f64 = [c for c in cells if c["dtype"] == "float64"]
+    speedups = [c["speedup"] for c in f64]
+    lines = [
+        f"- float64 matrix-product ceiling: {ceiling['ceiling']:.1f} GFLOP/s "
+        f"(1 thread {ceiling['gflops_1_thread']:.1f}, 2 threads {ceiling['gflops_2_threads']:.1f})",
+        f"- per-iteration speed-up over scikit-learn (float64, {len(f64)} cells): median "
+        f"{statistics.median(speedups):.1f}x, minimum {min(speedups):.2f}x, maximum {max(speedups):.1f}x",
+    ]
+    heavy = [c for c in f64 if c["structure"] in ("full", "tied") and c["K"] * c["d"] >= 256]
+    if heavy:
+        fractions = [c["ceiling_fraction"] for c in heavy]
+        lines.append(
+            f"- full and tied cells with K*d >= 256 ({len(heavy)}): fraction of the ceiling median "
+            f"{statistics.median(fractions):.0%}, minimum {min(fractions):.0%}; "
+            f"{sum(f >= 0.5 for f in fractions)} at or above 50%"
+        )
+    worst = max(c["loglik_rel_diff"] for c in f64)
+    lines.append(f"- largest relative difference of the final log-likelihoods (float64): {worst:.1e}")
+    f32 = {(c["n"], c["d"], c["K"], c["structure"]): c for c in cells if c["dtype"] == "float32"}
+    gains = [f64c["gaussmix_ms"] / f32[key]["gaussmix_ms"] for f64c in f64
+             if (key := (f64c["n"], f64c["d"], f64c["K"], f64c["structure"])) in f32
+             and f64c["structure"] in ("full", "tied") and f64c["K"] * f64c["d"] >= 256]
+    if gains:
+        lines.append(f"- float32 over float64 (gaussmix, compute-bound full/tied cells): median "
+                     f"{statistics.median(gains):.2f}x, minimum {min(gains):.2f}x")
+    if e2e:
+        ratios = [r["speedup"] for r in e2e]
+        better = sum(r["gaussmix_loglik"] >= r["sklearn_loglik"] - 1e-6 for r in e2e)
+        lines.append(f"- end-to-end (default init, tol 1e-3, {len(e2e)} fits): speed-up median "
+                     f"{statistics.median(ratios):.1f}x, minimum {min(ratios):.1f}x; final log-likelihood at "
+                     f"least as good in {better} of {len(e2e)}")
+    if memory:
+        lines.append(
+            f"- peak memory fitting n={memory['n']:,}, d={memory['d']}, K={memory['K']} (full): data "
+            f"{memory['data_mb']:.0f} MB, process {memory['peak_before_fit_mb']:.0f} MB before the fit and "
+            f"{memory['peak_during_fit_mb']:.0f} MB at its peak: {memory['extra_over_data']:.1%} of the data on top"
+        )
+    return lines
+
+
+def markdown(cells, summary, e2e, memory, meta) -> str:
+    out = ["# gaussmix vs scikit-learn: EM iteration benchmark", "",
+           f"Machine: {meta['machine']}; Python {meta['python']}; numpy {meta['numpy']}; "
+           f"scikit-learn {meta['sklearn']}; gaussmix {meta['gaussmix']}; run {meta['date']} "
+           f"({meta['mode']} grid, {meta['seconds']:.0f} s).", "", "## Summary", "", *summary, "",
+           "## Per EM iteration, from the same starting parameters", "",
+           "| dtype | structure | n | d | K | gaussmix ms | sklearn ms (1 / 2 threads) | speed-up | GFLOP/s | "
+           "of ceiling | log-lik gaussmix | log-lik sklearn | rel. diff |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in cells:
+        out.append(
+            f"| {c['dtype']} | {c['structure']} | {c['n']:,} | {c['d']} | {c['K']} | {c['gaussmix_ms']:.2f} | "
+            f"{c['sklearn_ms_1_thread']:.2f} / {c['sklearn_ms_2_threads']:.2f} | {c['speedup']:.1f}x | "
+            f"{c['gflops']:.1f} | {c['ceiling_fraction']:.0%} | {c['loglik_gaussmix']:.9f} | "
+            f"{c['loglik_sklearn']:.9f} | {c['loglik_rel_diff']:.1e} |")
+    if e2e:
+        out += ["", "## End to end (k-means init, tol 1e-3, random_state 0)", "",
+                "| n | d | K | structure | gaussmix s (iterations) | sklearn s (iterations) | speed-up | "
+                "log-lik gaussmix | log-lik sklearn |", "|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+        for r in e2e:
+            out.append(f"| {r['n']:,} | {r['d']} | {r['K']} | {r['structure']} | {r['gaussmix_s']:.2f} "
+                       f"({r['gaussmix_iterations']}) | {r['sklearn_s']:.2f} ({r['sklearn_iterations']}) | "
+                       f"{r['speedup']:.1f}x | {r['gaussmix_loglik']:.6f} | {r['sklearn_loglik']:.6f} |")
+    if memory:
+        out += ["", "## Memory", "", summary[-1].lstrip("- ")]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a one-minute subset")
+    parser.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json and latest.md")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end fits")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    args = parser.parse_args(argv)
+    import gaussmix
+    import sklearn
+
+    began = time.perf_counter()
+    ceiling = matmul_ceiling()
+    print(f"matrix-product ceiling {ceiling['ceiling']:.1f} GFLOP/s", flush=True)
+    cells = []
+    for n, d, K, structure, dtype in grid(args.quick):
+        cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"])
+        cells.append(cell)
+        print(f"{cell['dtype']:8s} {structure:9s} n={n:>9,} d={d:>2} K={K:>2}: gaussmix {cell['gaussmix_ms']:9.2f} ms"
+              f"  sklearn {cell['sklearn_ms']:9.2f} ms  x{cell['speedup']:5.1f}  {cell['ceiling_fraction']:4.0%}"
+              f"  rel.diff {cell['loglik_rel_diff']:.1e}", flush=True)
+    e2e = [] if args.no_end_to_end else end_to_end(args.quick)
+    memory = None if (args.no_memory or args.quick) else peak_memory()
+    summary = summarise(cells, ceiling, e2e, memory)
+    meta = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "python": platform.python_version(),
+        "numpy": np.__version__, "sklearn": sklearn.__version__, "gaussmix": gaussmix.__version__,
+        "date": time.strftime("%Y-%m-%d"), "mode": "quick" if args.quick else "full",
+        "seconds": time.perf_counter() - began,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(
+        {"meta": meta, "ceiling": ceiling, "cells": cells, "end_to_end": e2e, "memory": memory,
+         "summary": summary}, indent=1))
+    (out / "latest.md").write_text(markdown(cells, summary, e2e, memory, meta))
+    print("\n".join(summary))
+    print(f"results written to {out / 'latest.md'} and {out / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
