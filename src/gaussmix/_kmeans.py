@@ -64,6 +64,14 @@ def _distances_to(data: ChunkedData, centers: np.ndarray) -> np.ndarray:
     return np.concatenate(data.map_chunks(chunk, centers.shape[0]), axis=0)
 
 
+def nearest_in_chunk(data: ChunkedData, Xc: Any, centers: np.ndarray) -> np.ndarray:
+    """Nearest centre (standardised distances) of each row of one chunk of ``data``."""
+    xp = data.xp
+    space = _Standardised(data)
+    d2 = squared_distances(xp, space.rows(Xc), space.centers(centers))
+    return np.asarray(xp.to_numpy(xp.argmin(d2, axis=0)))
+
+
 def nearest(data: ChunkedData, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest centre for each row, and the squared standardised distance to it."""
     xp = data.xp
@@ -153,7 +161,6 @@ def lloyd(
     *,
     max_iter: int = 300,
     tol: float = 1e-4,
-    variances: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted Lloyd iterations from ``centers``; returns final centres and labels.
 
@@ -163,8 +170,7 @@ def lloyd(
     cluster left empty is moved to the (positive-weight) row farthest from
     its centre.
     """
-    if variances is None:
-        variances = data.feature_moments()[1]
+    variances = data.feature_moments()[1]
     scale = np.where(variances > 0, variances, 1.0)
     threshold = tol
     weights = data.weights_numpy()

@@ -113,3 +113,30 @@ class RowGroups:
         order = np.lexsort((self.prints, -keys))  # largest key first; ties broken by value
         chosen = order[:count]
         return chosen[np.isfinite(keys[chosen])]
+
+
+def heaviest_keys(
+    chunks, size: int, stream: int, prints_of
+) -> np.ndarray:
+    """Indices of ``size`` rows drawn with probability proportional to their weight, without replacement.
+
+    Streams over ``chunks`` (``(start, stop, X_chunk, weights or None)``)
+    keeping the ``size`` largest race keys ``log(u) / w``, with ``u`` from
+    each row's fingerprint (``prints_of(X_chunk)``), so memory is O(size).
+    Rows of weight 0 are never drawn and the draw does not depend on row
+    order; unlike :class:`RowGroups`, repeated rows are not merged.
+    """
+    best_keys = np.empty(0)
+    best_rows = np.empty(0, dtype=np.int64)
+    for start, stop, X_chunk, weights in chunks:
+        u = uniforms(prints_of(X_chunk), stream)
+        w = np.ones(stop - start) if weights is None else np.asarray(weights, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            keys = np.where(w > 0, np.log(u) / np.where(w > 0, w, 1.0), -np.inf)
+        keys = np.concatenate([best_keys, keys])
+        rows = np.concatenate([best_rows, np.arange(start, stop)])
+        if keys.size > size:
+            keep = np.argpartition(-keys, size - 1)[:size]
+            keys, rows = keys[keep], rows[keep]
+        best_keys, best_rows = keys, rows
+    return np.sort(best_rows[np.isfinite(best_keys)])
