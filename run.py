@@ -3,6 +3,7 @@
 
     python3 run.py demo [ARGS...]   install gaussmix, run ``gaussmix demo ARGS``
     python3 run.py test [ARGS...]   install gaussmix with test tools, run ``pytest ARGS``
+    python3 run.py bench [--quick]  benchmark against scikit-learn (benchmarks/README.md)
 
 Installs are pinned by ``constraints.txt`` and repeated only when
 ``pyproject.toml`` or ``constraints.txt`` change. The tests render the HTML
@@ -25,6 +26,7 @@ VENV = ROOT / ".venv"
 TASKS = {
     "demo": ("plot", ["-m", "gaussmix", "demo"]),
     "test": ("test", ["-m", "pytest"]),
+    "bench": ("", ["benchmarks/bench_em.py"]),
 }
 
 

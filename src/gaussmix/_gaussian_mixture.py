@@ -231,10 +231,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._fit(X, sample_weight)
+        data = self._fit(X, sample_weight)
+        return self._argmax_chunks(data)
 
     def _fit(self, X, sample_weight):
-        """Fit and return the labels; on any error the previous fitted state is restored."""
+        """Fit and return the data engine; on any error the previous fitted state is restored."""
         saved = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
         try:
             return self._fit_unguarded(X, sample_weight)
@@ -323,7 +324,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        return self._argmax_chunks(data)
+        return data
 
     def _settings(self) -> FitSettings:
         """Validate the hyper-parameters and bundle those that define the fit."""
