@@ -99,33 +99,45 @@ def useful_flops(n, d, K, structure) -> float:
 
 
 def gaussmix_iterations(X, K, structure, init, iterations):
-    """Per-iteration seconds and the lower bound after ``iterations`` EM steps (gaussmix)."""
+    """Per-iteration seconds and lower bounds of ``iterations`` EM steps (gaussmix)."""
     from gaussmix import GaussianMixture
     from gaussmix._data import ChunkedData
     from gaussmix._em import m_step, regularization
     from gaussmix.covariance import get_structure
 
+    s = get_structure(structure)
     weights, means, precisions = init
-    start = GaussianMixture.from_parameters(
-        weights, means, get_structure(structure).covariances_from_precisions_cholesky(
-            get_structure(structure).precisions_cholesky_from_precisions(precisions)), covariance_type=structure)
-    params = start._params_from_attributes()
+    covariances = s.covariances_from_precisions_cholesky(s.precisions_cholesky_from_precisions(precisions))
+    params = GaussianMixture.from_parameters(weights, means, covariances, covariance_type=structure)
+    params = params._params_from_attributes()
     data = ChunkedData(X)
     mean, variances = data.feature_moments()
     reg = regularization(1e-6, variances, mean, float(np.finfo(X.dtype).eps))
     fallback = np.where(variances > 0, variances, 1.0)
-    s = get_structure(structure)
-    times, bound = [], None
+    times, bounds = [], []
     for _ in range(iterations):
         begin = time.perf_counter()
         stats = data.estep(s, params)
         params, _ = m_step(s, stats, reg, params, fallback)
         times.append(time.perf_counter() - begin)
-        bound = stats.log_likelihood / stats.total_weight
-    return times, bound
+        bounds.append(stats.log_likelihood / stats.total_weight)
+    return times, bounds
 
 
-def sklearn_iterations(X, K, structure, init, iterations, threads):
+def repeats_for(first_iteration_seconds: float) -> int:
+    """Iterations to time: many for cheap cells (their timings are noisy), one for heavy ones."""
+    if first_iteration_seconds > 3.0:
+        return 1
+    if first_iteration_seconds > 1.0:
+        return 2
+    return int(min(20, max(3, 1.0 / max(first_iteration_seconds, 1e-6))))
+
+
+def sklearn_iterations(X, K, structure, init, threads, iterations=None):
+    """scikit-learn's own E-step and M-step from ``init``: seconds and lower bounds per iteration.
+
+    Without ``iterations``, the first iteration's time decides how many follow.
+    """
     from sklearn.mixture import GaussianMixture as SkGaussianMixture
     from sklearn.utils._array_api import get_namespace
 
@@ -135,37 +147,46 @@ def sklearn_iterations(X, K, structure, init, iterations, threads):
     xp, _ = get_namespace(X)
     model._check_parameters(X, xp=xp)  # scikit-learn's own set-up, as in its fit
     model._initialize_parameters(X, np.random.RandomState(0), xp=xp)
-    times, bound = [], None
+    times, bounds = [], []
     with threadpool_limits(threads):
-        for _ in range(iterations):
+        while iterations is None or len(times) < iterations:
             begin = time.perf_counter()
             bound, log_resp = model._e_step(X)
             model._m_step(X, log_resp)
             times.append(time.perf_counter() - begin)
-    return times, float(bound)
+            bounds.append(float(bound))
+            if iterations is None:
+                iterations = repeats_for(times[0])
+    return times, bounds
 
 
 def run_cell(n, d, K, structure, dtype, ceiling):
     """Time both libraries on one cell; compare log-likelihoods after the same iterations.
 
-    scikit-learn's first iteration at 2 threads sets the number of
-    iterations (3, 2 or 1, so that heavy cells stay affordable). Its 1-thread
-    time is measured where an iteration takes under 2 s; heavier cells are
-    compute-bound, where 2 threads is its better setting.
+    scikit-learn runs at 2 threads first; its first iteration sets the
+    number of iterations (up to 20 for cheap cells, 1 for heavy ones). Its
+    1-thread time is measured where an iteration takes under 2 s (heavier
+    cells are compute-bound, where 2 threads is its better setting), and
+    float32 cells time one scikit-learn iteration at 2 threads only: their
+    target is gaussmix float32 against gaussmix float64.
     """
     X = make_data(n, d, K, dtype)
     init = starting_point(X, K, structure)
-    probe, _ = sklearn_iterations(X, K, structure, init, 1, 2)
-    repeats = 3 if probe[0] < 1.0 else (2 if probe[0] < 3.0 else 1)
+    single = np.dtype(dtype) == np.float32
+    two, sk_bounds = sklearn_iterations(X, K, structure, init, 2, 1 if single else None)
+    repeats = repeats_for(two[0]) if single else len(two)
     gaussmix_iterations(X, K, structure, init, 1)  # warm-up
-    ours, our_bound = gaussmix_iterations(X, K, structure, init, repeats)
-    two, sk_bound = sklearn_iterations(X, K, structure, init, repeats, 2)
-    one = sklearn_iterations(X, K, structure, init, repeats, 1)[0] if probe[0] < 2.0 else None
+    ours, our_bounds = gaussmix_iterations(X, K, structure, init, max(repeats, len(two)))
+    one = None
+    if not single and two[0] < 2.0:
+        one = sklearn_iterations(X, K, structure, init, 1, len(two))[0]
     our_time = statistics.median(ours)
     sk_two = statistics.median(two)
     sk_one = statistics.median(one) if one else math.inf
     best_sk = min(sk_one, sk_two)
     flops = useful_flops(n, d, K, structure)
+    compared = len(sk_bounds)  # both after this many iterations
+    our_bound, sk_bound = our_bounds[compared - 1], sk_bounds[-1]
     return {
         "n": n, "d": d, "K": K, "structure": structure, "dtype": np.dtype(dtype).name,
         "gaussmix_ms": our_time * 1e3,
@@ -175,7 +196,8 @@ def run_cell(n, d, K, structure, dtype, ceiling):
         "speedup": best_sk / our_time,
         "gflops": flops / our_time / 1e9,
         "ceiling_fraction": flops / our_time / 1e9 / ceiling,
-        "iterations": repeats,
+        "iterations": len(ours),
+        "compared_after": compared,
         "loglik_gaussmix": our_bound,
         "loglik_sklearn": sk_bound,
         "loglik_rel_diff": abs(our_bound - sk_bound) / max(abs(sk_bound), 1e-300),
@@ -229,26 +251,34 @@ def end_to_end(quick: bool):
 
 
 MEMORY_SCRIPT = """
-import resource, sys, numpy as np
+import sys, numpy as np
 sys.path.insert(0, {benchmarks!r})
 from bench_em import make_data
+from gaussmix import GaussianMixture
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
 n, d, K = {n}, {d}, {K}
 X = make_data(n, d, K, np.float64, seed=5)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-from gaussmix import GaussianMixture
+GaussianMixture(K, covariance_type="full", max_iter=1).fit(X[:5000])  # load what a fit loads
+with open("/proc/self/clear_refs", "w") as handle:  # reset the peak to the current size
+    handle.write("5")
+before = status("VmRSS:")
 GaussianMixture(K, covariance_type="full", max_iter=5, random_state=0).fit(X)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(X.nbytes, before * 1024, after * 1024)
+print(X.nbytes, before, status("VmHWM:"))
 """
 
 
 def peak_memory(n=10_000_000, d=8, K=16):
-    """Peak resident memory of a fit beyond what the process held with its data loaded."""
+    """Peak resident memory of a fit beyond what the process held just before it (Linux)."""
     script = MEMORY_SCRIPT.format(benchmarks=str(HERE), n=n, d=d, K=K)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    data_bytes, before, after = (int(v) for v in out.split())
-    return {"n": n, "d": d, "K": K, "data_mb": data_bytes / 2**20, "peak_before_fit_mb": before / 2**20,
-            "peak_during_fit_mb": after / 2**20, "extra_over_data": (after - before) / data_bytes}
+    data_bytes, before, peak = (int(v) for v in out.split())
+    return {"n": n, "d": d, "K": K, "data_mb": data_bytes / 2**20, "rss_before_fit_mb": before / 2**20,
+            "peak_during_fit_mb": peak / 2**20, "extra_over_data": (peak - before) / data_bytes}
 
 
 def summarise(cells, ceiling, e2e, memory) -> list[str]:
@@ -285,9 +315,10 @@ def summarise(cells, ceiling, e2e, memory) -> list[str]:
                      f"least as good in {better} of {len(e2e)}")
     if memory:
         lines.append(
-            f"- peak memory fitting n={memory['n']:,}, d={memory['d']}, K={memory['K']} (full): data "
-            f"{memory['data_mb']:.0f} MB, process {memory['peak_before_fit_mb']:.0f} MB before the fit and "
-            f"{memory['peak_during_fit_mb']:.0f} MB at its peak: {memory['extra_over_data']:.1%} of the data on top"
+            f"- peak memory fitting n={memory['n']:,}, d={memory['d']}, K={memory['K']} (full, 5 iterations): "
+            f"data {memory['data_mb']:.0f} MB, process {memory['rss_before_fit_mb']:.0f} MB resident before the "
+            f"fit and {memory['peak_during_fit_mb']:.0f} MB at its peak: the fit added "
+            f"{memory['extra_over_data']:.1%} of the data's size"
         )
     return lines
 

@@ -101,3 +101,21 @@ def test_default_fit_matches_sklearn_on_well_scaled_data(blobs, structure):
     # Same partition of the rows, up to the numbering of the components.
     relabel = dict(zip(order_ours, order_theirs))
     assert np.array_equal([relabel[k] for k in ours.predict(X)], theirs.predict(X))
+
+
+@pytest.mark.parametrize("n_components, n_features", [(2, 3), (4, 16), (6, 16)])
+def test_full_covariance_kernels_agree_with_sklearn(n_components, n_features):
+    """Both full-covariance kernels (whitening for few components, quadratic features otherwise)."""
+    from gaussmix.covariance.full import Full
+
+    rng = np.random.RandomState(n_components)
+    centres = rng.normal(0, 4, (n_components, n_features))
+    X = standardise(centres[rng.randint(0, n_components, 2000)] + rng.normal(size=(2000, n_features)))
+    init = dict(weights_init=np.full(n_components, 1 / n_components),
+                means_init=X[rng.choice(2000, n_components, replace=False)],
+                precisions_init=np.stack([np.eye(n_features) * 2.0] * n_components))
+    assert Full.whitens(n_features, n_components) == (n_components <= 4)
+    ours, theirs = fit_both(X, "full", n_components=n_components, tol=1e-10, max_iter=300, **init)
+    for name in ATTRIBUTES:
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-6, atol=1e-6, err_msg=name)
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, abs=1e-6)

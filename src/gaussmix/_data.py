@@ -30,6 +30,10 @@ CHUNK_ELEMENTS = 1 << 19
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 64, 16384
 #: Data of at least twice this many rows is split into an even number of equal chunks.
 PARALLEL_MIN_ROWS = 2048
+#: Passes over fewer rows than PARALLEL_ROWS with less work than PARALLEL_MIN_WORK
+#: (rows x (feature width + K) x d) run in one thread: workers would cost more than they save.
+PARALLEL_ROWS = 16384
+PARALLEL_MIN_WORK = 1e7
 
 
 def default_chunk_rows(n_components: int, width: int) -> int:
@@ -104,8 +108,6 @@ class ChunkedData:
         self.X = X
         self.n_samples, self.n_features = X.shape
         self.dtype = self.xp.dtype_of(X)
-        if weights is not None and np.all(np.asarray(weights) == 1.0):
-            weights = None  # unit weights need no storage
         self.weights = None if weights is None else self.xp.asarray(weights, dtype=np.float64)
         self.total_weight = float(self.n_samples if weights is None else np.sum(self.xp.to_numpy(self.weights)))
         self._chunk_rows = chunk_rows
@@ -134,6 +136,9 @@ class ChunkedData:
         """``function(start, stop, X_chunk, w_chunk)`` for every chunk, results in chunk order."""
         chunks = list(self.chunks(n_components, width))
         threads = min(self.n_threads, len(chunks))
+        work = self.n_samples * ((self.n_features if width is None else width) + n_components) * self.n_features
+        if self.n_samples < PARALLEL_ROWS and work < PARALLEL_MIN_WORK:
+            threads = 1
         if threads <= 1:
             return [function(*chunk) for chunk in chunks]
         with _single_threaded_blas():
@@ -204,7 +209,7 @@ class ChunkedData:
             with np.errstate(over="ignore", invalid="ignore"):
                 return estep_statistics(xp, structure, Xc, wc, kp, self.dtype)
 
-        width = structure.feature_width(self.n_features)
+        width = structure.feature_width(self.n_features, params.n_components)
         return _sum(self.map_chunks(chunk_statistics, params.n_components, width))
 
     def statistics(
@@ -228,9 +233,11 @@ class ChunkedData:
                 resp = resp * xp.asarray(wc, dtype=self.dtype)[None, :]
             Xt = xp.centre_transposed(Xc, shift, self.dtype)
             total = float(stop - start) if wc is None else float(np.sum(xp.to_numpy(wc)))
-            return moments(xp, structure, Xt, structure.features(xp, Xt), resp, shift, 0.0, total)
+            features = structure.features(xp, Xt, n_components)
+            return moments(xp, structure, Xt, features, resp, shift, 0.0, total)
 
-        return _sum(self.map_chunks(chunk_statistics, n_components, structure.feature_width(self.n_features)))
+        width = structure.feature_width(self.n_features, n_components)
+        return _sum(self.map_chunks(chunk_statistics, n_components, width))
 
     def map_log_prob(
         self,
@@ -247,7 +254,8 @@ class ChunkedData:
             with np.errstate(over="ignore", invalid="ignore"):  # a density may underflow to 0
                 return reduce(xp, weighted_log_prob(xp, structure, Xc, kp, self.dtype))
 
-        return self.map_chunks(chunk_reduce, params.n_components, structure.feature_width(self.n_features))
+        width = structure.feature_width(self.n_features, params.n_components)
+        return self.map_chunks(chunk_reduce, params.n_components, width)
 
 
 def _sum(parts: list[Statistics]) -> Statistics:

@@ -250,8 +250,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         settings = self._settings()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n_samples, n_features = X.shape
-        weights = check_sample_weight(sample_weight, n_samples)
-        n_positive = int(np.count_nonzero(weights))
+        # Unit weights are not materialised: a weight vector is 8 bytes a row.
+        weights = None if sample_weight is None else check_sample_weight(sample_weight, n_samples)
+        n_positive = n_samples if weights is None else int(np.count_nonzero(weights))
         if n_positive < settings.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {settings.n_components}, "

@@ -91,7 +91,8 @@ def weighted_log_prob(
 ) -> Any:
     """``log(weight_k N(x_i | k))`` for a chunk of rows, shape ``(m, K)``."""
     Xt = xp.centre_transposed(X, kp.shift, dtype)
-    return xp.transpose_last(log_prob_transposed(xp, structure, Xt, structure.features(xp, Xt), kp))
+    features = structure.features(xp, Xt, kp.log_norm.shape[0])
+    return xp.transpose_last(log_prob_transposed(xp, structure, Xt, features, kp))
 
 
 def moments(
@@ -130,7 +131,7 @@ def estep_statistics(
     exponential is computed once.
     """
     Xt = xp.centre_transposed(X, kp.shift, dtype)
-    features = structure.features(xp, Xt)
+    features = structure.features(xp, Xt, kp.log_norm.shape[0])
     log_prob = log_prob_transposed(xp, structure, Xt, features, kp)
     top = xp.amax(log_prob, axis=0)
     top = xp.where(xp.isfinite(top), top, 0.0)

@@ -32,7 +32,7 @@ class Diag(VarianceStructure):
             "const": np.sum(centred_means**2 * precisions, axis=1),
         }
 
-    def features(self, xp, Xt):
+    def features(self, xp, Xt, n_components):
         return Xt * Xt
 
     def mahalanobis(self, xp, Xt, features, arrays):

@@ -3,11 +3,18 @@
 Shapes: covariances ``(K, d, d)``; second-moment statistic ``(K, d(d+1)/2)``,
 the upper triangle of each component's second moment, packed row by row.
 
-Kernels: with ``q(x)`` the upper-triangular products ``x_i x_j`` of a row
-(off-diagonal ones counted twice against a symmetric matrix), the
-Mahalanobis term is ``q(x) . P_k - 2 x . P_k mu_k + mu_k' P_k mu_k``: one matrix
-product against all components' packed precisions; the second moment is
-``resp @ q``. Both cost about ``m K d^2`` flops with long inner dimensions.
+Kernels, chosen by the number of components K and features d:
+
+* quadratic features (most shapes): with ``q(x)`` the upper-triangular
+  products ``x_i x_j`` of a row (off-diagonal ones counted twice against a
+  symmetric matrix), the Mahalanobis term is
+  ``q(x) . P_k - 2 x . P_k mu_k + mu_k' P_k mu_k``, one matrix product against
+  all components' packed precisions; the second moment is ``resp @ q``. Both
+  cost about ``m K d^2`` flops with long inner dimensions.
+* per-component whitening (K <= 2, or K <= 4 with d >= 16, where products
+  with only K rows would be inefficient): ``z = U_k' x`` for each component,
+  and the second moment as one symmetric product ``(sqrt(r_k) x)(sqrt(r_k) x)'``
+  per component.
 """
 
 from __future__ import annotations
@@ -32,7 +39,18 @@ class Full(MatrixStructure):
     def n_covariance_parameters(self, n_components, n_features):
         return n_components * n_features * (n_features + 1) // 2
 
+    @staticmethod
+    def whitens(n_features: int, n_components: int) -> bool:
+        """Whether per-component whitening beats quadratic features (measured crossover)."""
+        return n_components <= 2 or (n_components <= 4 and n_features >= 16)
+
+    def feature_width(self, n_features, n_components):
+        return n_features if self.whitens(n_features, n_components) else n_features * (n_features + 1) // 2
+
     def kernel_arrays(self, params, shift):
+        if self.whitens(params.n_features, params.n_components):
+            whiten = np.ascontiguousarray(np.swapaxes(params.precisions_cholesky, -1, -2))
+            return {"whiten": whiten, "means": (whiten @ (params.means - shift)[:, :, None])[:, :, 0]}
         rows, cols = packed_index(params.n_features)
         precisions = self.precisions(params.precisions_cholesky)
         centred_means = params.means - shift
@@ -43,16 +61,25 @@ class Full(MatrixStructure):
             "const": np.einsum("kd,kd->k", centred_means, weighted[:, :, 0]),
         }
 
-    def feature_width(self, n_features):
-        return n_features * (n_features + 1) // 2
-
-    def features(self, xp, Xt):
+    def features(self, xp, Xt, n_components):
+        if self.whitens(Xt.shape[0], n_components):
+            return None
         return xp.triu_products(Xt)
 
     def mahalanobis(self, xp, Xt, features, arrays):
+        if features is None:
+            z = arrays["whiten"] @ Xt[None, :, :] - arrays["means"][:, :, None]  # (K, d, m), K small
+            return xp.sum(z * z, axis=1)
         return arrays["packed"] @ features - 2.0 * (arrays["linear"] @ Xt) + arrays["const"][:, None]
 
     def second_moment(self, xp, Xt, features, resp):
+        if features is None:
+            rows, cols = packed_index(Xt.shape[0])
+            blocks = []
+            for k in range(resp.shape[0]):
+                scaled = Xt * xp.sqrt(resp[k])[None, :]
+                blocks.append((scaled @ xp.transpose_last(scaled))[rows, cols])
+            return xp.stack(blocks)
         return resp @ xp.transpose_last(features)
 
     def second_moment_shape(self, n_components, n_features):

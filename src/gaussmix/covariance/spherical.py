@@ -32,10 +32,10 @@ class Spherical(VarianceStructure):
             "const": np.sum(centred_means**2, axis=1),
         }
 
-    def feature_width(self, n_features):
+    def feature_width(self, n_features, n_components):
         return 1
 
-    def features(self, xp, Xt):
+    def features(self, xp, Xt, n_components):
         return xp.sum(Xt * Xt, axis=0)
 
     def mahalanobis(self, xp, Xt, features, arrays):

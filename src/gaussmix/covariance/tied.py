@@ -33,7 +33,7 @@ class Tied(MatrixStructure):
             "const": np.sum(whitened_means**2, axis=1),
         }
 
-    def features(self, xp, Xt):
+    def features(self, xp, Xt, n_components):
         return None
 
     def mahalanobis(self, xp, Xt, features, arrays):
