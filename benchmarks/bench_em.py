@@ -18,7 +18,8 @@ iterations. Reported per cell:
 
 Then end-to-end fits (default k-means initialisation and tolerance) and the
 peak memory of a large fit. Results go to ``benchmarks/results/latest.json``
-and ``latest.md``.
+and ``latest.md``; a full run with the default folder also refreshes the
+table in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -355,6 +356,17 @@ def markdown(cells, summary, e2e, memory, meta) -> str:
     return "\n".join(out) + "\n"
 
 
+def replace_section(readme: Path, name: str, text: str) -> None:
+    """Put ``text`` between the ``<!-- name:start -->`` and ``<!-- name:end -->`` markers of ``readme``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    content = readme.read_text()
+    head, found, rest = content.partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not (found and found_end):
+        raise SystemExit(f"{readme} has no {start} ... {end} section")
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a one-minute subset")
@@ -390,7 +402,10 @@ def main(argv=None) -> int:
     (out / "latest.json").write_text(json.dumps(
         {"meta": meta, "ceiling": ceiling, "cells": cells, "end_to_end": e2e, "memory": memory,
          "summary": summary}, indent=1))
-    (out / "latest.md").write_text(markdown(cells, summary, e2e, memory, meta))
+    table = markdown(cells, summary, e2e, memory, meta)
+    (out / "latest.md").write_text(table)
+    if not args.quick and out.resolve() == (HERE / "results").resolve():
+        replace_section(HERE / "README.md", "cpu", table.split("\n", 1)[1].strip())
     print("\n".join(summary))
     print(f"results written to {out / 'latest.md'} and {out / 'latest.json'}")
     return 0
