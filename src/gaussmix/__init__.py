@@ -28,6 +28,7 @@ _LAZY = {
     "EmptyComponentWarning": "gaussmix.exceptions",
     "FitError": "gaussmix.exceptions",
     "InvalidParameterError": "gaussmix.exceptions",
+    "MissingDependencyError": "gaussmix.exceptions",
     "NotFittedError": "gaussmix.exceptions",
 }
 
@@ -42,6 +43,7 @@ __all__ = [
     "GaussianMixtureSelector",
     "InvalidParameterError",
     "IterationInfo",
+    "MissingDependencyError",
     "MixtureParams",
     "ModelFileError",
     "NotFittedError",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
         EmptyComponentWarning,
         FitError,
         InvalidParameterError,
+        MissingDependencyError,
         ModelFileError,
         NotFittedError,
     )

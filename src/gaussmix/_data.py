@@ -20,7 +20,7 @@ import numpy as np
 
 from gaussmix._namespace import ArrayNamespace, namespace_of
 from gaussmix._params import MixtureParams, kernel_params
-from gaussmix._sampling import RowGroups, fingerprints
+from gaussmix._sampling import RowGroups, fingerprints, heaviest_keys
 from gaussmix._stats import Statistics, estep_statistics, moments, weighted_log_prob
 from gaussmix.covariance import CovarianceStructure
 from gaussmix.exceptions import FitError
@@ -36,10 +36,17 @@ PARALLEL_ROWS = 16384
 PARALLEL_MIN_WORK = 1e7
 
 
-def default_chunk_rows(n_components: int, width: int) -> int:
-    """Rows per chunk so that the widest ``(width, rows)`` temporary has about CHUNK_ELEMENTS entries."""
-    rows = CHUNK_ELEMENTS // max(n_components, width, 1)
-    return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, rows)))
+def default_chunk_rows(n_components: int, width: int, xp: ArrayNamespace | None = None) -> int:
+    """Rows per chunk so that the widest ``(width, rows)`` temporary has about ``chunk_elements`` entries.
+
+    NumPy uses :data:`CHUNK_ELEMENTS` (cache-sized chunks); other namespaces
+    say what suits their device (a GPU wants far larger chunks).
+    """
+    elements, max_rows = CHUNK_ELEMENTS, MAX_CHUNK_ROWS
+    if xp is not None and xp.name != "numpy":
+        elements, max_rows = xp.chunk_elements, xp.max_chunk_rows
+    rows = elements // max(n_components, width, 1)
+    return int(min(max_rows, max(MIN_CHUNK_ROWS, rows)))
 
 
 def default_threads() -> int:
@@ -100,25 +107,59 @@ class ChunkedData:
     chunk_rows : int or None
         Rows per chunk; ``None`` chooses from the number of components and features.
     n_threads : int or None
-        Worker threads (``None``: :func:`default_threads`).
+        Worker threads (``None``: :func:`default_threads`; always 1 for
+        namespaces other than NumPy, which parallelise on their own).
+    xp : ArrayNamespace or None
+        The namespace computations run in (``None``: ``X``'s own). When it
+        is not ``X``'s, ``X`` stays where it is and each chunk is moved to
+        the namespace as it is visited: a GPU streams data that do not fit
+        in its memory.
+    moments : (mean, variance) or None
+        The feature moments, when known (a block of larger data uses those of
+        the whole).
+    row_offset : int
+        Index of the first row in the whole data (for a block of it).
     """
 
-    def __init__(self, X: Any, weights: Any = None, chunk_rows: int | None = None, n_threads: int | None = None):
-        self.xp: ArrayNamespace = namespace_of(X)
+    def __init__(
+        self,
+        X: Any,
+        weights: Any = None,
+        chunk_rows: int | None = None,
+        n_threads: int | None = None,
+        *,
+        xp: ArrayNamespace | None = None,
+        moments: tuple[np.ndarray, np.ndarray] | None = None,
+        row_offset: int = 0,
+    ):
+        own = namespace_of(X)
+        self.xp: ArrayNamespace = own if xp is None else xp
+        self._streamed = self.xp.name != own.name or getattr(self.xp, "device", None) != getattr(
+            own, "device", None
+        )
         self.X = X
         self.n_samples, self.n_features = X.shape
-        self.dtype = self.xp.dtype_of(X)
-        self.weights = None if weights is None else self.xp.asarray(weights, dtype=np.float64)
-        self.total_weight = float(self.n_samples if weights is None else np.sum(self.xp.to_numpy(self.weights)))
+        self.dtype = own.dtype_of(X)
+        if weights is not None:
+            weights = (own if self._streamed else self.xp).asarray(weights, dtype=np.float64)
+        self.weights = weights
+        if weights is None:
+            self.total_weight = float(self.n_samples)
+        else:
+            self.total_weight = float(np.sum((own if self._streamed else self.xp).to_numpy(weights)))
         self._chunk_rows = chunk_rows
-        self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
+        if self.xp.name != "numpy":
+            self.n_threads = 1
+        else:
+            self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
+        self.row_offset = int(row_offset)
         self._groups: RowGroups | None = None
-        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self._moments = moments
 
     def chunk_rows(self, n_components: int, width: int | None = None) -> int:
         if self._chunk_rows is not None:
             return self._chunk_rows
-        return default_chunk_rows(n_components, self.n_features if width is None else width)
+        return default_chunk_rows(n_components, self.n_features if width is None else width, self.xp)
 
     def chunks(self, n_components: int, width: int | None = None) -> Iterator[tuple[int, int, Any, Any]]:
         """Yield ``(start, stop, X[start:stop], weights[start:stop] or None)``.
@@ -128,7 +169,26 @@ class ChunkedData:
         """
         for start, stop in chunk_bounds(self.n_samples, self.chunk_rows(n_components, width)):
             weights = None if self.weights is None else self.weights[start:stop]
-            yield start, stop, self.X[start:stop], weights
+            Xc = self.X[start:stop]
+            if self._streamed:
+                Xc = self.xp.asarray(Xc)
+                weights = None if weights is None else self.xp.asarray(weights)
+            yield start, stop, Xc, weights
+
+    def in_memory(self) -> ChunkedData:
+        """These data as an in-memory engine: itself."""
+        return self
+
+    def weighted_sample(self, size: int, stream: int) -> ChunkedData:
+        """``size`` rows drawn with probability proportional to their weight (see :func:`heaviest_keys`)."""
+        rows = heaviest_keys(self.chunks(1), size, stream, self.fingerprints)
+        return ChunkedData(self.rows(rows), None, n_threads=self.n_threads, xp=self.xp)
+
+    def rows(self, indices: np.ndarray) -> Any:
+        """The rows at ``indices`` as an array of the namespace."""
+        if self._streamed:
+            return self.xp.asarray(self.X[np.asarray(indices)])
+        return self.xp.take(self.X, self.xp.asarray(np.asarray(indices)), axis=0)
 
     def map_chunks(
         self, function: Callable[[int, int, Any, Any], Any], n_components: int, width: int | None = None
@@ -147,7 +207,7 @@ class ChunkedData:
     def weights_numpy(self) -> np.ndarray:
         if self.weights is None:
             return np.ones(self.n_samples)
-        return np.asarray(self.xp.to_numpy(self.weights), dtype=np.float64)
+        return np.asarray(namespace_of(self.weights).to_numpy(self.weights), dtype=np.float64)
 
     def fingerprints(self, X_chunk: Any) -> np.ndarray:
         """Value fingerprints of a chunk's rows (see :mod:`gaussmix._sampling`)."""
@@ -210,34 +270,36 @@ class ChunkedData:
                 return estep_statistics(xp, structure, Xc, wc, kp, self.dtype)
 
         width = structure.feature_width(self.n_features, params.n_components)
-        return _sum(self.map_chunks(chunk_statistics, params.n_components, width))
+        return _sum(self.map_chunks(chunk_statistics, params.n_components, width)).to_numpy(xp)
 
     def statistics(
         self,
         structure: CovarianceStructure,
-        responsibilities: Callable[[int, int, Any], Any],
+        responsibilities: Callable[[ChunkedData, int, int, Any], Any],
         n_components: int,
     ) -> Statistics:
         """Statistics about :attr:`shift` of given responsibilities.
 
-        ``responsibilities(start, stop, X_chunk)`` returns the chunk's
+        ``responsibilities(data, start, stop, X_chunk)`` returns the chunk's
         ``(rows, K)`` responsibilities (without the sample weights) in the
-        namespace's compute dtype.
+        namespace's compute dtype; ``start`` and ``stop`` index the whole
+        data (they include :attr:`row_offset`).
         """
         xp = self.xp
         shift = self.shift
 
         def chunk_statistics(start, stop, Xc, wc):
-            resp = xp.transpose_last(responsibilities(start, stop, Xc))
+            offset = self.row_offset
+            resp = xp.transpose_last(responsibilities(self, start + offset, stop + offset, Xc))
             if wc is not None:
                 resp = resp * xp.asarray(wc, dtype=self.dtype)[None, :]
             Xt = xp.centre_transposed(Xc, shift, self.dtype)
-            total = float(stop - start) if wc is None else float(np.sum(xp.to_numpy(wc)))
+            total = float(stop - start) if wc is None else xp.sum(wc)
             features = structure.features(xp, Xt, n_components)
             return moments(xp, structure, Xt, features, resp, shift, 0.0, total)
 
         width = structure.feature_width(self.n_features, n_components)
-        return _sum(self.map_chunks(chunk_statistics, n_components, width))
+        return _sum(self.map_chunks(chunk_statistics, n_components, width)).to_numpy(xp)
 
     def map_log_prob(
         self,

@@ -13,6 +13,7 @@ from sklearn.utils.validation import validate_data
 
 from gaussmix._data import ChunkedData
 from gaussmix._em import EMResult
+from gaussmix._engines import check_dask, check_tensor, resolve_engine, torch_data, torch_namespace
 from gaussmix._fit import (
     CallbackObserver,
     FitSettings,
@@ -21,6 +22,7 @@ from gaussmix._fit import (
     fit_mixture,
 )
 from gaussmix._init import INIT_METHODS
+from gaussmix._namespace import is_dask_collection, is_torch_tensor
 from gaussmix._params import MixtureParams
 from gaussmix._validation import (
     check_choice,
@@ -111,6 +113,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         the current parameters. Use it to record or display progress
         (:func:`gaussmix.plot.em_progress` does). An exception raised in the
         callback stops the fit and leaves the estimator as it was.
+    engine : {"auto", "numpy", "torch", "dask"}, default="auto"
+        Where the computations run. ``"auto"`` follows the input: a torch
+        tensor runs on the torch engine on the tensor's device, a Dask array
+        or dataframe on the Dask engine (one map and one tree reduction per
+        EM iteration, on the current Dask scheduler), anything else on NumPy.
+        Results for a tensor are tensors on its device, for a Dask array lazy
+        Dask arrays; fitted attributes are NumPy arrays on every engine.
+    device : str, torch.device or None, default=None
+        Torch device for the torch engine (``"cuda"``, ``"cuda:1"``,
+        ``"cpu"``); with ``engine="auto"`` it sends NumPy input to torch.
+        Data that do not fit in the GPU's memory are streamed from the host
+        chunk by chunk.
 
     Attributes
     ----------
@@ -187,6 +201,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         callback: Any = None,
+        engine: str = "auto",
+        device: Any = None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -203,6 +219,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.callback = callback
+        self.engine = engine
+        self.device = device
 
     # -- fitting ---------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None):
@@ -231,8 +249,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        data = self._fit(X, sample_weight)
-        return self._argmax_chunks(data)
+        self._fit(X, sample_weight)
+        return self.predict(X)
 
     def _fit(self, X, sample_weight):
         """Fit and return the data engine; on any error the previous fitted state is restored."""
@@ -248,11 +266,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fit_unguarded(self, X, sample_weight):
         settings = self._settings()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        n_samples, n_features = X.shape
-        # Unit weights are not materialised: a weight vector is 8 bytes a row.
-        weights = None if sample_weight is None else check_sample_weight(sample_weight, n_samples)
-        n_positive = n_samples if weights is None else int(np.count_nonzero(weights))
+        engine = resolve_engine(self.engine, self.device, X)
+        data, n_positive = self._fit_data(engine, X, sample_weight)
+        n_samples, n_features = data.n_samples, data.n_features
         if n_positive < settings.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {settings.n_components}, "
@@ -276,7 +292,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.warm_start and hasattr(self, "converged_"):
             warm = (self._params_from_attributes(n_features), self.lower_bound_)
 
-        data = ChunkedData(X, weights)
         observers = []
         if self.verbose:
             observers.append(VerbosePrinter(self.verbose, self.verbose_interval))
@@ -293,7 +308,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             warm_start=warm,
             observer=observer,
         )
-        self._store(result, X.dtype)
+        self._store(result, data.dtype)
         if result.dropped:
             described = "; ".join(
                 f"component {k} at {'initialisation' if it == 0 else f'iteration {it}'}"
@@ -326,6 +341,45 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 stacklevel=4,
             )
         return data
+
+    def _fit_data(self, engine: str, X, sample_weight):
+        """Validated data for ``engine`` and the number of rows of positive weight."""
+        if engine == "dask":
+            from gaussmix._dask import DaskData, import_dask
+
+            X = check_dask(self, X, reset=True, min_samples=2)
+            if sample_weight is None:
+                return DaskData(X), X.shape[0]
+            _, da = import_dask()
+            weights = sample_weight if is_dask_collection(sample_weight) else np.asarray(sample_weight)
+            weights = da.asarray(weights) if not is_dask_collection(weights) else weights
+            if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"sample_weight has shape {weights.shape}, expected ({X.shape[0]},): one weight per row."
+                )
+            weights = weights.astype(np.float64)
+            bad, n_positive = import_dask()[0].compute(
+                (~da.isfinite(weights) | (weights < 0)).sum(), (weights > 0).sum()
+            )
+            if bad:
+                raise ValueError("sample_weight must be finite and non-negative.")
+            return DaskData(X, weights), int(n_positive)
+        xp = None
+        if engine == "torch":
+            xp = torch_namespace(self.device, X)
+            if is_torch_tensor(X):
+                X = check_tensor(self, X, reset=True, min_samples=2)
+                if is_torch_tensor(sample_weight):
+                    sample_weight = sample_weight.detach().cpu().numpy()
+        if xp is None or not is_torch_tensor(X):
+            if is_torch_tensor(X):  # engine="numpy" for a tensor
+                X = X.detach().cpu().numpy()
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        # Unit weights are not materialised: a weight vector is 8 bytes a row.
+        weights = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0])
+        n_positive = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+        data = ChunkedData(X, weights) if xp is None else torch_data(X, weights, xp)
+        return data, n_positive
 
     def _settings(self) -> FitSettings:
         """Validate the hyper-parameters and bundle those that define the fit."""
@@ -391,10 +445,45 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             precisions_cholesky=prec_chol,
         )
 
-    def _prepare(self, X) -> tuple[ChunkedData, MixtureParams]:
+    def _prepare(self, X):
+        """``(engine data, parameters, wrap)`` for rows to evaluate; ``wrap`` returns results in the input's kind."""
         self._check_fitted()
+        engine = resolve_engine(self.engine, self.device, X)
+        if engine == "dask":
+            return None, None, None
+        if engine == "torch":
+            xp = torch_namespace(self.device, X)
+            if is_torch_tensor(X):
+                X = check_tensor(self, X, reset=False)
+                device = X.device
+
+                def wrap(result):
+                    return xp.torch.as_tensor(result, device=device)
+
+                return ChunkedData(X.to(xp.device), xp=xp), self._params_from_attributes(), wrap
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            return torch_data(X, None, xp), self._params_from_attributes(), _unchanged
+        if is_torch_tensor(X):
+            X = X.detach().cpu().numpy()
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return ChunkedData(X), self._params_from_attributes()
+        return ChunkedData(X), self._params_from_attributes(), _unchanged
+
+    def _on_dask(self, X, method: str, per_component: bool):
+        """``method`` applied lazily to each block of the Dask collection ``X``."""
+        X = check_dask(self, X, reset=False)
+        twin = self._numpy_twin()
+        if per_component:
+            return X.map_blocks(
+                _apply, twin, method, dtype=np.float64, chunks=(X.chunks[0], (self.weights_.shape[0],))
+            )
+        return X.map_blocks(_apply, twin, method, drop_axis=1, dtype=np.int64 if method == "predict" else np.float64)
+
+    def _numpy_twin(self) -> GaussianMixture:
+        """A copy of the fitted model on the NumPy engine, without callback (small and picklable)."""
+        twin = GaussianMixture(self.weights_.shape[0], covariance_type=self.covariance_type)
+        fitted = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        vars(twin).update(fitted)
+        return twin
 
     def _argmax_chunks(self, data: ChunkedData) -> np.ndarray:
         parts = data.map_log_prob(
@@ -409,37 +498,51 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Returns
         -------
-        log_prob : ndarray of shape (n_samples,)
+        log_prob : array of shape (n_samples,)
+            A NumPy array; a tensor for a tensor, a lazy Dask array for Dask input.
         """
-        data, params = self._prepare(X)
+        data, params, wrap = self._prepare(X)
+        if data is None:
+            return self._on_dask(X, "score_samples", per_component=False)
         parts = data.map_log_prob(
             get_structure(self.covariance_type), params, lambda xp, lp: xp.to_numpy(xp.logsumexp(lp, axis=1))
         )
-        return np.concatenate(parts)
+        return wrap(np.concatenate(parts))
 
     def score(self, X, y=None):
         """Mean log-density of the rows of ``X`` (a float)."""
-        return float(np.mean(self.score_samples(X)))
+        log_prob = self.score_samples(X)
+        if is_dask_collection(log_prob):
+            return float(log_prob.mean().compute())
+        if is_torch_tensor(log_prob):
+            return float(log_prob.mean())
+        return float(np.mean(log_prob))
 
     def predict(self, X):
         """Most probable component of each row.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
+        labels : array of shape (n_samples,)
+            A NumPy array; a tensor for a tensor, a lazy Dask array for Dask input.
         """
-        data, _ = self._prepare(X)
-        return self._argmax_chunks(data)
+        data, _, wrap = self._prepare(X)
+        if data is None:
+            return self._on_dask(X, "predict", per_component=False)
+        return wrap(self._argmax_chunks(data))
 
     def predict_proba(self, X):
         """Responsibilities: the posterior probability of each component for each row.
 
         Returns
         -------
-        resp : ndarray of shape (n_samples, n_components)
-            Rows sum to 1.
+        resp : array of shape (n_samples, n_components)
+            Rows sum to 1. A NumPy array; a tensor for a tensor, a lazy Dask
+            array for Dask input.
         """
-        data, params = self._prepare(X)
+        data, params, wrap = self._prepare(X)
+        if data is None:
+            return self._on_dask(X, "predict_proba", per_component=True)
 
         def responsibilities(xp, log_prob):
             norm = xp.logsumexp(log_prob, axis=1)
@@ -447,7 +550,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return xp.to_numpy(xp.exp(log_prob - norm[:, None]))
 
         parts = data.map_log_prob(get_structure(self.covariance_type), params, responsibilities)
-        return np.concatenate(parts, axis=0)
+        return wrap(np.concatenate(parts, axis=0))
 
     def sample(self, n_samples=1):
         """Draw rows from the fitted mixture.
@@ -580,6 +683,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         n = np.shape(X)[0]
         return -2.0 * self.score(X) * n + 2 * self._n_parameters()
+
+
+def _unchanged(result):
+    return result
+
+
+def _apply(block, model, method):
+    return getattr(model, method)(block)
 
 
 def _last_change(result: EMResult) -> float:

@@ -39,7 +39,7 @@ from gaussmix._data import ChunkedData
 from gaussmix._em import m_step
 from gaussmix._kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
 from gaussmix._params import MixtureParams
-from gaussmix._sampling import heaviest_keys, new_stream, uniforms
+from gaussmix._sampling import new_stream, uniforms
 from gaussmix._stats import Statistics
 from gaussmix.covariance import CovarianceStructure
 
@@ -49,59 +49,63 @@ INIT_SAMPLE_ROWS = 20_000
 INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-def _labels_responsibilities(data: ChunkedData, labels: np.ndarray, n_components: int):
-    xp = data.xp
+class LabelResponsibilities:
+    """One-hot responsibilities of given labels (``labels[i]`` for row ``i`` of the whole data)."""
 
-    def responsibilities(start, stop, Xc):
-        onehot = np.zeros((stop - start, n_components))
-        onehot[np.arange(stop - start), labels[start:stop]] = 1.0
-        return xp.asarray(onehot, dtype=data.dtype)
+    def __init__(self, labels: np.ndarray, n_components: int):
+        self.labels, self.n_components = labels, n_components
 
-    return responsibilities
+    def __call__(self, data: ChunkedData, start: int, stop: int, Xc: Any) -> Any:
+        return _one_hot(data, self.labels[start:stop], self.n_components)
+
+
+class NearestResponsibilities:
+    """One-hot responsibilities of the nearest centre, computed chunk by chunk (no stored labels)."""
+
+    def __init__(self, centers: np.ndarray):
+        self.centers = centers
+
+    def __call__(self, data: ChunkedData, start: int, stop: int, Xc: Any) -> Any:
+        return _one_hot(data, nearest_in_chunk(data, Xc, self.centers), self.centers.shape[0])
+
+
+class RandomResponsibilities:
+    """Uniform random responsibilities that are a function of each row's values."""
+
+    def __init__(self, streams: list[int]):
+        self.streams = streams
+
+    def __call__(self, data: ChunkedData, start: int, stop: int, Xc: Any) -> Any:
+        prints = data.fingerprints(Xc)
+        resp = np.stack([uniforms(prints, stream) for stream in self.streams], axis=1)
+        resp /= resp.sum(axis=1, keepdims=True)
+        return data.xp.asarray(resp, dtype=data.dtype)
+
+
+def _one_hot(data: ChunkedData, labels: np.ndarray, n_components: int) -> Any:
+    onehot = np.zeros((labels.shape[0], n_components))
+    onehot[np.arange(labels.shape[0]), labels] = 1.0
+    return data.xp.asarray(onehot, dtype=data.dtype)
 
 
 def labelled_statistics(
     data: ChunkedData, structure: CovarianceStructure, labels: np.ndarray, n_components: int
 ) -> Statistics:
     """Statistics of hard labels (each row belongs wholly to ``labels[i]``)."""
-    return data.statistics(structure, _labels_responsibilities(data, labels, n_components), n_components)
+    return data.statistics(structure, LabelResponsibilities(labels, n_components), n_components)
 
 
-def _nearest_responsibilities(data: ChunkedData, centers: np.ndarray):
-    """One-hot responsibilities of the nearest centre, computed chunk by chunk (no stored labels)."""
-    xp = data.xp
-    n_components = centers.shape[0]
-
-    def responsibilities(start, stop, Xc):
-        labels = nearest_in_chunk(data, Xc, centers)
-        onehot = np.zeros((stop - start, n_components))
-        onehot[np.arange(stop - start), labels] = 1.0
-        return xp.asarray(onehot, dtype=data.dtype)
-
-    return responsibilities
+def subsample_size(n_components: int) -> int:
+    """Rows k-means initialisation works on: :data:`INIT_SAMPLE_ROWS`, or 100 per component."""
+    return max(INIT_SAMPLE_ROWS, 100 * n_components)
 
 
 def _subsample(data: ChunkedData, n_components: int, rng: np.random.RandomState) -> ChunkedData | None:
     """A weighted subsample for k-means, or None when the data are small enough to use whole."""
-    size = max(INIT_SAMPLE_ROWS, 100 * n_components)
+    size = subsample_size(n_components)
     if data.n_samples <= size:
         return None
-    rows = heaviest_keys(data.chunks(1), size, new_stream(rng), data.fingerprints)
-    xp = data.xp
-    return ChunkedData(xp.take(data.X, xp.asarray(rows), axis=0), None, n_threads=data.n_threads)
-
-
-def _random_responsibilities(data: ChunkedData, streams: list[int]):
-    """Uniform random responsibilities that are a function of each row's values."""
-    xp = data.xp
-
-    def responsibilities(start, stop, Xc):
-        prints = data.fingerprints(Xc)
-        resp = np.stack([uniforms(prints, stream) for stream in streams], axis=1)
-        resp /= resp.sum(axis=1, keepdims=True)
-        return xp.asarray(resp, dtype=data.dtype)
-
-    return responsibilities
+    return data.weighted_sample(size, new_stream(rng))
 
 
 def initial_params(
@@ -129,11 +133,13 @@ def initial_params(
 
     responsibilities: Any
     if means_init is not None:
-        responsibilities = _nearest_responsibilities(data, means_init)
+        responsibilities = NearestResponsibilities(means_init)
     elif method == "random":
-        responsibilities = _random_responsibilities(data, [new_stream(rng) for _ in range(n_components)])
+        responsibilities = RandomResponsibilities([new_stream(rng) for _ in range(n_components)])
     else:
         sample = _subsample(data, n_components, rng)
+        if sample is None:
+            data = data.in_memory()  # the whole data, small enough to hold (a no-op in memory)
         source = data if sample is None else sample
         seeding = "distinct" if method == "random_from_data" else "k-means++"
         centers = seed_centers(source, n_components, rng, seeding)
@@ -142,9 +148,9 @@ def initial_params(
         else:
             labels = nearest(source, centers)[0]
         if sample is None:
-            responsibilities = _labels_responsibilities(data, labels, n_components)
+            responsibilities = LabelResponsibilities(labels, n_components)
         else:
-            responsibilities = _nearest_responsibilities(data, centers)
+            responsibilities = NearestResponsibilities(centers)
 
     stats = data.statistics(structure, responsibilities, n_components)
     params, empty = m_step(structure, stats, reg, None, data_variances)

@@ -88,8 +88,7 @@ def nearest(data: ChunkedData, centers: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _rows(data: ChunkedData, indices: np.ndarray) -> np.ndarray:
-    xp = data.xp
-    return np.asarray(xp.to_numpy(xp.take(data.X, xp.asarray(indices), axis=0)), dtype=np.float64)
+    return np.asarray(data.xp.to_numpy(data.rows(indices)), dtype=np.float64)
 
 
 def seed_centers(

@@ -9,7 +9,9 @@ change.
 
 The M-step works on small per-component arrays and always runs in NumPy
 float64 on the host, so linear algebra (Cholesky factors, triangular solves)
-is not part of this interface.
+is not part of this interface. Per-chunk statistics stay in the namespace
+(on the device) while they are summed; :meth:`ArrayNamespace.to_numpy` is
+called once per pass on the total.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ class ArrayNamespace(Protocol):
     """Operations the kernels use, with NumPy's names and meanings."""
 
     name: str
+    #: Elements of the largest per-chunk temporary, and the largest chunk in rows.
+    chunk_elements: int
+    max_chunk_rows: int
 
     def asarray(self, a: Any, dtype: Any = None) -> Any: ...
     def to_numpy(self, a: Any) -> np.ndarray: ...
+    def to_float64(self, a: Any) -> Any: ...
     def dtype_of(self, a: Any) -> np.dtype: ...
     def ones(self, shape: tuple[int, ...], dtype: Any) -> Any: ...
     def exp(self, a: Any) -> Any: ...
@@ -49,12 +55,17 @@ class NumpyNamespace:
     """:class:`ArrayNamespace` for NumPy arrays."""
 
     name = "numpy"
+    chunk_elements = 1 << 19
+    max_chunk_rows = 16384
 
     def asarray(self, a, dtype=None):
         return np.asarray(a, dtype=dtype)
 
     def to_numpy(self, a):
         return np.asarray(a)
+
+    def to_float64(self, a):
+        return np.asarray(a, dtype=np.float64)
 
     def dtype_of(self, a):
         return np.asarray(a).dtype if not hasattr(a, "dtype") else np.dtype(a.dtype)
@@ -127,6 +138,21 @@ class NumpyNamespace:
 NUMPY = NumpyNamespace()
 
 
+def is_torch_tensor(X: Any) -> bool:
+    """Whether ``X`` is a PyTorch tensor (without importing torch)."""
+    return any(c.__module__ == "torch" and c.__name__ == "Tensor" for c in type(X).__mro__)
+
+
+def is_dask_collection(X: Any) -> bool:
+    """Whether ``X`` is a Dask array, dataframe or series (without importing dask)."""
+    module = type(X).__module__
+    return module.startswith(("dask.", "dask_expr")) and hasattr(X, "__dask_graph__")
+
+
 def namespace_of(X: Any) -> ArrayNamespace:
-    """The namespace for the array ``X``; NumPy for anything array-like."""
+    """The namespace for the array ``X``: torch for tensors, NumPy for anything else."""
+    if is_torch_tensor(X):
+        from gaussmix._torch import TorchNamespace
+
+        return TorchNamespace(X.device)
     return NUMPY

@@ -126,6 +126,16 @@ def heaviest_keys(
     Rows of weight 0 are never drawn and the draw does not depend on row
     order; unlike :class:`RowGroups`, repeated rows are not merged.
     """
+    keys, rows = top_keys(chunks, size, stream, prints_of)
+    return np.sort(rows)
+
+
+def top_keys(chunks, size: int, stream: int, prints_of) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size`` largest finite race keys of the rows in ``chunks`` and their row indices.
+
+    Results for disjoint parts of the data merge with :func:`merge_keys`
+    into the result for their union (the draw of :func:`heaviest_keys`).
+    """
     best_keys = np.empty(0)
     best_rows = np.empty(0, dtype=np.int64)
     for start, stop, X_chunk, weights in chunks:
@@ -133,10 +143,19 @@ def heaviest_keys(
         w = np.ones(stop - start) if weights is None else np.asarray(weights, dtype=np.float64)
         with np.errstate(divide="ignore"):
             keys = np.where(w > 0, np.log(u) / np.where(w > 0, w, 1.0), -np.inf)
-        keys = np.concatenate([best_keys, keys])
-        rows = np.concatenate([best_rows, np.arange(start, stop)])
-        if keys.size > size:
-            keep = np.argpartition(-keys, size - 1)[:size]
-            keys, rows = keys[keep], rows[keep]
-        best_keys, best_rows = keys, rows
-    return np.sort(best_rows[np.isfinite(best_keys)])
+        best_keys, best_rows = merge_keys(
+            [(best_keys, best_rows), (keys, np.arange(start, stop, dtype=np.int64))], size
+        )
+    return best_keys, best_rows
+
+
+def merge_keys(parts, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size`` largest finite keys among ``parts`` (pairs of keys and row indices)."""
+    keys = np.concatenate([p[0] for p in parts])
+    rows = np.concatenate([p[1] for p in parts])
+    finite = np.isfinite(keys)
+    keys, rows = keys[finite], rows[finite]
+    if keys.size > size:
+        keep = np.argpartition(-keys, size - 1)[:size]
+        keys, rows = keys[keep], rows[keep]
+    return keys, rows

@@ -44,15 +44,17 @@ class Statistics:
 
     ``log_likelihood`` is ``sum_i w_i log p(x_i)`` under the parameters of the
     E-step that produced the statistics (0 for statistics built from given
-    responsibilities). All arrays are NumPy float64.
+    responsibilities). Chunk statistics hold float64 arrays of the engine's
+    namespace (on its device) so that they can be summed there;
+    :meth:`to_numpy` brings a total to the host.
     """
 
     shift: np.ndarray
     counts: np.ndarray
     first: np.ndarray
     second: np.ndarray
-    log_likelihood: float
-    total_weight: float
+    log_likelihood: Any
+    total_weight: Any
 
     def __add__(self, other: Statistics) -> Statistics:
         if not isinstance(other, Statistics):
@@ -68,15 +70,26 @@ class Statistics:
             total_weight=self.total_weight + other.total_weight,
         )
 
+    def to_numpy(self, xp: ArrayNamespace) -> Statistics:
+        """These statistics with NumPy float64 arrays (one transfer from the device).
+
+        A log-likelihood that is not finite (a row of density 0) becomes NaN.
+        """
+        log_likelihood = float(xp.to_numpy(self.log_likelihood))
+        return Statistics(
+            shift=self.shift,
+            counts=np.asarray(xp.to_numpy(self.counts), dtype=np.float64),
+            first=np.asarray(xp.to_numpy(self.first), dtype=np.float64),
+            second=np.asarray(xp.to_numpy(self.second), dtype=np.float64),
+            log_likelihood=log_likelihood if np.isfinite(log_likelihood) else float("nan"),
+            total_weight=float(xp.to_numpy(self.total_weight)),
+        )
+
     @property
     def means(self) -> np.ndarray:
         """Weighted means of the components (the shift where a count is 0)."""
         counts = np.where(self.counts > 0, self.counts, 1.0)
         return self.shift + self.first / counts[:, None]
-
-
-def _to_float64(xp: ArrayNamespace, a: Any) -> np.ndarray:
-    return np.asarray(xp.to_numpy(a), dtype=np.float64)
 
 
 def log_prob_transposed(
@@ -102,15 +115,15 @@ def moments(
     features: Any,
     resp: Any,
     shift: np.ndarray,
-    log_likelihood: float,
-    total_weight: float,
+    log_likelihood: Any,
+    total_weight: Any,
 ) -> Statistics:
     """Statistics of one chunk from its shifted rows and weighted responsibilities ``(K, m)``."""
     return Statistics(
         shift=shift,
-        counts=np.sum(_to_float64(xp, resp), axis=1),
-        first=_to_float64(xp, resp @ xp.transpose_last(Xt)),
-        second=_to_float64(xp, structure.second_moment(xp, Xt, features, resp)),
+        counts=xp.sum(xp.to_float64(resp), axis=1),
+        first=xp.to_float64(resp @ xp.transpose_last(Xt)),
+        second=xp.to_float64(structure.second_moment(xp, Xt, features, resp)),
         log_likelihood=log_likelihood,
         total_weight=total_weight,
     )
@@ -127,6 +140,8 @@ def estep_statistics(
     """E-step on one chunk: responsibilities under ``kp``, then their statistics.
 
     ``weights`` are the chunk's float64 sample weights (or None for ones).
+    The log-likelihood is a 0-d array of the namespace (non-finite where a
+    row has density 0; :meth:`Statistics.to_numpy` reports that as NaN).
     Log-sum-exp is fused with the responsibilities: each entry's
     exponential is computed once.
     """
@@ -143,16 +158,13 @@ def estep_statistics(
     scale = xp.where(usable, w_compute / xp.where(usable, total, 1.0), 0.0)
     resp = scaled * scale[None, :]
 
-    norm64 = _to_float64(xp, log_norm)
+    norm64 = xp.to_float64(log_norm)
     if weights is None:
-        log_likelihood = float(np.sum(norm64)) if np.all(np.isfinite(norm64)) else float("nan")
+        log_likelihood = xp.sum(norm64)
         total_weight = float(norm64.shape[0])
     else:
-        w64 = _to_float64(xp, weights)
-        counted = w64 > 0  # rows of weight 0 count for nothing, even where p(x) = 0
-        if np.all(np.isfinite(norm64[counted])):
-            log_likelihood = float(np.dot(norm64[counted], w64[counted]))
-        else:
-            log_likelihood = float("nan")
-        total_weight = float(np.sum(w64))
+        w64 = xp.to_float64(weights)
+        # Rows of weight 0 count for nothing, even where p(x) = 0 (their log is -inf).
+        log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64)
+        total_weight = xp.sum(w64)
     return moments(xp, structure, Xt, features, resp, kp.shift, log_likelihood, total_weight)

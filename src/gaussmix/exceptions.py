@@ -16,6 +16,7 @@ __all__ = [
     "EmptyComponentWarning",
     "FitError",
     "InvalidParameterError",
+    "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
 ]
@@ -68,3 +69,7 @@ class ModelFileError(ValueError):
 
     The message starts with the file's path and says what is wrong.
     """
+
+
+class MissingDependencyError(ImportError):
+    """An optional engine's library is not installed; the message says what to install."""

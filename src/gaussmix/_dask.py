@@ -1,0 +1,209 @@
+"""The Dask engine: EM over the blocks of a Dask array, locally or on a cluster.
+
+Each pass over the data is one map and one tree reduction: every block
+computes its sufficient statistics with the in-memory engine (the same
+kernels, on the worker that holds the block), statistics are added pairwise
+(a few kilobytes to megabytes, never rows), and the M-step runs on the
+client. Whatever the chunking, the statistics are sums over the same rows,
+so results agree with the in-memory engine to rounding.
+
+Initialisation gathers at most a bounded number of rows: the whole data
+when they are that small, otherwise a weighted sample whose draw is itself
+a map (each block's largest race keys) and a reduction (the largest of
+those), exactly the draw the in-memory engine makes.
+
+Computations use Dask's current scheduler: a ``distributed.Client`` when
+one is active, the threaded scheduler otherwise. Lost workers are handled
+by Dask, which recomputes the blocks they held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gaussmix._data import ChunkedData
+from gaussmix._namespace import NUMPY
+from gaussmix._params import MixtureParams
+from gaussmix._sampling import merge_keys, top_keys
+from gaussmix._stats import Statistics
+from gaussmix.covariance import CovarianceStructure
+from gaussmix.exceptions import FitError, MissingDependencyError
+
+
+def import_dask():
+    """``dask`` and ``dask.array``, or an error that says how to install them."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the dask engine needs Dask: pip install 'gaussmix[dask]'"
+        ) from exc
+    return dask, da
+
+
+def as_dask_array(X: Any, dtype=None):
+    """A 2-D Dask array of ``X`` (array, dataframe or NumPy data) with whole rows in each block."""
+    dask, da = import_dask()
+    if hasattr(X, "to_dask_array"):  # a dask dataframe or series: row counts must be known
+        X = X.to_dask_array(lengths=True)
+    if not isinstance(X, da.Array):
+        X = np.asarray(X)
+        rows = max(1, min(X.shape[0], (1 << 24) // max(1, X.shape[1] if X.ndim == 2 else 1)))
+        X = da.from_array(X, chunks=(rows,) + X.shape[1:])
+    if X.ndim == 2 and X.numblocks[1] != 1:
+        X = X.rechunk({1: -1})
+    if dtype is not None and X.dtype != dtype:
+        X = X.astype(dtype)
+    return X
+
+
+def _tree_sum(dask, parts: list[Any], add) -> Any:
+    """Pairwise sums of delayed ``parts`` (a tree of depth log2 of their number)."""
+    while len(parts) > 1:
+        paired = [dask.delayed(add)(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        if len(parts) % 2:
+            paired.append(parts[-1])
+        parts = paired
+    return parts[0]
+
+
+def _add(a, b):
+    return a + b
+
+
+def _add_pairs(a, b):
+    return tuple(x + y for x, y in zip(a, b))
+
+
+def _block_sums(block, weights, offset, centre):
+    """Weighted sums of the rows (or of squared deviations from ``centre``) and the count of non-finite values."""
+    values = np.asarray(block, dtype=np.float64)
+    bad = np.count_nonzero(~np.isfinite(values))
+    if centre is not None:
+        values = values - centre
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = values * values
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = values.sum(axis=0) if w is None else w @ values
+    return total, np.array([bad])
+
+
+def _local(block, weights, offset, moments) -> ChunkedData:
+    return ChunkedData(np.asarray(block), weights, n_threads=1, moments=moments, row_offset=offset)
+
+
+def _block_estep(block, weights, offset, moments, structure, params):
+    return _local(block, weights, offset, moments).estep(structure, params)
+
+
+def _block_statistics(block, weights, offset, moments, structure, responsibilities, n_components):
+    return _local(block, weights, offset, moments).statistics(structure, responsibilities, n_components)
+
+
+def _block_keys(block, weights, offset, moments, size, stream):
+    local = _local(block, weights, offset, moments)
+    chunks = ((start + offset, stop + offset, Xc, wc) for start, stop, Xc, wc in local.chunks(1))
+    keys, rows = top_keys(chunks, size, stream, local.fingerprints)
+    return keys, rows, np.asarray(block)[rows - offset]
+
+
+def _merge_block_keys(size):
+    def merge(a, b):
+        keys, rows = merge_keys([(a[0], a[1]), (b[0], b[1])], size)
+        lookup = dict(zip(np.concatenate([a[1], b[1]]).tolist(), np.concatenate([a[2], b[2]])))
+        values = np.array([lookup[r] for r in rows.tolist()]).reshape(len(rows), a[2].shape[1])
+        return keys, rows, values.astype(a[2].dtype, copy=False)
+
+    return merge
+
+
+class DaskData:
+    """Rows held in a Dask array (with optional Dask sample weights), visited block by block.
+
+    Offers what the EM loop and initialisation use of :class:`ChunkedData`.
+    """
+
+    xp = NUMPY
+
+    def __init__(self, X: Any, weights: Any = None):
+        self.dask, da = import_dask()
+        self.X = as_dask_array(X)
+        self.n_samples, self.n_features = (int(v) for v in self.X.shape)
+        self.dtype = np.dtype(self.X.dtype)
+        if weights is not None:
+            weights = as_dask_array(weights).astype(np.float64)
+            if weights.chunks[0] != self.X.chunks[0]:
+                weights = weights.rechunk((self.X.chunks[0],))
+        self.weights = weights
+        self.offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+        self._total_weight: float | None = None if weights is not None else float(self.n_samples)
+
+    # -- blocks -----------------------------------------------------------------
+    def _blocks(self):
+        """``(block, weights block or None, offset)`` as delayed objects, in row order."""
+        blocks = self.X.to_delayed().ravel()
+        weights = [None] * len(blocks) if self.weights is None else self.weights.to_delayed().ravel()
+        return list(zip(blocks, weights, self.offsets.tolist()))
+
+    def _reduce(self, function, *args, add=_add):
+        delayed = self.dask.delayed
+        parts = [delayed(function)(b, w, off, *args) for b, w, off in self._blocks()]
+        (total,) = self.dask.compute(_tree_sum(self.dask, parts, add))
+        return total
+
+    # -- what the EM loop uses ------------------------------------------------------
+    @property
+    def total_weight(self) -> float:
+        if self._total_weight is None:
+            (total,) = self.dask.compute(self.weights.sum())
+            self._total_weight = float(total)
+        return self._total_weight
+
+    @property
+    def shift(self) -> np.ndarray:
+        return self.feature_moments()[0]
+
+    def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted mean and variance of each feature (two passes); checks that all values are finite."""
+        if self._moments is None:
+            total, bad = self._reduce(_block_sums, None, add=_add_pairs)
+            if bad[0]:
+                raise ValueError(f"Input X contains NaN or infinity ({int(bad[0])} values).")
+            mean = total / self.total_weight
+            squares, _ = self._reduce(_block_sums, mean, add=_add_pairs)
+            variances = squares / self.total_weight
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variances))):
+                raise FitError(
+                    "some feature has values too large to square in float64 (about 1e154 or more); "
+                    "rescale the data, for example divide it by its largest absolute value."
+                )
+            self._moments = (mean, variances)
+        return self._moments
+
+    def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:
+        return self._reduce(_block_estep, self.feature_moments(), structure, params)
+
+    def statistics(self, structure: CovarianceStructure, responsibilities, n_components: int) -> Statistics:
+        return self._reduce(_block_statistics, self.feature_moments(), structure, responsibilities, n_components)
+
+    # -- initialisation ---------------------------------------------------------------
+    def in_memory(self) -> ChunkedData:
+        """All rows gathered into an in-memory engine (used when they are few)."""
+        X, w = self.dask.compute(self.X, self.weights)
+        return ChunkedData(np.asarray(X), None if w is None else np.asarray(w), moments=self.feature_moments())
+
+    def weighted_sample(self, size: int, stream: int) -> ChunkedData:
+        """The in-memory engine's weighted sample of ``size`` rows, drawn block by block."""
+        _, rows, values = self._reduce(
+            _block_keys, self.feature_moments(), size, stream, add=_merge_block_keys(size)
+        )
+        order = np.argsort(rows, kind="stable")
+        return ChunkedData(values[order], None)
+
+    def weights_numpy(self) -> np.ndarray:  # pragma: no cover - k-means runs on gathered rows
+        raise NotImplementedError("Dask data are never used whole by k-means")
