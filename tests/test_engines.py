@@ -325,3 +325,41 @@ def test_out_of_core_parquet(rows, tmp_path):
 def test_default_scheduler_without_client(rows):
     with dask.config.set(scheduler="threads"):
         assert_same_fit(fitted(rows, "numpy"), fitted(on_engine(rows, "dask")), 1e-8)
+
+
+# -- estimators built on GaussianMixture ---------------------------------------------------
+@pytest.mark.parametrize("engine", ["torch", "dask"])
+def test_selector_on_every_engine(rows, engine):
+    from gaussmix import GaussianMixtureSelector
+
+    settings = dict(n_components=[1, 2, 3, 4], covariance_types=["full", "diag"], n_init=2, random_state=0)
+    reference = GaussianMixtureSelector(**settings).fit(rows)
+    other = GaussianMixtureSelector(**settings).fit(on_engine(rows, engine))
+    assert other.best_params_ == reference.best_params_ == {"n_components": 3, "covariance_type": "diag"}
+    assert other.best_estimator_.engine == engine
+    np.testing.assert_allclose(other.results_["bic"], reference.results_["bic"], rtol=1e-8)
+    np.testing.assert_allclose(other.results_["icl"], reference.results_["icl"], rtol=1e-8)
+    np.testing.assert_array_equal(to_numpy(other.predict(on_engine(rows, engine))), reference.predict(rows))
+    assert other.score(on_engine(rows, engine)) == pytest.approx(reference.score(rows), rel=1e-8)
+
+
+def test_outliers_and_classifier_take_the_engine_of_their_mixture(rows):
+    from gaussmix import GaussianMixtureClassifier, GaussianMixtureOutlierDetector
+
+    detector = GaussianMixtureOutlierDetector(GaussianMixture(3, random_state=0, engine="torch")).fit(rows)
+    reference = GaussianMixtureOutlierDetector(GaussianMixture(3, random_state=0)).fit(rows)
+    assert detector.mixture_.engine == "torch"
+    assert detector.offset_ == pytest.approx(reference.offset_, rel=1e-8)
+    np.testing.assert_array_equal(detector.predict(rows), reference.predict(rows))
+    y = (rows[:, 1] > 3).astype(int)
+    classifier = GaussianMixtureClassifier(GaussianMixture(2, random_state=0, engine="dask")).fit(rows, y)
+    assert all(model.engine == "dask" for model in classifier.models_.values())
+    expected = GaussianMixtureClassifier(GaussianMixture(2, random_state=0)).fit(rows, y)
+    np.testing.assert_allclose(classifier.predict_proba(rows), expected.predict_proba(rows), rtol=1e-8, atol=1e-12)
+
+
+def test_selector_refuses_cross_validation_on_dask(rows):
+    from gaussmix import GaussianMixtureSelector
+
+    with pytest.raises(InvalidParameterError, match="not available for Dask"):
+        GaussianMixtureSelector(n_components=2, criterion="cv").fit(on_engine(rows, "dask"))

@@ -450,7 +450,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._check_fitted()
         engine = resolve_engine(self.engine, self.device, X)
         if engine == "dask":
-            return None, None, None
+            if is_dask_collection(X):
+                return None, None, None
+            engine = "numpy"  # rows in memory are evaluated in memory, and come back as NumPy
         if engine == "torch":
             xp = torch_namespace(self.device, X)
             if is_torch_tensor(X):

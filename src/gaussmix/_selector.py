@@ -14,6 +14,8 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from gaussmix._engines import check_dask, resolve_engine
+from gaussmix._namespace import is_dask_collection, is_torch_tensor
 from gaussmix._validation import check_choice, check_fitted, check_int, check_sample_weight
 from gaussmix.covariance import available_structures, get_structure
 from gaussmix.exceptions import FitError, InvalidParameterError
@@ -36,10 +38,19 @@ def information_criteria(model, X, weights: np.ndarray) -> dict[str, float]:
     """
     log_density = model.score_samples(X)
     resp = model.predict_proba(X)
+    if is_torch_tensor(log_density):
+        log_density, resp = log_density.cpu().numpy(), resp.cpu().numpy()
     with np.errstate(divide="ignore"):
         certainty = np.log(np.max(resp, axis=1))
-    loglik = float(np.dot(weights, log_density))
-    n = float(np.sum(weights))
+    if is_dask_collection(log_density):  # lazy: two sums over the blocks
+        import dask
+
+        loglik, weighted_certainty, n = (
+            float(v) for v in dask.compute((weights * log_density).sum(), (weights * certainty).sum(), weights.sum())
+        )
+    else:
+        loglik, weighted_certainty = float(np.dot(weights, log_density)), float(np.dot(weights, certainty))
+        n = float(np.sum(weights))
     p = model._n_parameters()
     bic = -2.0 * loglik + p * math.log(n)
     return {
@@ -47,7 +58,7 @@ def information_criteria(model, X, weights: np.ndarray) -> dict[str, float]:
         "n_parameters": p,
         "bic": bic,
         "aic": -2.0 * loglik + 2.0 * p,
-        "icl": bic - 2.0 * float(np.dot(weights, certainty)),
+        "icl": bic - 2.0 * weighted_certainty,
     }
 
 
@@ -126,6 +137,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         ``-1``: all cores).
     verbose : int, default=0
         1 prints a line to standard error as each candidate finishes.
+    engine, device : see :class:`GaussianMixture`
+        Where every candidate is fitted. With ``"auto"`` a torch tensor is
+        fitted on its device and a Dask collection on the Dask engine (then
+        ``criterion`` must be an information criterion: folds of Dask data
+        are not drawn).
 
     Attributes
     ----------
@@ -170,6 +186,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         random_state: Any = None,
         n_jobs: int | None = None,
         verbose: int = 0,
+        engine: str = "auto",
+        device: Any = None,
     ):
         self.n_components = n_components
         self.covariance_types = covariance_types
@@ -183,6 +201,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.engine = engine
+        self.device = device
 
     def _candidates(self) -> list[tuple[int, str]]:
         requested = self.n_components
@@ -250,13 +270,30 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         check_choice(self.criterion, "criterion", CRITERIA)
         check_int(self.verbose, "verbose", 0)
         candidates = self._candidates()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        weights = check_sample_weight(sample_weight, X.shape[0])
+        engine = resolve_engine(self.engine, self.device, X)
+        device = self.device
+        if engine == "dask":
+            if self.criterion == "cv":
+                raise InvalidParameterError(
+                    "criterion='cv' is not available for Dask data; use 'bic', 'aic' or 'icl'."
+                )
+            from gaussmix._dask import as_dask_array
+
+            X = check_dask(self, X, reset=True, min_samples=2)
+            weights = as_dask_array(np.ones(X.shape[0]) if sample_weight is None else sample_weight)
+            weights = weights.rechunk((X.chunks[0],)).astype(np.float64)
+        else:
+            if is_torch_tensor(X):
+                device = X.device if device is None else device
+                X = X.detach().cpu().numpy()
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            weights = check_sample_weight(sample_weight, X.shape[0])
         seed = self.random_state
         if not (seed is None or isinstance(seed, (int, np.integer))):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         params = dict(n_init=self.n_init, init_params=self.init_params, tol=self.tol, reg_covar=self.reg_covar,
-                      max_iter=self.max_iter, random_state=seed)
+                      max_iter=self.max_iter, random_state=seed, engine=engine,
+                      device=device if engine == "torch" else None)
         return self._run(X, weights, candidates, params, self._folds(X, seed))
 
     def _run(self, X, weights, candidates, params, folds):
@@ -289,6 +326,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     def _checked(self, X):
         self._best()
+        if is_torch_tensor(X) or is_dask_collection(X):
+            return X  # the chosen model checks them on its engine
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def predict(self, X):
@@ -305,7 +344,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     def score(self, X, y=None):
         """Mean log-density of the rows under the chosen model."""
-        return float(np.mean(self.score_samples(X)))
+        return self._best().score(self._checked(X))
 
     def sample(self, n_samples=1):
         """Draw rows from the chosen model (see :meth:`GaussianMixture.sample`)."""
