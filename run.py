@@ -4,6 +4,7 @@
     python3 run.py demo [ARGS...]   install gaussmix, run ``gaussmix demo ARGS``
     python3 run.py test [ARGS...]   install gaussmix with test tools, run ``pytest ARGS``
     python3 run.py bench [--quick]  benchmark against scikit-learn (benchmarks/README.md)
+    python3 run.py bench-engines [--quick]  the torch and Dask engines against NumPy
 
 Installs are pinned by ``constraints.txt`` and repeated only when
 ``pyproject.toml`` or ``constraints.txt`` change. The tests render the HTML
@@ -27,6 +28,7 @@ TASKS = {
     "demo": ("plot", ["-m", "gaussmix", "demo"]),
     "test": ("test", ["-m", "pytest"]),
     "bench": ("", ["benchmarks/bench_em.py"]),
+    "bench-engines": ("torch,dask", ["benchmarks/bench_engines.py"]),
 }
 
 
