@@ -363,3 +363,38 @@ def test_selector_refuses_cross_validation_on_dask(rows):
 
     with pytest.raises(InvalidParameterError, match="not available for Dask"):
         GaussianMixtureSelector(n_components=2, criterion="cv").fit(on_engine(rows, "dask"))
+
+
+def test_command_line_fit_on_each_engine(rows, tmp_path):
+    from gaussmix import load
+    from gaussmix.cli import main
+
+    data = tmp_path / "rows.csv"
+    np.savetxt(data, rows, delimiter=",", header="a,b,c", comments="")
+    means = {}
+    for engine in ("numpy", "torch", "dask"):
+        out = tmp_path / f"{engine}.npz"
+        assert main(["fit", str(data), "-o", str(out), "-k", "3", "--seed", "0", "--engine", engine, "-q"]) == 0
+        means[engine] = load(out).means_
+    np.testing.assert_allclose(means["torch"], means["numpy"], rtol=1e-8)
+    np.testing.assert_allclose(means["dask"], means["numpy"], rtol=1e-8)
+
+
+def test_command_line_device_needs_torch(rows, tmp_path, capsys):
+    from gaussmix.cli import main
+
+    data = tmp_path / "rows.csv"
+    np.savetxt(data, rows, delimiter=",")
+    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--device", "cpu", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "torch engine only" in err
+
+
+def test_model_fitted_on_torch_saves_and_loads(rows, tmp_path):
+    from gaussmix import load
+
+    model = fitted(torch.tensor(rows), "torch", device=torch.device("cpu"))
+    model.save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz")
+    assert again.device == "cpu" and again.engine == "torch"
+    np.testing.assert_array_equal(again.predict(rows), to_numpy(model.predict(rows)))

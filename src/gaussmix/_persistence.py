@@ -75,6 +75,8 @@ def save_model(model, path) -> None:
             params[key] = {"array": f"init.{key}"}
         elif key == "callback" or (key == "random_state" and not isinstance(value, (int, type(None)))):
             params[key] = None
+        elif key == "device" and value is not None:
+            params[key] = str(value)  # a torch.device is saved by name
         else:
             params[key] = value.item() if isinstance(value, np.generic) else value
     names = getattr(model, "feature_names_in_", None)

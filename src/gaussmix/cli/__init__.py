@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--reg-covar", type=float, default=1e-6,
                      help="covariance regularisation, relative to each feature's variance (default 1e-6)")
     fit.add_argument("--seed", type=int, default=None, help="random seed (default: none)")
+    fit.add_argument("--engine", default="numpy", choices=["numpy", "torch", "dask"],
+                     help="where EM runs: numpy (default), torch (needs gaussmix[torch]) or dask "
+                          "(needs gaussmix[dask]; blocks on the local threads)")
+    fit.add_argument("--device", default=None, metavar="DEVICE",
+                     help="torch device for --engine torch, e.g. cuda or cuda:1 (default: cpu)")
     fit.add_argument("-q", "--quiet", action="store_true", help="print nothing and show no progress")
     _selection_options(fit, None)
 

@@ -79,6 +79,8 @@ def _selector(args: argparse.Namespace, n_init: int):
         n_init=n_init,
         random_state=args.seed,
         verbose=int(not args.quiet and sys.stderr.isatty()),
+        engine=args.engine,
+        device=args.device,
     )
 
 
@@ -120,13 +122,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
         reg_covar=args.reg_covar,
         random_state=args.seed,
         callback=progress,
+        engine=args.engine,
+        device=args.device,
     )
     try:
         model.fit(table.values)
     finally:
         if progress is not None:
             progress.close()
-    model.set_params(callback=None)
+    model.set_params(callback=None, engine="auto", device=None)  # the saved model predicts anywhere
     return _save_fitted(model, table, fit_summary(model, table, args.data), args)
 
 
