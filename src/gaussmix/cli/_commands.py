@@ -79,8 +79,8 @@ def _selector(args: argparse.Namespace, n_init: int):
         n_init=n_init,
         random_state=args.seed,
         verbose=int(not args.quiet and sys.stderr.isatty()),
-        engine=args.engine,
-        device=args.device,
+        engine=getattr(args, "engine", "numpy"),
+        device=getattr(args, "device", None),
     )
 
 
