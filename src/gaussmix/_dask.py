@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._data import ChunkedData
+from gaussmix._data import ChunkedData, single_threaded_blas
 from gaussmix._namespace import NUMPY
 from gaussmix._params import MixtureParams
 from gaussmix._sampling import merge_keys, top_keys
@@ -97,11 +97,13 @@ def _local(block, weights, offset, moments) -> ChunkedData:
 
 
 def _block_estep(block, weights, offset, moments, structure, params):
-    return _local(block, weights, offset, moments).estep(structure, params)
+    with single_threaded_blas():  # blocks are the parallelism
+        return _local(block, weights, offset, moments).estep(structure, params)
 
 
 def _block_statistics(block, weights, offset, moments, structure, responsibilities, n_components):
-    return _local(block, weights, offset, moments).statistics(structure, responsibilities, n_components)
+    with single_threaded_blas():
+        return _local(block, weights, offset, moments).statistics(structure, responsibilities, n_components)
 
 
 def _block_keys(block, weights, offset, moments, size, stream):
@@ -153,7 +155,10 @@ class DaskData:
     def _reduce(self, function, *args, add=_add):
         delayed = self.dask.delayed
         parts = [delayed(function)(b, w, off, *args) for b, w, off in self._blocks()]
-        (total,) = self.dask.compute(_tree_sum(self.dask, parts, add))
+        # Limited here too, so that tasks on this process's threads never run threaded BLAS
+        # (each task restores the limit it found).
+        with single_threaded_blas():
+            (total,) = self.dask.compute(_tree_sum(self.dask, parts, add))
         return total
 
     # -- what the EM loop uses ------------------------------------------------------

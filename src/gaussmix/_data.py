@@ -85,7 +85,7 @@ def chunk_bounds(n_rows: int, max_rows: int) -> list[tuple[int, int]]:
     return [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
 
 
-def _single_threaded_blas():
+def single_threaded_blas():
     """A context limiting BLAS to one thread (worker threads provide the parallelism)."""
     global _CONTROLLER
     if _CONTROLLER is None:
@@ -201,7 +201,7 @@ class ChunkedData:
             threads = 1
         if threads <= 1:
             return [function(*chunk) for chunk in chunks]
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return list(_pool(threads).map(lambda chunk: function(*chunk), chunks))
 
     def weights_numpy(self) -> np.ndarray:
