@@ -34,3 +34,34 @@ def blobs():
 @pytest.fixture(params=STRUCTURES)
 def structure(request):
     return request.param
+
+
+ENGINES = ("numpy", "torch", "dask")
+
+
+def on_engine(X, engine, chunks=97):
+    """``X`` as the engine's input: a NumPy array, a CPU torch tensor or a Dask array of ``chunks`` rows."""
+    X = np.asarray(X)
+    if engine == "torch":
+        import torch
+
+        return torch.from_numpy(X.copy())
+    if engine == "dask":
+        import dask.array as da
+
+        return da.from_array(X, chunks=(chunks, X.shape[1]))
+    return X
+
+
+def as_numpy(a):
+    """A result of any engine (array, tensor, lazy Dask array) as a NumPy array."""
+    if hasattr(a, "compute"):
+        a = a.compute()
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    return request.param

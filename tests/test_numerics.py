@@ -9,6 +9,8 @@ from gaussmix import GaussianMixture
 from gaussmix._data import ChunkedData
 from gaussmix.covariance import get_structure
 
+from conftest import as_numpy, on_engine
+
 
 def two_clusters(offset=0.0, n=2000, seed=0):
     rng = np.random.RandomState(seed)
@@ -17,10 +19,10 @@ def two_clusters(offset=0.0, n=2000, seed=0):
     return X
 
 
-def test_float32_far_from_origin_keeps_its_variances(structure):
-    """scikit-learn issue 30382: float32 data offset by 1e4; true variances 0.95."""
+def test_float32_far_from_origin_keeps_its_variances(structure, engine):
+    """scikit-learn issue 30382: float32 data offset by 1e4; true variances 0.95 (on every engine)."""
     X64 = two_clusters(offset=1e4)
-    X32 = X64.astype(np.float32)
+    X32 = on_engine(X64.astype(np.float32), engine, chunks=1000)
     gm64 = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X64)
     gm32 = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X32)
     for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
@@ -28,20 +30,21 @@ def test_float32_far_from_origin_keeps_its_variances(structure):
     np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
     variances = get_structure(structure).full_covariances(gm32.covariances_, 2, 2)
     assert np.all(np.abs(np.diagonal(variances, axis1=1, axis2=2) - 0.95) < 0.06)
-    assert np.array_equal(gm32.predict(X32), gm64.predict(X64))
-    assert gm32.score_samples(X32).dtype == np.float32
-    assert gm32.predict_proba(X32).dtype == np.float32
+    assert np.array_equal(as_numpy(gm32.predict(X32)), gm64.predict(X64))
+    assert as_numpy(gm32.score_samples(X32)).dtype == np.float32
+    assert as_numpy(gm32.predict_proba(X32)).dtype == np.float32
     assert gm32.sample(5)[0].dtype == np.float32
 
 
 @pytest.mark.parametrize("init", ["kmeans", "k-means++", "random_from_data", "random"])
-def test_same_clustering_at_every_scale(structure, init):
+def test_same_clustering_at_every_scale(structure, init, engine):
     X = two_clusters(n=300) + [3.0, -1.0]
     reference = GaussianMixture(2, covariance_type=structure, init_params=init, random_state=0).fit(X)
     labels = reference.predict(X)
     for scale in (1e-8, 1e-4, 1e4, 1e8):
-        gm = GaussianMixture(2, covariance_type=structure, init_params=init, random_state=0).fit(X * scale)
-        assert np.array_equal(gm.predict(X * scale), labels), scale
+        scaled = on_engine(X * scale, engine)
+        gm = GaussianMixture(2, covariance_type=structure, init_params=init, random_state=0).fit(scaled)
+        assert np.array_equal(as_numpy(gm.predict(scaled)), labels), scale
         assert gm.n_iter_ == reference.n_iter_
         np.testing.assert_allclose(gm.means_ / scale, reference.means_, rtol=1e-6)
         np.testing.assert_allclose(gm.covariances_ / scale**2, reference.covariances_, rtol=1e-6)
@@ -62,15 +65,15 @@ def test_sklearn_absolute_reg_covar_breaks_at_small_scale_but_ours_does_not():
     assert agreement(theirs) < 0.9  # reg_covar=1e-6 swamps variances of 1e-12
 
 
-def test_points_far_away_get_finite_scores(structure):
+def test_points_far_away_get_finite_scores(structure, engine):
     X = two_clusters(n=300)
     for dtype in (np.float64, np.float32):
-        gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X.astype(dtype))
-        far = np.array([[1000.0, 1000.0], [-1000.0, 3.0], [3.0, 1e4]], dtype=dtype)
-        scores = gm.score_samples(far)
+        gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(on_engine(X.astype(dtype), engine))
+        far = on_engine(np.array([[1000.0, 1000.0], [-1000.0, 3.0], [3.0, 1e4]], dtype=dtype), engine)
+        scores = as_numpy(gm.score_samples(far))
         assert np.all(np.isfinite(scores))
         assert np.all(scores < -1e4)
-        resp = gm.predict_proba(far)
+        resp = as_numpy(gm.predict_proba(far))
         assert np.all(np.isfinite(resp)) and np.allclose(resp.sum(axis=1), 1.0)
 
 
