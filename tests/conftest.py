@@ -39,13 +39,17 @@ def structure(request):
 ENGINES = ("numpy", "torch", "dask")
 
 
-def on_engine(X, engine, chunks=97):
-    """``X`` as the engine's input: a NumPy array, a CPU torch tensor or a Dask array of ``chunks`` rows."""
-    X = np.asarray(X)
+#: Torch device of the engine tests ("cuda" on a machine with a GPU).
+DEVICE = os.environ.get("GAUSSMIX_TEST_DEVICE", "cpu")
+
+
+def on_engine(X, engine, chunks=97, dtype=None):
+    """``X`` as the engine's input: a NumPy array, a tensor on DEVICE or a Dask array of ``chunks`` rows."""
+    X = np.asarray(X, dtype=dtype)
     if engine == "torch":
         import torch
 
-        return torch.from_numpy(X.copy())
+        return torch.tensor(X, device=DEVICE)
     if engine == "dask":
         import dask.array as da
 

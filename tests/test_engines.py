@@ -12,20 +12,19 @@ import subprocess
 import sys
 import warnings
 
+import dask
+import dask.array as da
 import numpy as np
 import pytest
+import torch
+from conftest import DEVICE, as_numpy, on_engine
 
 import gaussmix._init as init_module
 from gaussmix import GaussianMixture, InvalidParameterError, MissingDependencyError
 from gaussmix.datasets import make_mixture
 
-import dask
-import dask.array as da
-import torch
-
 STRUCTURES = ("full", "tied", "diag", "spherical")
 INITS = ("kmeans", "k-means++", "random", "random_from_data")
-DEVICE = os.environ.get("GAUSSMIX_TEST_DEVICE", "cpu")
 MEANS = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 6.0, 4.0]])
 
 
@@ -33,23 +32,6 @@ MEANS = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 6.0, 4.0]])
 def rows():
     X, _ = make_mixture(600, [0.4, 0.35, 0.25], MEANS, np.stack([np.eye(3)] * 3), random_state=0)
     return X
-
-
-def on_engine(X, engine, dtype=np.float64, chunks=97):
-    X = np.asarray(X, dtype=dtype)
-    if engine == "torch":
-        return torch.tensor(X, device=DEVICE)
-    if engine == "dask":
-        return da.from_array(X, chunks=(chunks, X.shape[1]))
-    return X
-
-
-def to_numpy(a):
-    if hasattr(a, "compute"):
-        a = a.compute()
-    if isinstance(a, torch.Tensor):
-        a = a.cpu().numpy()
-    return np.asarray(a)
 
 
 def fitted(X, engine="auto", **params):
@@ -85,7 +67,7 @@ def test_same_parameters_as_numpy(rows, engine, covariance_type, init):
 @pytest.mark.parametrize("covariance_type", STRUCTURES)
 def test_torch_float32_within_1e3(rows, covariance_type):
     reference = fitted(rows.astype(np.float32), "numpy", covariance_type=covariance_type)
-    other = fitted(on_engine(rows, "torch", np.float32), covariance_type=covariance_type)
+    other = fitted(on_engine(rows, "torch", dtype=np.float32), covariance_type=covariance_type)
     assert other.means_.dtype == np.float32
     assert_same_fit(reference, other, 1e-3)
 
@@ -148,12 +130,12 @@ def test_predictions_match_and_come_back_in_the_inputs_kind(rows, engine):
             assert isinstance(result, torch.Tensor) and result.device.type == torch.device(DEVICE).type
         else:
             assert isinstance(result, da.Array)  # lazy
-        np.testing.assert_allclose(to_numpy(result), values, rtol=1e-10, atol=1e-12, err_msg=method)
+        np.testing.assert_allclose(as_numpy(result), values, rtol=1e-10, atol=1e-12, err_msg=method)
     assert model.score(X) == pytest.approx(model.score(rows), rel=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # not converged with tol=0
         labels = fitted(X, engine, covariance_type="diag").fit_predict(X)
-    np.testing.assert_array_equal(to_numpy(labels), expected["predict"])
+    np.testing.assert_array_equal(as_numpy(labels), expected["predict"])
     sample, component = model.sample(50)
     assert sample.shape == (50, 3) and component.shape == (50,)
 
@@ -310,7 +292,7 @@ def test_out_of_core_zarr(rows, tmp_path, monkeypatch):
     model = fitted(on_disk, covariance_type="full")
     assert_same_fit(fitted(big, "numpy", covariance_type="full"), model, 1e-8)
     labels = model.predict(on_disk)
-    assert isinstance(labels, da.Array) and to_numpy(labels).shape == (6000,)
+    assert isinstance(labels, da.Array) and as_numpy(labels).shape == (6000,)
 
 
 def test_out_of_core_parquet(rows, tmp_path):
@@ -341,7 +323,7 @@ def test_selector_on_every_engine(rows, engine):
     assert other.best_estimator_.engine == engine
     np.testing.assert_allclose(other.results_["bic"], reference.results_["bic"], rtol=1e-8)
     np.testing.assert_allclose(other.results_["icl"], reference.results_["icl"], rtol=1e-8)
-    np.testing.assert_array_equal(to_numpy(other.predict(on_engine(rows, engine))), reference.predict(rows))
+    np.testing.assert_array_equal(as_numpy(other.predict(on_engine(rows, engine))), reference.predict(rows))
     assert other.score(on_engine(rows, engine)) == pytest.approx(reference.score(rows), rel=1e-8)
 
 
@@ -399,4 +381,4 @@ def test_model_fitted_on_torch_saves_and_loads(rows, tmp_path):
     model.save(tmp_path / "m.npz")
     again = load(tmp_path / "m.npz")
     assert again.device == "cpu" and again.engine == "torch"
-    np.testing.assert_array_equal(again.predict(rows), to_numpy(model.predict(rows)))
+    np.testing.assert_array_equal(again.predict(rows), as_numpy(model.predict(rows)))

@@ -4,12 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import as_numpy, on_engine
 
 from gaussmix import GaussianMixture
 from gaussmix._data import ChunkedData
 from gaussmix.covariance import get_structure
-
-from conftest import as_numpy, on_engine
 
 
 def two_clusters(offset=0.0, n=2000, seed=0):

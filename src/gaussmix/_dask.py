@@ -75,7 +75,7 @@ def _add(a, b):
 
 
 def _add_pairs(a, b):
-    return tuple(x + y for x, y in zip(a, b))
+    return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
 def _block_sums(block, weights, offset, centre):
@@ -116,7 +116,7 @@ def _block_keys(block, weights, offset, moments, size, stream):
 def _merge_block_keys(size):
     def merge(a, b):
         keys, rows = merge_keys([(a[0], a[1]), (b[0], b[1])], size)
-        lookup = dict(zip(np.concatenate([a[1], b[1]]).tolist(), np.concatenate([a[2], b[2]])))
+        lookup = dict(zip(np.concatenate([a[1], b[1]]).tolist(), np.concatenate([a[2], b[2]]), strict=True))
         values = np.array([lookup[r] for r in rows.tolist()]).reshape(len(rows), a[2].shape[1])
         return keys, rows, values.astype(a[2].dtype, copy=False)
 
@@ -150,7 +150,7 @@ class DaskData:
         """``(block, weights block or None, offset)`` as delayed objects, in row order."""
         blocks = self.X.to_delayed().ravel()
         weights = [None] * len(blocks) if self.weights is None else self.weights.to_delayed().ravel()
-        return list(zip(blocks, weights, self.offsets.tolist()))
+        return list(zip(blocks, weights, self.offsets.tolist(), strict=True))
 
     def _reduce(self, function, *args, add=_add):
         delayed = self.dask.delayed
