@@ -55,6 +55,8 @@ def torch_namespace(device: Any, X: Any = None):
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InvalidParameterError(f"device={device!r} is not a torch device: {exc}") from None
+    if device.type == "cuda" and device.index is None:  # "cuda" is the current GPU, as tensors name it
+        device = torch.device("cuda", torch.cuda.current_device())
     return TorchNamespace(device)
 
 
