@@ -19,6 +19,9 @@ by Dask, which recomputes the blocks they held.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -92,7 +95,38 @@ def _block_sums(block, weights, offset, centre):
     return total, np.array([bad])
 
 
+#: glibc thresholds (bytes) set once in a worker process whose nanny lowered the trim threshold.
+WORKER_MALLOC_THRESHOLD = 1 << 26
+_MALLOC_TUNED = False
+
+
+def _reuse_freed_memory() -> None:
+    """Let a Dask worker reuse the memory of freed chunk temporaries.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``. That
+    also switches off glibc's adaptive mmap threshold, so every temporary of
+    a few megabytes is mapped afresh and page-faulted: the E-step ran 3-4x
+    slower in a worker than in the client. Where the nanny has set it (and
+    only there), raise the trim and mmap thresholds to 64 MiB: at most that
+    much freed memory stays with each worker process.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    configured = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+    if not configured.isdigit() or int(configured) >= WORKER_MALLOC_THRESHOLD or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, WORKER_MALLOC_THRESHOLD)  # M_TRIM_THRESHOLD
+        libc.mallopt(-3, WORKER_MALLOC_THRESHOLD)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def _local(block, weights, offset, moments) -> ChunkedData:
+    _reuse_freed_memory()
     return ChunkedData(np.asarray(block), weights, n_threads=1, moments=moments, row_offset=offset)
 
 
