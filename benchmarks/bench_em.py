@@ -99,8 +99,8 @@ def useful_flops(n, d, K, structure) -> float:
     ]
 
 
-def gaussmix_steps(X, K, structure, init):
-    """EM steps of gaussmix from ``init``: yields (seconds, lower bound, a component was dropped)."""
+def gaussmix_iterations(X, K, structure, init, iterations):
+    """Per-iteration seconds and lower bounds of ``iterations`` EM steps (gaussmix)."""
     from gaussmix import GaussianMixture
     from gaussmix._data import ChunkedData
     from gaussmix._em import m_step, regularization
@@ -115,11 +115,21 @@ def gaussmix_steps(X, K, structure, init):
     mean, variances = data.feature_moments()
     reg = regularization(1e-6, variances, mean, float(np.finfo(X.dtype).eps))
     fallback = np.where(variances > 0, variances, 1.0)
-    while True:
+    times, bounds = [], []
+    global LAST_DROPPED
+    LAST_DROPPED = []
+    for _ in range(iterations):
         begin = time.perf_counter()
         stats = data.estep(s, params)
         params, dropped = m_step(s, stats, reg, params, fallback)
-        yield time.perf_counter() - begin, stats.log_likelihood / stats.total_weight, bool(dropped)
+        times.append(time.perf_counter() - begin)
+        bounds.append(stats.log_likelihood / stats.total_weight)
+        LAST_DROPPED.append(bool(dropped))
+    return times, bounds
+
+
+#: Per iteration of the last gaussmix_iterations: whether a component lost all its rows and was dropped.
+LAST_DROPPED: list[bool] = []
 
 
 def repeats_for(first_iteration_seconds: float) -> int:
@@ -131,8 +141,11 @@ def repeats_for(first_iteration_seconds: float) -> int:
     return int(min(20, max(3, 1.0 / max(first_iteration_seconds, 1e-6))))
 
 
-def sklearn_steps(X, K, structure, init, threads):
-    """scikit-learn's own E-step and M-step from ``init`` at ``threads`` BLAS threads: yields (seconds, bound)."""
+def sklearn_iterations(X, K, structure, init, threads, iterations=None):
+    """scikit-learn's own E-step and M-step from ``init``: seconds and lower bounds per iteration.
+
+    Without ``iterations``, the first iteration's time decides how many follow.
+    """
     from sklearn.mixture import GaussianMixture as SkGaussianMixture
     from sklearn.utils._array_api import get_namespace
 
@@ -142,61 +155,63 @@ def sklearn_steps(X, K, structure, init, threads):
     xp, _ = get_namespace(X)
     model._check_parameters(X, xp=xp)  # scikit-learn's own set-up, as in its fit
     model._initialize_parameters(X, np.random.RandomState(0), xp=xp)
-    while True:
-        with threadpool_limits(threads):
+    times, bounds = [], []
+    with threadpool_limits(threads):
+        while iterations is None or len(times) < iterations:
             begin = time.perf_counter()
             bound, log_resp = model._e_step(X)
             model._m_step(X, log_resp)
-            seconds = time.perf_counter() - begin
-        yield seconds, float(bound)
+            times.append(time.perf_counter() - begin)
+            bounds.append(float(bound))
+            if iterations is None:
+                iterations = repeats_for(times[0])
+    return times, bounds
 
 
 def run_cell(n, d, K, structure, dtype, ceiling):
-    """Time both libraries on one cell, interleaved; compare log-likelihoods after the same iterations.
+    """Time both libraries on one cell; compare log-likelihoods after the same iterations.
 
-    Iterations of gaussmix, scikit-learn at 2 threads and scikit-learn at 1
-    thread alternate (one of each in turn), so that a slow spell of a shared
-    machine hits all three alike. scikit-learn's first iteration sets how
-    many are timed (up to 20 for cheap cells, 1 for heavy ones). Its 1-thread
-    time is measured where an iteration takes under 2 s (heavier cells are
-    compute-bound, where 2 threads is its better setting). float32 cells time
-    one scikit-learn iteration at 2 threads only: their target is gaussmix
-    float32 against gaussmix float64.
+    Each library's iterations run as a block, gaussmix's after an untimed
+    one: the BLAS threads of scikit-learn's 2-threaded products keep
+    spinning for a while after they return, and an iteration started just
+    then ran 1.5x slower (measured when the iterations of the two libraries
+    were alternated), which would bias the comparison.
+
+    scikit-learn runs at 2 threads first; its first iteration sets the
+    number of iterations (up to 20 for cheap cells, 1 for heavy ones). Its
+    1-thread time is measured where an iteration takes under 2 s (heavier
+    cells are compute-bound, where 2 threads is its better setting), and
+    float32 cells time one scikit-learn iteration at 2 threads only: their
+    target is gaussmix float32 against gaussmix float64.
     """
     X = make_data(n, d, K, dtype)
     init = starting_point(X, K, structure)
     single = np.dtype(dtype) == np.float32
-    next(gaussmix_steps(X, K, structure, init))  # warm-up: first-call costs
-    ours, two, one = gaussmix_steps(X, K, structure, init), sklearn_steps(X, K, structure, init, 2), None
-    first_two = next(two)
-    repeats = repeats_for(first_two[0])
-    if not single and first_two[0] < 2.0:
-        one = sklearn_steps(X, K, structure, init, 1)
-    our_steps, two_steps, one_steps = [next(ours)], [first_two], [next(one)] if one else []
-    for _ in range(repeats - 1):
-        our_steps.append(next(ours))
-        if not single:
-            two_steps.append(next(two))
-            if one:
-                one_steps.append(next(one))
-    our_time = statistics.median(t for t, _, _ in our_steps)
-    sk_two = statistics.median(t for t, _ in two_steps)
-    sk_one = statistics.median(t for t, _ in one_steps) if one_steps else math.inf
+    two, sk_bounds = sklearn_iterations(X, K, structure, init, 2, 1 if single else None)
+    repeats = repeats_for(two[0]) if single else len(two)
+    gaussmix_iterations(X, K, structure, init, 1)  # warm-up
+    ours, our_bounds = gaussmix_iterations(X, K, structure, init, max(repeats, len(two)))
+    one = None
+    if not single and two[0] < 2.0:
+        one = sklearn_iterations(X, K, structure, init, 1, len(two))[0]
+    our_time = statistics.median(ours)
+    sk_two = statistics.median(two)
+    sk_one = statistics.median(one) if one else math.inf
     best_sk = min(sk_one, sk_two)
     flops = useful_flops(n, d, K, structure)
-    compared = len(two_steps)  # both after this many iterations
-    our_bound, sk_bound = our_steps[compared - 1][1], two_steps[-1][1]
-    dropped = any(step[2] for step in our_steps[: compared - 1])  # a drop changes later bounds
+    compared = len(sk_bounds)  # both after this many iterations
+    our_bound, sk_bound = our_bounds[compared - 1], sk_bounds[-1]
+    dropped = any(LAST_DROPPED[: compared - 1])  # a drop changes the bounds of later iterations
     return {
         "n": n, "d": d, "K": K, "structure": structure, "dtype": np.dtype(dtype).name,
         "gaussmix_ms": our_time * 1e3,
         "sklearn_ms": best_sk * 1e3,
-        "sklearn_ms_1_thread": sk_one * 1e3 if one_steps else None,
+        "sklearn_ms_1_thread": sk_one * 1e3 if one else None,
         "sklearn_ms_2_threads": sk_two * 1e3,
         "speedup": best_sk / our_time,
         "gflops": flops / our_time / 1e9,
         "ceiling_fraction": flops / our_time / 1e9 / ceiling,
-        "iterations": len(our_steps),
+        "iterations": len(ours),
         "compared_after": compared,
         "loglik_gaussmix": our_bound,
         "loglik_sklearn": sk_bound,

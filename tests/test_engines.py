@@ -382,3 +382,10 @@ def test_model_fitted_on_torch_saves_and_loads(rows, tmp_path):
     again = load(tmp_path / "m.npz")
     assert again.device == "cpu" and again.engine == "torch"
     np.testing.assert_array_equal(again.predict(rows), as_numpy(model.predict(rows)))
+
+
+def test_tensor_that_requires_grad(rows):
+    X = torch.tensor(rows, requires_grad=True)
+    model = fitted(X)
+    assert_same_fit(fitted(rows, "numpy"), model, 1e-8)
+    assert not model.score_samples(X).requires_grad

@@ -243,6 +243,3 @@ class DaskData:
         )
         order = np.argsort(rows, kind="stable")
         return ChunkedData(values[order], None)
-
-    def weights_numpy(self) -> np.ndarray:  # pragma: no cover - k-means runs on gathered rows
-        raise NotImplementedError("Dask data are never used whole by k-means")

@@ -64,6 +64,7 @@ def check_tensor(estimator: Any, X: Any, *, reset: bool, min_samples: int = 1):
     """Validate a torch tensor as scikit-learn validates arrays; returns a float32 or float64 tensor."""
     import torch
 
+    X = X.detach()  # EM needs no gradients; a graph through every chunk would only cost memory
     if X.ndim != 2:
         raise ValueError(
             f"Expected a 2D tensor, got a {X.ndim}D tensor of shape {tuple(X.shape)}; "

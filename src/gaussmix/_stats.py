@@ -75,14 +75,17 @@ class Statistics:
 
         A log-likelihood that is not finite (a row of density 0) becomes NaN.
         """
-        log_likelihood = float(xp.to_numpy(self.log_likelihood))
+        counts, first, second, log_likelihood, total_weight = xp.to_numpy_many(
+            [self.counts, self.first, self.second, self.log_likelihood, self.total_weight]
+        )
+        log_likelihood = float(log_likelihood)
         return Statistics(
             shift=self.shift,
-            counts=np.asarray(xp.to_numpy(self.counts), dtype=np.float64),
-            first=np.asarray(xp.to_numpy(self.first), dtype=np.float64),
-            second=np.asarray(xp.to_numpy(self.second), dtype=np.float64),
+            counts=np.asarray(counts, dtype=np.float64),
+            first=np.asarray(first, dtype=np.float64),
+            second=np.asarray(second, dtype=np.float64),
             log_likelihood=log_likelihood if np.isfinite(log_likelihood) else float("nan"),
-            total_weight=float(xp.to_numpy(self.total_weight)),
+            total_weight=float(total_weight),
         )
 
     @property

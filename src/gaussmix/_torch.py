@@ -77,6 +77,17 @@ class TorchNamespace:
     def to_float64(self, a):
         return a.to(self.torch.float64)
 
+    def to_numpy_many(self, arrays):
+        """float64 arrays brought to the host in one transfer (one synchronisation on a GPU)."""
+        torch = self.torch
+        tensors = [torch.as_tensor(a, dtype=torch.float64, device=self.device) for a in arrays]
+        flat = torch.cat([t.reshape(-1) for t in tensors]).cpu().numpy()
+        out, start = [], 0
+        for t in tensors:
+            out.append(flat[start : start + t.numel()].reshape(tuple(t.shape)))
+            start += t.numel()
+        return out
+
     def dtype_of(self, a):
         return np.dtype(str(a.dtype).removeprefix("torch."))
 
