@@ -446,7 +446,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
 
     def _prepare(self, X):
-        """``(engine data, parameters, wrap)`` for rows to evaluate; ``wrap`` returns results in the input's kind."""
+        """``(engine data, parameters, output)`` for rows to evaluate.
+
+        ``output(xp, result)`` turns a result of the engine's namespace into
+        the input's kind: NumPy for array-likes, a tensor on the input's
+        device for a tensor (without leaving the device). ``data`` is None
+        for Dask input, which is evaluated lazily block by block.
+        """
         self._check_fitted()
         engine = resolve_engine(self.engine, self.device, X)
         if engine == "dask":
@@ -458,17 +464,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if is_torch_tensor(X):
                 X = check_tensor(self, X, reset=False)
                 device = X.device
-
-                def wrap(result):
-                    return xp.torch.as_tensor(result, device=device)
-
-                return ChunkedData(X.to(xp.device), xp=xp), self._params_from_attributes(), wrap
+                data = ChunkedData(X.to(xp.device), xp=xp)
+                return data, self._params_from_attributes(), lambda xp, result: result.to(device)
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-            return torch_data(X, None, xp), self._params_from_attributes(), _unchanged
+            return torch_data(X, None, xp), self._params_from_attributes(), _as_numpy
         if is_torch_tensor(X):
             X = X.detach().cpu().numpy()
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return ChunkedData(X), self._params_from_attributes(), _unchanged
+        return ChunkedData(X), self._params_from_attributes(), _as_numpy
+
+    def _evaluate(self, X, method: str, reduce):
+        """``reduce(xp, weighted_log_prob)`` over the rows of ``X``, in the input's kind."""
+        data, params, output = self._prepare(X)
+        if data is None:
+            return self._on_dask(X, method, per_component=method == "predict_proba")
+        parts = data.map_log_prob(get_structure(self.covariance_type), params, reduce)
+        return output(data.xp, data.xp.concat(parts))
 
     def _on_dask(self, X, method: str, per_component: bool):
         """``method`` applied lazily to each block of the Dask collection ``X``."""
@@ -487,14 +498,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         vars(twin).update(fitted)
         return twin
 
-    def _argmax_chunks(self, data: ChunkedData) -> np.ndarray:
-        parts = data.map_log_prob(
-            get_structure(self.covariance_type),
-            self._params_from_attributes(),
-            lambda xp, lp: xp.to_numpy(xp.argmax(lp, axis=1)),
-        )
-        return np.concatenate(parts)
-
     def score_samples(self, X):
         """Log-density ``log p(x)`` of each row under the mixture.
 
@@ -503,13 +506,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_prob : array of shape (n_samples,)
             A NumPy array; a tensor for a tensor, a lazy Dask array for Dask input.
         """
-        data, params, wrap = self._prepare(X)
-        if data is None:
-            return self._on_dask(X, "score_samples", per_component=False)
-        parts = data.map_log_prob(
-            get_structure(self.covariance_type), params, lambda xp, lp: xp.to_numpy(xp.logsumexp(lp, axis=1))
-        )
-        return wrap(np.concatenate(parts))
+        return self._evaluate(X, "score_samples", lambda xp, lp: xp.logsumexp(lp, axis=1))
 
     def score(self, X, y=None):
         """Mean log-density of the rows of ``X`` (a float)."""
@@ -528,10 +525,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : array of shape (n_samples,)
             A NumPy array; a tensor for a tensor, a lazy Dask array for Dask input.
         """
-        data, _, wrap = self._prepare(X)
-        if data is None:
-            return self._on_dask(X, "predict", per_component=False)
-        return wrap(self._argmax_chunks(data))
+        return self._evaluate(X, "predict", lambda xp, lp: xp.argmax(lp, axis=1))
 
     def predict_proba(self, X):
         """Responsibilities: the posterior probability of each component for each row.
@@ -542,17 +536,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Rows sum to 1. A NumPy array; a tensor for a tensor, a lazy Dask
             array for Dask input.
         """
-        data, params, wrap = self._prepare(X)
-        if data is None:
-            return self._on_dask(X, "predict_proba", per_component=True)
 
         def responsibilities(xp, log_prob):
             norm = xp.logsumexp(log_prob, axis=1)
             norm = xp.where(xp.isfinite(norm), norm, 0.0)
-            return xp.to_numpy(xp.exp(log_prob - norm[:, None]))
+            return xp.exp(log_prob - norm[:, None])
 
-        parts = data.map_log_prob(get_structure(self.covariance_type), params, responsibilities)
-        return wrap(np.concatenate(parts, axis=0))
+        return self._evaluate(X, "predict_proba", responsibilities)
 
     def sample(self, n_samples=1):
         """Draw rows from the fitted mixture.
@@ -687,8 +677,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return -2.0 * self.score(X) * n + 2 * self._n_parameters()
 
 
-def _unchanged(result):
-    return result
+def _as_numpy(xp, result):
+    return xp.to_numpy(result)
 
 
 def _apply(block, model, method):

@@ -103,6 +103,9 @@ class TorchNamespace:
     def stack(self, arrays):
         return self.torch.stack(arrays)
 
+    def concat(self, arrays):
+        return self.torch.cat(arrays)
+
     def log(self, a):
         return self.torch.log(a)
 
