@@ -20,6 +20,7 @@ by Dask, which recomputes the blocks they held.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 from typing import Any
@@ -56,6 +57,8 @@ def as_dask_array(X: Any, dtype=None):
         X = np.asarray(X)
         rows = max(1, min(X.shape[0], (1 << 24) // max(1, X.shape[1] if X.ndim == 2 else 1)))
         X = da.from_array(X, chunks=(rows,) + X.shape[1:])
+    if any(math.isnan(rows) for rows in X.chunks[0]):  # e.g. after boolean indexing: count the rows once
+        X = X.compute_chunk_sizes()
     if X.ndim == 2 and X.numblocks[1] != 1:
         X = X.rechunk({1: -1})
     if dtype is not None and X.dtype != dtype:

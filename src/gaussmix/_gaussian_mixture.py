@@ -665,16 +665,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         ``-2 * log-likelihood + n_parameters * log(n_samples)``.
         """
-        n = np.shape(X)[0]
-        return -2.0 * self.score(X) * n + self._n_parameters() * math.log(n)
+        total, n = self._total_log_likelihood(X)
+        return -2.0 * total + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion on ``X`` (lower is better).
 
         ``-2 * log-likelihood + 2 * n_parameters``.
         """
-        n = np.shape(X)[0]
-        return -2.0 * self.score(X) * n + 2 * self._n_parameters()
+        total, _ = self._total_log_likelihood(X)
+        return -2.0 * total + 2 * self._n_parameters()
+
+    def _total_log_likelihood(self, X) -> tuple[float, int]:
+        """Summed log-density of the rows of ``X`` (on its engine) and their number."""
+        log_prob = self.score_samples(X)
+        total = log_prob.sum()
+        if is_dask_collection(total):
+            total = total.compute()
+        return float(total), int(log_prob.shape[0])
 
 
 def _as_numpy(xp, result):
