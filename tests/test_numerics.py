@@ -101,3 +101,22 @@ def test_chunk_size_does_not_change_the_fit(structure, blobs, monkeypatch):
     np.testing.assert_allclose(small.means_, reference.means_, rtol=1e-10)
     np.testing.assert_allclose(small.covariances_, reference.covariances_, rtol=1e-9)
     assert small.n_iter_ == reference.n_iter_
+
+
+def test_centred_rows_are_kept_only_within_the_budget(blobs, monkeypatch):
+    """Passes after the first reuse the centred rows, with identical statistics, up to the byte budget."""
+    import gaussmix._data as data_module
+
+    X, _ = blobs
+    structure = get_structure("full")
+    params = GaussianMixture(3, random_state=0).fit(X)._params_from_attributes()
+    data = ChunkedData(X, chunk_rows=64)
+    first = data.estep(structure, params)
+    assert data._centred_bytes == X.nbytes  # every chunk kept
+    again = data.estep(structure, params)
+    np.testing.assert_array_equal(again.second, first.second)
+    assert again.log_likelihood == first.log_likelihood
+    monkeypatch.setattr(data_module, "CENTRED_CACHE_BYTES", X.nbytes // 3)
+    small = ChunkedData(X, chunk_rows=64)
+    np.testing.assert_array_equal(small.estep(structure, params).second, first.second)
+    assert 0 < small._centred_bytes <= X.nbytes // 3

@@ -12,6 +12,7 @@ result does not depend on the number of threads.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,6 +35,10 @@ PARALLEL_MIN_ROWS = 2048
 #: (rows x (feature width + K) x d) run in one thread: workers would cost more than they save.
 PARALLEL_ROWS = 16384
 PARALLEL_MIN_WORK = 1e7
+#: Bytes of centred, transposed rows the NumPy engine keeps from one pass to the next (the
+#: shift is fixed for a whole fit). Larger data are centred afresh in every pass, so a fit's
+#: memory beyond the data stays bounded by this and by the chunk size.
+CENTRED_CACHE_BYTES = 64 << 20
 
 
 def default_chunk_rows(n_components: int, width: int, xp: ArrayNamespace | None = None) -> int:
@@ -155,6 +160,9 @@ class ChunkedData:
         self.row_offset = int(row_offset)
         self._groups: RowGroups | None = None
         self._moments = moments
+        self._centred: dict[tuple[int, int], Any] = {}
+        self._centred_bytes = 0
+        self._centred_lock = threading.Lock()
 
     def chunk_rows(self, n_components: int, width: int | None = None) -> int:
         if self._chunk_rows is not None:
@@ -259,6 +267,25 @@ class ChunkedData:
             )
         return mean, variances
 
+    def centred(self, start: int, stop: int, Xc: Any) -> Any:
+        """Rows ``start:stop`` (the chunk ``Xc``) minus :attr:`shift`, transposed: ``(d, rows)``.
+
+        Kept for later passes while the kept rows take at most
+        :data:`CENTRED_CACHE_BYTES` (NumPy engine only). The array is shared:
+        kernels never write into it.
+        """
+        key = (start, stop)
+        Xt = self._centred.get(key)
+        if Xt is not None:
+            return Xt
+        Xt = self.xp.centre_transposed(Xc, self.shift, self.dtype)
+        if self.xp.name == "numpy":
+            with self._centred_lock:
+                if self._centred_bytes + Xt.nbytes <= CENTRED_CACHE_BYTES:
+                    self._centred[key] = Xt
+                    self._centred_bytes += Xt.nbytes
+        return Xt
+
     def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:
         """Statistics of all rows under ``params``, taken about :attr:`shift`."""
         xp = self.xp
@@ -267,7 +294,7 @@ class ChunkedData:
         def chunk_statistics(start, stop, Xc, wc):
             # Distances can overflow to inf; the caller reports the non-finite likelihood.
             with np.errstate(over="ignore", invalid="ignore"):
-                return estep_statistics(xp, structure, Xc, wc, kp, self.dtype)
+                return estep_statistics(xp, structure, self.centred(start, stop, Xc), wc, kp, self.dtype)
 
         width = structure.feature_width(self.n_features, params.n_components)
         return _sum(self.map_chunks(chunk_statistics, params.n_components, width)).to_numpy(xp)
@@ -293,7 +320,7 @@ class ChunkedData:
             resp = xp.transpose_last(responsibilities(self, start + offset, stop + offset, Xc))
             if wc is not None:
                 resp = resp * xp.asarray(wc, dtype=self.dtype)[None, :]
-            Xt = xp.centre_transposed(Xc, shift, self.dtype)
+            Xt = self.centred(start, stop, Xc)
             total = float(stop - start) if wc is None else xp.sum(wc)
             features = structure.features(xp, Xt, n_components)
             return moments(xp, structure, Xt, features, resp, shift, 0.0, total)

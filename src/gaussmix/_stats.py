@@ -135,12 +135,15 @@ def moments(
 def estep_statistics(
     xp: ArrayNamespace,
     structure: CovarianceStructure,
-    X: Any,
+    Xt: Any,
     weights: Any,
     kp: KernelParams,
     dtype: Any,
 ) -> Statistics:
     """E-step on one chunk: responsibilities under ``kp``, then their statistics.
+
+    ``Xt`` holds the chunk's rows minus ``kp.shift``, transposed (``(d, m)``
+    in ``dtype``; see ``ArrayNamespace.centre_transposed``).
 
     ``weights`` are the chunk's float64 sample weights (or None for ones).
     The log-likelihood is a 0-d array of the namespace (non-finite where a
@@ -148,7 +151,6 @@ def estep_statistics(
     Log-sum-exp is fused with the responsibilities: each entry's
     exponential is computed once.
     """
-    Xt = xp.centre_transposed(X, kp.shift, dtype)
     features = structure.features(xp, Xt, kp.log_norm.shape[0])
     log_prob = log_prob_transposed(xp, structure, Xt, features, kp)
     top = xp.amax(log_prob, axis=0)
