@@ -35,9 +35,9 @@ PARALLEL_MIN_ROWS = 2048
 #: (rows x (feature width + K) x d) run in one thread: workers would cost more than they save.
 PARALLEL_ROWS = 16384
 PARALLEL_MIN_WORK = 1e7
-#: Bytes of centred, transposed rows the NumPy engine keeps from one pass to the next (the
-#: shift is fixed for a whole fit). Larger data are centred afresh in every pass, so a fit's
-#: memory beyond the data stays bounded by this and by the chunk size.
+#: Data of at most this many bytes are kept centred and transposed from one pass to the next
+#: by the NumPy engine (the shift is fixed for a whole fit). Larger data are centred afresh in
+#: every pass, so their fits hold nothing beyond the data but chunk-sized temporaries.
 CENTRED_CACHE_BYTES = 64 << 20
 
 
@@ -270,16 +270,17 @@ class ChunkedData:
     def centred(self, start: int, stop: int, Xc: Any) -> Any:
         """Rows ``start:stop`` (the chunk ``Xc``) minus :attr:`shift`, transposed: ``(d, rows)``.
 
-        Kept for later passes while the kept rows take at most
-        :data:`CENTRED_CACHE_BYTES` (NumPy engine only). The array is shared:
-        kernels never write into it.
+        Kept for later passes when the whole data take at most
+        :data:`CENTRED_CACHE_BYTES` in the compute dtype (NumPy engine only;
+        different chunkings keep at most that much in all). The array is
+        shared: kernels never write into it.
         """
         key = (start, stop)
         Xt = self._centred.get(key)
         if Xt is not None:
             return Xt
         Xt = self.xp.centre_transposed(Xc, self.shift, self.dtype)
-        if self.xp.name == "numpy":
+        if self.xp.name == "numpy" and self.n_samples * self.n_features * self.dtype.itemsize <= CENTRED_CACHE_BYTES:
             with self._centred_lock:
                 if self._centred_bytes + Xt.nbytes <= CENTRED_CACHE_BYTES:
                     self._centred[key] = Xt
