@@ -18,7 +18,7 @@ iterations. Reported per cell:
 
 Then end-to-end fits (default k-means initialisation and tolerance) and the
 peak memory of a large fit. Results go to ``benchmarks/results/latest.json``
-and ``latest.md``; a full run with the default folder also refreshes the
+and ``latest.md`` (``quick.*`` for ``--quick``); a full run with the default folder also refreshes the
 table in ``benchmarks/README.md``.
 """
 
@@ -393,7 +393,8 @@ def replace_section(readme: Path, name: str, text: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a one-minute subset")
-    parser.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json and latest.md")
+    parser.add_argument("--out", default=str(HERE / "results"),
+                        help="folder for latest.json and latest.md (quick.json and quick.md with --quick)")
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end fits")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     args = parser.parse_args(argv)
@@ -422,15 +423,16 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(
+    stem = "quick" if args.quick else "latest"  # a quick run never replaces the full run's results
+    (out / f"{stem}.json").write_text(json.dumps(
         {"meta": meta, "ceiling": ceiling, "cells": cells, "end_to_end": e2e, "memory": memory,
          "summary": summary}, indent=1))
     table = markdown(cells, summary, e2e, memory, meta)
-    (out / "latest.md").write_text(table)
+    (out / f"{stem}.md").write_text(table)
     if not args.quick and out.resolve() == (HERE / "results").resolve():
         replace_section(HERE / "README.md", "cpu", table.split("\n", 1)[1].strip())
     print("\n".join(summary))
-    print(f"results written to {out / 'latest.md'} and {out / 'latest.json'}")
+    print(f"results written to {out / (stem + '.md')} and {out / (stem + '.json')}")
     return 0
 
 

@@ -198,9 +198,10 @@ def main(argv=None) -> int:
             "mode": "quick" if args.quick else "full", "seconds": time.perf_counter() - began}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "engines.json").write_text(json.dumps({"meta": meta, "torch": torch_rows, "dask": dask_rows}, indent=1))
+    stem = "engines-quick" if args.quick else "engines"  # a quick run never replaces the full results
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "torch": torch_rows, "dask": dask_rows}, indent=1))
     table = markdown(torch_rows, dask_rows, meta)
-    (out / "engines.md").write_text(table)
+    (out / f"{stem}.md").write_text(table)
     if not args.quick and out.resolve() == (HERE / "results").resolve():
         replace_section(HERE / "README.md", "engines", table.strip())
     print(table)
