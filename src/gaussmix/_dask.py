@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._data import ChunkedData, single_threaded_blas
+from gaussmix._data import ChunkedData, checked_moments, single_threaded_blas
 from gaussmix._namespace import NUMPY
 from gaussmix._params import MixtureParams
 from gaussmix._sampling import merge_keys, top_keys
 from gaussmix._stats import Statistics
 from gaussmix.covariance import CovarianceStructure
-from gaussmix.exceptions import FitError, MissingDependencyError
+from gaussmix.exceptions import MissingDependencyError
 
 
 def import_dask():
@@ -64,6 +64,24 @@ def as_dask_array(X: Any, dtype=None):
     if dtype is not None and X.dtype != dtype:
         X = X.astype(dtype)
     return X
+
+
+def check_weights(sample_weight: Any, X: Any) -> tuple[Any, int]:
+    """Sample weights for the Dask array ``X``: float64, blocked like its rows; and how many are positive.
+
+    One pass over the weights checks that they are finite and non-negative.
+    """
+    dask, da = import_dask()
+    weights = as_dask_array(sample_weight, dtype=np.float64)
+    if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}, expected ({X.shape[0]},): one weight per row."
+        )
+    weights = weights.rechunk((X.chunks[0],))
+    bad, n_positive = dask.compute((~da.isfinite(weights) | (weights < 0)).sum(), (weights > 0).sum())
+    if bad:
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return weights, int(n_positive)
 
 
 def _tree_sum(dask, parts: list[Any], add) -> Any:
@@ -169,14 +187,12 @@ class DaskData:
     xp = NUMPY
 
     def __init__(self, X: Any, weights: Any = None):
-        self.dask, da = import_dask()
+        self.dask, _ = import_dask()
         self.X = as_dask_array(X)
         self.n_samples, self.n_features = (int(v) for v in self.X.shape)
         self.dtype = np.dtype(self.X.dtype)
-        if weights is not None:
-            weights = as_dask_array(weights).astype(np.float64)
-            if weights.chunks[0] != self.X.chunks[0]:
-                weights = weights.rechunk((self.X.chunks[0],))
+        if weights is not None:  # blocked like the rows (a no-op for weights from check_weights)
+            weights = as_dask_array(weights, dtype=np.float64).rechunk((self.X.chunks[0],))
         self.weights = weights
         self.offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
@@ -218,13 +234,7 @@ class DaskData:
                 raise ValueError(f"Input X contains NaN or infinity ({int(bad[0])} values).")
             mean = total / self.total_weight
             squares, _ = self._reduce(_block_sums, mean, add=_add_pairs)
-            variances = squares / self.total_weight
-            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variances))):
-                raise FitError(
-                    "some feature has values too large to square in float64 (about 1e154 or more); "
-                    "rescale the data, for example divide it by its largest absolute value."
-                )
-            self._moments = (mean, variances)
+            self._moments = checked_moments(mean, squares / self.total_weight)
         return self._moments
 
     def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:

@@ -145,13 +145,13 @@ class ChunkedData:
         self.X = X
         self.n_samples, self.n_features = X.shape
         self.dtype = own.dtype_of(X)
-        if weights is not None:
-            weights = (own if self._streamed else self.xp).asarray(weights, dtype=np.float64)
-        self.weights = weights
-        if weights is None:
-            self.total_weight = float(self.n_samples)
+        if weights is not None:  # kept beside the rows: on the host when they are streamed
+            holder = own if self._streamed else self.xp
+            weights = holder.asarray(weights, dtype=np.float64)
+            self.total_weight = float(np.sum(holder.to_numpy(weights)))
         else:
-            self.total_weight = float(np.sum((own if self._streamed else self.xp).to_numpy(weights)))
+            self.total_weight = float(self.n_samples)
+        self.weights = weights
         self._chunk_rows = chunk_rows
         if self.xp.name != "numpy":
             self.n_threads = 1
@@ -160,6 +160,9 @@ class ChunkedData:
         self.row_offset = int(row_offset)
         self._groups: RowGroups | None = None
         self._moments = moments
+        self._keep_centred = (
+            self.xp.name == "numpy" and self.n_samples * self.n_features * self.dtype.itemsize <= CENTRED_CACHE_BYTES
+        )
         self._centred: dict[tuple[int, int], Any] = {}
         self._centred_bytes = 0
         self._centred_lock = threading.Lock()
@@ -258,14 +261,7 @@ class ChunkedData:
             for _, _, Xc, wc in self.chunks(1):
                 diff = xp.asarray(Xc, dtype=np.float64) - centre_[None, :]
                 sq += weighted_sum(diff * diff, wc)
-        variances = sq / self.total_weight
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variances))):
-            bad = int(np.flatnonzero(~(np.isfinite(mean) & np.isfinite(variances)))[0])
-            raise FitError(
-                f"feature {bad} has values too large to square in float64 (about 1e154 or more); "
-                "rescale the data, for example divide it by its largest absolute value."
-            )
-        return mean, variances
+        return checked_moments(mean, sq / self.total_weight)
 
     def centred(self, start: int, stop: int, Xc: Any) -> Any:
         """Rows ``start:stop`` (the chunk ``Xc``) minus :attr:`shift`, transposed: ``(d, rows)``.
@@ -280,7 +276,7 @@ class ChunkedData:
         if Xt is not None:
             return Xt
         Xt = self.xp.centre_transposed(Xc, self.shift, self.dtype)
-        if self.xp.name == "numpy" and self.n_samples * self.n_features * self.dtype.itemsize <= CENTRED_CACHE_BYTES:
+        if self._keep_centred:
             with self._centred_lock:
                 if self._centred_bytes + Xt.nbytes <= CENTRED_CACHE_BYTES:
                     self._centred[key] = Xt
@@ -346,6 +342,18 @@ class ChunkedData:
 
         width = structure.feature_width(self.n_features, params.n_components)
         return self.map_chunks(chunk_reduce, params.n_components, width)
+
+
+def checked_moments(mean: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, variances)``, or FitError naming the first feature whose square overflowed float64."""
+    finite = np.isfinite(mean) & np.isfinite(variances)
+    if not np.all(finite):
+        bad = int(np.flatnonzero(~finite)[0])
+        raise FitError(
+            f"feature {bad} has values too large to square in float64 (about 1e154 or more); "
+            "rescale the data, for example divide it by its largest absolute value."
+        )
+    return mean, variances
 
 
 def _sum(parts: list[Statistics]) -> Statistics:

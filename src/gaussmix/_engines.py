@@ -116,9 +116,8 @@ def _check_features(estimator: Any, n_features: int, reset: bool) -> None:
 
 def torch_data(X: Any, weights: Any, xp) -> ChunkedData:
     """The torch engine's data: on the device when they fit in its memory, streamed from the host otherwise."""
-    if is_torch_tensor(X) or xp.device.type == "cpu":
-        return ChunkedData(xp.asarray(X) if not is_torch_tensor(X) else X.to(xp.device), weights, xp=xp)
-    free, _ = xp.torch.cuda.mem_get_info(xp.device)
-    if X.nbytes <= free // 4:
-        return ChunkedData(xp.asarray(X), weights, xp=xp)
-    return ChunkedData(X, weights, xp=xp)  # rows stay on the host; each chunk is copied when visited
+    resident = (
+        is_torch_tensor(X) or xp.device.type != "cuda" or X.nbytes <= xp.torch.cuda.mem_get_info(xp.device)[0] // 4
+    )
+    # Rows that stay on the host are copied to the device chunk by chunk as they are visited.
+    return ChunkedData(xp.asarray(X) if resident else X, weights, xp=xp)

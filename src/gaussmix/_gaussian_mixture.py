@@ -13,7 +13,13 @@ from sklearn.utils.validation import validate_data
 
 from gaussmix._data import ChunkedData
 from gaussmix._em import EMResult
-from gaussmix._engines import check_dask, check_tensor, resolve_engine, torch_data, torch_namespace
+from gaussmix._engines import (
+    check_dask,
+    check_tensor,
+    resolve_engine,
+    torch_data,
+    torch_namespace,
+)
 from gaussmix._fit import (
     CallbackObserver,
     FitSettings,
@@ -268,7 +274,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         settings = self._settings()
         engine = resolve_engine(self.engine, self.device, X)
         data, n_positive = self._fit_data(engine, X, sample_weight)
-        n_samples, n_features = data.n_samples, data.n_features
+        n_features = data.n_features
         if n_positive < settings.n_components:
             raise ValueError(
                 f"Expected n_samples >= n_components but got n_components = {settings.n_components}, "
@@ -345,36 +351,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _fit_data(self, engine: str, X, sample_weight):
         """Validated data for ``engine`` and the number of rows of positive weight."""
         if engine == "dask":
-            from gaussmix._dask import DaskData, import_dask
+            from gaussmix._dask import DaskData, check_weights
 
             X = check_dask(self, X, reset=True, min_samples=2)
             if sample_weight is None:
                 return DaskData(X), X.shape[0]
-            _, da = import_dask()
-            weights = sample_weight if is_dask_collection(sample_weight) else np.asarray(sample_weight)
-            weights = da.asarray(weights) if not is_dask_collection(weights) else weights
-            if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
-                raise ValueError(
-                    f"sample_weight has shape {weights.shape}, expected ({X.shape[0]},): one weight per row."
-                )
-            weights = weights.astype(np.float64)
-            bad, n_positive = import_dask()[0].compute(
-                (~da.isfinite(weights) | (weights < 0)).sum(), (weights > 0).sum()
-            )
-            if bad:
-                raise ValueError("sample_weight must be finite and non-negative.")
-            return DaskData(X, weights), int(n_positive)
+            weights, n_positive = check_weights(sample_weight, X)
+            return DaskData(X, weights), n_positive
         xp = None
         if engine == "torch":
             xp = torch_namespace(self.device, X)
             if is_torch_tensor(X):
                 X = check_tensor(self, X, reset=True, min_samples=2)
-                if is_torch_tensor(sample_weight):
-                    sample_weight = sample_weight.detach().cpu().numpy()
-        if xp is None or not is_torch_tensor(X):
-            if is_torch_tensor(X):  # engine="numpy" for a tensor
-                X = X.detach().cpu().numpy()
+        elif is_torch_tensor(X):  # engine="numpy" for a tensor
+            X = X.detach().cpu().numpy()
+        if not is_torch_tensor(X):
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        if is_torch_tensor(sample_weight):
+            sample_weight = sample_weight.detach().cpu().numpy()
         # Unit weights are not materialised: a weight vector is 8 bytes a row.
         weights = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0])
         n_positive = X.shape[0] if weights is None else int(np.count_nonzero(weights))
@@ -464,8 +458,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if is_torch_tensor(X):
                 X = check_tensor(self, X, reset=False)
                 device = X.device
-                data = ChunkedData(X.to(xp.device), xp=xp)
-                return data, self._params_from_attributes(), lambda xp, result: result.to(device)
+                return torch_data(X, None, xp), self._params_from_attributes(), lambda xp, result: result.to(device)
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             return torch_data(X, None, xp), self._params_from_attributes(), _as_numpy
         if is_torch_tensor(X):

@@ -16,7 +16,12 @@ from sklearn.utils.validation import validate_data
 
 from gaussmix._engines import check_dask, resolve_engine
 from gaussmix._namespace import is_dask_collection, is_torch_tensor
-from gaussmix._validation import check_choice, check_fitted, check_int, check_sample_weight
+from gaussmix._validation import (
+    check_choice,
+    check_fitted,
+    check_int,
+    check_sample_weight,
+)
 from gaussmix.covariance import available_structures, get_structure
 from gaussmix.exceptions import FitError, InvalidParameterError
 
@@ -277,11 +282,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 raise InvalidParameterError(
                     "criterion='cv' is not available for Dask data; use 'bic', 'aic' or 'icl'."
                 )
-            from gaussmix._dask import as_dask_array
+            from gaussmix._dask import check_weights
 
             X = check_dask(self, X, reset=True, min_samples=2)
-            weights = as_dask_array(np.ones(X.shape[0]) if sample_weight is None else sample_weight)
-            weights = weights.rechunk((X.chunks[0],)).astype(np.float64)
+            weights, _ = check_weights(np.ones(X.shape[0]) if sample_weight is None else sample_weight, X)
         else:
             if is_torch_tensor(X):
                 device = X.device if device is None else device

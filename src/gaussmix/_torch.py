@@ -139,13 +139,7 @@ class TorchNamespace:
         return self.torch.argmin(a, dim=axis)
 
     def where(self, cond, a, b):
-        torch = self.torch
-        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
-            raise TypeError("where needs at least one tensor")
-        like = a if isinstance(a, torch.Tensor) else b
-        a = a if isinstance(a, torch.Tensor) else torch.tensor(a, dtype=like.dtype, device=like.device)
-        b = b if isinstance(b, torch.Tensor) else torch.tensor(b, dtype=like.dtype, device=like.device)
-        return torch.where(cond, a, b)
+        return self.torch.where(cond, a, b)  # a Python number takes the tensor's dtype
 
     def isfinite(self, a):
         return self.torch.isfinite(a)
