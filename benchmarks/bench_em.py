@@ -103,7 +103,7 @@ def gaussmix_iterations(X, K, structure, init, iterations):
     """Per-iteration seconds and lower bounds of ``iterations`` EM steps (gaussmix)."""
     from gaussmix import GaussianMixture
     from gaussmix._data import ChunkedData
-    from gaussmix._em import m_step, regularization
+    from gaussmix._em import DataScale, m_step
     from gaussmix.covariance import get_structure
 
     s = get_structure(structure)
@@ -112,16 +112,14 @@ def gaussmix_iterations(X, K, structure, init, iterations):
     params = GaussianMixture.from_parameters(weights, means, covariances, covariance_type=structure)
     params = params._params_from_attributes()
     data = ChunkedData(X)
-    mean, variances = data.feature_moments()
-    reg = regularization(1e-6, variances, mean, float(np.finfo(X.dtype).eps))
-    fallback = np.where(variances > 0, variances, 1.0)
+    scale = DataScale.of(data, 1e-6)
     times, bounds = [], []
     global LAST_DROPPED
     LAST_DROPPED = []
     for _ in range(iterations):
         begin = time.perf_counter()
         stats = data.estep(s, params)
-        params, dropped = m_step(s, stats, reg, params, fallback)
+        params, dropped = m_step(s, stats, scale, params)
         times.append(time.perf_counter() - begin)
         bounds.append(stats.log_likelihood / stats.total_weight)
         LAST_DROPPED.append(bool(dropped))

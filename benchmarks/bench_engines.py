@@ -53,20 +53,18 @@ def _params(X, K, structure):
 
 def time_iterations(data, structure, params, iterations, synchronise=lambda: None):
     """Median seconds per EM iteration on engine ``data`` and the final lower bound."""
-    from gaussmix._em import m_step, regularization
+    from gaussmix._em import DataScale, m_step
     from gaussmix.covariance import get_structure
 
     s = get_structure(structure)
-    mean, variances = data.feature_moments()
-    reg = regularization(1e-6, variances, mean, float(np.finfo(data.dtype).eps))
-    fallback = np.where(variances > 0, variances, 1.0)
+    scale = DataScale.of(data, 1e-6)
     stats = data.estep(s, params)  # warm-up (kernels, caches, worker imports)
     times = []
     for _ in range(iterations):
         synchronise()
         begin = time.perf_counter()
         stats = data.estep(s, params)
-        params, _ = m_step(s, stats, reg, params, fallback)
+        params, _ = m_step(s, stats, scale, params)
         synchronise()
         times.append(time.perf_counter() - begin)
     return statistics.median(times), stats.log_likelihood / stats.total_weight

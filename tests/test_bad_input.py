@@ -72,18 +72,21 @@ def test_bad_hyperparameters(params, message):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(weights_init=[0.5, 0.5, 0.0]), r"weights_init must have shape \(2,\)"),
-        (dict(weights_init=[1.5, -0.5]), r"weights_init must lie in \[0, 1\]"),
-        (dict(weights_init=[0.3, 0.3]), "weights_init must sum to 1, got sum 0.6"),
+        (dict(weights_init=[0.5, 0.5, 0.0]), r"'weights' should have the shape of \(2,\), but got \(3,\)"),
+        (dict(weights_init=[1.5, -0.5]), r"weights_init ranges from -0.5 to 1.5; every weight must lie in \[0, 1\]"),
+        (dict(weights_init=[0.3, 0.3]), r"weights_init sums to 0.6, which differs from 1 by 0.4"),
+        (dict(weights_init=[0.5, 0.50001]), r"weights_init sums to 1.00001, which differs from 1 by 1e-05"),
         (dict(weights_init=[np.nan, 1.0]), "weights_init contains NaN"),
-        (dict(means_init=[[0.0, 0.0]]), r"means_init must have shape \(2, 2\).*got shape \(1, 2\)"),
+        (dict(means_init=[[0.0, 0.0]]), r"'means' should have the shape of \(2, 2\), but got \(1, 2\).*means_init"),
         (dict(means_init=[[0.0, np.inf], [1.0, 1.0]]), "means_init contains NaN or infinity"),
-        (dict(precisions_init=np.ones((2, 3, 3))), r"precisions_init .*must have shape \(2, 2, 2\)"),
-        (dict(precisions_init=np.array([[[1.0, 0.5], [0.0, 1.0]]] * 2)), "must be symmetric"),
-        (dict(precisions_init=np.array([[[1.0, 2.0], [2.0, 1.0]]] * 2)), "must be positive definite"),
-        (dict(covariance_type="diag", precisions_init=[[1.0, -1.0], [1.0, 1.0]]), "must be positive"),
-        (dict(covariance_type="spherical", precisions_init=[1.0, 0.0]), "must be positive"),
-        (dict(covariance_type="tied", precisions_init=np.eye(3)), r"must have shape \(2, 2\)"),
+        (dict(precisions_init=np.ones((2, 3, 3))), r"'full precision' should have the shape of \(2, 2, 2\), but got "
+                                                   r"\(2, 3, 3\).*precisions_init"),
+        (dict(precisions_init=np.array([[[1.0, 0.5], [0.0, 1.0]]] * 2)), "precisions_init matrix .* is not symmetric"),
+        (dict(precisions_init=np.array([[[1.0, 2.0], [2.0, 1.0]]] * 2)), "is not positive definite"),
+        (dict(covariance_type="diag", precisions_init=[[1.0, -1.0], [1.0, 1.0]]), "'diag precision' should be "
+                                                                                  "positive.*must be > 0"),
+        (dict(covariance_type="spherical", precisions_init=[1.0, 0.0]), "must be > 0"),
+        (dict(covariance_type="tied", precisions_init=np.eye(3)), r"should have the shape of \(2, 2\), but got \(3, 3\)"),
     ],
 )
 def test_bad_initial_arrays(params, message):

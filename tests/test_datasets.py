@@ -47,7 +47,7 @@ def test_make_mixture_other_structures():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(weights=[0.5, 0.6]), "weights_init must sum to 1"),
+        (dict(weights=[0.5, 0.6]), "weights sums to 1.1, which differs from 1 by 0.1"),
         (dict(means=[0, 1]), r"means must have shape \(n_components, n_features\)"),
         (dict(covariances=[[[1.0, 0.0], [0.0, 1.0]]]), r"must have shape \(2, 2, 2\)"),
         (dict(covariances=[[[1.0, 2.0], [2.0, 1.0]]] * 2), "positive definite"),

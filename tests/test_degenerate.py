@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gaussmix import CollapsedComponentWarning, EmptyComponentWarning, FitError, GaussianMixture
+from gaussmix import CollapsedComponentWarning, ConvergenceWarning, EmptyComponentWarning, FitError, GaussianMixture
 from gaussmix.covariance import get_structure
 
 
@@ -185,3 +185,31 @@ def test_faithful_tied_model_is_sound():
         warnings.simplefilter("error")
         sound = GaussianMixture(3, covariance_type="tied", n_init=10, random_state=0).fit(X)
     assert sound.collapsed_components_.size == 0
+
+
+@pytest.mark.parametrize("scale", [1e-8, 1.0, 1e8])
+@pytest.mark.parametrize("jitter", [0.0, 1e-15])
+def test_singularity_is_decided_relative_to_the_data_scale(structure, scale, jitter):
+    """A collapsed variance of rounding size (not an exact zero) is singular at every scale."""
+    if structure == "tied":
+        pytest.skip("a pooled covariance does not collapse on one cluster")
+    rng = np.random.RandomState(3)
+    spike = np.tile([1.0, 2.0], (50, 1)) * (1.0 + jitter * rng.standard_normal((50, 2)))
+    X = np.vstack([spike, rng.normal(5, 1, (50, 2))]) * scale
+    with pytest.raises(FitError, match=r"ill-defined empirical covariance.*singular.*reg_covar > 0"):
+        GaussianMixture(2, covariance_type=structure, reg_covar=0.0, random_state=0).fit(X)
+
+
+def test_singular_in_the_last_iteration_keeps_the_parameters_that_entered_it():
+    """scikit-learn issue 18216: a one-iteration fit whose M-step collapses does not raise."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(30, 3))
+    start = dict(weights_init=[0.1, 0.9], means_init=[X[0], X[1:].mean(axis=0)], precisions_init=[1e6, 10.0])
+    gm = GaussianMixture(2, covariance_type="spherical", reg_covar=0.0, max_iter=1, **start)
+    with pytest.warns(ConvergenceWarning, match="the fitted parameters are those that entered it.*singular"):
+        gm.fit(X)
+    assert not gm.converged_ and gm.n_iter_ == 1 and len(gm.lower_bounds_) == 1
+    np.testing.assert_allclose(gm.covariances_, [1e-6, 0.1])  # the starting parameters
+    assert np.isfinite(gm.score(X))
+    with pytest.raises(FitError, match="singular at EM iteration 1"):  # EM cannot go on from it
+        GaussianMixture(2, covariance_type="spherical", reg_covar=0.0, max_iter=2, **start).fit(X)

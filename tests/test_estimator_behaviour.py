@@ -1,5 +1,6 @@
 """Behaviour a scikit-learn user relies on beyond the common checks."""
 
+import re
 import warnings
 
 import numpy as np
@@ -32,9 +33,16 @@ def test_recovers_the_generating_mixture(blobs, structure):
 
 
 def test_convergence_warning_is_sklearns(blobs):
-    with pytest.warns(ConvergenceWarning, match="did not converge after 1 iterations") as record:
+    sklearn_sentence = re.escape(
+        "Best performing initialization did not converge. Try different init parameters, or increase "
+        "max_iter, tol, or check for degenerate data."
+    )
+    with pytest.warns(ConvergenceWarning, match=sklearn_sentence + ".* only 1 iteration") as record:
         GaussianMixture(3, max_iter=1, random_state=0).fit(blobs[0])
     assert issubclass(record[0].category, SkConvergenceWarning)
+    with pytest.warns(ConvergenceWarning, match=sklearn_sentence + r".* After 2 iterations the lower bound still "
+                      r"changed by \d"):
+        GaussianMixture(3, max_iter=2, tol=0, random_state=0).fit(blobs[0])
 
 
 def test_max_iter_zero_returns_the_initialisation(blobs):

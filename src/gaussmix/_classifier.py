@@ -157,12 +157,11 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         """
         from gaussmix import GaussianMixture
         from gaussmix._data import ChunkedData
-        from gaussmix._em import m_step, regularization
+        from gaussmix._em import DataScale, m_step
         from gaussmix._init import labelled_statistics
 
         data = ChunkedData(X, weights)
-        mean, variances = data.feature_moments()
-        reg = regularization(self.reg_covar, variances, mean, float(np.finfo(X.dtype).eps))
+        scale = DataScale.of(data, self.reg_covar)
         n_classes, d = len(self.classes_), X.shape[1]
         n_total = float(weights.sum())
         names = list(available_structures() if self.covariance_types is None else self.covariance_types)
@@ -170,7 +169,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         for name in names:
             structure = get_structure(name)
             stats = labelled_statistics(data, structure, encoded, n_classes)
-            params, _ = m_step(structure, stats, reg, None, np.where(variances > 0, variances, 1.0))
+            params, _ = m_step(structure, stats, scale, None)
             full = structure.full_covariances(params.covariances, n_classes, d)
             models = {
                 label: GaussianMixture.from_parameters([1.0], params.means[c : c + 1], full[c : c + 1])

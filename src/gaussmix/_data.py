@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -205,15 +207,53 @@ class ChunkedData:
         self, function: Callable[[int, int, Any, Any], Any], n_components: int, width: int | None = None
     ) -> list[Any]:
         """``function(start, stop, X_chunk, w_chunk)`` for every chunk, results in chunk order."""
-        chunks = list(self.chunks(n_components, width))
-        threads = min(self.n_threads, len(chunks))
+        return list(self._ordered(function, n_components, width))
+
+    def sum_chunks(
+        self, function: Callable[[int, int, Any, Any], Any], n_components: int, width: int | None = None
+    ) -> Any:
+        """The sum of ``function``'s results over the chunks, added in chunk order as they arrive.
+
+        Only a few chunk results exist at a time, whatever the number of
+        chunks (a full covariance's statistics are ``K d^2 / 2`` numbers per
+        chunk), and the order of the additions never depends on the threads.
+        """
+        total = None
+        for part in self._ordered(function, n_components, width):
+            total = part if total is None else total + part
+        return total
+
+    def _ordered(self, function, n_components: int, width: int | None) -> Iterator[Any]:
+        """Results of ``function`` for every chunk, in chunk order, from at most two per thread in flight.
+
+        Worker threads run single-threaded BLAS. If the consumer stops (an
+        error, or Ctrl-C in the main thread), chunks not yet started are
+        cancelled, so an interrupted pass ends within one chunk per thread.
+        """
+        chunks = self.chunks(n_components, width)
+        bounds = chunk_bounds(self.n_samples, self.chunk_rows(n_components, width))
+        threads = min(self.n_threads, len(bounds))
         work = self.n_samples * ((self.n_features if width is None else width) + n_components) * self.n_features
         if self.n_samples < PARALLEL_ROWS and work < PARALLEL_MIN_WORK:
             threads = 1
         if threads <= 1:
-            return [function(*chunk) for chunk in chunks]
+            with single_threaded_blas() if self.xp.name == "numpy" else nullcontext():
+                for chunk in chunks:
+                    yield function(*chunk)
+            return
+        pool = _pool(threads)
+        pending: deque = deque()
         with single_threaded_blas():
-            return list(_pool(threads).map(lambda chunk: function(*chunk), chunks))
+            try:
+                for chunk in chunks:
+                    pending.append(pool.submit(function, *chunk))
+                    if len(pending) >= 2 * threads:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def weights_numpy(self) -> np.ndarray:
         if self.weights is None:
@@ -294,7 +334,7 @@ class ChunkedData:
                 return estep_statistics(xp, structure, self.centred(start, stop, Xc), wc, kp, self.dtype)
 
         width = structure.feature_width(self.n_features, params.n_components)
-        return _sum(self.map_chunks(chunk_statistics, params.n_components, width)).to_numpy(xp)
+        return self.sum_chunks(chunk_statistics, params.n_components, width).to_numpy(xp)
 
     def statistics(
         self,
@@ -323,7 +363,7 @@ class ChunkedData:
             return moments(xp, structure, Xt, features, resp, shift, 0.0, total)
 
         width = structure.feature_width(self.n_features, n_components)
-        return _sum(self.map_chunks(chunk_statistics, n_components, width)).to_numpy(xp)
+        return self.sum_chunks(chunk_statistics, n_components, width).to_numpy(xp)
 
     def map_log_prob(
         self,
@@ -354,10 +394,3 @@ def checked_moments(mean: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray
             "rescale the data, for example divide it by its largest absolute value."
         )
     return mean, variances
-
-
-def _sum(parts: list[Statistics]) -> Statistics:
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total

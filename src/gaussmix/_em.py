@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,61 +81,145 @@ class EMResult:
     dropped: tuple[tuple[int, int], ...] = ()
     #: components whose variance is only the regularisation in some direction
     collapsed: tuple[int, ...] = ()
+    #: why EM stopped before converging or reaching max_iter (None if it did not)
+    stopped: str | None = None
 
 
-def regularization(reg_covar: float, variances: np.ndarray, means: np.ndarray, eps: float) -> np.ndarray:
-    """What to add to each feature's variance: ``reg_covar`` times that feature's variance.
+@dataclass(frozen=True)
+class DataScale:
+    """The data's scale as EM uses it: computed once per fit from the feature moments.
 
-    This makes results independent of the units and scale of each feature.
-    A feature whose spread is below the rounding of its values counts as
-    constant and takes the mean scale of the other features (1 if every
-    feature is constant).
+    Attributes
+    ----------
+    mean, variances : ndarray of shape (n_features,)
+        Weighted mean (the statistics' shift) and population variance of each feature.
+    scale : ndarray of shape (n_features,)
+        The variance a feature's spread is measured against: its variance, or
+        for a constant feature the mean variance of the others (1 if every
+        feature is constant).
+    varies : ndarray of bool
+        Features whose spread exceeds the rounding of their values.
+    reg : ndarray of shape (n_features,)
+        What is added to each feature's variance: ``reg_covar * scale``.
+    reg_covar : float
+    eps : float
+        Machine epsilon of the dtype the kernels compute in.
     """
-    constant = variances <= (4.0 * eps * np.abs(means)) ** 2
-    constant |= variances <= np.finfo(np.float64).tiny
-    if np.all(constant):
-        scale = np.ones_like(variances)
-    else:
-        scale = np.where(constant, np.mean(variances[~constant]), variances)
-    return reg_covar * scale
+
+    mean: np.ndarray
+    variances: np.ndarray
+    scale: np.ndarray
+    varies: np.ndarray
+    reg: np.ndarray
+    reg_covar: float
+    eps: float
+
+    @classmethod
+    def of(cls, data: Any, reg_covar: float) -> DataScale:
+        """The scale of a data engine's rows (their feature moments, computed once)."""
+        mean, variances = data.feature_moments()
+        return cls.from_moments(mean, variances, reg_covar, data.dtype)
+
+    @classmethod
+    def from_moments(cls, mean: np.ndarray, variances: np.ndarray, reg_covar: float, dtype: Any) -> DataScale:
+        eps = float(np.finfo(dtype).eps)
+        constant = variances <= (4.0 * eps * np.abs(mean)) ** 2
+        constant |= variances <= np.finfo(np.float64).tiny
+        if np.all(constant):
+            scale = np.ones_like(variances)
+        else:
+            scale = np.where(constant, np.mean(variances[~constant]), variances)
+        check_range(variances, ~constant, dtype)
+        return cls(mean, variances, scale, ~constant, reg_covar * scale, float(reg_covar), eps)
+
+    @property
+    def fallback_variances(self) -> np.ndarray:
+        """Axis-aligned variances for a component that has never had data."""
+        return self.scale
+
+    def noise_floor(self, means: np.ndarray, factor: float = 1.0) -> np.ndarray:
+        """Per component, the relative variance that rounding alone can produce, shape (K,).
+
+        Statistics are taken about the data mean, so a component's variance
+        carries a rounding error of about ``eps`` times its squared distance
+        from the data mean, in units of each feature's scale.
+        """
+        distance = np.max((means - self.mean) ** 2 / self.scale, axis=1)
+        return SINGULAR_EPS * factor * self.eps * (1.0 + distance)
+
+    @property
+    def checks_singularity(self) -> bool:
+        """Whether the regularisation is too small to keep covariances above rounding noise."""
+        return self.reg_covar < self.eps
 
 
-def collapsed_components(
-    structure: CovarianceStructure,
-    params: MixtureParams,
-    reg: np.ndarray,
-    reg_covar: float,
-    data_variances: np.ndarray,
-) -> tuple[int, ...]:
+#: A variance within this many machine epsilons (of the feature's scale) of zero counts as zero.
+SINGULAR_EPS = 64.0
+
+
+def check_range(variances: np.ndarray, varies: np.ndarray, dtype: Any) -> None:
+    """FitError unless every varying feature's spread is representable in ``dtype`` with room to spare.
+
+    Components can be a millionth of the data's spread (the default
+    regularisation) and precisions are inverse variances, so a feature
+    whose variance is within ``1e6 / eps`` of the smallest normal number
+    cannot be fitted faithfully in that dtype.
+    """
+    info = np.finfo(dtype)
+    smallest = float(info.tiny) / float(info.eps) * 1e6
+    small = varies & (variances < smallest)
+    if np.any(small):
+        j = int(np.flatnonzero(small)[0])
+        raise FitError(
+            f"feature {j} has values too small for {np.dtype(dtype).name} arithmetic (variance "
+            f"{variances[j]:.3g}, below {smallest:.3g}): rescale the data, for example divide each "
+            "feature by its standard deviation."
+        )
+
+
+def collapsed_components(structure: CovarianceStructure, params: MixtureParams, scale: DataScale) -> tuple[int, ...]:
     """Components whose own spread is at most ``reg_covar`` of the data's in some direction.
 
     The spread of component ``k`` is its covariance minus the
-    regularisation; it is compared with ``diag(data_variances) + reg`` by a
-    generalised eigenvalue. Directions in which the data themselves do not
-    vary (constant features) are not counted.
+    regularisation, measured in units of each feature's variance (plus the
+    regularisation); directions in which the data themselves do not vary
+    (constant features) are not counted. A spread below the rounding noise
+    counts as collapsed whatever ``reg_covar``. The structure computes the
+    test at the cost of its own parameters (O(K d) for diagonal and
+    spherical covariances, one Cholesky factorisation per matrix).
     """
-    if reg_covar <= 0:
+    if not np.any(scale.varies):
         return ()
-    n_components, n_features = params.means.shape
-    full = structure.full_covariances(params.covariances, n_components, n_features)
-    scale = np.sqrt(data_variances + reg)
-    varies = data_variances > 100.0 * reg
-    collapsed = []
-    for k in range(n_components):
-        if params.weights[k] == 0:
-            continue
-        spread = (full[k] - np.diag(reg)) / np.outer(scale, scale)
-        values, vectors = np.linalg.eigh(0.5 * (spread + spread.T))
-        for value, vector in zip(values, vectors.T):
-            if value <= reg_covar and np.sum(vector[varies] ** 2) > 0.5:
-                collapsed.append(k)
-                break
-    return tuple(collapsed)
+    units = np.where(scale.varies, np.sqrt(scale.variances + scale.reg), 0.0)
+    thresholds = np.maximum(scale.reg_covar, scale.noise_floor(params.means))
+    collapsed = structure.collapsed(params.covariances, scale.reg, units, thresholds)
+    return tuple(int(k) for k in np.flatnonzero(collapsed & (params.weights > 0)))
 
 
-def _singular_message(
-    structure: CovarianceStructure, components: tuple[int, ...] | None, reg_covar: float, where: str
-) -> str:
+def singular_components(structure: CovarianceStructure, params: MixtureParams, scale: DataScale) -> tuple[int, ...] | None:
+    """Components whose covariance is zero in some direction, up to rounding; ``()`` if none.
+
+    Decided relative to the data's scale: a variance (given the other
+    features) within a few machine epsilons of the feature's variance is
+    rounding noise, not spread. Only checked while the regularisation is
+    below that noise (``reg_covar`` 0 or nearly). ``None`` stands for a
+    shared covariance.
+    """
+    if not scale.checks_singularity:
+        return ()
+    conditional = structure.conditional_variances(params.covariances, params.precisions_cholesky)
+    with np.errstate(invalid="ignore"):
+        relative = np.min(conditional / scale.scale, axis=1)
+    floor = scale.noise_floor(params.means, factor=params.n_features if structure.is_matrix else 1.0)
+    alive = params.weights > 0
+    if relative.shape[0] != params.n_components:  # one shared covariance
+        return None if not relative[0] > np.max(floor[alive]) else ()
+    return tuple(int(k) for k in np.flatnonzero(~(relative > floor) & alive))
+
+
+def singular_message(structure: CovarianceStructure, components: tuple[int, ...] | None, reg_covar: float,
+                     where: str) -> str:
+    """scikit-learn's sentence for an ill-defined covariance, then what happened and what to change."""
     what = "the shared covariance" if components is None else (
         "the covariance of component " + ", ".join(str(k) for k in components)
     )
@@ -144,43 +229,60 @@ def _singular_message(
         else f"increase reg_covar (now {reg_covar:g}, relative to each feature's variance)"
     )
     return (
-        f"{what} became singular {where} (covariance_type={structure.name!r}): a component "
-        "collapsed onto too few distinct points or a constant feature. To fix it, "
-        f"{advice}, use fewer components, or drop duplicate rows and constant features."
+        f"{SKLEARN_SINGULAR} In gaussmix: {what} became singular {where} (covariance_type="
+        f"{structure.name!r}): a component collapsed onto too few distinct points or a constant feature. "
+        f"To fix it, {advice}, use fewer components, or drop duplicate rows and constant features."
     )
+
+
+#: scikit-learn's message for a singular covariance, kept first so that code matching it keeps working.
+SKLEARN_SINGULAR = (
+    "Fitting the mixture model failed because some components have ill-defined empirical covariance "
+    "(for instance caused by singleton or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
 
 
 def m_step(
     structure: CovarianceStructure,
     stats: Statistics,
-    reg: np.ndarray,
+    scale: DataScale,
     previous: MixtureParams | None,
-    fallback_variances: np.ndarray,
 ) -> tuple[MixtureParams, tuple[int, ...]]:
     """New parameters from statistics; returns them and the newly dropped components.
 
     A component with (almost) no responsibility keeps its previous mean and
     covariance (axis-aligned data-scale covariances when there is none) and
     gets weight 0.
+
+    Raises
+    ------
+    SingularCovarianceError
+        If a covariance is not positive definite, or (with a regularisation
+        below rounding noise) is zero in some direction up to rounding.
     """
     n_components = stats.counts.shape[0]
     empty = stats.counts <= EMPTY_COMPONENT_FRACTION * stats.total_weight
     counts = np.where(empty, 0.0, stats.counts)
     first = np.where(empty[:, None], 0.0, stats.first)
     means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
-    covariances = structure.covariances(counts, first, stats.second, reg)
+    covariances = structure.covariances(counts, first, stats.second, scale.reg)
     if np.any(empty):
         if previous is not None:
             means = np.where(empty[:, None], previous.means, means)
             source = previous.covariances
         else:
-            source = structure.default_covariances(fallback_variances + reg, n_components)
+            source = structure.default_covariances(scale.fallback_variances + scale.reg, n_components)
         covariances = structure.replace_components(covariances, source, empty)
     weights = counts / np.sum(counts)
     precisions_cholesky = structure.precisions_cholesky(covariances)
+    params = MixtureParams(weights, means, covariances, precisions_cholesky)
+    singular = singular_components(structure, params, scale)
+    if singular != ():
+        raise SingularCovarianceError(singular)
     was_alive = np.ones(n_components, bool) if previous is None else previous.weights > 0
     newly = tuple(int(k) for k in np.flatnonzero(empty & was_alive))
-    return MixtureParams(weights, means, covariances, precisions_cholesky), newly
+    return params, newly
 
 
 def run_em(
@@ -188,9 +290,7 @@ def run_em(
     structure: CovarianceStructure,
     params: MixtureParams,
     *,
-    reg: np.ndarray,
-    reg_covar: float,
-    fallback_variances: np.ndarray,
+    scale: DataScale,
     tol: float,
     max_iter: int,
     lower_bound: float = -math.inf,
@@ -203,34 +303,48 @@ def run_em(
     the parameters entering it (scikit-learn's convention), so the returned
     parameters are one M-step past ``lower_bounds[-1]``.
 
+    A covariance that becomes singular in an M-step stops EM with a
+    :class:`FitError`, as EM cannot continue from it; in the last iteration
+    allowed (``max_iter``) no further E-step needs it, so EM instead returns
+    the parameters that entered that iteration, not converged, with
+    ``stopped`` saying why (the parameters are then those of
+    ``lower_bounds[-1]``).
+
     Raises
     ------
     FitError
-        If the log-likelihood is not finite or a covariance becomes singular.
+        If the log-likelihood is not finite, or a covariance becomes
+        singular before the last iteration.
     """
     lower_bounds: list[float] = []
     dropped: list[tuple[int, int]] = []
     converged = False
     n_iter = 0
+    stopped = None
     if callback is not None:
         callback(IterationInfo(restart, 0, lower_bound, math.nan, params, structure.name))
     for n_iter in range(1, max_iter + 1):
         stats = data.estep(structure, params)
         previous_bound = lower_bound
-        lower_bound = stats.log_likelihood / stats.total_weight
-        if not math.isfinite(lower_bound):
+        current = stats.log_likelihood / stats.total_weight
+        if not math.isfinite(current):
             raise FitError(
                 f"the log-likelihood is not finite at EM iteration {n_iter} (restart {restart}): "
                 "some rows have zero or infinite density under the current parameters, which "
                 "happens with extreme values (rescale or clip the data) or with degenerate "
                 "components (increase reg_covar or use fewer components)."
             )
+        lower_bound = current
         try:
-            params, newly = m_step(structure, stats, reg, params, fallback_variances)
+            new_params, newly = m_step(structure, stats, scale, params)
         except SingularCovarianceError as exc:
-            raise FitError(
-                _singular_message(structure, exc.components, reg_covar, f"at EM iteration {n_iter}")
-            ) from None
+            message = singular_message(structure, exc.components, scale.reg_covar, f"at EM iteration {n_iter}")
+            if n_iter < max_iter:
+                raise FitError(message) from None
+            lower_bounds.append(lower_bound)
+            stopped = message
+            break
+        params = new_params
         dropped.extend((k, n_iter) for k in newly)
         lower_bounds.append(lower_bound)
         change = lower_bound - previous_bound
@@ -246,4 +360,5 @@ def run_em(
         n_iter=n_iter,
         converged=converged,
         dropped=tuple(dropped),
+        stopped=stopped,
     )

@@ -14,12 +14,12 @@ import numpy as np
 
 from gaussmix._data import ChunkedData
 from gaussmix._em import (
+    DataScale,
     EMResult,
     IterationInfo,
-    _singular_message,
     collapsed_components,
-    regularization,
     run_em,
+    singular_message,
 )
 from gaussmix._init import InitMethod, initial_params
 from gaussmix._params import MixtureParams
@@ -137,10 +137,7 @@ def fit_mixture(
     """
     observer = observer or FitObserver()
     structure = settings.structure
-    data_mean, data_variances = data.feature_moments()
-    eps = float(np.finfo(data.dtype).eps)
-    reg = regularization(settings.reg_covar, data_variances, data_mean, eps)
-    fallback = np.where(data_variances > 0, data_variances, 1.0)
+    scale = DataScale.of(data, settings.reg_covar)
     n_restarts = 1 if warm_start is not None else settings.n_init
 
     best: EMResult | None = None
@@ -157,24 +154,21 @@ def fit_mixture(
                     n_components=settings.n_components,
                     method=settings.init,
                     rng=rng,
-                    reg=reg,
-                    data_variances=fallback,
+                    scale=scale,
                     weights_init=weights_init,
                     means_init=means_init,
                     precisions_init=precisions_init,
                 )
             except SingularCovarianceError as exc:
                 raise FitError(
-                    _singular_message(structure, exc.components, settings.reg_covar, "at initialisation")
+                    singular_message(structure, exc.components, settings.reg_covar, "at initialisation")
                 ) from None
             lower_bound = -math.inf
         result = run_em(
             data,
             structure,
             params,
-            reg=reg,
-            reg_covar=settings.reg_covar,
-            fallback_variances=fallback,
+            scale=scale,
             tol=settings.tol,
             max_iter=settings.max_iter,
             lower_bound=lower_bound,
@@ -187,5 +181,4 @@ def fit_mixture(
         if best is None or result.lower_bound > best.lower_bound:
             best = result
     assert best is not None  # n_restarts >= 1
-    collapsed = collapsed_components(structure, best.params, reg, settings.reg_covar, data_variances)
-    return replace(best, collapsed=collapsed)
+    return replace(best, collapsed=collapsed_components(structure, best.params, scale))

@@ -47,6 +47,12 @@ from gaussmix.exceptions import (
     InvalidParameterError,
 )
 
+#: scikit-learn's warning, kept first so that filters matching it keep working.
+SKLEARN_NOT_CONVERGED = (
+    "Best performing initialization did not converge. Try different init parameters, or increase "
+    "max_iter, tol, or check for degenerate data."
+)
+
 CovarianceType = Literal["full", "tied", "diag", "spherical"]
 InitParams = Literal["kmeans", "k-means++", "random", "random_from_data"]
 
@@ -338,14 +344,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 stacklevel=4,
             )
         if not result.converged and settings.max_iter > 0:
-            warnings.warn(
-                f"Best performing initialization did not converge after {settings.max_iter} "
-                f"iterations (last change of the lower bound "
-                f"{_last_change(result):.3g} >= tol={settings.tol:g}). "
-                "Increase max_iter or tol, try other init parameters, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+            if result.stopped is not None:
+                why = (
+                    f"The last iteration's M-step failed, so the fitted parameters are those that entered "
+                    f"it: {result.stopped}"
+                )
+            elif len(result.lower_bounds) < 2:
+                why = f"EM ran only {result.n_iter} iteration (max_iter={settings.max_iter}): no change to measure."
+            else:
+                why = (
+                    f"After {settings.max_iter} iterations the lower bound still changed by "
+                    f"{_last_change(result):.3g} >= tol={settings.tol:g}."
+                )
+            warnings.warn(f"{SKLEARN_NOT_CONVERGED} {why}", ConvergenceWarning, stacklevel=4)
         return data
 
     def _fit_data(self, engine: str, X, sample_weight):

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gaussmix._data import ChunkedData
-from gaussmix._em import m_step
+from gaussmix._em import DataScale, m_step
 from gaussmix._kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
 from gaussmix._params import MixtureParams
 from gaussmix._sampling import new_stream, uniforms
@@ -115,8 +115,7 @@ def initial_params(
     n_components: int,
     method: InitMethod,
     rng: np.random.RandomState,
-    reg: np.ndarray,
-    data_variances: np.ndarray,
+    scale: DataScale,
     weights_init: np.ndarray | None = None,
     means_init: np.ndarray | None = None,
     precisions_init: np.ndarray | None = None,
@@ -153,7 +152,7 @@ def initial_params(
             responsibilities = NearestResponsibilities(centers)
 
     stats = data.statistics(structure, responsibilities, n_components)
-    params, empty = m_step(structure, stats, reg, None, data_variances)
+    params, empty = m_step(structure, stats, scale, None)
 
     weights, means = params.weights, params.means
     covariances, prec_chol = params.covariances, params.precisions_cholesky

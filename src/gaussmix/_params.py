@@ -98,12 +98,13 @@ def checked_params(
             f"covariances for covariance_type={structure.name!r} has shape {covariances.shape}, expected {expected}"
         )
     tolerance = 1e-5 if dtype == np.float32 else 1e-8
-    if np.any(weights < 0) or abs(float(np.sum(weights)) - 1.0) > tolerance:
-        raise ValueError(f"weights must be non-negative and sum to 1, got sum {np.sum(weights):.10g}")
-    full = structure.full_covariances(covariances, n_components, n_features)
-    for k, matrix in enumerate(full):
-        if not np.allclose(matrix, matrix.T) or np.min(np.linalg.eigvalsh(matrix)) <= 0:
-            raise ValueError(f"covariance of component {k} is not symmetric positive definite")
+    if np.any(weights < 0):
+        raise ValueError(f"weights must be non-negative, got minimum {np.min(weights):.6g}")
+    if abs(float(np.sum(weights)) - 1.0) > tolerance:
+        raise ValueError(
+            f"weights must sum to 1 (within {tolerance:g}), got sum 1{float(np.sum(weights)) - 1.0:+.3g}"
+        )
+    structure.check_covariance_values(covariances)
     expected_chol = structure.precisions_cholesky(covariances)
     if precisions_cholesky is None:
         return MixtureParams(weights, means, covariances, expected_chol)

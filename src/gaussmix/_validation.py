@@ -76,32 +76,42 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     return weights
 
 
-def check_weights_init(weights: Any, n_components: int) -> np.ndarray:
-    name = "weights_init"
+def shape_message(name: str, expected: tuple[int, ...], shape: tuple[int, ...], meaning: str) -> str:
+    """scikit-learn's sentence for a wrong shape, then what the shape stands for."""
+    return (
+        f"The parameter {name!r} should have the shape of {expected}, but got {shape}. "
+        f"In gaussmix: the shape is {meaning}."
+    )
+
+
+def check_weights_init(weights: Any, n_components: int, name: str = "weights_init") -> np.ndarray:
+    """Initial (or generating) mixture weights: shape (n_components,), in [0, 1], summing to 1."""
     array = finite_array(weights, name)
     if array.shape != (n_components,):
-        raise ValueError(
-            f"{name} must have shape ({n_components},) (one weight per component), got shape {array.shape}."
-        )
+        raise ValueError(shape_message("weights", (n_components,), array.shape,
+                                       f"(n_components,): one weight per component ({name})"))
     if np.any(array < 0) or np.any(array > 1):
+        # scikit-learn's sentence names the minimum "max value" and the maximum "min value".
         raise ValueError(
-            f"{name} must lie in [0, 1], got min {array.min():.5g} and max {array.max():.5g}."
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{np.min(array):.5f}, min value {np.max(array):.5f}. In gaussmix: {name} ranges from "
+            f"{np.min(array):.6g} to {np.max(array):.6g}; every weight must lie in [0, 1]."
         )
-    if not math.isclose(float(array.sum()), 1.0, rel_tol=0, abs_tol=1e-6):
+    total = float(array.sum())
+    if not math.isclose(total, 1.0, rel_tol=0, abs_tol=1e-6):
         raise ValueError(
-            f"{name} must sum to 1, got sum {array.sum():.8g}; divide the weights by their sum."
+            f"The parameter 'weights' should be normalized, but got sum(weights) = {total:.5f}. "
+            f"In gaussmix: {name} sums to {total:.10g}, which differs from 1 by {abs(total - 1.0):.3g} "
+            "(more than 1e-6); divide the weights by their sum."
         )
     return array / array.sum()
 
 
 def check_means_init(means: Any, n_components: int, n_features: int) -> np.ndarray:
-    name = "means_init"
-    array = finite_array(means, name)
+    array = finite_array(means, "means_init")
     if array.shape != (n_components, n_features):
-        raise ValueError(
-            f"{name} must have shape ({n_components}, {n_features}) (n_components, n_features), "
-            f"got shape {array.shape}."
-        )
+        raise ValueError(shape_message("means", (n_components, n_features), array.shape,
+                                       "(n_components, n_features): one initial mean per component (means_init)"))
     return array
 
 

@@ -51,6 +51,13 @@ class Diag(VarianceStructure):
     def log_det_precision_cholesky(self, precisions_cholesky, n_features):
         return np.sum(np.log(precisions_cholesky), axis=1)
 
+    def conditional_variances(self, covariances, precisions_cholesky):
+        return covariances
+
+    def collapsed(self, covariances, reg, units, thresholds):
+        keep = units > 0
+        return np.min((covariances[:, keep] - reg[keep]) / units[keep] ** 2, axis=1) <= thresholds
+
     def full_covariances(self, covariances, n_components, n_features):
         out = np.zeros((n_components, n_features, n_features))
         idx = np.arange(n_features)

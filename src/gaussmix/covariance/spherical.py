@@ -57,6 +57,12 @@ class Spherical(VarianceStructure):
     def log_det_precision_cholesky(self, precisions_cholesky, n_features):
         return n_features * np.log(precisions_cholesky)
 
+    def conditional_variances(self, covariances, precisions_cholesky):
+        return covariances[:, None]
+
+    def collapsed(self, covariances, reg, units, thresholds):
+        return (covariances - np.mean(reg)) / np.max(units) ** 2 <= thresholds
+
     def full_covariances(self, covariances, n_components, n_features):
         return covariances[:, None, None] * np.eye(n_features)
 

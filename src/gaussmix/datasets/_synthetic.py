@@ -61,7 +61,7 @@ def make_mixture(
     if means.ndim != 2:
         raise ValueError(f"means must have shape (n_components, n_features), got shape {means.shape}.")
     n_components, n_features = means.shape
-    weights = check_weights_init(weights, n_components)
+    weights = check_weights_init(weights, n_components, name="weights")
     covariances = np.asarray(covariances, dtype=np.float64)
     expected = structure.covariance_shape(n_components, n_features)
     if covariances.shape != expected:
