@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from gaussmix._outliers import seeded_clone
+from gaussmix._persistence import SaveMixin
 from gaussmix._validation import check_choice, check_fitted, check_sample_weight
 from gaussmix.covariance import available_structures, get_structure
 from gaussmix.exceptions import InvalidParameterError
@@ -18,7 +19,7 @@ from gaussmix.exceptions import InvalidParameterError
 ModelType = Literal["MclustDA", "EDDA"]
 
 
-class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
+class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     """Bayes classifier with a Gaussian mixture for each class's density.
 
     ``predict_proba`` is Bayes' rule in log space:

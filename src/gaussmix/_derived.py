@@ -22,6 +22,7 @@ def from_parameters(cls, weights, means, covariances, *, covariance_type="full",
     model._settings()
     model._set_parameters(checked, dtype)
     model.converged_, model.n_iter_ = False, 0
+    model.collapsed_components_ = np.array([], dtype=int)  # no data to judge by
     model.lower_bound_, model.lower_bounds_ = -math.inf, []
     model.n_features_in_ = checked.n_features
     if feature_names is not None:
@@ -76,6 +77,7 @@ def fitted_like(template, params: MixtureParams, dtype, n_features: int, feature
     model = type(template)(**template.get_params())
     model._set_parameters(params, dtype)
     model.converged_ = template.converged_
+    model.collapsed_components_ = np.array([], dtype=int)  # a collapse is judged on the data, which a view lacks
     model.n_iter_ = template.n_iter_
     model.lower_bound_ = template.lower_bound_
     model.lower_bounds_ = list(template.lower_bounds_)

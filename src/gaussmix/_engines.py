@@ -54,16 +54,64 @@ def torch_namespace(device: Any, X: Any = None):
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise InvalidParameterError(f"device={device!r} is not a torch device: {exc}") from None
+        raise InvalidParameterError(
+            f"device={device!r} is not a torch device ({_reason(exc)}); use for example 'cpu', 'cuda' or 'cuda:1'."
+        ) from None
+    problem = _device_problem(torch, device)
+    if problem:
+        raise InvalidParameterError(f"device {str(device)!r} cannot be used here: {problem}.")
     if device.type == "cuda" and device.index is None:  # "cuda" is the current GPU, as tensors name it
         device = torch.device("cuda", torch.cuda.current_device())
     return TorchNamespace(device)
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160] or type(exc).__name__
+
+
+def _device_problem(torch, device) -> str | None:
+    """Why ``device`` is unusable on this machine, or None."""
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "this machine has no CUDA GPU that PyTorch can use (or PyTorch was built without CUDA)"
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            return f"this machine has {count} CUDA device{'s' * (count != 1)} (cuda:0 to cuda:{count - 1})"
+        return None
+    backend = getattr(torch.backends, device.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is not None and not available():
+        return f"PyTorch's {device.type} backend is not available on this machine"
+    return None
+
+
+def device_available(device: Any) -> bool:
+    """Whether the torch ``device`` (a name or torch.device) can be used here (False without torch)."""
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None:
+        return False
+    import torch
+
+    try:
+        return _device_problem(torch, torch.device(device)) is None
+    except (RuntimeError, TypeError):
+        return False
 
 
 def check_tensor(estimator: Any, X: Any, *, reset: bool, min_samples: int = 1):
     """Validate a torch tensor as scikit-learn validates arrays; returns a float32 or float64 tensor."""
     import torch
 
+    if X.layout != torch.strided:
+        raise ValueError(
+            f"A sparse tensor ({X.layout}) was passed, but dense data is required; use X.to_dense() "
+            "if it fits in memory."
+        )
+    if X.is_complex():
+        raise ValueError(f"Complex data not supported (a {X.dtype} tensor); pass real numbers.")
     X = X.detach()  # EM needs no gradients; a graph through every chunk would only cost memory
     if X.ndim != 2:
         raise ValueError(

@@ -30,6 +30,7 @@ from gaussmix._fit import (
 from gaussmix._init import INIT_METHODS
 from gaussmix._namespace import is_dask_collection, is_torch_tensor
 from gaussmix._params import MixtureParams
+from gaussmix._persistence import SaveMixin
 from gaussmix._validation import (
     check_choice,
     check_fitted,
@@ -57,7 +58,7 @@ CovarianceType = Literal["full", "tied", "diag", "spherical"]
 InitParams = Literal["kmeans", "k-means++", "random", "random_from_data"]
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by Expectation-Maximisation.
 
     A drop-in for :class:`sklearn.mixture.GaussianMixture` (same parameters,
@@ -302,7 +303,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         warm = None
         if self.warm_start and hasattr(self, "converged_"):
-            warm = (self._params_from_attributes(n_features), self.lower_bound_)
+            warm = self._warm_start_from(settings, n_features)
 
         observers = []
         if self.verbose:
@@ -431,17 +432,35 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _check_fitted(self) -> None:
         check_fitted(self, "converged_")
 
-    def _params_from_attributes(self, n_features: int | None = None) -> MixtureParams:
+    def _warm_start_from(self, settings: FitSettings, n_features: int) -> tuple[MixtureParams, float] | None:
+        """The fitted parameters to continue from, or None (with a warning) when they do not fit the settings."""
+        fitted_components, fitted_features = np.shape(self.means_)
+        expected = settings.structure.covariance_shape(settings.n_components, n_features)
+        if (fitted_components, fitted_features) == (settings.n_components, n_features) and np.shape(
+            self.precisions_cholesky_
+        ) == expected:
+            return self._params_from_attributes(), self.lower_bound_
+        warnings.warn(
+            f"warm_start=True, but the fitted model ({fitted_components} components, {fitted_features} features, "
+            f"covariances of shape {np.shape(self.covariances_)}) does not match this fit ({settings.n_components} "
+            f"components, {n_features} features, covariance_type={settings.structure.name!r}): "
+            f"starting afresh with init_params={settings.init!r}.",
+            UserWarning,
+            stacklevel=5,
+        )
+        return None
+
+    def _params_from_attributes(self) -> MixtureParams:
         structure = get_structure(self.covariance_type)
         means = np.asarray(self.means_, dtype=np.float64)
-        n_components = means.shape[0]
-        expected = structure.covariance_shape(n_components, means.shape[1])
+        n_components, n_features = means.shape
+        expected = structure.covariance_shape(n_components, n_features)
         prec_chol = np.asarray(self.precisions_cholesky_, dtype=np.float64)
-        if prec_chol.shape != expected or (n_features is not None and means.shape[1] != n_features):
+        if prec_chol.shape != expected:
             raise ValueError(
-                f"the fitted parameters do not match covariance_type={self.covariance_type!r} and "
-                f"{n_features} features (precisions_cholesky_ has shape {prec_chol.shape}, expected "
-                f"{expected}); refit with warm_start=False."
+                f"the fitted precisions_cholesky_ has shape {prec_chol.shape}, but covariance_type="
+                f"{self.covariance_type!r} with {n_components} components of {n_features} features needs "
+                f"{expected}: covariance_type was changed after fitting; set it back or fit again."
             )
         return MixtureParams(
             weights=np.asarray(self.weights_, dtype=np.float64),
@@ -643,18 +662,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         from gaussmix._derived import marginal
 
         return marginal(self, features)
-
-    def save(self, path) -> None:
-        """Write the fitted model to ``path`` (see :func:`gaussmix.load`).
-
-        The file is a NumPy ``.npz`` archive of arrays plus JSON metadata; it
-        holds no pickled objects, so loading it never runs code. The file is
-        replaced atomically: an interrupted save leaves any old file intact.
-        """
-        from gaussmix._persistence import save_model
-
-        self._check_fitted()
-        save_model(self, path)
 
     # -- model selection -----------------------------------------------------
     def _n_parameters(self) -> int:

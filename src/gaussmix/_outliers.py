@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import validate_data
 
+from gaussmix._persistence import SaveMixin
 from gaussmix._validation import check_fitted, check_sample_weight
 from gaussmix.exceptions import InvalidParameterError
 
@@ -43,7 +44,7 @@ def seeded_clone(template, random_state):
     return copy
 
 
-class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
+class GaussianMixtureOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     """Flag rows whose density under a fitted Gaussian mixture is low.
 
     Follows scikit-learn's outlier-detector conventions: ``predict`` returns

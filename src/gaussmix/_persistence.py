@@ -1,37 +1,40 @@
 """Model files: NumPy arrays plus JSON metadata, never pickle.
 
-Format (version 1)
+Format (version 2)
 ------------------
-A model file is an uncompressed NumPy ``.npz`` archive (a zip file) with these
-members, read back with ``numpy.load(..., allow_pickle=False)``:
+A model file is a zip archive of uncompressed members, as NumPy's ``.npz``:
+one ``.npy`` member per array and a ``metadata.npy`` member, a uint8 array
+holding UTF-8 JSON::
 
-=======================  ======================================================
-``metadata``             uint8 array: UTF-8 JSON, described below
-``weights``              (K,) float32 or float64
-``means``                (K, d)
-``covariances``          shaped by ``covariance_type`` (see ``GaussianMixture``)
-``precisions_cholesky``  same shape as ``covariances``
-``init.<name>``          optional: ``weights_init``, ``means_init`` or
-                         ``precisions_init`` when these were given as arrays
-=======================  ======================================================
+    {"format": "gaussmix-model", "format_version": 2, "gaussmix_version": "...",
+     "model": NODE, "arrays": {member: {"dtype": ..., "shape": [...], "sha256": ...}}}
 
-The metadata object has the keys
+A NODE describes one estimator: ``{"estimator": class name, "params":
+{name: VALUE}, "state": {attribute: VALUE}}`` (``state`` is empty for an
+unfitted estimator given as a hyper-parameter). A VALUE is JSON ``null``, a
+boolean, an integer, a finite number, a string or a list of VALUEs, or one
+of the tagged objects ``{"float": "nan" | "inf" | "-inf"}``, ``{"array":
+member}`` (``"object": true`` for an array of Python strings),
+``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}``, ``{"range":
+[start, stop, step]}``, ``{"table": {"columns": [...], "rows": [[...],
+...]}}`` (a table of results) or a NODE. Hyper-parameters that cannot be
+stored (a callback, a ``RandomState``, a cross-validation splitter) are
+stored as ``null``.
 
-* ``format`` (``"gaussmix-model"``) and ``format_version`` (``1``);
-* ``gaussmix_version``: the version that wrote the file;
-* ``estimator``: ``"GaussianMixture"``;
-* ``params``: the hyper-parameters (``get_params()``); an array-valued one
-  holds ``{"array": "init.<name>"}``; a ``random_state`` that is not an
-  integer and a ``callback`` are stored as ``null``;
-* ``fitted``: ``converged``, ``n_iter``, ``lower_bound`` (``null`` for -inf),
-  ``lower_bounds``, ``n_features_in``, ``feature_names_in`` (or ``null``);
-* ``arrays``: for each array member its ``dtype``, ``shape`` and ``sha256``
-  (of its C-ordered bytes).
+Version 1 files (a GaussianMixture with ``params``, ``fitted`` and
+``arrays`` keys) are still read.
 
-Loading checks the format and version, every checksum, dtype and shape, that
-all values are finite, that the weights lie on the simplex, that the
-covariances are positive definite and agree with the precision factors, and
-the hyper-parameters; any failure raises :class:`~gaussmix.exceptions.ModelFileError`.
+Reading never trusts the file: the metadata member is at most
+:data:`MAX_METADATA_BYTES` and :data:`MAX_DEPTH` levels deep; every member
+must be stored uncompressed, so nothing read can be larger than the file;
+each array's header is read and checked against its member's size and the
+metadata before any data is read; checksums, dtypes and shapes must match.
+Then each estimator's state is checked: a mixture's weights on the simplex,
+positive definite covariances that agree with their precision factors,
+finite values, a consistent fit record; the other estimators' own
+attributes and their mixtures. Any failure raises
+:class:`~gaussmix.exceptions.ModelFileError`, whose message starts with the
+path.
 """
 
 from __future__ import annotations
@@ -39,8 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
+import re
 import zipfile
 from typing import Any
 
@@ -49,75 +51,162 @@ import numpy as np
 from gaussmix.exceptions import ModelFileError
 
 FORMAT = "gaussmix-model"
-FORMAT_VERSION = 1
-PARAMETER_ARRAYS = ("weights", "means", "covariances", "precisions_cholesky")
-INIT_ARRAYS = ("weights_init", "means_init", "precisions_init")
+FORMAT_VERSION = 2
+#: The metadata member is refused beyond this size ...
+MAX_METADATA_BYTES = 16 << 20
+#: ... or this nesting depth of JSON arrays and objects.
+MAX_DEPTH = 64
+#: Estimators a model file may hold, by class name.
+ESTIMATORS = ("GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
+              "GaussianMixtureClassifier")
+#: Fitted attributes recomputed after loading rather than stored.
+DERIVED = {"GaussianMixture": ("precisions_",)}
 
 
 def _digest(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def save_model(model, path) -> None:
-    """Write a fitted :class:`~gaussmix.GaussianMixture` to ``path`` atomically."""
-    from gaussmix import __version__
+def _classes() -> dict[str, type]:
+    from gaussmix import (
+        GaussianMixture,
+        GaussianMixtureClassifier,
+        GaussianMixtureOutlierDetector,
+        GaussianMixtureSelector,
+    )
 
-    arrays: dict[str, np.ndarray] = {
-        "weights": np.asarray(model.weights_),
-        "means": np.asarray(model.means_),
-        "covariances": np.asarray(model.covariances_),
-        "precisions_cholesky": np.asarray(model.precisions_cholesky_),
-    }
-    params: dict[str, Any] = {}
-    for key, value in model.get_params().items():
-        if key in INIT_ARRAYS and value is not None:
-            arrays[f"init.{key}"] = np.asarray(value, dtype=np.float64)
-            params[key] = {"array": f"init.{key}"}
-        elif key == "callback" or (key == "random_state" and not isinstance(value, (int, type(None)))):
-            params[key] = None
-        elif key == "device" and value is not None:
-            params[key] = str(value)  # a torch.device is saved by name
-        else:
-            params[key] = value.item() if isinstance(value, np.generic) else value
-    names = getattr(model, "feature_names_in_", None)
+    return {cls.__name__: cls for cls in (GaussianMixture, GaussianMixtureSelector, GaussianMixtureOutlierDetector,
+                                          GaussianMixtureClassifier)}
+
+
+# -- writing -------------------------------------------------------------------------
+class _Encoder:
+    """Turns estimators and values into JSON-able VALUEs, collecting arrays as members."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def estimator(self, model, prefix: str, fitted: bool) -> dict:
+        """A NODE; the estimator's arrays become members named ``prefix + attribute``."""
+        name = type(model).__name__
+        if name not in ESTIMATORS:
+            raise TypeError(f"cannot save a {name}: model files hold {', '.join(ESTIMATORS)}")
+        params = {key: self.param(value, prefix + key) for key, value in model.get_params(deep=False).items()}
+        state = {}
+        if fitted:
+            skip = DERIVED.get(name, ())
+            for key, value in vars(model).items():
+                if key.endswith("_") and not key.startswith("_") and key not in skip:
+                    state[key] = self.value(value, prefix + key)
+        return {"estimator": name, "params": params, "state": state}
+
+    def param(self, value, path: str):
+        """A hyper-parameter; values that cannot be stored become None."""
+        if type(value).__name__ in ESTIMATORS:
+            return self.estimator(value, path + ".", fitted=False)
+        if isinstance(value, dict):
+            return {"dict": [[self.param(k, f"{path}.k{i}"), self.param(v, f"{path}.{i}")]
+                             for i, (k, v) in enumerate(value.items())]}
+        if type(value).__module__.startswith("torch") and type(value).__name__ == "device":
+            return str(value)  # a torch.device is stored by name
+        try:
+            return self.value(value, path)
+        except TypeError:
+            return None
+
+    def value(self, value, path: str):
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, bool) or isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return value
+            return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+        if isinstance(value, np.ndarray):
+            return self.array(value, path)
+        if type(value).__name__ in ESTIMATORS:
+            return self.estimator(value, path + ".", fitted=hasattr(value, "n_features_in_"))
+        if isinstance(value, tuple):
+            return {"tuple": [self.value(v, f"{path}.{i}") for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.value(v, f"{path}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {"dict": [[self.value(k, f"{path}.k{i}"), self.value(v, f"{path}.{i}")]
+                             for i, (k, v) in enumerate(value.items())]}
+        if isinstance(value, range):
+            return {"range": [value.start, value.stop, value.step]}
+        if type(value).__name__ == "DataFrame":
+            rows = value.to_dict("split")
+            return {"table": {"columns": [str(c) for c in rows["columns"]],
+                              "rows": [[self.value(v, f"{path}.{i}") for v in row] for i, row in enumerate(rows["data"])]}}
+        raise TypeError(f"cannot store a value of type {type(value).__name__} ({path})")
+
+    def array(self, array: np.ndarray, path: str) -> dict:
+        member = path
+        if array.dtype == object:
+            if not all(isinstance(v, str) for v in array.ravel()):
+                raise TypeError(f"cannot store an object array that is not all strings ({path})")
+            self.arrays[member] = array.astype(str)
+            return {"array": member, "object": True}
+        if array.dtype.kind not in "biufcU":
+            raise TypeError(f"cannot store an array of dtype {array.dtype} ({path})")
+        self.arrays[member] = np.ascontiguousarray(array)
+        return {"array": member}
+
+
+class SaveMixin:
+    """``save(path)`` for every gaussmix estimator (read back with :func:`gaussmix.load`)."""
+
+    def save(self, path) -> None:
+        """Write the fitted estimator to ``path`` (see :func:`gaussmix.load`).
+
+        The file is a zip archive of NumPy arrays plus JSON metadata; it holds
+        no pickled objects, so loading it never runs code. It is written
+        beside ``path`` and moved over it at the end: an interrupted save
+        leaves any old file intact. Only a regular file or a new path is
+        written (not a directory, device or FIFO); a new file gets the
+        permissions the umask allows, a replaced one keeps its own.
+        """
+        from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        from gaussmix.exceptions import NotFittedError
+
+        try:
+            check_is_fitted(self)
+        except SklearnNotFittedError as exc:
+            raise NotFittedError(str(exc)) from None
+        save_model(self, path)
+
+
+def save_model(model, path) -> None:
+    """Write a fitted gaussmix estimator to ``path`` atomically (only a regular file or a new path)."""
+    from gaussmix import __version__
+    from gaussmix._files import atomic_write
+
+    encoder = _Encoder()
+    node = encoder.estimator(model, "", fitted=True)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "gaussmix_version": __version__,
-        "estimator": type(model).__name__,
-        "params": params,
-        "fitted": {
-            "converged": bool(model.converged_),
-            "n_iter": int(model.n_iter_),
-            "lower_bound": float(model.lower_bound_) if math.isfinite(model.lower_bound_) else None,
-            "lower_bounds": [float(b) for b in model.lower_bounds_],
-            "n_features_in": int(model.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
-        },
+        "model": node,
         "arrays": {
-            name: {"dtype": str(a.dtype), "shape": list(a.shape), "sha256": _digest(a)} for name, a in arrays.items()
+            name: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": _digest(a)}
+            for name, a in encoder.arrays.items()
         },
     }
-    blob = np.frombuffer(json.dumps(metadata, indent=1).encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{path}: directory {directory} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: is a directory; give a file name for the model")
-    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".gaussmix-", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            np.savez(handle, metadata=blob, **arrays)
-        os.replace(handle.name, path)
-    except BaseException:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        raise
+    blob = np.frombuffer(json.dumps(metadata, indent=1, allow_nan=False).encode("utf-8"), dtype=np.uint8)
+    with atomic_write(path, "wb", what="model file") as handle:
+        np.savez(handle, metadata=blob, **encoder.arrays)
 
 
+# -- reading -------------------------------------------------------------------------
 def load_model(path):
-    """Read and validate a model file written by :meth:`GaussianMixture.save`.
+    """Read and validate a model file written by ``save``.
 
     Raises
     ------
@@ -125,34 +214,33 @@ def load_model(path):
         If the file is missing, not a model file, damaged, tampered with, of
         an unsupported format version, or describes an invalid model.
     """
+    import os
+
     path = os.fspath(path)
     where = f"{path}: "
     if not os.path.exists(path):
         raise ModelFileError(where + "no such file")
     if os.path.isdir(path):
         raise ModelFileError(where + "is a directory, not a model file")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != b"PK\x03\x04":
-        what = "empty" if not magic else "not a zip archive"
-        raise ModelFileError(where + f"not a gaussmix model file ({what})")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(where + f"damaged or truncated model file ({_reason(exc)})") from None
-    try:
-        with archive:
-            metadata = _read_metadata(archive, where)
-            arrays = _read_arrays(archive, metadata, where)
-    except ModelFileError:
-        raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(where + f"damaged or truncated model file ({_reason(exc)})") from None
-    try:
-        return _build(metadata, arrays)
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+            if magic != b"PK\x03\x04":
+                what = "empty" if not magic else "not a zip archive"
+                raise ModelFileError(where + f"not a gaussmix model file ({what})")
+            handle.seek(0)
+            with zipfile.ZipFile(handle) as archive:
+                metadata = _read_metadata(archive)
+                arrays = _read_arrays(archive, metadata)
     except ModelFileError as exc:
         raise ModelFileError(where + str(exc)) from None
-    except (ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as exc:
+        raise ModelFileError(where + f"damaged or truncated model file ({_reason(exc)})") from None
+    try:
+        return _Decoder(arrays).estimator(metadata["model"], "model")
+    except ModelFileError as exc:
+        raise ModelFileError(where + str(exc)) from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise ModelFileError(where + f"invalid model ({_reason(exc)})") from None
 
 
@@ -161,127 +249,403 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def _read_metadata(archive, where: str) -> dict:
-    if "metadata" not in archive.files:
-        raise ModelFileError(where + "not a gaussmix model file (no metadata member)")
-    raw = archive["metadata"]
+def _member(archive: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
+    info = archive.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ModelFileError(f"member {name!r} is compressed (gaussmix writes model files uncompressed)")
+    if info.file_size != info.compress_size:
+        raise ModelFileError(f"member {name!r} declares {info.file_size} bytes but stores {info.compress_size}")
+    return info
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _check_depth(text: bytes) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH (before the parser recurses into it)."""
+    skeleton = np.frombuffer(_STRING.sub(b"", text), dtype=np.uint8)
+    steps = np.zeros(skeleton.shape, dtype=np.int64)
+    steps[(skeleton == ord("[")) | (skeleton == ord("{"))] = 1
+    steps[(skeleton == ord("]")) | (skeleton == ord("}"))] = -1
+    if steps.size and int(np.max(np.cumsum(steps))) > MAX_DEPTH:
+        raise ModelFileError(f"damaged metadata (nested more than {MAX_DEPTH} levels deep)")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not allowed in the metadata")
+
+
+def _read_metadata(archive: zipfile.ZipFile) -> dict:
+    if "metadata.npy" not in archive.namelist():
+        raise ModelFileError("not a gaussmix model file (no metadata member)")
+    info = _member(archive, "metadata")
+    if info.file_size > MAX_METADATA_BYTES:
+        raise ModelFileError(f"damaged metadata ({info.file_size} bytes; at most {MAX_METADATA_BYTES} are read)")
+    raw = _read_npy(archive, info, "metadata")
     if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ModelFileError(where + "not a gaussmix model file (metadata is not UTF-8 text)")
+        raise ModelFileError("not a gaussmix model file (metadata is not UTF-8 text)")
+    text = raw.tobytes()
+    _check_depth(text)
     try:
-        metadata = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(where + f"damaged metadata ({_reason(exc)})") from None
+        metadata = json.loads(text.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"damaged metadata ({_reason(exc)})") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ModelFileError(where + "not a gaussmix model file (wrong format marker)")
+        raise ModelFileError("not a gaussmix model file (wrong format marker)")
     version = metadata.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise ModelFileError(where + f"damaged metadata (format_version {version!r})")
+        raise ModelFileError(f"damaged metadata (format_version {version!r})")
     if version > FORMAT_VERSION:
         raise ModelFileError(
-            where + f"written in model format {version} by gaussmix {metadata.get('gaussmix_version')}; "
+            f"written in model format {version} by gaussmix {metadata.get('gaussmix_version')}; "
             f"this gaussmix reads format {FORMAT_VERSION} or older: upgrade gaussmix"
         )
     if version < 1:
-        raise ModelFileError(where + f"unknown model format version {version}")
-    if metadata.get("estimator") != "GaussianMixture":
-        raise ModelFileError(where + f"unsupported estimator {metadata.get('estimator')!r}")
-    for key in ("params", "fitted", "arrays"):
-        if not isinstance(metadata.get(key), dict):
-            raise ModelFileError(where + f"damaged metadata (missing {key!r})")
+        raise ModelFileError(f"unknown model format version {version}")
+    if version == 1:
+        metadata = _from_version_1(metadata)
+    if not isinstance(metadata.get("model"), dict) or not isinstance(metadata.get("arrays"), dict):
+        raise ModelFileError("damaged metadata (missing 'model' or 'arrays')")
     return metadata
 
 
-def _read_arrays(archive, metadata: dict, where: str) -> dict[str, np.ndarray]:
+def _from_version_1(metadata: dict) -> dict:
+    """A version-1 file's metadata (one GaussianMixture) as a version-2 NODE."""
+    if metadata.get("estimator") != "GaussianMixture":
+        raise ModelFileError(f"unsupported estimator {metadata.get('estimator')!r}")
+    for key in ("params", "fitted", "arrays"):
+        if not isinstance(metadata.get(key), dict):
+            raise ModelFileError(f"damaged metadata (missing {key!r})")
+    fitted = metadata["fitted"]
+    bound = fitted.get("lower_bound")
+    names = fitted.get("feature_names_in")
+    state = {
+        "weights_": {"array": "weights"},
+        "means_": {"array": "means"},
+        "covariances_": {"array": "covariances"},
+        "precisions_cholesky_": {"array": "precisions_cholesky"},
+        "converged_": fitted.get("converged"),
+        "n_iter_": fitted.get("n_iter"),
+        "lower_bound_": {"float": "-inf"} if bound is None else bound,
+        "lower_bounds_": fitted.get("lower_bounds"),
+        "n_features_in_": fitted.get("n_features_in"),
+    }
+    if names is not None:
+        state["feature_names_in_"] = {"strings": names}
+    return {**metadata, "model": {"estimator": "GaussianMixture", "params": metadata["params"], "state": state}}
+
+
+def _read_npy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> np.ndarray:
+    """One member as an array: its header is checked against the member's size before the data are read."""
+    fmt = np.lib.format
+    with archive.open(info) as handle:
+        try:
+            version = fmt.read_magic(handle)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(handle)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = fmt.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"unknown .npy version {version}")
+        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            raise ModelFileError(f"member {name!r} is not a NumPy array ({_reason(exc)})") from None
+        if dtype.hasobject or dtype.kind not in "biufcU" or dtype.fields is not None:
+            raise ModelFileError(f"member {name!r} has unsupported dtype {dtype}")
+        count = math.prod(shape)
+        remaining = info.file_size - handle.tell()
+        if count * dtype.itemsize != remaining:
+            raise ModelFileError(
+                f"member {name!r} claims shape {tuple(shape)} ({count * dtype.itemsize} bytes) but holds {remaining}"
+            )
+        data = handle.read(remaining)
+    if len(data) != remaining:
+        raise ModelFileError(f"member {name!r} is truncated")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return array.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _read_arrays(archive: zipfile.ZipFile, metadata: dict) -> dict[str, np.ndarray]:
     described = metadata["arrays"]
-    members = set(archive.files) - {"metadata"}
-    missing = [n for n in PARAMETER_ARRAYS if n not in described or n not in members]
-    if missing:
-        raise ModelFileError(where + f"damaged model file (missing arrays: {', '.join(missing)})")
-    if set(described) != members:
-        extra = sorted(members.symmetric_difference(described))
-        raise ModelFileError(where + f"damaged model file (arrays do not match the metadata: {', '.join(extra)})")
+    members = {n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")} - {"metadata"}
+    others = [n for n in archive.namelist() if not n.endswith(".npy")]
+    if others or set(described) != members:
+        extra = sorted(members.symmetric_difference(described)) + others
+        raise ModelFileError(f"damaged model file (arrays do not match the metadata: {', '.join(extra)})")
     arrays = {}
     for name, info in described.items():
-        array = archive[name]
-        if not isinstance(info, dict) or array.dtype.str.lstrip("<>|=") != np.dtype(str(info.get("dtype"))).str.lstrip(
-            "<>|="
-        ):
-            raise ModelFileError(where + f"array {name!r} has dtype {array.dtype}, metadata says {info!r}")
-        if list(array.shape) != info.get("shape"):
-            raise ModelFileError(where + f"array {name!r} has shape {array.shape}, metadata says {info.get('shape')}")
+        if not isinstance(info, dict) or not isinstance(info.get("shape"), list):
+            raise ModelFileError(f"damaged metadata (array {name!r})")
+        array = _read_npy(archive, _member(archive, name), name)
+        try:
+            expected = np.dtype(str(info.get("dtype")))
+        except TypeError:
+            raise ModelFileError(f"damaged metadata (array {name!r} has dtype {info.get('dtype')!r})") from None
+        if array.dtype.str.lstrip("<>|=") != expected.str.lstrip("<>|="):
+            raise ModelFileError(f"array {name!r} has dtype {array.dtype}, metadata says {info.get('dtype')}")
+        if list(array.shape) != info["shape"]:
+            raise ModelFileError(f"array {name!r} has shape {array.shape}, metadata says {info['shape']}")
         if _digest(array) != info.get("sha256"):
-            raise ModelFileError(where + f"array {name!r} fails its checksum: the file was modified or damaged")
+            raise ModelFileError(f"array {name!r} fails its checksum: the file was modified or damaged")
         arrays[name] = array
     return arrays
 
 
-def _build(metadata: dict, arrays: dict[str, np.ndarray]):
-    from gaussmix._gaussian_mixture import GaussianMixture
+class _Decoder:
+    """Rebuilds estimators from NODEs and checks each one's state."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+        self.classes = _classes()
+
+    def estimator(self, node, where: str):
+        if not isinstance(node, dict) or not isinstance(node.get("params"), dict) or not isinstance(
+            node.get("state", {}), dict
+        ):
+            raise ModelFileError(f"damaged metadata ({where} is not an estimator)")
+        name = node.get("estimator")
+        if name not in self.classes:
+            raise ModelFileError(f"unsupported estimator {name!r}")
+        cls = self.classes[name]
+        params = {key: self.value(value, f"{where}.{key}") for key, value in node["params"].items()}
+        unknown = set(params) - set(cls().get_params(deep=False))
+        if unknown:
+            raise ModelFileError(f"unknown hyper-parameters of {name}: {sorted(unknown)}")
+        model = cls(**_usable_here(params))
+        state = {key: self.value(value, f"{where}.{key}") for key, value in node.get("state", {}).items()}
+        if state:
+            try:
+                CHECKS[name](model, state)
+            except ModelFileError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise ModelFileError(f"invalid {name} ({_reason(exc)})") from None
+        return model
+
+    def value(self, value, where: str):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.value(v, where) for v in value]
+        if not isinstance(value, dict) or len(value) == 0:
+            raise ModelFileError(f"damaged metadata ({where})")
+        if "estimator" in value:
+            return self.estimator(value, where)
+        if "array" in value:
+            if value["array"] not in self.arrays:
+                raise ModelFileError(f"damaged metadata ({where} names a missing array {value['array']!r})")
+            array = self.arrays[value["array"]]
+            if value.get("object"):
+                if array.dtype.kind != "U":
+                    raise ModelFileError(f"damaged metadata ({where} is not an array of strings)")
+                return array.astype(object)
+            return array.copy()
+        if "strings" in value:  # version 1: feature names as a list
+            if not isinstance(value["strings"], list) or not all(isinstance(s, str) for s in value["strings"]):
+                raise ModelFileError(f"damaged metadata ({where} must be a list of strings)")
+            return np.asarray(value["strings"], dtype=object)
+        if "float" in value:
+            text = value["float"]
+            if text not in ("nan", "inf", "-inf"):
+                raise ModelFileError(f"damaged metadata ({where})")
+            return float(text)
+        if "tuple" in value and isinstance(value["tuple"], list):
+            return tuple(self.value(v, where) for v in value["tuple"])
+        if "dict" in value and isinstance(value["dict"], list):
+            pairs = value["dict"]
+            if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                raise ModelFileError(f"damaged metadata ({where})")
+            out = {}
+            for k, v in pairs:
+                key = self.value(k, where)
+                if isinstance(key, (list, dict, np.ndarray)):
+                    raise ModelFileError(f"damaged metadata ({where} has an unhashable key)")
+                out[key] = self.value(v, where)
+            return out
+        if "range" in value:
+            parts = value["range"]
+            if not (isinstance(parts, list) and len(parts) == 3 and all(type(p) is int for p in parts) and parts[2]):
+                raise ModelFileError(f"damaged metadata ({where})")
+            return range(*parts)
+        if "table" in value:
+            return self.table(value["table"], where)
+        raise ModelFileError(f"damaged metadata ({where})")
+
+    def table(self, table, where: str):
+        from gaussmix._selector import TABLE_COLUMNS, _as_table
+
+        if not isinstance(table, dict) or table.get("columns") != list(TABLE_COLUMNS):
+            raise ModelFileError(f"damaged metadata ({where} is not a table of candidates)")
+        rows = table.get("rows")
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(TABLE_COLUMNS) for r in rows):
+            raise ModelFileError(f"damaged metadata ({where} has malformed rows)")
+        return _as_table([dict(zip(TABLE_COLUMNS, [self.value(v, where) for v in row])) for row in rows])
+
+
+def _usable_here(params: dict) -> dict:
+    """Hyper-parameters with a fitting engine or device this machine lacks replaced by the defaults.
+
+    Where a model was fitted (a GPU, a cluster) is a preference of the fit,
+    not a property of the model: a model file loads and predicts anywhere.
+    """
+    from gaussmix._engines import device_available
+
+    engine, device = params.get("engine"), params.get("device")
+    if engine is None and device is None:
+        return params
+    if engine in ("torch", "dask") and not _installed(engine):
+        params = {**params, "engine": "auto", "device": None}
+    elif device is not None and not device_available(device):
+        params = {**params, "device": None}
+        if params.get("engine") == "torch":
+            params["engine"] = "auto"
+    return params
+
+
+def _installed(module: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
+
+
+# -- checks of each estimator's loaded state ---------------------------------------------
+def _need(state: dict, names: tuple[str, ...], estimator: str) -> None:
+    missing = [n for n in names if n not in state]
+    if missing:
+        raise ModelFileError(f"{estimator} state lacks {', '.join(missing)}")
+
+
+def _integer(value, name: str, minimum: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ModelFileError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _feature_names(model, state: dict, n_features: int) -> None:
+    names = state.get("feature_names_in_")
+    if names is None:
+        return
+    if not (isinstance(names, np.ndarray) and names.shape == (n_features,) and all(isinstance(n, str) for n in names)):
+        raise ModelFileError("feature_names_in_ must be n_features strings")
+    model.feature_names_in_ = names
+
+
+def _check_mixture(model, state: dict) -> None:
     from gaussmix._params import checked_params
     from gaussmix.covariance import get_structure
 
-    params = dict(metadata["params"])
-    for key in INIT_ARRAYS:
-        value = params.get(key)
-        if isinstance(value, dict):
-            params[key] = arrays[value["array"]]
-    allowed = set(GaussianMixture().get_params())
-    unknown = set(params) - allowed
-    if unknown:
-        raise ModelFileError(f"unknown hyper-parameters {sorted(unknown)}")
-    model = GaussianMixture(**params)
+    _need(state, ("weights_", "means_", "covariances_", "precisions_cholesky_", "converged_", "n_iter_",
+                  "lower_bound_", "lower_bounds_", "n_features_in_"), "GaussianMixture")
     model._settings()  # validates every hyper-parameter
-
-    means = arrays["means"]
+    arrays = [state[n] for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")]
+    if not all(isinstance(a, np.ndarray) for a in arrays):
+        raise ModelFileError("the parameters must be arrays")
+    means = state["means_"]
     dtype = means.dtype
-    if dtype not in (np.float32, np.float64):
-        raise ModelFileError(f"parameters must be float32 or float64, got {dtype}")
-    if any(arrays[name].dtype != dtype for name in PARAMETER_ARRAYS):
-        raise ModelFileError("parameter arrays have different dtypes")
+    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
+        raise ModelFileError(f"parameters must all be float32 or all float64, got {[str(a.dtype) for a in arrays]}")
     if means.ndim != 2 or means.shape[0] != model.n_components:
         raise ModelFileError(f"means has shape {means.shape}, expected ({model.n_components}, n_features)")
+    structure = get_structure(model.covariance_type)
     try:
-        checked_params(
-            get_structure(model.covariance_type),
-            arrays["weights"],
-            means,
-            arrays["covariances"],
-            arrays["precisions_cholesky"],
-        )
+        checked_params(structure, state["weights_"], means, state["covariances_"], state["precisions_cholesky_"])
     except ValueError as exc:
         raise ModelFileError(str(exc)) from None
     n_features = means.shape[1]
-
-    fitted = metadata["fitted"]
-    names = fitted.get("feature_names_in")
-    if fitted.get("n_features_in") != n_features:
-        raise ModelFileError(f"n_features_in {fitted.get('n_features_in')!r} does not match means ({n_features})")
-    if names is not None and (
-        not isinstance(names, list) or len(names) != n_features or not all(isinstance(n, str) for n in names)
-    ):
-        raise ModelFileError("feature_names_in must be a list of n_features strings")
-    n_iter, converged = fitted.get("n_iter"), fitted.get("converged")
-    bounds = fitted.get("lower_bounds")
-    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 0 or not isinstance(converged, bool):
-        raise ModelFileError("n_iter and converged must be a non-negative integer and a boolean")
+    if state["n_features_in_"] != n_features:
+        raise ModelFileError(f"n_features_in {state['n_features_in_']!r} does not match means ({n_features})")
+    n_iter, converged = state["n_iter_"], state["converged_"]
+    _integer(n_iter, "n_iter")
+    if not isinstance(converged, bool):
+        raise ModelFileError("converged must be a boolean")
+    bounds, bound = state["lower_bounds_"], state["lower_bound_"]
     if not isinstance(bounds, list) or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds):
         raise ModelFileError("lower_bounds must be a list of finite numbers")
-    lower_bound = fitted.get("lower_bound")
-    if lower_bound is not None and not (isinstance(lower_bound, (int, float)) and math.isfinite(lower_bound)):
-        raise ModelFileError("lower_bound must be a finite number or null")
-
+    if not isinstance(bound, (int, float)) or not (math.isfinite(bound) or bound == -math.inf):
+        raise ModelFileError("lower_bound must be a finite number or -inf")
+    collapsed = np.asarray(state.get("collapsed_components_", np.array([], dtype=int)))
+    if collapsed.dtype.kind not in "iu" or collapsed.ndim != 1 or np.any((collapsed < 0) | (collapsed >= means.shape[0])):
+        raise ModelFileError("collapsed_components_ must be component indices")
     # The stored arrays are kept exactly, so that a reloaded model predicts identically.
-    model.weights_, model.means_ = arrays["weights"].copy(), means.copy()
-    model.covariances_ = arrays["covariances"].copy()
-    model.precisions_cholesky_ = arrays["precisions_cholesky"].copy()
-    model.precisions_ = get_structure(model.covariance_type).precisions(
-        model.precisions_cholesky_.astype(np.float64)
-    ).astype(dtype)
-    model.converged_ = converged
-    model.n_iter_ = n_iter
-    model.lower_bound_ = float(lower_bound) if lower_bound is not None else -math.inf
-    model.lower_bounds_ = [float(b) for b in bounds]
+    model.weights_, model.means_ = state["weights_"], means
+    model.covariances_, model.precisions_cholesky_ = state["covariances_"], state["precisions_cholesky_"]
+    model.precisions_ = structure.precisions(model.precisions_cholesky_.astype(np.float64)).astype(dtype)
+    model.converged_, model.n_iter_ = converged, n_iter
+    model.collapsed_components_ = collapsed.astype(int)
+    model.lower_bound_, model.lower_bounds_ = float(bound), [float(b) for b in bounds]
     model.n_features_in_ = n_features
-    if names is not None:
-        model.feature_names_in_ = np.asarray(names, dtype=object)
-    return model
+    _feature_names(model, state, n_features)
+
+
+def _mixture_of(value, name: str, n_features: int):
+    from gaussmix import GaussianMixture
+
+    if not isinstance(value, GaussianMixture) or not hasattr(value, "converged_"):
+        raise ModelFileError(f"{name} must be a fitted GaussianMixture")
+    if value.n_features_in_ != n_features:
+        raise ModelFileError(f"{name} has {value.n_features_in_} features, the estimator {n_features}")
+    return value
+
+
+def _check_selector(model, state: dict) -> None:
+    _need(state, ("best_estimator_", "best_params_", "best_index_", "results_", "n_features_in_"),
+          "GaussianMixtureSelector")
+    n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
+    best = _mixture_of(state["best_estimator_"], "best_estimator_", n_features)
+    results = state["results_"]
+    n_rows = len(results)
+    index = _integer(state["best_index_"], "best_index_")
+    if index >= n_rows:
+        raise ModelFileError(f"best_index_ {index} is beyond the {n_rows} candidates")
+    params = state["best_params_"]
+    if params != {"n_components": best.n_components, "covariance_type": best.covariance_type}:
+        raise ModelFileError(f"best_params_ {params!r} do not describe best_estimator_")
+    model.best_estimator_, model.best_params_, model.best_index_ = best, params, index
+    model.results_, model.n_features_in_ = results, n_features
+    _feature_names(model, state, n_features)
+
+
+def _check_outlier_detector(model, state: dict) -> None:
+    _need(state, ("mixture_", "offset_", "rare_components_", "n_features_in_"), "GaussianMixtureOutlierDetector")
+    n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
+    mixture = _mixture_of(state["mixture_"], "mixture_", n_features)
+    offset = state["offset_"]
+    if not isinstance(offset, (int, float)) or not math.isfinite(offset):
+        raise ModelFileError(f"offset_ must be a finite number, got {offset!r}")
+    rare = np.asarray(state["rare_components_"])
+    if rare.ndim != 1 or rare.dtype.kind not in "iu" or np.any((rare < 0) | (rare >= mixture.n_components)):
+        raise ModelFileError("rare_components_ must be component indices of mixture_")
+    if rare.size == mixture.n_components:
+        raise ModelFileError("rare_components_ lists every component")
+    model._check_params()
+    model.mixture_, model.offset_, model.rare_components_ = mixture, float(offset), rare.astype(int)
+    model.n_features_in_ = n_features
+    _feature_names(model, state, n_features)
+    model._normal = model._normal_model()
+
+
+def _check_classifier(model, state: dict) -> None:
+    _need(state, ("classes_", "class_prior_", "models_", "n_features_in_"), "GaussianMixtureClassifier")
+    n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
+    classes, prior, models = state["classes_"], state["class_prior_"], state["models_"]
+    if not isinstance(classes, np.ndarray) or classes.ndim != 1 or classes.size < 1:
+        raise ModelFileError("classes_ must be a 1-D array of class labels")
+    if not isinstance(prior, np.ndarray) or prior.shape != classes.shape or prior.dtype.kind != "f":
+        raise ModelFileError("class_prior_ must hold one probability per class")
+    if not np.all(np.isfinite(prior)) or np.any(prior <= 0) or abs(float(prior.sum()) - 1.0) > 1e-8:
+        raise ModelFileError("class_prior_ must be positive and sum to 1")
+    if not isinstance(models, dict) or len(models) != classes.size or any(c not in models for c in classes.tolist()):
+        raise ModelFileError("models_ must hold one mixture per class of classes_")
+    model.models_ = {label: _mixture_of(models[label.item() if hasattr(label, "item") else label],
+                                        f"the mixture of class {label!r}", n_features) for label in classes}
+    model.classes_, model.class_prior_, model.n_features_in_ = classes, prior, n_features
+    if "structure_" in state:
+        model.structure_, model.edda_bic_ = state["structure_"], state.get("edda_bic_")
+    _feature_names(model, state, n_features)
+
+
+CHECKS = {
+    "GaussianMixture": _check_mixture,
+    "GaussianMixtureSelector": _check_selector,
+    "GaussianMixtureOutlierDetector": _check_outlier_detector,
+    "GaussianMixtureClassifier": _check_classifier,
+}

@@ -16,6 +16,7 @@ from sklearn.utils.validation import validate_data
 
 from gaussmix._engines import check_dask, resolve_engine
 from gaussmix._namespace import is_dask_collection, is_torch_tensor
+from gaussmix._persistence import SaveMixin
 from gaussmix._validation import (
     check_choice,
     check_fitted,
@@ -105,7 +106,7 @@ def _evaluate(X, weights, n_components, covariance_type, params, folds):
     return record, model
 
 
-class GaussianMixtureSelector(DensityMixin, BaseEstimator):
+class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
     """Choose the number of components and the covariance structure of a Gaussian mixture.
 
     Fits every candidate of a grid (``n_components`` x ``covariance_types``)
