@@ -64,11 +64,12 @@ def test_predict_score_sample_plot(capsys, model_file, faithful_csv, tmp_path):
     code, _, err = run(capsys, "predict", model_file, faithful_csv, "-o", out_csv)
     assert code == 0 and "272 rows written" in err
     lines = out_csv.read_text().splitlines()
-    assert lines[0] == "label,log_density,prob_0,prob_1,prob_2"
+    assert lines[0] == "label,uncertainty,log_density,prob_0,prob_1,prob_2"
     table = np.loadtxt(out_csv, delimiter=",", skiprows=1)
     np.testing.assert_array_equal(table[:, 0], model.predict(X))
-    np.testing.assert_allclose(table[:, 1], model.score_samples(X), rtol=1e-15)
-    np.testing.assert_allclose(table[:, 2:], model.predict_proba(X), rtol=1e-15)
+    np.testing.assert_allclose(table[:, 1], 1.0 - model.predict_proba(X).max(axis=1), rtol=1e-15, atol=1e-16)
+    np.testing.assert_allclose(table[:, 2], model.score_samples(X), rtol=1e-15)
+    np.testing.assert_allclose(table[:, 3:], model.predict_proba(X), rtol=1e-15)
     # to standard output when -o is missing
     code, out, _ = run(capsys, "predict", model_file, faithful_csv)
     assert code == 0 and out.splitlines() == lines
@@ -287,8 +288,8 @@ def test_fit_with_selection(capsys, faithful_csv, tmp_path):
     code, out, _ = run(capsys, "fit", faithful_csv, "--columns", "waiting", "--select", "1,2", "--structures",
                        "diag", "--criterion", "icl", "--seed", "0", "-o", path)
     assert code == 0 and "by ICL" in out and "diag" in out
-    assert "not both" in failure(capsys, "fit", faithful_csv, "--select", "1-3", "-k", "2", "-o", path)
-    assert "need --select" in failure(capsys, "fit", faithful_csv, "--criterion", "aic", "-o", path)
+    assert "not both" in failure(capsys, "fit", faithful_csv, "--select", "1-3", "-k", "2", "-o", path, code=2)
+    assert "need --select" in failure(capsys, "fit", faithful_csv, "--criterion", "aic", "-o", path, code=2)
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", str(faithful_csv), "--select", "3-1", "-o", str(path)])
     assert exit_info.value.code == 2 and "expected component counts like 1-9" in capsys.readouterr().err
@@ -300,4 +301,11 @@ def test_report_command(capsys, faithful_csv, tmp_path):
                        "--structures", "tied", "full", "-o", path)
     assert code == 0 and out.startswith("chose 3 components with tied covariance by BIC")
     assert path.read_text().startswith("<!doctype html>")
-    assert "ending in .html" in failure(capsys, "report", faithful_csv, "-o", tmp_path / "r.pdf")
+    assert "ending in .html" in failure(capsys, "report", faithful_csv, "-o", tmp_path / "r.pdf", code=2)
+
+
+def test_the_parser_offers_every_registered_structure():
+    from gaussmix.cli import _structures
+    from gaussmix.covariance import available_structures
+
+    assert _structures() == list(available_structures())

@@ -371,9 +371,11 @@ def test_command_line_device_needs_torch(rows, tmp_path, capsys):
 
     data = tmp_path / "rows.csv"
     np.savetxt(data, rows, delimiter=",")
-    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--device", "cpu", "-q"]) == 1
+    argv = ["fit", str(data), "-o", str(tmp_path / "m.npz"), "--device", "cpu", "-q"]
+    assert main([*argv, "--engine", "dask"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "torch engine only" in err
+    assert main(argv) == 0  # --device alone chooses the torch engine
 
 
 def test_model_fitted_on_torch_saves_and_loads(rows, tmp_path):

@@ -30,6 +30,7 @@ _LAZY = {
     "InvalidParameterError": "gaussmix.exceptions",
     "MissingDependencyError": "gaussmix.exceptions",
     "NotFittedError": "gaussmix.exceptions",
+    "SelectionBoundaryWarning": "gaussmix.exceptions",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "MixtureParams",
     "ModelFileError",
     "NotFittedError",
+    "SelectionBoundaryWarning",
     "__version__",
     "load",
     "select",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:  # pragma: no cover
         MissingDependencyError,
         ModelFileError,
         NotFittedError,
+        SelectionBoundaryWarning,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -24,10 +25,12 @@ from gaussmix._validation import (
     check_sample_weight,
 )
 from gaussmix.covariance import available_structures, get_structure
-from gaussmix.exceptions import FitError, InvalidParameterError
+from gaussmix.exceptions import FitError, InvalidParameterError, SelectionBoundaryWarning
 
 Criterion = Literal["bic", "aic", "icl", "cv"]
 CRITERIA = ("bic", "aic", "icl", "cv")
+#: Most component counts a selector accepts (each one is a fit per structure).
+MAX_CANDIDATES = 10_000
 DEFAULT_COMPONENTS = tuple(range(1, 10))
 TABLE_COLUMNS = (
     "n_components", "covariance_type", "log_likelihood", "n_parameters", "bic", "aic", "icl",
@@ -218,7 +221,13 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"n_components must be an integer or an iterable of integers >= 1, got {self.n_components!r}."
             )
-        counts = [check_int(k, "n_components", 1) for k in requested]
+        counts = list(itertools.islice(iter(requested), MAX_CANDIDATES + 1))
+        if len(counts) > MAX_CANDIDATES:
+            raise InvalidParameterError(
+                f"n_components lists more than {MAX_CANDIDATES:,} component counts; each one is a fit per "
+                "structure: give a smaller range, such as range(1, 10)."
+            )
+        counts = [check_int(k, "n_components", 1) for k in counts]
         if not counts:
             raise InvalidParameterError("n_components must contain at least one component count.")
         types = list(available_structures() if self.covariance_types is None else self.covariance_types)
@@ -229,6 +238,17 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
         for name in types:
             get_structure(name)  # raises for unknown names, listing the valid ones
         return [(k, t) for t in dict.fromkeys(types) for k in dict.fromkeys(counts)]
+
+    @staticmethod
+    def _check_room(candidates: list[tuple[int, str]], n_positive: int) -> None:
+        """Refuse up front a grid in which no count has enough rows (every component needs one)."""
+        smallest = min(k for k, _ in candidates)
+        if smallest > n_positive:
+            raise ValueError(
+                f"Expected n_samples >= n_components but every candidate has more components (at least "
+                f"{smallest:,}) than X has rows with positive weight ({n_positive:,}); use counts up to "
+                f"{n_positive:,}."
+            )
 
     def _folds(self, X, seed):
         if self.criterion != "cv":
@@ -269,7 +289,21 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             "covariance_type": records[best]["covariance_type"],
         }
         self.results_ = _as_table(records)
+        self._warn_at_the_edge(records, scored)
         return self
+
+    def _warn_at_the_edge(self, records: list[dict], scored: list[int]) -> None:
+        """Warn when the chosen count is the largest tried: more components might be better still."""
+        tried = sorted({records[i]["n_components"] for i in scored})
+        best = self.best_params_["n_components"]
+        if len(tried) > 1 and best == tried[-1]:
+            warnings.warn(
+                f"the best model by {self.criterion.upper()} has {best} components, the largest number tried; "
+                "more components might fit better: extend n_components beyond "
+                f"{best} (as mclust users check that the BIC curve has turned).",
+                SelectionBoundaryWarning,
+                stacklevel=3,
+            )
 
     def _search(self, X, sample_weight):
         """Validate, then fit every candidate: a list of (record, fitted model or None)."""
@@ -286,20 +320,24 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             from gaussmix._dask import check_weights
 
             X = check_dask(self, X, reset=True, min_samples=2)
-            weights, _ = check_weights(np.ones(X.shape[0]) if sample_weight is None else sample_weight, X)
+            weights, n_positive = check_weights(np.ones(X.shape[0]) if sample_weight is None else sample_weight, X)
         else:
             if is_torch_tensor(X):
                 device = X.device if device is None else device
                 X = X.detach().cpu().numpy()
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             weights = check_sample_weight(sample_weight, X.shape[0])
+            n_positive = int(np.count_nonzero(weights))
+        self._check_room(candidates, n_positive)
         seed = self.random_state
         if not (seed is None or isinstance(seed, (int, np.integer))):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         params = dict(n_init=self.n_init, init_params=self.init_params, tol=self.tol, reg_covar=self.reg_covar,
                       max_iter=self.max_iter, random_state=seed, engine=engine,
                       device=device if engine == "torch" else None)
-        return self._run(X, weights, candidates, params, self._folds(X, seed))
+        possible = [(k, t) for k, t in candidates if k <= n_positive]
+        outcomes = dict(zip(possible, self._run(X, weights, possible, params, self._folds(X, seed))))
+        return [outcomes.get((k, t)) or (_too_many(k, t, n_positive), None) for k, t in candidates]
 
     def _run(self, X, weights, candidates, params, folds):
         total = len(candidates)
@@ -362,6 +400,15 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
     def aic(self, X):
         """AIC of the chosen model on ``X``."""
         return self._best().aic(self._checked(X))
+
+
+def _too_many(n_components: int, covariance_type: str, n_positive: int) -> dict:
+    """The record of a candidate that is not fitted because it has more components than rows."""
+    record: dict[str, Any] = dict.fromkeys(TABLE_COLUMNS, math.nan)
+    record.update(n_components=int(n_components), covariance_type=covariance_type, converged=False, n_iter=0,
+                  fit_time=0.0, error=f"Expected n_samples >= n_components: more components than the {n_positive} "
+                                      "rows with positive weight (not fitted)")
+    return record
 
 
 def _print_progress(record, done, total):

@@ -19,6 +19,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "NotFittedError",
+    "SelectionBoundaryWarning",
 ]
 
 
@@ -73,3 +74,7 @@ class ModelFileError(ValueError):
 
 class MissingDependencyError(ImportError):
     """An optional engine's library is not installed; the message says what to install."""
+
+
+class SelectionBoundaryWarning(UserWarning):
+    """Model selection chose the largest number of components it tried: the search may have stopped too soon."""

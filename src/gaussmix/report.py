@@ -225,8 +225,15 @@ def _full_covariances(model) -> np.ndarray:
     )
 
 
-def write_report(path, X: Any, **kwargs: Any) -> None:
-    """Build the report (see :func:`build_report`) and write it to ``path``."""
+def write_report(path, X: Any, *, inputs: Any = (), **kwargs: Any) -> None:
+    """Build the report (see :func:`build_report`) and write it to ``path``.
+
+    Only a regular file or a new path is written, never one of ``inputs``;
+    the file is replaced at the end, so a failure leaves any old one intact.
+    """
+    from gaussmix._files import atomic_write, check_output_path
+
+    check_output_path(path, inputs, "report")
     text = build_report(X, **kwargs)
-    with open(path, "w", encoding="utf-8") as handle:
+    with atomic_write(path, "w", inputs, "report", encoding="utf-8") as handle:
         handle.write(text)

@@ -9,8 +9,31 @@ import warnings
 
 import numpy as np
 
-from gaussmix.cli._io import DataError, Table, peek_names, read_table, write_table
+from gaussmix._files import check_output_path
+from gaussmix.cli import UsageError
+from gaussmix.cli._io import DataError, ReadOptions, Table, read_table, write_table
 from gaussmix.cli._progress import TerminalProgress
+
+#: Features shown per component in a summary; wider models end the line with "...".
+SHOWN_FEATURES = 8
+
+
+def _options(args: argparse.Namespace) -> ReadOptions:
+    return ReadOptions(getattr(args, "columns", None), getattr(args, "header", None),
+                       getattr(args, "delimiter", None), getattr(args, "id_column", None))
+
+
+def _notes(table: Table, args: argparse.Namespace) -> None:
+    if not getattr(args, "quiet", False):
+        for note in table.notes:
+            print(f"gaussmix: note: {note}", file=sys.stderr)
+
+
+def _read(args: argparse.Namespace, model=None) -> Table:
+    names = getattr(model, "feature_names_in_", None)
+    table = read_table(args.data, options=_options(args), model_names=None if names is None else list(names))
+    _notes(table, args)
+    return table
 
 
 def _quietly_unnamed(call, *args):
@@ -20,32 +43,21 @@ def _quietly_unnamed(call, *args):
         return call(*args)
 
 
-def read_for_model(path: str, columns, model) -> np.ndarray:
-    """Rows of ``path`` with the model's features: by --columns, by name, or all columns."""
-    names = getattr(model, "feature_names_in_", None)
-    if not columns and names is not None and peek_names(path) is not None:
-        header = peek_names(path)
-        missing = [n for n in names if n not in header]
-        if missing:
-            raise DataError(
-                f"{path}: no column {missing[0]!r}, which the model needs (model features: {', '.join(names)})"
-            )
-        columns = list(names)
-    table = read_table(path, columns)
+def read_for_model(args: argparse.Namespace, model) -> tuple[np.ndarray, Table]:
+    """Rows of ``args.data`` with the model's features: by --columns, by name, or all columns."""
+    table = _read(args, model)
     if table.values.shape[1] != model.n_features_in_:
         raise DataError(
-            f"{path}: {table.values.shape[1]} columns selected, but the model was fitted on "
+            f"{args.data}: {table.values.shape[1]} columns selected, but the model was fitted on "
             f"{model.n_features_in_} features; choose them with --columns"
         )
-    return table.values.astype(model.means_.dtype, copy=False)
+    return table.values.astype(model.means_.dtype, copy=False), table
 
 
-def _describe_components(model, names: list[str]) -> list[str]:
-    lines = []
-    for k in range(model.n_components):
-        mean = "  ".join(f"{n}={v:.4g}" for n, v in zip(names, model.means_[k]))
-        lines.append(f"  {k:>3}  {model.weights_[k]:6.3f}  {mean}")
-    return lines
+def _means_line(names: list[str], mean: np.ndarray) -> str:
+    shown = "  ".join(f"{n}={v:.4g}" for n, v in zip(names[:SHOWN_FEATURES], mean[:SHOWN_FEATURES]))
+    more = len(names) - SHOWN_FEATURES
+    return shown + (f"  ... ({more} more features)" if more > 0 else "")
 
 
 def fit_summary(model, table: Table, source: str) -> str:
@@ -64,14 +76,23 @@ def fit_summary(model, table: Table, source: str) -> str:
             f"log-likelihood {loglik:.4f} (mean per row {loglik / n:.6f})   "
             f"BIC {model.bic(table.values):.4f}   AIC {model.aic(table.values):.4f}",
             "  component  weight  mean",
-            *_describe_components(model, names),
+            *(f"  {k:>3}  {model.weights_[k]:6.3f}  {_means_line(names, model.means_[k])}"
+              for k in range(model.n_components)),
         ]
     )
+
+
+def _engine(args: argparse.Namespace) -> tuple[str, str | None]:
+    engine, device = getattr(args, "engine", None), getattr(args, "device", None)
+    if device is not None and engine not in (None, "torch"):
+        raise UsageError(f"--device applies to the torch engine only, not --engine {engine}")
+    return engine or ("torch" if device is not None else "numpy"), device
 
 
 def _selector(args: argparse.Namespace, n_init: int):
     from gaussmix import GaussianMixtureSelector
 
+    engine, device = _engine(args)
     return GaussianMixtureSelector(
         args.select,
         covariance_types=args.structures,
@@ -79,8 +100,8 @@ def _selector(args: argparse.Namespace, n_init: int):
         n_init=n_init,
         random_state=args.seed,
         verbose=int(not args.quiet and sys.stderr.isatty()),
-        engine=getattr(args, "engine", "numpy"),
-        device=getattr(args, "device", None),
+        engine=engine,
+        device=device,
     )
 
 
@@ -90,9 +111,16 @@ def _candidates_summary(selector, limit: int = 5) -> str:
     key = "cv_log_likelihood" if selector.criterion == "cv" else selector.criterion
     fitted = [r for r in records if not isinstance(r["error"], str)]
     fitted.sort(key=lambda r: -r[key] if selector.criterion == "cv" else r[key])
+    failed = [r for r in records if isinstance(r["error"], str)]
     lines = [f"best of {len(records)} candidates by {selector.criterion.upper()} "
-             f"({len(records) - len(fitted)} could not be fitted):",
-             f"  {'components':>10}  {'covariance':<10}  {key}"]
+             f"({len(failed)} could not be fitted):"]
+    reasons: dict[str, list[str]] = {}
+    for r in failed:
+        reasons.setdefault(r["error"], []).append(f"{r['n_components']} {r['covariance_type']}")
+    for reason, which in reasons.items():
+        listed = ", ".join(which[:6]) + (f" and {len(which) - 6} more" if len(which) > 6 else "")
+        lines.append(f"  not fitted ({listed}): {reason}")
+    lines.append(f"  {'components':>10}  {'covariance':<10}  {key}")
     for r in fitted[:limit]:
         lines.append(f"  {r['n_components']:>10}  {r['covariance_type']:<10}  {r[key]:.4f}")
     return "\n".join(lines)
@@ -102,10 +130,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from gaussmix import GaussianMixture
 
     if args.select and args.components is not None:
-        raise DataError("give either -k/--components or --select, not both")
+        raise UsageError("give either -k/--components or --select, not both")
     if not args.select and (args.structures or args.criterion != "bic"):
-        raise DataError("--structures and --criterion need --select")
-    table = read_table(args.data, args.columns)
+        raise UsageError("--structures and --criterion need --select")
+    engine, device = _engine(args)
+    check_output_path(args.output, [args.data], "model file")
+    table = _read(args)
     if args.select:
         selector = _selector(args, args.n_init).fit(table.values)
         model = selector.best_estimator_
@@ -122,8 +152,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         reg_covar=args.reg_covar,
         random_state=args.seed,
         callback=progress,
-        engine=args.engine,
-        device=args.device,
+        engine=engine,
+        device=device,
     )
     try:
         model.fit(table.values)
@@ -137,7 +167,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def _save_fitted(model, table: Table, summary: str, args: argparse.Namespace) -> int:
     if table.names is not None:  # saved, so that later commands find the columns by name
         model.feature_names_in_ = np.asarray(table.names, dtype=object)
-    model.save(args.output)
+    from gaussmix._persistence import save_model
+
+    save_model(model, args.output)
     if not args.quiet:
         print(summary)
         print(f"model written to {args.output}")
@@ -148,11 +180,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from gaussmix.report import write_report
 
     if not args.output.lower().endswith((".html", ".htm")):
-        raise DataError(f"{args.output}: the report is HTML; give a file name ending in .html")
-    table = read_table(args.data, args.columns)
+        raise UsageError(f"{args.output}: the report is HTML; give a file name ending in .html")
+    check_output_path(args.output, [args.data], "report")
+    table = _read(args)
     selector = _selector(args, args.n_init)
     write_report(args.output, table.values, selector=selector, feature_names=table.names,
-                 source=os.path.basename(args.data), n_anomalies=args.anomalies)
+                 source=os.path.basename(args.data), n_anomalies=args.anomalies, inputs=[args.data])
     if not args.quiet:
         best = selector.best_params_
         print(f"chose {best['n_components']} components with {best['covariance_type']} covariance "
@@ -160,28 +193,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace):
     from gaussmix import load
 
-    model = load(args.model)
-    X = read_for_model(args.data, args.columns, model)
+    return load(args.model)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    inputs = [args.model, args.data]
+    if args.output not in (None, "-"):
+        check_output_path(args.output, inputs, "predictions")
+    model = _load(args)
+    X, table = read_for_model(args, model)
     proba = _quietly_unnamed(model.predict_proba, X)
-    columns = {
+    columns: dict[str, np.ndarray] = {}
+    if table.ids is not None:
+        columns[table.id_name or "id"] = table.ids
+    columns.update({
         "label": np.argmax(proba, axis=1),
+        "uncertainty": 1.0 - np.max(proba, axis=1),
         "log_density": _quietly_unnamed(model.score_samples, X),
-    }
+    })
     columns.update({f"prob_{k}": proba[:, k] for k in range(model.n_components)})
-    write_table(args.output, columns)
+    write_table(args.output, columns, inputs)
     if args.output not in (None, "-"):
         print(f"{len(X)} rows written to {args.output}", file=sys.stderr)
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from gaussmix import load
-
-    model = load(args.model)
-    X = read_for_model(args.data, args.columns, model)
+    model = _load(args)
+    X, _ = read_for_model(args, model)
     scores = _quietly_unnamed(model.score_samples, X)
     n = len(X)
     print(f"rows                  {n}")
@@ -193,10 +235,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gaussmix import load
+    from gaussmix.cli import MAX_SAMPLE_VALUES
 
-    model = load(args.model)
-    model.set_params(random_state=args.seed)
+    if args.output not in (None, "-"):
+        check_output_path(args.output, [args.model], "sample")
+    model = _load(args)
+    if args.n * model.n_features_in_ > MAX_SAMPLE_VALUES:
+        raise UsageError(
+            f"N={args.n:,} rows of {model.n_features_in_} features is more than {MAX_SAMPLE_VALUES:,} values; "
+            f"draw at most {MAX_SAMPLE_VALUES // model.n_features_in_:,} rows at a time"
+        )
+    if args.seed is not None:
+        model.set_params(random_state=args.seed)
     X, labels = model.sample(args.n)
     names = getattr(model, "feature_names_in_", None)
     names = [str(n) for n in names] if names is not None else [f"x{j}" for j in range(X.shape[1])]
@@ -204,7 +254,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if "component" in columns:
         raise DataError("the model has a feature named 'component', which the output uses for labels")
     columns["component"] = labels
-    write_table(args.output, columns)
+    write_table(args.output, columns, [args.model])
     if args.output not in (None, "-"):
         print(f"{args.n} rows written to {args.output}", file=sys.stderr)
     return 0
@@ -214,10 +264,12 @@ PLOT_KINDS = ("auto", "density", "ellipses", "anomalies", "density1d")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from gaussmix import load, plot
+    from gaussmix import plot
+    from gaussmix._files import atomic_write
 
-    model = load(args.model)
-    X = read_for_model(args.data, args.columns, model)
+    check_output_path(args.output, [args.model, args.data], "figure")
+    model = _load(args)
+    X, _ = read_for_model(args, model)
     kind = args.kind
     if kind == "auto":
         kind = "density1d" if model.n_features_in_ == 1 else "density"
@@ -234,6 +286,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     supported = figure.canvas.get_supported_filetypes()
     if suffix not in supported:
         raise DataError(f"{args.output}: unsupported figure type {suffix!r}; use one of {', '.join(sorted(supported))}")
-    figure.savefig(args.output, dpi=args.dpi)
+    with atomic_write(args.output, "wb", [args.model, args.data], "figure") as handle:
+        figure.savefig(handle, dpi=args.dpi, format=suffix)
     print(f"figure written to {args.output}", file=sys.stderr)
     return 0
