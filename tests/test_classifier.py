@@ -98,3 +98,29 @@ def test_per_class_estimators_and_errors(iris):
         GaussianMixtureClassifier(GaussianMixture(60)).fit(X, y)
     with pytest.raises(ValueError, match="model_type must be one of"):
         GaussianMixtureClassifier(model_type="QDA").fit(X, y)
+
+
+def test_priors_as_a_dict_by_class(iris):
+    X, y = iris
+    labels = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
+    by_dict = GaussianMixtureClassifier(model_type="EDDA", priors={"virginica": 0.5, "setosa": 0.25,
+                                                                   "versicolor": 0.25}).fit(X, labels)
+    by_array = GaussianMixtureClassifier(model_type="EDDA", priors=[0.25, 0.25, 0.5]).fit(X, labels)
+    np.testing.assert_array_equal(by_dict.class_prior_, [0.25, 0.25, 0.5])
+    np.testing.assert_allclose(by_dict.predict_proba(X), by_array.predict_proba(X))
+    with pytest.raises(ValueError, match="no prior for class 'virginica'"):
+        GaussianMixtureClassifier(model_type="EDDA", priors={"setosa": 0.5, "versicolor": 0.5}).fit(X, labels)
+    with pytest.raises(ValueError, match="no class 'iris' in the training labels"):
+        GaussianMixtureClassifier(model_type="EDDA", priors={"setosa": 0.5, "versicolor": 0.25, "virginica": 0.25,
+                                                             "iris": 0.0}).fit(X, labels)
+    with pytest.raises(ValueError, match="must sum to 1, got sum 1.0001"):
+        GaussianMixtureClassifier(model_type="EDDA", priors=[0.25, 0.25, 0.5001]).fit(X, labels)
+
+
+@pytest.mark.parametrize("weight", [1e-320, 1e308])
+def test_priors_from_extreme_sample_weights(iris, weight):
+    X, y = iris
+    clf = GaussianMixtureClassifier(mixture=GaussianMixture(1)).fit(X, y, sample_weight=np.full(len(y), weight))
+    np.testing.assert_allclose(clf.class_prior_, [1 / 3] * 3)
+    reference = GaussianMixtureClassifier(mixture=GaussianMixture(1)).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X), rtol=1e-9, atol=1e-12)

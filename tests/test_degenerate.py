@@ -5,7 +5,14 @@ import warnings
 import numpy as np
 import pytest
 
-from gaussmix import CollapsedComponentWarning, ConvergenceWarning, EmptyComponentWarning, FitError, GaussianMixture
+from gaussmix import (
+    CollapsedComponentWarning,
+    ConstantFeatureWarning,
+    ConvergenceWarning,
+    EmptyComponentWarning,
+    FitError,
+    GaussianMixture,
+)
 from gaussmix.covariance import get_structure
 
 
@@ -36,9 +43,12 @@ def test_duplicate_rows(structure):
 def test_constant_feature(structure):
     rng = np.random.RandomState(1)
     X = np.column_stack([np.r_[rng.normal(0, 1, 100), rng.normal(6, 1, 100)], np.full(200, 3.5)])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a feature constant in the data is no collapse
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
+    # The constant feature is reported as such (it inflates the likelihood), and is no collapse.
+    assert [w.category for w in caught] == [ConstantFeatureWarning]
+    assert "feature 1 is constant in the data" in str(caught[0].message)
     assert gm.collapsed_components_.size == 0
     assert is_positive_definite(gm)
     assert sorted(np.bincount(gm.predict(X))) == [100, 100]

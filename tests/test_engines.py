@@ -154,7 +154,16 @@ def test_dask_dataframe_input(rows):
     import pandas as pd
 
     frame = dd.from_pandas(pd.DataFrame(rows, columns=["a", "b", "c"]), npartitions=4)
-    assert_same_fit(fitted(rows, "numpy"), fitted(frame), 1e-8)
+    model = fitted(frame)
+    assert_same_fit(fitted(rows, "numpy"), model, 1e-8)
+    np.testing.assert_array_equal(model.feature_names_in_, ["a", "b", "c"])  # as for a pandas DataFrame
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the blocks of a named frame raise no feature-name warning
+        labels = model.predict(frame).compute()
+    np.testing.assert_array_equal(labels, model.predict(pd.DataFrame(rows, columns=["a", "b", "c"])))
+    renamed = dd.from_pandas(pd.DataFrame(rows, columns=["a", "b", "z"]), npartitions=4)
+    with pytest.raises(ValueError, match="feature names should match"):
+        model.predict(renamed)
 
 
 def test_torch_streams_data_from_the_host(rows):
@@ -183,6 +192,20 @@ def test_engine_and_device_are_checked(rows):
         GaussianMixture(2, engine="numpy", device="cpu").fit(rows)
     with pytest.raises(InvalidParameterError, match="not a torch device"):
         GaussianMixture(2, device="warp-drive").fit(rows)
+    with pytest.raises(InvalidParameterError, match="device 'cuda:99' cannot be used here"):
+        GaussianMixture(2, device="cuda:99").fit(rows)
+
+
+def test_complex_and_sparse_tensors_are_refused(rows):
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        GaussianMixture(2).fit(torch.tensor(rows, dtype=torch.complex128))
+    with pytest.raises(ValueError, match="Complex data not supported"):  # as for NumPy input
+        GaussianMixture(2).fit(rows.astype(np.complex128))
+    with pytest.raises(ValueError, match="sparse tensor .* dense data is required"):
+        GaussianMixture(2).fit(torch.tensor(rows).to_sparse())
+    model = fitted(rows, "numpy")
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        model.predict(torch.tensor(rows, dtype=torch.complex128))
 
 
 @pytest.mark.parametrize("engine", ["torch", "dask"])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import as_numpy, on_engine
 
-from gaussmix import GaussianMixture
+from gaussmix import FitError, GaussianMixture
 from gaussmix._data import ChunkedData
 from gaussmix.covariance import get_structure
 
@@ -120,3 +120,59 @@ def test_centred_rows_are_kept_only_within_the_budget(blobs, monkeypatch):
     large = ChunkedData(X, chunk_rows=64)
     np.testing.assert_array_equal(large.estep(structure, params).second, first.second)
     assert large._centred_bytes == 0 and not large._centred
+
+
+# -- correct or a clear error, never silently wrong -------------------------------------------
+@pytest.mark.parametrize("scale", [1e-155, 1e-200, 1e-300])
+def test_data_too_small_for_float64_is_an_error(scale):
+    X = two_clusters() * scale
+    with pytest.raises(FitError, match="feature 0 has values too small for float64 arithmetic"):
+        GaussianMixture(2, random_state=0).fit(X)
+
+
+def test_data_near_the_smallest_safe_scale_still_clusters_correctly():
+    X = two_clusters()
+    labels = GaussianMixture(2, random_state=0).fit_predict(X)
+    for scale in (1e-120, 1e-135):
+        assert np.array_equal(GaussianMixture(2, random_state=0).fit_predict(X * scale), labels), scale
+
+
+@pytest.mark.parametrize("weight", [1e-320, 1e-300, 1e300, 1e308])
+def test_extreme_but_equal_sample_weights_give_the_unweighted_fit(engine, weight):
+    X = two_clusters()
+    reference = GaussianMixture(2, random_state=0).fit(X)
+    weights = np.full(X.shape[0], weight)
+    if engine == "dask":
+        import dask.array as da
+
+        weights = da.from_array(weights, chunks=97)
+    gm = GaussianMixture(2, random_state=0).fit(on_engine(X, engine), sample_weight=weights)
+    np.testing.assert_allclose(gm.means_, reference.means_, rtol=1e-10)
+    np.testing.assert_allclose(gm.covariances_, reference.covariances_, rtol=1e-10)
+    assert gm.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-12)
+
+
+def test_responsibilities_of_points_beyond_float_range_sum_to_one(engine, structure):
+    X = two_clusters()
+    gm = GaussianMixture(2, covariance_type=structure, random_state=0).fit(X)
+    directions = np.array([[1.0, 1.0], [-1.0, 0.2], [0.0, 1.0], [3.0, -1.0]])
+    far = np.vstack([directions * 1e200, [[1e300, -1e300]], [[1e160, 2.0]]])
+    proba = as_numpy(gm.predict_proba(on_engine(far, engine)))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # In the limit x = t v, t -> infinity, the component with the smallest v' P_k v takes the row.
+    precisions = get_structure(structure).full_covariances(gm.precisions_, 2, 2) if structure != "tied" else None
+    for row, p in zip(far, proba):
+        v = row / np.max(np.abs(row))
+        if precisions is None:  # one shared covariance: the nearest mean in Mahalanobis terms wins
+            continue
+        quadratic = [v @ precisions[k] @ v for k in range(2)]
+        assert np.argmax(p) == int(np.argmin(quadratic)), (row, quadratic, p)
+    np.testing.assert_array_equal(as_numpy(gm.predict(on_engine(far, engine))), np.argmax(proba, axis=1))
+    assert np.all(as_numpy(gm.score_samples(on_engine(far, engine))) == -np.inf)
+
+
+def test_setting_another_structure_after_fitting_says_so():
+    gm = GaussianMixture(2, covariance_type="full", random_state=0).fit(two_clusters())
+    gm.set_params(covariance_type="diag")
+    with pytest.raises(ValueError, match=r"covariance_type was changed after fitting"):
+        gm.predict(two_clusters())

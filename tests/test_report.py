@@ -91,3 +91,44 @@ def test_report_renders_in_headless_chromium(report, browser, tmp_path):
     shot = tmp_path / "report.png"
     browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def wide_report(tmp_path_factory):
+    """A report on 20 features (the tables turn, the pictures keep their size)."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("wide")
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (150, 20)), rng.normal(2, 1, (150, 20))])
+    data = folder / "wide.csv"
+    data.write_text(",".join(f"measurement_{j}" for j in range(20)) + "\n"
+                    + "\n".join(",".join(f"{v:.5f}" for v in row) for row in X) + "\n")
+    path = folder / "wide.html"
+    assert main(["report", str(data), "-o", str(path), "--select", "1-2", "--structures", "diag", "--seed", "0",
+                 "-q"]) == 0
+    return path
+
+
+def test_wide_report_tables_turn(wide_report):
+    text = wide_report.read_text()
+    tables = re.findall(r"<table>.*?</table>", text, flags=re.S)
+    widths = [len(re.findall(r"<th[ >]", re.search(r"<thead>.*?</thead>", t, flags=re.S).group(0))) for t in tables]
+    # Only the covariance matrices (inside a collapsed section, each in its own scrolling box) are 21 wide.
+    assert sorted(w for w in widths if w > 12) == [21, 21]
+    assert all(t.startswith("<table>") for t in tables) and text.count('<div class="scroll">') == len(tables)
+
+
+def test_wide_report_fits_the_page_in_headless_chromium(wide_report, browser):
+    browser.get(wide_report.as_uri())
+    state = browser.execute_script(
+        "const d = document.documentElement;"
+        "document.querySelectorAll('details').forEach(e => e.open = true);"
+        "return {page: d.scrollWidth, view: d.clientWidth,"
+        " images: Array.from(document.images).map(i => [i.naturalWidth, i.naturalHeight, i.clientWidth]),"
+        " boxes: Array.from(document.querySelectorAll('.scroll')).map(b => b.clientWidth <= d.clientWidth)}"
+    )
+    assert state["page"] <= state["view"], state  # nothing makes the page scroll sideways
+    assert all(state["boxes"])
+    for natural_width, natural_height, shown in state["images"]:
+        assert natural_width <= 1800 and natural_height <= 1800 and 0 < shown <= state["view"]

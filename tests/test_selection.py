@@ -1,6 +1,7 @@
 """GaussianMixtureSelector: the grid, the criteria, failures, parallelism, the table."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -139,3 +140,34 @@ def test_in_a_pipeline_and_select_function(blobs):
 def test_bad_parameters(blobs, params, message):
     with pytest.raises(ValueError, match=message):
         GaussianMixtureSelector(**params).fit(blobs[0])
+
+
+def test_warns_when_the_best_count_is_the_largest_tried(blobs):
+    from gaussmix import SelectionBoundaryWarning
+
+    X, _ = blobs  # three clusters
+    with pytest.warns(SelectionBoundaryWarning, match="has 2 components, the largest number tried"):
+        GaussianMixtureSelector([1, 2], covariance_types=["full"], random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SelectionBoundaryWarning)
+        GaussianMixtureSelector(range(1, 6), covariance_types=["full"], random_state=0).fit(X)
+        GaussianMixtureSelector([3], covariance_types=["full"], random_state=0).fit(X)  # one count: no edge
+
+
+def test_a_constant_feature_is_reported_once(blobs):
+    from gaussmix import ConstantFeatureWarning
+
+    X = np.column_stack([blobs[0], np.full(len(blobs[0]), 2.0)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GaussianMixtureSelector(range(1, 5), random_state=0).fit(X)
+    constant = [w for w in caught if issubclass(w.category, ConstantFeatureWarning)]
+    assert len(constant) == 1 and "feature 3 is constant" in str(constant[0].message)
+
+
+def test_an_absurd_grid_fails_fast():
+    X = np.random.RandomState(0).normal(size=(50, 2))
+    with pytest.raises(ValueError, match="more than 10,000 component counts"):
+        GaussianMixtureSelector(range(1, 10**9)).fit(X)
+    with pytest.raises(ValueError, match="more than 10,000 component counts"):
+        GaussianMixtureSelector(iter(range(1, 10**12))).fit(X)

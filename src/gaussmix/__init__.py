@@ -24,6 +24,7 @@ _LAZY = {
     "MixtureParams": "gaussmix._params",
     "ModelFileError": "gaussmix.exceptions",
     "CollapsedComponentWarning": "gaussmix.exceptions",
+    "ConstantFeatureWarning": "gaussmix.exceptions",
     "ConvergenceWarning": "gaussmix.exceptions",
     "EmptyComponentWarning": "gaussmix.exceptions",
     "FitError": "gaussmix.exceptions",
@@ -35,6 +36,7 @@ _LAZY = {
 
 __all__ = [
     "CollapsedComponentWarning",
+    "ConstantFeatureWarning",
     "ConvergenceWarning",
     "EmptyComponentWarning",
     "FitError",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gaussmix._selector import GaussianMixtureSelector, select
     from gaussmix.exceptions import (
         CollapsedComponentWarning,
+        ConstantFeatureWarning,
         ConvergenceWarning,
         EmptyComponentWarning,
         FitError,

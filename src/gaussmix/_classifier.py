@@ -12,7 +12,7 @@ from sklearn.utils.validation import validate_data
 
 from gaussmix._outliers import seeded_clone
 from gaussmix._persistence import SaveMixin
-from gaussmix._validation import check_choice, check_fitted, check_sample_weight
+from gaussmix._validation import check_choice, check_fitted, check_sample_weight, unit_exponent
 from gaussmix.covariance import available_structures, get_structure
 from gaussmix.exceptions import InvalidParameterError
 
@@ -44,9 +44,10 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         (quadratic discriminant analysis).
     covariance_types : iterable of str or None, default=None
         EDDA's candidate structures (default: all registered ones).
-    priors : array-like of shape (n_classes,), "uniform" or None, default=None
-        Class priors, in the order of ``classes_``; ``None`` uses the
-        (weighted) class frequencies of the training data.
+    priors : array-like of shape (n_classes,), dict, "uniform" or None, default=None
+        Class priors, in the order of ``classes_`` or as a dict from class
+        label to prior; ``None`` uses the (weighted) class frequencies of the
+        training data.
     reg_covar : float, default=1e-6
         EDDA's regularisation, relative to each feature's variance (the
         mixtures of MclustDA use their own ``reg_covar``).
@@ -100,7 +101,9 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         weights = check_sample_weight(sample_weight, X.shape[0])
         self.classes_, encoded = np.unique(y, return_inverse=True)
-        class_weight = np.bincount(encoded, weights=weights, minlength=len(self.classes_))
+        # Priors do not depend on the weights' scale; summed at unit scale, 1e308 or 1e-320 weights stay finite.
+        unit = np.ldexp(weights, unit_exponent(float(np.max(weights))))
+        class_weight = np.bincount(encoded, weights=unit, minlength=len(self.classes_))
         empty = [c for c, w in zip(self.classes_, class_weight) if w <= 0]
         if empty:
             raise ValueError(
@@ -124,14 +127,32 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             if self.priors != "uniform":
                 raise InvalidParameterError(f"priors must be None, 'uniform' or an array, got {self.priors!r}.")
             return np.full(len(self.classes_), 1.0 / len(self.classes_))
-        priors = np.asarray(self.priors, dtype=np.float64)
+        given = self.priors
+        if isinstance(given, dict):
+            classes = [c.item() if hasattr(c, "item") else c for c in self.classes_]
+            unknown = [k for k in given if k not in classes]
+            missing = [c for c in classes if c not in given]
+            if unknown or missing:
+                problem = (f"no class {_show(unknown[0])} in the training labels" if unknown
+                           else f"no prior for class {_show(missing[0])}")
+                raise InvalidParameterError(
+                    f"priors given as a dict must map each class of {classes} to its prior; {problem}."
+                )
+            given = [given[c] for c in classes]
+        try:
+            priors = np.asarray(given, dtype=np.float64)
+        except (TypeError, ValueError):
+            priors = np.full(1, np.nan)
         if priors.shape != (len(self.classes_),) or np.any(priors <= 0) or not np.all(np.isfinite(priors)):
             raise InvalidParameterError(
-                f"priors must be {len(self.classes_)} positive numbers (one per class of {list(self.classes_)}), "
-                f"got {self.priors!r}."
+                f"priors must be {len(self.classes_)} positive numbers (one per class of {list(self.classes_)}, "
+                f"as an array in that order or a dict by class), got {self.priors!r}."
             )
         if not math.isclose(priors.sum(), 1.0, abs_tol=1e-6):
-            raise InvalidParameterError(f"priors must sum to 1, got sum {priors.sum():.6g}.")
+            raise InvalidParameterError(
+                f"priors must sum to 1, got sum {priors.sum():.10g} (1{priors.sum() - 1.0:+.3g}); divide them by "
+                "their sum."
+            )
         return priors
 
     def _fit_class(self, label, X, weights):

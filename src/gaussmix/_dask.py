@@ -66,11 +66,16 @@ def as_dask_array(X: Any, dtype=None):
     return X
 
 
-def check_weights(sample_weight: Any, X: Any) -> tuple[Any, int]:
+def check_weights(sample_weight: Any, X: Any, rescale: bool = True) -> tuple[Any, int]:
     """Sample weights for the Dask array ``X``: float64, blocked like its rows; and how many are positive.
 
-    One pass over the weights checks that they are finite and non-negative.
+    One pass over the weights checks that they are finite and non-negative;
+    with ``rescale`` they come back scaled by a power of two that brings the
+    largest into [1, 2) (exactly; a fit does not depend on the weights'
+    common scale, but model selection's count of rows does).
     """
+    from gaussmix._validation import unit_exponent
+
     dask, da = import_dask()
     weights = as_dask_array(sample_weight, dtype=np.float64)
     if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
@@ -78,10 +83,14 @@ def check_weights(sample_weight: Any, X: Any) -> tuple[Any, int]:
             f"sample_weight has shape {weights.shape}, expected ({X.shape[0]},): one weight per row."
         )
     weights = weights.rechunk((X.chunks[0],))
-    bad, n_positive = dask.compute((~da.isfinite(weights) | (weights < 0)).sum(), (weights > 0).sum())
+    bad, n_positive, largest = dask.compute(
+        (~da.isfinite(weights) | (weights < 0)).sum(), (weights > 0).sum(), weights.max()
+    )
     if bad:
         raise ValueError("sample_weight must be finite and non-negative.")
-    return weights, int(n_positive)
+    if not n_positive:
+        raise ValueError("sample_weight is zero for every row; at least one row needs a positive weight.")
+    return (da.ldexp(weights, unit_exponent(float(largest))) if rescale else weights), int(n_positive)
 
 
 def _tree_sum(dask, parts: list[Any], add) -> Any:
@@ -103,17 +112,29 @@ def _add_pairs(a, b):
 
 
 def _block_sums(block, weights, offset, centre):
-    """Weighted sums of the rows (or of squared deviations from ``centre``) and the count of non-finite values."""
+    """Weighted sums of the rows, or of squared deviations from ``centre`` with the largest deviation.
+
+    The second entry counts non-finite values (for the sums of rows), or is
+    the largest absolute deviation of each feature (about ``centre``).
+    """
     values = np.asarray(block, dtype=np.float64)
-    bad = np.count_nonzero(~np.isfinite(values))
-    if centre is not None:
-        values = values - centre
-        with np.errstate(over="ignore", invalid="ignore"):
-            values = values * values
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = values.sum(axis=0) if w is None else w @ values
-    return total, np.array([bad])
+    if centre is None:
+        bad = np.count_nonzero(~np.isfinite(values))
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = values.sum(axis=0) if w is None else w @ values
+        return total, np.array([bad])
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        deviation = values - centre
+        counted = np.abs(deviation) if w is None else np.where(w[:, None] > 0, np.abs(deviation), 0.0)
+        spread = np.max(counted, axis=0) if deviation.shape[0] else np.zeros(values.shape[1])
+        squares = deviation * deviation
+        total = squares.sum(axis=0) if w is None else w @ squares
+    return total, spread
+
+
+def _add_or_max(a, b):
+    return a[0] + b[0], np.maximum(a[1], b[1])
 
 
 #: glibc thresholds (bytes) set once in a worker process whose nanny lowered the trim threshold.
@@ -233,8 +254,8 @@ class DaskData:
             if bad[0]:
                 raise ValueError(f"Input X contains NaN or infinity ({int(bad[0])} values).")
             mean = total / self.total_weight
-            squares, _ = self._reduce(_block_sums, mean, add=_add_pairs)
-            self._moments = checked_moments(mean, squares / self.total_weight)
+            squares, spread = self._reduce(_block_sums, mean, add=_add_or_max)
+            self._moments = checked_moments(mean, squares / self.total_weight, spread)
         return self._moments
 
     def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:

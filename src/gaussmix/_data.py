@@ -24,7 +24,7 @@ import numpy as np
 from gaussmix._namespace import ArrayNamespace, namespace_of
 from gaussmix._params import MixtureParams, kernel_params
 from gaussmix._sampling import RowGroups, fingerprints, heaviest_keys
-from gaussmix._stats import Statistics, estep_statistics, moments, weighted_log_prob
+from gaussmix._stats import Statistics, estep_statistics, limiting_log_prob, moments, weighted_log_prob
 from gaussmix.covariance import CovarianceStructure
 from gaussmix.exceptions import FitError
 
@@ -297,11 +297,14 @@ class ChunkedData:
         mean = total / self.total_weight
         centre_ = xp.asarray(mean, dtype=np.float64)
         sq = np.zeros(self.n_features)
-        with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.zeros(self.n_features)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for _, _, Xc, wc in self.chunks(1):
                 diff = xp.asarray(Xc, dtype=np.float64) - centre_[None, :]
                 sq += weighted_sum(diff * diff, wc)
-        return checked_moments(mean, sq / self.total_weight)
+                deviation = abs(diff) if wc is None else xp.where(wc[:, None] > 0, abs(diff), 0.0)
+                spread = np.maximum(spread, np.asarray(xp.to_numpy(xp.amax(deviation, axis=0))))
+        return checked_moments(mean, sq / self.total_weight, spread)
 
     def centred(self, start: int, stop: int, Xc: Any) -> Any:
         """Rows ``start:stop`` (the chunk ``Xc``) minus :attr:`shift`, transposed: ``(d, rows)``.
@@ -370,27 +373,65 @@ class ChunkedData:
         structure: CovarianceStructure,
         params: MixtureParams,
         reduce: Callable[[ArrayNamespace, Any], Any],
+        *,
+        limits: bool = False,
     ) -> list[Any]:
-        """``reduce(xp, weighted_log_prob)`` for each chunk (``(m, K)`` arrays), in row order."""
+        """``reduce(xp, weighted_log_prob)`` for each chunk (``(m, K)`` arrays), in row order.
+
+        With ``limits``, rows so far from every component that their
+        log-probabilities overflow (or are all ``-inf``) get
+        :func:`~gaussmix._stats.limiting_log_prob` instead, so that their
+        responsibilities still sum to 1.
+        """
         xp = self.xp
         shift = params.weights @ params.means  # any shift works; this one keeps values small
         kp = kernel_params(xp, structure, params, self.dtype, shift)
 
         def chunk_reduce(start, stop, Xc, wc):
             with np.errstate(over="ignore", invalid="ignore"):  # a density may underflow to 0
-                return reduce(xp, weighted_log_prob(xp, structure, Xc, kp, self.dtype))
+                log_prob = weighted_log_prob(xp, structure, Xc, kp, self.dtype)
+                if limits:
+                    log_prob = self._in_the_limit(structure, params, Xc, log_prob)
+                return reduce(xp, log_prob)
 
         width = structure.feature_width(self.n_features, params.n_components)
         return self.map_chunks(chunk_reduce, params.n_components, width)
 
+    def _in_the_limit(self, structure, params, Xc, log_prob):
+        """``log_prob`` with its unusable rows (no finite entry) replaced by their limiting values."""
+        xp = self.xp
+        lost = np.flatnonzero(~xp.to_numpy(xp.isfinite(xp.amax(log_prob, axis=1))))
+        if lost.size == 0:
+            return log_prob
+        rows = xp.to_numpy(xp.take(self.xp.asarray(Xc), xp.asarray(lost), axis=0))
+        limit = limiting_log_prob(structure, params, rows)
+        return xp.put_rows(log_prob, lost, xp.asarray(limit, dtype=xp.dtype_of(log_prob)))
 
-def checked_moments(mean: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean, variances)``, or FitError naming the first feature whose square overflowed float64."""
+
+def checked_moments(mean: np.ndarray, variances: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, variances)``, or FitError naming the first feature whose squares leave float64's range.
+
+    ``spread`` is each feature's largest distance from its mean (over rows
+    of positive weight): a feature
+    that varies but whose variance underflows (values of about 1e-143 or
+    less) cannot be fitted faithfully, and neither can one whose squares
+    overflow.
+    """
     finite = np.isfinite(mean) & np.isfinite(variances)
     if not np.all(finite):
         bad = int(np.flatnonzero(~finite)[0])
         raise FitError(
             f"feature {bad} has values too large to square in float64 (about 1e154 or more); "
             "rescale the data, for example divide it by its largest absolute value."
+        )
+    info = np.finfo(np.float64)
+    smallest = float(info.tiny) / float(info.eps) * 1e6
+    tiny = (spread > 0) & (variances < smallest) & (spread > 4.0 * float(info.eps) * np.abs(mean))
+    if np.any(tiny):
+        bad = int(np.flatnonzero(tiny)[0])
+        raise FitError(
+            f"feature {bad} has values too small for float64 arithmetic (they vary by {spread[bad]:.3g}, so "
+            f"their variance is below {smallest:.3g}): rescale the data, for example divide each feature by its "
+            "largest absolute value."
         )
     return mean, variances

@@ -83,6 +83,8 @@ class EMResult:
     collapsed: tuple[int, ...] = ()
     #: why EM stopped before converging or reaching max_iter (None if it did not)
     stopped: str | None = None
+    #: features that do not vary in the data (to rounding)
+    constant: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,16 @@ class DataScale:
 
 #: A variance within this many machine epsilons (of the feature's scale) of zero counts as zero.
 SINGULAR_EPS = 64.0
+
+
+def constant_features_message(features: tuple[int, ...], reg_covar: float) -> str:
+    """What a ConstantFeatureWarning says."""
+    which = ", ".join(str(j) for j in features[:10]) + (" ..." if len(features) > 10 else "")
+    return (
+        f"feature {which} is constant in the data: its variance in every component is only the regularisation "
+        f"(reg_covar={reg_covar:g} of the mean variance of the other features), which inflates the "
+        "log-likelihood, BIC and AIC by a spike of density; drop constant features."
+    )
 
 
 def check_range(variances: np.ndarray, varies: np.ndarray, dtype: Any) -> None:

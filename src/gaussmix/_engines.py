@@ -137,6 +137,7 @@ def check_dask(estimator: Any, X: Any, *, reset: bool, min_samples: int = 1):
     """Validate a Dask collection's shape and dtype (values are checked as blocks are computed)."""
     from gaussmix._dask import as_dask_array
 
+    columns = getattr(X, "columns", None) if X.__class__.__name__ == "DataFrame" else None
     X = as_dask_array(X)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array, got a {X.ndim}D Dask array of shape {X.shape}.")
@@ -147,7 +148,24 @@ def check_dask(estimator: Any, X: Any, *, reset: bool, min_samples: int = 1):
             f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of {min_samples} is required."
         )
     _check_features(estimator, X.shape[1], reset)
+    names = None if columns is None else np.asarray([str(c) for c in columns], dtype=object)
+    if columns is not None and not all(isinstance(c, str) for c in columns):
+        names = None  # scikit-learn keeps names only when they are all strings
+    if reset and names is not None:
+        estimator.feature_names_in_ = names
+    elif not reset:
+        _check_names(estimator, names)
     return X
+
+
+def _check_names(estimator: Any, names: Any) -> None:
+    """scikit-learn's rule: columns named differently from the fit are an error."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and names is not None and list(names) != list(fitted):
+        raise ValueError(
+            f"The feature names should match those that were passed during fit; got {list(names)}, "
+            f"fitted with {list(fitted)}."
+        )
 
 
 def _check_features(estimator: Any, n_features: int, reset: bool) -> None:

@@ -181,4 +181,5 @@ def fit_mixture(
         if best is None or result.lower_bound > best.lower_bound:
             best = result
     assert best is not None  # n_restarts >= 1
-    return replace(best, collapsed=collapsed_components(structure, best.params, scale))
+    constant = tuple(int(j) for j in np.flatnonzero(~scale.varies))
+    return replace(best, collapsed=collapsed_components(structure, best.params, scale), constant=constant)

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from gaussmix._data import ChunkedData
-from gaussmix._em import EMResult
+from gaussmix._em import EMResult, constant_features_message
 from gaussmix._engines import (
     check_dask,
     check_tensor,
@@ -39,10 +39,12 @@ from gaussmix._validation import (
     check_real,
     check_sample_weight,
     check_weights_init,
+    unit_exponent,
 )
 from gaussmix.covariance import get_structure
 from gaussmix.exceptions import (
     CollapsedComponentWarning,
+    ConstantFeatureWarning,
     ConvergenceWarning,
     EmptyComponentWarning,
     InvalidParameterError,
@@ -334,6 +336,9 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
                 EmptyComponentWarning,
                 stacklevel=4,
             )
+        if result.constant:
+            warnings.warn(constant_features_message(result.constant, settings.reg_covar), ConstantFeatureWarning,
+                          stacklevel=4)
         if result.collapsed:
             which = ", ".join(str(k) for k in result.collapsed)
             warnings.warn(
@@ -384,6 +389,8 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
         # Unit weights are not materialised: a weight vector is 8 bytes a row.
         weights = None if sample_weight is None else check_sample_weight(sample_weight, X.shape[0])
         n_positive = X.shape[0] if weights is None else int(np.count_nonzero(weights))
+        if weights is not None:
+            weights = np.ldexp(weights, unit_exponent(float(np.max(weights))))
         data = ChunkedData(X, weights) if xp is None else torch_data(X, weights, xp)
         return data, n_positive
 
@@ -496,12 +503,16 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return ChunkedData(X), self._params_from_attributes(), _as_numpy
 
-    def _evaluate(self, X, method: str, reduce):
-        """``reduce(xp, weighted_log_prob)`` over the rows of ``X``, in the input's kind."""
+    def _evaluate(self, X, method: str, reduce, limits: bool = False):
+        """``reduce(xp, weighted_log_prob)`` over the rows of ``X``, in the input's kind.
+
+        ``limits``: rows too far from every component for their densities to
+        be computed get their limiting log-probabilities (for responsibilities).
+        """
         data, params, output = self._prepare(X)
         if data is None:
             return self._on_dask(X, method, per_component=method == "predict_proba")
-        parts = data.map_log_prob(get_structure(self.covariance_type), params, reduce)
+        parts = data.map_log_prob(get_structure(self.covariance_type), params, reduce, limits=limits)
         return output(data.xp, data.xp.concat(parts))
 
     def _on_dask(self, X, method: str, per_component: bool):
@@ -515,9 +526,13 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
         return X.map_blocks(_apply, twin, method, drop_axis=1, dtype=np.int64 if method == "predict" else np.float64)
 
     def _numpy_twin(self) -> GaussianMixture:
-        """A copy of the fitted model on the NumPy engine, without callback (small and picklable)."""
+        """A copy of the fitted model on the NumPy engine, without callback (small and picklable).
+
+        It has no feature names: it sees the blocks of an array whose columns were already checked.
+        """
         twin = GaussianMixture(self.weights_.shape[0], covariance_type=self.covariance_type)
-        fitted = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        fitted = {k: v for k, v in vars(self).items()
+                  if k.endswith("_") and not k.startswith("_") and k != "feature_names_in_"}
         vars(twin).update(fitted)
         return twin
 
@@ -548,7 +563,7 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
         labels : array of shape (n_samples,)
             A NumPy array; a tensor for a tensor, a lazy Dask array for Dask input.
         """
-        return self._evaluate(X, "predict", lambda xp, lp: xp.argmax(lp, axis=1))
+        return self._evaluate(X, "predict", lambda xp, lp: xp.argmax(lp, axis=1), limits=True)
 
     def predict_proba(self, X):
         """Responsibilities: the posterior probability of each component for each row.
@@ -556,8 +571,10 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
         Returns
         -------
         resp : array of shape (n_samples, n_components)
-            Rows sum to 1. A NumPy array; a tensor for a tensor, a lazy Dask
-            array for Dask input.
+            Rows sum to 1, also for rows so far from every component that
+            their densities underflow: those belong to the component nearest
+            in Mahalanobis distance. A NumPy array; a tensor for a tensor, a
+            lazy Dask array for Dask input.
         """
 
         def responsibilities(xp, log_prob):
@@ -565,7 +582,7 @@ class GaussianMixture(SaveMixin, DensityMixin, BaseEstimator):
             norm = xp.where(xp.isfinite(norm), norm, 0.0)
             return xp.exp(log_prob - norm[:, None])
 
-        return self._evaluate(X, "predict_proba", responsibilities)
+        return self._evaluate(X, "predict_proba", responsibilities, limits=True)
 
     def sample(self, n_samples=1):
         """Draw rows from the fitted mixture.

@@ -51,6 +51,7 @@ class ArrayNamespace(Protocol):
     def take(self, a: Any, indices: Any, axis: int) -> Any: ...
     def transpose_last(self, a: Any) -> Any: ...
     def logsumexp(self, a: Any, axis: int) -> Any: ...
+    def put_rows(self, a: Any, rows: np.ndarray, values: Any) -> Any: ...
 
 
 class NumpyNamespace:
@@ -135,6 +136,12 @@ class NumpyNamespace:
 
     def transpose_last(self, a):
         return np.swapaxes(a, -1, -2)
+
+    def put_rows(self, a, rows, values):
+        """A copy of ``a`` with the rows at the integer indices ``rows`` replaced by ``values``."""
+        out = a.copy()
+        out[rows] = values
+        return out
 
     def logsumexp(self, a, axis):
         top = np.max(a, axis=axis, keepdims=True)

@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from gaussmix._data import ChunkedData
 from gaussmix._engines import check_dask, resolve_engine
 from gaussmix._namespace import is_dask_collection, is_torch_tensor
 from gaussmix._persistence import SaveMixin
@@ -22,10 +23,16 @@ from gaussmix._validation import (
     check_choice,
     check_fitted,
     check_int,
+    check_real,
     check_sample_weight,
 )
 from gaussmix.covariance import available_structures, get_structure
-from gaussmix.exceptions import FitError, InvalidParameterError, SelectionBoundaryWarning
+from gaussmix.exceptions import (
+    ConstantFeatureWarning,
+    FitError,
+    InvalidParameterError,
+    SelectionBoundaryWarning,
+)
 
 Criterion = Literal["bic", "aic", "icl", "cv"]
 CRITERIA = ("bic", "aic", "icl", "cv")
@@ -239,6 +246,21 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             get_structure(name)  # raises for unknown names, listing the valid ones
         return [(k, t) for t in dict.fromkeys(types) for k in dict.fromkeys(counts)]
 
+    def _check_features(self, X, weights) -> None:
+        """Refuse data out of float range and warn about constant features once, before any candidate."""
+        from gaussmix._em import DataScale, constant_features_message
+
+        if is_dask_collection(X):
+            from gaussmix._dask import DaskData
+
+            data = DaskData(X, weights)
+        else:
+            data = ChunkedData(X, weights)
+        scale = DataScale.of(data, check_real(self.reg_covar, "reg_covar", 0.0))
+        constant = tuple(int(j) for j in np.flatnonzero(~scale.varies))
+        if constant:
+            warnings.warn(constant_features_message(constant, scale.reg_covar), ConstantFeatureWarning, stacklevel=4)
+
     @staticmethod
     def _check_room(candidates: list[tuple[int, str]], n_positive: int) -> None:
         """Refuse up front a grid in which no count has enough rows (every component needs one)."""
@@ -320,7 +342,9 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             from gaussmix._dask import check_weights
 
             X = check_dask(self, X, reset=True, min_samples=2)
-            weights, n_positive = check_weights(np.ones(X.shape[0]) if sample_weight is None else sample_weight, X)
+            weights, n_positive = check_weights(
+                np.ones(X.shape[0]) if sample_weight is None else sample_weight, X, rescale=False
+            )
         else:
             if is_torch_tensor(X):
                 device = X.device if device is None else device
@@ -329,6 +353,7 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             weights = check_sample_weight(sample_weight, X.shape[0])
             n_positive = int(np.count_nonzero(weights))
         self._check_room(candidates, n_positive)
+        self._check_features(X, weights)
         seed = self.random_state
         if not (seed is None or isinstance(seed, (int, np.integer))):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))

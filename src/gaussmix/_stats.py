@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix._namespace import ArrayNamespace
-from gaussmix._params import KernelParams
+from gaussmix._params import LOG_2PI, KernelParams, MixtureParams
 from gaussmix.covariance import CovarianceStructure
 
 
@@ -173,3 +173,36 @@ def estep_statistics(
         log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64)
         total_weight = xp.sum(w64)
     return moments(xp, structure, Xt, features, resp, kp.shift, log_likelihood, total_weight)
+
+
+def limiting_log_prob(structure: CovarianceStructure, params: MixtureParams, rows: np.ndarray) -> np.ndarray:
+    """``log(weight_k N(x | k))`` for rows so far out that the usual kernel overflows, shape ``(m, K)``.
+
+    Each row's Mahalanobis terms are computed on the row scaled down by its
+    largest magnitude, so they never overflow on the way, and are compared
+    in log space. Where every component's density underflows to 0, the row
+    belongs in the limit to the component with the smallest Mahalanobis
+    term (equal shares on ties): the result is 0 there and -inf elsewhere,
+    so that responsibilities are still a distribution over the components.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    n_features = params.n_features
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(params.weights)
+    log_det = structure.log_det_precision_cholesky(params.precisions_cholesky, n_features)
+    log_norm = log_weights + log_det - 0.5 * n_features * LOG_2PI
+    log_terms = np.empty((rows.shape[0], params.n_components))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for k in range(params.n_components):
+            scale = np.max(np.abs(rows), axis=1) + np.max(np.abs(params.means[k]))
+            scale = np.where(scale > 0, scale, 1.0)
+            diff = rows / scale[:, None] - params.means[k] / scale[:, None]
+            z = structure.whiten(params.precisions_cholesky, k, diff)
+            log_terms[:, k] = np.log(np.sum(z * z, axis=1)) + 2.0 * np.log(scale)
+        log_prob = log_norm - 0.5 * np.exp(log_terms)
+    live = np.isfinite(log_norm)
+    lost = ~np.any(np.isfinite(log_prob), axis=1)
+    if np.any(lost):
+        nearest = np.min(np.where(live, log_terms[lost], np.inf), axis=1, keepdims=True)
+        log_prob[lost] = np.where(live & (log_terms[lost] == nearest), 0.0, -np.inf)
+    return log_prob

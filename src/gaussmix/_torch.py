@@ -151,5 +151,10 @@ class TorchNamespace:
     def transpose_last(self, a):
         return a.transpose(-1, -2)
 
+    def put_rows(self, a, rows, values):
+        out = a.clone()
+        out[self.asarray(rows).to(device=a.device, dtype=self.torch.int64)] = values.to(a.device)
+        return out
+
     def logsumexp(self, a, axis):
         return self.torch.logsumexp(a, dim=axis)

@@ -84,6 +84,16 @@ def shape_message(name: str, expected: tuple[int, ...], shape: tuple[int, ...], 
     )
 
 
+def unit_exponent(largest: float) -> int:
+    """The power of two ``e`` for which ``ldexp(largest, e)`` (``largest > 0``) lies in [1, 2).
+
+    Scaling weights by a power of two is exact; weights of 1e-320 or 1e308
+    then compute like weights near 1, whose sums neither underflow nor
+    overflow. A fit does not depend on the weights' common scale.
+    """
+    return 1 - int(np.frexp(largest)[1])
+
+
 def check_weights_init(weights: Any, n_components: int, name: str = "weights_init") -> np.ndarray:
     """Initial (or generating) mixture weights: shape (n_components,), in [0, 1], summing to 1."""
     array = finite_array(weights, name)

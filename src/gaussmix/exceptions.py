@@ -12,6 +12,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
     "CollapsedComponentWarning",
+    "ConstantFeatureWarning",
     "ConvergenceWarning",
     "EmptyComponentWarning",
     "FitError",
@@ -78,3 +79,12 @@ class MissingDependencyError(ImportError):
 
 class SelectionBoundaryWarning(UserWarning):
     """Model selection chose the largest number of components it tried: the search may have stopped too soon."""
+
+
+class ConstantFeatureWarning(UserWarning):
+    """A feature takes one value in every row (to rounding).
+
+    Its variance is only the regularisation, so every component's density
+    is a spike in that direction: the log-likelihood, BIC and AIC are
+    inflated by a constant that has nothing to do with the data's structure.
+    """

@@ -25,9 +25,14 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #e3e6eb; text-align: right;
 th { background: #f0f2f5; } td.text, th.text { text-align: left; }
 tr.best td { background: #fff4d6; font-weight: 600; }
 img { max-width: 100%; height: auto; display: block; margin: 12px 0; border: 1px solid #e3e6eb; }
+.scroll { overflow-x: auto; max-width: 100%; }
 .note { color: #5b6475; font-size: 14px; }
 details summary { cursor: pointer; color: #2f5fb3; }
 """
+
+
+#: Tables with a column per feature are turned (a row per feature) beyond this many features.
+WIDE = 6
 
 
 def _png(figure) -> str:
@@ -67,7 +72,8 @@ def _table(header: list[str], rows: list[list[Any]], text_columns=(), highlight:
     for i, row in enumerate(rows):
         css = ' class="best"' if i == highlight else ""
         body.append(f"<tr{css}>" + "".join(cell("td", v, j) for j, v in enumerate(row)) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # A table wider than the page scrolls inside its own box; the page itself never does.
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def build_report(
@@ -172,15 +178,23 @@ def build_report(
         parts.append("</details>")
     parts.append("</section>")
 
-    # -- chosen model
-    component_rows = [[k, model.weights_[k], *model.means_[k]] for k in range(model.n_components)]
+    # -- chosen model (one row per feature when there are more features than fit across the page)
     full = _full_covariances(model)
+    if d <= WIDE:
+        component_table = _table(["component", "weight", *[f"mean {n}" for n in names]],
+                                 [[k, model.weights_[k], *model.means_[k]] for k in range(model.n_components)])
+    else:
+        component_table = _table(
+            ["", *[f"component {k}" for k in range(model.n_components)]],
+            [["weight", *model.weights_], *[[f"mean {n}", *model.means_[:, j]] for j, n in enumerate(names)]],
+            text_columns=(0,),
+        )
     parts += [
         '<section id="model"><h2>Chosen model</h2>',
         f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance, "
         f"{model.n_iter_} EM iterations, converged: {'yes' if model.converged_ else 'no'}. "
         f"Mean log-likelihood per row {_number(model.score(values))}.</p>",
-        _table(["component", "weight", *[f"mean {n}" for n in names]], component_rows),
+        component_table,
         "<details><summary>Covariance matrices</summary>",
     ]
     for k in range(model.n_components):
@@ -205,12 +219,21 @@ def build_report(
     scores = model.score_samples(values)
     labels = model.predict(values)
     worst = np.argsort(scores, kind="stable")[:n_anomalies]
-    rows = [[int(i) + 1, *values[i], scores[i], int(labels[i])] for i in worst]
     threshold = float(np.quantile(scores, 0.02))
+    if d <= WIDE:
+        anomaly_table = _table(["row", *names, "log-density", "component"],
+                               [[int(i) + 1, *values[i], scores[i], int(labels[i])] for i in worst])
+    else:
+        anomaly_table = _table(
+            ["", *[f"row {int(i) + 1}" for i in worst]],
+            [*[[n, *values[worst, j]] for j, n in enumerate(names)], ["log-density", *scores[worst]],
+             ["component", *[int(v) for v in labels[worst]]]],
+            text_columns=(0,),
+        )
     parts += [
         '<section id="anomalies"><h2>Most anomalous rows</h2>',
         f"<p>The {len(worst)} rows of lowest log-density under the chosen model (row numbers count from 1).</p>",
-        _table(["row", *names, "log-density", "component"], rows),
+        anomaly_table,
         _img(plot.anomalies(view, values, threshold), "rows below the 2% density quantile highlighted"),
         "</section></main></body></html>",
     ]

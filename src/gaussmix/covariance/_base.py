@@ -223,6 +223,10 @@ class CovarianceStructure(ABC):
     def _check_precision_values(self, precisions: np.ndarray, name: str) -> None:
         """Raise ValueError unless ``precisions`` (of the right shape) are valid precisions."""
 
+    @abstractmethod
+    def whiten(self, precisions_cholesky: np.ndarray, k: int, diff: np.ndarray) -> np.ndarray:
+        """``diff`` (m, d) in component ``k``'s whitened coordinates: ``|result|^2`` per row is its Mahalanobis term."""
+
     # -- degeneracy checks (cost of the structure's own parameters) --------------
     #: whether covariances are general matrices (rounding then spreads over all d directions)
     is_matrix: ClassVar[bool] = False
@@ -302,6 +306,10 @@ class MatrixStructure(CovarianceStructure):
 
     is_matrix = True
 
+    def whiten(self, precisions_cholesky, k, diff):
+        factor = precisions_cholesky if precisions_cholesky.ndim == 2 else precisions_cholesky[k]
+        return diff @ factor
+
     def conditional_variances(self, covariances, precisions_cholesky):
         batch = precisions_cholesky.reshape((-1,) + precisions_cholesky.shape[-2:])
         with np.errstate(divide="ignore"):
@@ -361,6 +369,9 @@ class MatrixStructure(CovarianceStructure):
 
 class VarianceStructure(CovarianceStructure):
     """Axis-aligned structures whose covariances are stored as variances."""
+
+    def whiten(self, precisions_cholesky, k, diff):
+        return diff * precisions_cholesky[k]
 
     def check_covariance_values(self, covariances):
         if np.any(covariances <= 0):

@@ -76,8 +76,22 @@ def feature_pairs(model, features: Sequence[Any] | None) -> list[tuple[int, int]
     return list(itertools.combinations(range(min(d, MAX_GRID_FEATURES)), 2))
 
 
+#: Figures of many panels are at most this many inches on a side (1,760 pixels at 110 dpi).
+MAX_FIGURE_INCHES = 16.0
+
+
+def grid_panel_size(n_cells: int, preferred: float) -> float:
+    """Inches per panel of a square grid of ``n_cells`` rows, so that the figure stays readable."""
+    return min(preferred, MAX_FIGURE_INCHES / max(n_cells, 1))
+
+
 def pair_grid(pairs: list[tuple[int, int]], ax=None, panel_size=3.6, extra_columns=0):
-    """Axes for each pair: ``ax`` for one pair, else an upper-triangular grid on a new Figure."""
+    """Axes for each pair: ``ax`` for one pair, else an upper-triangular grid on a new Figure.
+
+    The grid has one row and column per feature drawn, less one; panels
+    shrink with more features so that the figure stays at most
+    :data:`MAX_FIGURE_INCHES` on a side.
+    """
     if len(pairs) == 1 and ax is not None:
         return ax.figure, [ax]
     if len(pairs) == 1:
@@ -85,13 +99,24 @@ def pair_grid(pairs: list[tuple[int, int]], ax=None, panel_size=3.6, extra_colum
         return figure, [figure.add_subplot(1, 1 + extra_columns, 1)]
     features = sorted({f for pair in pairs for f in pair})
     size = len(features) - 1
-    figure = matplotlib_figure(figsize=(panel_size * size, panel_size * size))
+    panel = grid_panel_size(size, panel_size)
+    figure = matplotlib_figure(figsize=(panel * size, panel * size))
     grid = figure.add_gridspec(size, size)
     axes = []
     for i, j in pairs:
         row, col = features.index(i), features.index(j) - 1
-        axes.append(figure.add_subplot(grid[row, col]))
+        axis = figure.add_subplot(grid[row, col])
+        shrink_text(axis, panel)
+        axes.append(axis)
     return figure, axes
+
+
+def shrink_text(axis, panel_inches: float) -> None:
+    """Smaller tick labels on small panels, so that they do not overlap."""
+    if panel_inches < 3.0:
+        axis.tick_params(labelsize=max(5.0, 9.0 * panel_inches / 3.0))
+        axis.xaxis.label.set_size(max(6.0, 10.0 * panel_inches / 3.0))
+        axis.yaxis.label.set_size(max(6.0, 10.0 * panel_inches / 3.0))
 
 
 def component_colors(n_components: int) -> np.ndarray:
@@ -146,7 +171,15 @@ def draw_ellipses(ax, model, radii=(1.0, 2.0, 3.0), colors=None, linewidth=1.5):
     return patches
 
 
-def mark_means(ax, model, colors=None, size=140):
+def panel_scale(ax) -> float:
+    """1 for a panel at least 3 inches wide, less for the small panels of a large grid."""
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    return min(1.0, width / 3.0)
+
+
+def mark_means(ax, model, colors=None, size=None):
+    """The component means as large crosses (smaller on small panels)."""
+    size = 140.0 * panel_scale(ax) ** 2 if size is None else size
     colors = component_colors(model.n_components) if colors is None else colors
     live = np.asarray(model.weights_) > 0
     return ax.scatter(

@@ -14,23 +14,26 @@ from gaussmix.plot._common import (
     draw_ellipses,
     feature_names,
     feature_pairs,
+    grid_panel_size,
     label_axes,
     mark_means,
     matplotlib_figure,
     mixed_colors,
     padded_limits,
+    shrink_text,
 )
 
 
-def _draw_assignments(axis, view, points, colors, hard: bool):
+def _draw_assignments(axis, view, points, colors, hard: bool, scale: float = 1.0):
+    """Points coloured by their responsibilities (or hard labels), ellipses and means; ``scale`` shrinks marks."""
     resp = call_on_array(view.predict_proba, points.astype(view.means_.dtype))
     if hard:
         point_colors = colors[np.argmax(resp, axis=1)]
     else:
         point_colors = mixed_colors(resp, colors)
-    axis.scatter(points[:, 0], points[:, 1], s=10, c=point_colors, linewidths=0, alpha=0.85)
-    draw_ellipses(axis, view, colors=colors)
-    mark_means(axis, view, colors=colors)
+    axis.scatter(points[:, 0], points[:, 1], s=10 * scale**2, c=point_colors, linewidths=0, alpha=0.85)
+    draw_ellipses(axis, view, colors=colors, linewidth=1.5 * scale)
+    mark_means(axis, view, colors=colors, size=140 * scale**2)
     axis.set_xlim(padded_limits(np.r_[points[:, 0], view.means_[:, 0]]))
     axis.set_ylim(padded_limits(np.r_[points[:, 1], view.means_[:, 1]]))
 
@@ -38,12 +41,14 @@ def _draw_assignments(axis, view, points, colors, hard: bool):
 def ellipses(model, X: Any, *, features: Sequence[Any] | None = None, radii=(1.0, 2.0, 3.0)):
     """Covariance ellipses over the data: soft assignment beside hard labels.
 
-    Left: each point coloured by the responsibility-weighted mix of its
-    components' colours, so uncertain points between components show
-    blended colours. Right: each point in its most probable component's
-    colour. Ellipses mark 1, 2 and 3 standard deviations (Mahalanobis radii)
-    of each component. With more than two features each chosen pair gets a
-    row of two panels (the marginal mixture of that pair).
+    Soft assignment: each point coloured by the responsibility-weighted mix
+    of its components' colours, so uncertain points between components
+    show blended colours. Hard labels: each point in its most probable
+    component's colour. Ellipses mark 1, 2 and 3 standard deviations
+    (Mahalanobis radii) of each component. Two features give two panels
+    side by side; more give a matrix of pairs (the marginal mixture of each
+    pair), soft assignments above the diagonal and hard labels below it,
+    which stays at most 16 inches on a side whatever the number of features.
 
     Returns
     -------
@@ -53,21 +58,39 @@ def ellipses(model, X: Any, *, features: Sequence[Any] | None = None, radii=(1.0
     pairs = feature_pairs(model, features)
     names = feature_names(model)
     colors = component_colors(model.n_components)
-    figure = matplotlib_figure(figsize=(11.0, 4.8 * len(pairs)))
-    for row, (i, j) in enumerate(pairs):
-        view = model.marginal([i, j])
-        points = X[:, [i, j]]
+    title = (f"{model.n_components} components ({model.covariance_type}); ellipses at "
+             + ", ".join(f"{r:g}" for r in radii) + " standard deviations")
+    if len(pairs) == 1:
+        (i, j), = pairs
+        figure = matplotlib_figure(figsize=(11.0, 4.8))
+        view, points = model.marginal([i, j]), X[:, [i, j]]
         for col, hard in enumerate((False, True)):
-            axis = figure.add_subplot(len(pairs), 2, 2 * row + col + 1)
+            axis = figure.add_subplot(1, 2, col + 1)
             _draw_assignments(axis, view, points, colors, hard)
-            for patch in axis.patches:
-                patch.set_label(None)
             axis.set_title("hard labels" if hard else "soft assignment (colours mixed by responsibility)")
             label_axes(axis, names, i, j)
-    figure.suptitle(
-        f"{model.n_components} components ({model.covariance_type}); ellipses at "
-        + ", ".join(f"{r:g}" for r in radii) + " standard deviations"
-    )
+        figure.suptitle(title)
+        return figure
+    features_drawn = sorted({f for pair in pairs for f in pair})
+    size = len(features_drawn)
+    panel = grid_panel_size(size, 3.0)
+    figure = matplotlib_figure(figsize=(panel * size, panel * size))
+    grid = figure.add_gridspec(size, size)
+    for i, j in pairs:
+        a, b = features_drawn.index(i), features_drawn.index(j)
+        # Row a, column b: x is feature j, y is feature i (soft); the mirror cell shows hard labels.
+        for row, col, shown, hard in ((a, b, [j, i], False), (b, a, [i, j], True)):
+            axis = figure.add_subplot(grid[row, col])
+            _draw_assignments(axis, model.marginal(shown), X[:, shown], colors, hard, scale=min(1.0, panel / 3.0))
+            shrink_text(axis, panel)
+            axis.tick_params(labelbottom=row == size - 1, labelleft=col == 0)
+    for k, feature in enumerate(features_drawn):
+        axis = figure.add_subplot(grid[k, k])
+        axis.axis("off")
+        axis.text(0.5, 0.5, names[feature], ha="center", va="center", transform=axis.transAxes,
+                  fontsize=max(6.0, 11.0 * panel / 3.0), wrap=True)
+    figure.suptitle(title + "\nabove the diagonal: soft assignment (colours mixed by responsibility); "
+                    "below: hard labels", fontsize=max(8.0, 12.0 * min(1.0, panel / 2.0)))
     return figure
 
 
