@@ -430,3 +430,12 @@ def test_only_regular_files_are_overwritten(fitted, tmp_path):
     assert (tmp_path / "link.npz").is_symlink()
     assert type(gaussmix.load(tmp_path / "real.npz")) is GaussianMixture
     assert sorted(os.listdir(tmp_path)) == ["link.npz", "pipe", "real.npz"]
+
+
+def test_warm_start_on_data_with_other_features_starts_afresh(blobs):
+    X = blobs[0]
+    model = GaussianMixture(2, warm_start=True, random_state=0).fit(X[:, :2])
+    with pytest.warns(UserWarning, match=r"fitted model \(2 components, 2 features.* this fit \(2 components, 3 "
+                                         r"features"):
+        model.fit(X)
+    assert model.means_.shape == (2, 3) and model.n_features_in_ == 3
