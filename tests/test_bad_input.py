@@ -86,7 +86,8 @@ def test_bad_hyperparameters(params, message):
         (dict(covariance_type="diag", precisions_init=[[1.0, -1.0], [1.0, 1.0]]), "'diag precision' should be "
                                                                                   "positive.*must be > 0"),
         (dict(covariance_type="spherical", precisions_init=[1.0, 0.0]), "must be > 0"),
-        (dict(covariance_type="tied", precisions_init=np.eye(3)), r"should have the shape of \(2, 2\), but got \(3, 3\)"),
+        (dict(covariance_type="tied", precisions_init=np.eye(3)),
+         r"should have the shape of \(2, 2\), but got \(3, 3\)"),
     ],
 )
 def test_bad_initial_arrays(params, message):

@@ -265,8 +265,9 @@ def test_hostile_files_are_refused_cheaply(tmp_path):
     huge_header = buffer.getvalue() + np.zeros(4).tobytes()
     bomb = b"\0" * (256 << 20)  # 256 MiB of zeros, about 256 KB deflated
     cases = {
-        "deeply nested JSON": (_zip(tmp_path / "deep.npz", {"metadata.npy": _metadata(text="[" * 100_000 + "]" * 100_000)}),
-                               "nested more than 64 levels"),
+        "deeply nested JSON": (
+            _zip(tmp_path / "deep.npz", {"metadata.npy": _metadata(text="[" * 100_000 + "]" * 100_000)}),
+            "nested more than 64 levels"),
         "oversized metadata": (_zip(tmp_path / "big.npz", {"metadata.npy": _npy(np.zeros(20 << 20, np.uint8))}),
                                "at most .* are read"),
         "raw bytes member": (_zip(tmp_path / "raw.npz", {"metadata.npy": _metadata(arrays={"weights_": {"shape": [2]}}),
@@ -340,8 +341,9 @@ def test_classifier_round_trip(tmp_path, labels, model_type):
     X, y = load_iris(return_X_y=True)
     if labels == "strings":
         y = np.array(["setosa", "versicolor", "virginica"], dtype=object)[y]
-    mixture = {label: GaussianMixture(2, random_state=0) for label in np.unique(y)} if model_type == "MclustDA" else None
-    if mixture is not None:
+    mixture = None
+    if model_type == "MclustDA":
+        mixture = {label: GaussianMixture(2, random_state=0) for label in np.unique(y)}
         mixture[np.unique(y)[0]] = GaussianMixtureSelector(range(1, 3), covariance_types=["full"])
     clf = GaussianMixtureClassifier(mixture, model_type=model_type, random_state=0).fit(X, y)
     clf.save(tmp_path / "c.npz")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import gaussmix
-from gaussmix import FitError, GaussianMixture, GaussianMixtureSelector
+from gaussmix import GaussianMixture, GaussianMixtureSelector
 from gaussmix.datasets import load_faithful
 
 

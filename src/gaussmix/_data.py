@@ -15,8 +15,8 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -424,14 +424,28 @@ def checked_moments(mean: np.ndarray, variances: np.ndarray, spread: np.ndarray)
             f"feature {bad} has values too large to square in float64 (about 1e154 or more); "
             "rescale the data, for example divide it by its largest absolute value."
         )
-    info = np.finfo(np.float64)
-    smallest = float(info.tiny) / float(info.eps) * 1e6
-    tiny = (spread > 0) & (variances < smallest) & (spread > 4.0 * float(info.eps) * np.abs(mean))
+    smallest = smallest_variance(np.float64)
+    tiny = (spread > 0) & (variances < smallest) & (spread > 4.0 * float(np.finfo(np.float64).eps) * np.abs(mean))
     if np.any(tiny):
         bad = int(np.flatnonzero(tiny)[0])
-        raise FitError(
-            f"feature {bad} has values too small for float64 arithmetic (they vary by {spread[bad]:.3g}, so "
-            f"their variance is below {smallest:.3g}): rescale the data, for example divide each feature by its "
-            "largest absolute value."
-        )
+        raise too_small(bad, np.float64, f"they vary by {spread[bad]:.3g}, so their variance is below {smallest:.3g}")
     return mean, variances
+
+
+def smallest_variance(dtype) -> float:
+    """The smallest variance of a feature that ``dtype`` arithmetic fits faithfully.
+
+    Components can be a millionth of the data's spread (the default
+    regularisation) and precisions are inverse variances, so a variance
+    within ``1e6 / eps`` of the smallest normal number is too small.
+    """
+    info = np.finfo(dtype)
+    return float(info.tiny) / float(info.eps) * 1e6
+
+
+def too_small(feature: int, dtype, detail: str) -> FitError:
+    """The error for a feature whose values are too small for ``dtype`` arithmetic."""
+    return FitError(
+        f"feature {feature} has values too small for {np.dtype(dtype).name} arithmetic ({detail}): rescale the "
+        "data, for example divide each feature by its largest absolute value."
+    )

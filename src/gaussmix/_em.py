@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._data import ChunkedData
+from gaussmix._data import ChunkedData, smallest_variance, too_small
 from gaussmix._params import MixtureParams
 from gaussmix._stats import Statistics
 from gaussmix.covariance import CovarianceStructure, SingularCovarianceError
@@ -170,23 +170,12 @@ def constant_features_message(features: tuple[int, ...], reg_covar: float) -> st
 
 
 def check_range(variances: np.ndarray, varies: np.ndarray, dtype: Any) -> None:
-    """FitError unless every varying feature's spread is representable in ``dtype`` with room to spare.
-
-    Components can be a millionth of the data's spread (the default
-    regularisation) and precisions are inverse variances, so a feature
-    whose variance is within ``1e6 / eps`` of the smallest normal number
-    cannot be fitted faithfully in that dtype.
-    """
-    info = np.finfo(dtype)
-    smallest = float(info.tiny) / float(info.eps) * 1e6
+    """FitError unless every varying feature's variance is at least :func:`smallest_variance` of ``dtype``."""
+    smallest = smallest_variance(dtype)
     small = varies & (variances < smallest)
     if np.any(small):
         j = int(np.flatnonzero(small)[0])
-        raise FitError(
-            f"feature {j} has values too small for {np.dtype(dtype).name} arithmetic (variance "
-            f"{variances[j]:.3g}, below {smallest:.3g}): rescale the data, for example divide each "
-            "feature by its standard deviation."
-        )
+        raise too_small(j, dtype, f"variance {variances[j]:.3g}, below {smallest:.3g}")
 
 
 def collapsed_components(structure: CovarianceStructure, params: MixtureParams, scale: DataScale) -> tuple[int, ...]:
@@ -208,7 +197,9 @@ def collapsed_components(structure: CovarianceStructure, params: MixtureParams, 
     return tuple(int(k) for k in np.flatnonzero(collapsed & (params.weights > 0)))
 
 
-def singular_components(structure: CovarianceStructure, params: MixtureParams, scale: DataScale) -> tuple[int, ...] | None:
+def singular_components(
+    structure: CovarianceStructure, params: MixtureParams, scale: DataScale
+) -> tuple[int, ...] | None:
     """Components whose covariance is zero in some direction, up to rounding; ``()`` if none.
 
     Decided relative to the data's scale: a variance (given the other

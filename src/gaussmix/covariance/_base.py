@@ -241,7 +241,9 @@ class CovarianceStructure(ABC):
         """
 
     @abstractmethod
-    def collapsed(self, covariances: np.ndarray, reg: np.ndarray, units: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    def collapsed(
+        self, covariances: np.ndarray, reg: np.ndarray, units: np.ndarray, thresholds: np.ndarray
+    ) -> np.ndarray:
         """Per component, whether its variance without ``reg`` is at most its threshold in some direction.
 
         ``units`` (d,) is the standard deviation each feature is measured in;
