@@ -56,3 +56,20 @@ def test_large_data_fit_is_good_and_order_free(large, init):
     padded = np.vstack([X, np.random.RandomState(3).normal(50, 1, (200, 2))])
     with_zeros = GaussianMixture(3, init_params=init, random_state=0).fit(padded, sample_weight=weights)
     np.testing.assert_allclose(with_zeros.means_, gm.means_, rtol=1e-8)
+
+
+def test_wide_rows_get_value_fingerprints_in_blocks():
+    """Rows of more than 64 features are hashed block by block: still a function of the values alone."""
+    from gaussmix._sampling import fingerprints
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 200))
+    X[7] = X[3]  # a duplicate row
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    prints = fingerprints(X, mean, scale)
+    order = rng.permutation(40)
+    np.testing.assert_array_equal(fingerprints(X[order], mean, scale), prints[order])
+    assert prints[7] == prints[3] and len(set(prints.tolist())) == 39
+    swapped = X.copy()
+    swapped[:, [0, 1]] = swapped[:, [1, 0]]  # the position of a value matters
+    assert not np.any(fingerprints(swapped, mean[[1, 0, *range(2, 200)]], scale[[1, 0, *range(2, 200)]]) == prints)
