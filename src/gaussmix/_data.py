@@ -403,7 +403,7 @@ class ChunkedData:
         lost = np.flatnonzero(~xp.to_numpy(xp.isfinite(xp.amax(log_prob, axis=1))))
         if lost.size == 0:
             return log_prob
-        rows = xp.to_numpy(xp.take(self.xp.asarray(Xc), xp.asarray(lost), axis=0))
+        rows = xp.to_numpy(xp.take(Xc, xp.asarray(lost), axis=0))
         limit = limiting_log_prob(structure, params, rows)
         return xp.put_rows(log_prob, lost, xp.asarray(limit, dtype=xp.dtype_of(log_prob)))
 
@@ -412,10 +412,9 @@ def checked_moments(mean: np.ndarray, variances: np.ndarray, spread: np.ndarray)
     """``(mean, variances)``, or FitError naming the first feature whose squares leave float64's range.
 
     ``spread`` is each feature's largest distance from its mean (over rows
-    of positive weight): a feature
-    that varies but whose variance underflows (values of about 1e-143 or
-    less) cannot be fitted faithfully, and neither can one whose squares
-    overflow.
+    of positive weight): a feature that varies but whose variance
+    underflows (values of about 1e-143 or less) cannot be fitted
+    faithfully, and neither can one whose squares overflow.
     """
     finite = np.isfinite(mean) & np.isfinite(variances)
     if not np.all(finite):

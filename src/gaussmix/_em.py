@@ -134,11 +134,6 @@ class DataScale:
         check_range(variances, ~constant, dtype)
         return cls(mean, variances, scale, ~constant, reg_covar * scale, float(reg_covar), eps)
 
-    @property
-    def fallback_variances(self) -> np.ndarray:
-        """Axis-aligned variances for a component that has never had data."""
-        return self.scale
-
     def noise_floor(self, means: np.ndarray, factor: float = 1.0) -> np.ndarray:
         """Per component, the relative variance that rounding alone can produce, shape (K,).
 
@@ -275,7 +270,7 @@ def m_step(
             means = np.where(empty[:, None], previous.means, means)
             source = previous.covariances
         else:
-            source = structure.default_covariances(scale.fallback_variances + scale.reg, n_components)
+            source = structure.default_covariances(scale.scale + scale.reg, n_components)
         covariances = structure.replace_components(covariances, source, empty)
     weights = counts / np.sum(counts)
     precisions_cholesky = structure.precisions_cholesky(covariances)
