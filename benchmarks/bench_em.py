@@ -101,10 +101,11 @@ def useful_flops(n, d, K, structure) -> float:
 
 def gaussmix_iterations(X, K, structure, init, iterations):
     """Per-iteration seconds and lower bounds of ``iterations`` EM steps (gaussmix)."""
-    from gaussmix import GaussianMixture
-    from gaussmix._data import ChunkedData
     from gaussmix._em import DataScale, m_step
+
+    from gaussmix import GaussianMixture
     from gaussmix.covariance import get_structure
+    from gaussmix.engines._chunked import ChunkedData
 
     s = get_structure(structure)
     weights, means, precisions = init

@@ -54,6 +54,7 @@ def _params(X, K, structure):
 def time_iterations(data, structure, params, iterations, synchronise=lambda: None):
     """Median seconds per EM iteration on engine ``data`` and the final lower bound."""
     from gaussmix._em import DataScale, m_step
+
     from gaussmix.covariance import get_structure
 
     s = get_structure(structure)
@@ -86,8 +87,8 @@ def sklearn_iteration(X, K, structure, iterations=2):
 def torch_cells(quick):
     import torch
 
-    from gaussmix._data import ChunkedData
-    from gaussmix._torch import TorchNamespace
+    from gaussmix.engines._chunked import ChunkedData
+    from gaussmix.engines._torch import TorchNamespace
 
     cells = [(200_000, 8, 16, "full"), (200_000, 8, 16, "diag")] if quick else [
         (1_000_000, 8, 16, "full"), (1_000_000, 8, 16, "diag"), (200_000, 32, 16, "full")]
@@ -126,8 +127,8 @@ def dask_cells(quick):
     import dask.array as da
     from distributed import Client, LocalCluster
 
-    from gaussmix._dask import DaskData
-    from gaussmix._data import ChunkedData
+    from gaussmix.engines._chunked import ChunkedData
+    from gaussmix.engines._dask import DaskData
 
     n, d, K = (200_000, 8, 16) if quick else (2_000_000, 8, 16)
     rows = []

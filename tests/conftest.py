@@ -69,3 +69,10 @@ def as_numpy(a):
 @pytest.fixture(params=ENGINES)
 def engine(request):
     return request.param
+
+
+def estep(source, structure, params):
+    """E-step statistics of a Gaussian mixture's ``params`` on a data source."""
+    from gaussmix.em.params import kernel_terms
+
+    return source.estep(structure, kernel_terms(structure, params, source.shift))

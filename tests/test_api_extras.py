@@ -53,7 +53,7 @@ def test_marginal_density_matches_scipy(blobs, structure):
     features = [2, 0]
     marginal = gm.marginal(features)
     assert marginal.n_features_in_ == 2 and marginal.covariance_type == structure
-    full = get_structure(structure).full_covariances(gm.covariances_, 3, 3)
+    full = get_structure(structure).layout.full_covariances(gm.covariances_, 3, 3)
     expected = logsumexp(
         [np.log(w) + multivariate_normal(m[features], c[np.ix_(features, features)]).logpdf(X[:, features])
          for w, m, c in zip(gm.weights_, gm.means_, full)],
@@ -91,7 +91,7 @@ def test_from_parameters(structure):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # unnamed array for a named model
         assert list(gm.predict(points)) == [0, 1]
-    full = get_structure(structure).full_covariances(covariances, 2, 2)
+    full = get_structure(structure).layout.full_covariances(covariances, 2, 2)
     expected = logsumexp([np.log(0.5) + multivariate_normal(m, c).logpdf(points) for m, c in zip(means, full)], axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -18,7 +18,7 @@ from gaussmix.covariance import get_structure
 
 def is_positive_definite(gm):
     d = gm.means_.shape[1]
-    full = get_structure(gm.covariance_type).full_covariances(gm.covariances_, gm.n_components, d)
+    full = get_structure(gm.covariance_type).layout.full_covariances(gm.covariances_, gm.n_components, d)
     return all(np.min(np.linalg.eigvalsh(c)) > 0 for c in full)
 
 

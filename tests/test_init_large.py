@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-import gaussmix._init as init_module
+import gaussmix.em.init as init_module
 from gaussmix import GaussianMixture
-from gaussmix._data import ChunkedData
-from gaussmix._sampling import heaviest_keys
 from gaussmix.datasets import make_mixture
+from gaussmix.em.sampling import heaviest_keys
+from gaussmix.engines._chunked import ChunkedData
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_large_data_fit_is_good_and_order_free(large, init):
 
 def test_wide_rows_get_value_fingerprints_in_blocks():
     """Rows of more than 64 features are hashed block by block: still a function of the values alone."""
-    from gaussmix._sampling import fingerprints
+    from gaussmix.em.sampling import fingerprints
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(40, 200))

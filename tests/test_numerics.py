@@ -4,11 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import as_numpy, on_engine
+from conftest import as_numpy, estep, on_engine
 
 from gaussmix import FitError, GaussianMixture
-from gaussmix._data import ChunkedData
 from gaussmix.covariance import get_structure
+from gaussmix.engines._chunked import ChunkedData
 
 
 def two_clusters(offset=0.0, n=2000, seed=0):
@@ -27,7 +27,7 @@ def test_float32_far_from_origin_keeps_its_variances(structure, engine):
     for name in ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"):
         assert getattr(gm32, name).dtype == np.float32, name
     np.testing.assert_allclose(gm32.covariances_, gm64.covariances_, rtol=2e-3, atol=2e-3)
-    variances = get_structure(structure).full_covariances(gm32.covariances_, 2, 2)
+    variances = get_structure(structure).layout.full_covariances(gm32.covariances_, 2, 2)
     assert np.all(np.abs(np.diagonal(variances, axis1=1, axis2=2) - 0.95) < 0.06)
     assert np.array_equal(as_numpy(gm32.predict(X32)), gm64.predict(X64))
     assert as_numpy(gm32.score_samples(X32)).dtype == np.float32
@@ -85,8 +85,8 @@ def test_chunked_statistics_equal_unchunked(structure, chunk_rows, blobs):
         gm.fit(X)
     params = gm._params_from_attributes()
     weights = np.random.RandomState(0).uniform(0, 2, X.shape[0])
-    whole = ChunkedData(X, weights, chunk_rows=X.shape[0]).estep(get_structure(structure), params)
-    chunked = ChunkedData(X, weights, chunk_rows=chunk_rows).estep(get_structure(structure), params)
+    whole = estep(ChunkedData(X, weights, chunk_rows=X.shape[0]), get_structure(structure), params)
+    chunked = estep(ChunkedData(X, weights, chunk_rows=chunk_rows), get_structure(structure), params)
     for name in ("counts", "first", "second"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(whole, name), rtol=1e-10, atol=1e-10)
     assert chunked.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-12)
@@ -96,7 +96,7 @@ def test_chunked_statistics_equal_unchunked(structure, chunk_rows, blobs):
 def test_chunk_size_does_not_change_the_fit(structure, blobs, monkeypatch):
     X, _ = blobs
     reference = GaussianMixture(3, covariance_type=structure, random_state=0).fit(X)
-    monkeypatch.setattr("gaussmix._data.CHUNK_ELEMENTS", 40)  # 40 // (3*3) -> the 32-row minimum
+    monkeypatch.setattr("gaussmix.engines._chunked.CHUNK_ELEMENTS", 40)  # 40 // (3*3) -> the 32-row minimum
     small = GaussianMixture(3, covariance_type=structure, random_state=0).fit(X)
     np.testing.assert_allclose(small.means_, reference.means_, rtol=1e-10)
     np.testing.assert_allclose(small.covariances_, reference.covariances_, rtol=1e-9)
@@ -105,20 +105,20 @@ def test_chunk_size_does_not_change_the_fit(structure, blobs, monkeypatch):
 
 def test_centred_rows_are_kept_only_within_the_budget(blobs, monkeypatch):
     """Passes after the first reuse the centred rows, with identical statistics, up to the byte budget."""
-    import gaussmix._data as data_module
+    import gaussmix.engines._chunked as data_module
 
     X, _ = blobs
     structure = get_structure("full")
     params = GaussianMixture(3, random_state=0).fit(X)._params_from_attributes()
     data = ChunkedData(X, chunk_rows=64)
-    first = data.estep(structure, params)
+    first = estep(data, structure, params)
     assert data._centred_bytes == X.nbytes  # every chunk kept
-    again = data.estep(structure, params)
+    again = estep(data, structure, params)
     np.testing.assert_array_equal(again.second, first.second)
     assert again.log_likelihood == first.log_likelihood
     monkeypatch.setattr(data_module, "CENTRED_CACHE_BYTES", X.nbytes - 1)  # larger data: nothing kept
     large = ChunkedData(X, chunk_rows=64)
-    np.testing.assert_array_equal(large.estep(structure, params).second, first.second)
+    np.testing.assert_array_equal(estep(large, structure, params).second, first.second)
     assert large._centred_bytes == 0 and not large._centred
 
 
@@ -160,7 +160,7 @@ def test_responsibilities_of_points_beyond_float_range_sum_to_one(engine, struct
     proba = as_numpy(gm.predict_proba(on_engine(far, engine)))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     # In the limit x = t v, t -> infinity, the component with the smallest v' P_k v takes the row.
-    precisions = get_structure(structure).full_covariances(gm.precisions_, 2, 2) if structure != "tied" else None
+    precisions = get_structure(structure).layout.full_covariances(gm.precisions_, 2, 2) if structure != "tied" else None
     for row, p in zip(far, proba):
         v = row / np.max(np.abs(row))
         if precisions is None:  # one shared covariance: the nearest mean in Mahalanobis terms wins

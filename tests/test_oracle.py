@@ -11,7 +11,7 @@ from gaussmix.covariance import get_structure
 
 def mixture_logpdf(gm, X):
     d = X.shape[1]
-    full = get_structure(gm.covariance_type).full_covariances(gm.covariances_, gm.n_components, d)
+    full = get_structure(gm.covariance_type).layout.full_covariances(gm.covariances_, gm.n_components, d)
     per_component = np.column_stack(
         [np.log(w) + multivariate_normal(m, c).logpdf(X) for w, m, c in zip(gm.weights_, gm.means_, full)]
     )
@@ -37,8 +37,8 @@ def test_on_new_points_far_and_near(blobs, structure):
 def test_precisions_are_inverse_covariances(blobs, structure):
     gm = GaussianMixture(3, covariance_type=structure, random_state=0).fit(blobs[0])
     structure_ = get_structure(structure)
-    cov = structure_.full_covariances(gm.covariances_, 3, 3)
-    prec = structure_.full_covariances(gm.precisions_, 3, 3)
+    cov = structure_.layout.full_covariances(gm.covariances_, 3, 3)
+    prec = structure_.layout.full_covariances(gm.precisions_, 3, 3)
     np.testing.assert_allclose(cov @ prec, np.broadcast_to(np.eye(3), cov.shape), atol=1e-10)
     if structure in ("full", "tied"):
         chol = gm.precisions_cholesky_
@@ -67,7 +67,7 @@ def test_sample_matches_the_model(structure):
     assert X.shape == (40000, 2) and y.shape == (40000,)
     assert np.all(np.diff(y) >= 0)  # grouped by component, as in scikit-learn
     np.testing.assert_allclose(np.bincount(y) / y.size, gm.weights_, atol=0.01)
-    full = get_structure(structure).full_covariances(gm.covariances_, 2, 2)
+    full = get_structure(structure).layout.full_covariances(gm.covariances_, 2, 2)
     for k in range(2):
         np.testing.assert_allclose(X[y == k].mean(axis=0), gm.means_[k], atol=0.05 * np.sqrt(full[k].max()) + 0.03)
         np.testing.assert_allclose(np.cov(X[y == k].T), full[k], rtol=0.06, atol=0.03)

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from gaussmix import GaussianMixture, GaussianMixtureOutlierDetector, GaussianMixtureSelector
+from gaussmix import (
+    GaussianMixture,
+    GaussianMixtureOutlierDetector,
+    GaussianMixtureSelector,
+)
 from gaussmix._outliers import weighted_quantile
 from gaussmix.datasets import make_mixture
 

@@ -4,12 +4,13 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import estep
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gaussmix import FitError, GaussianMixture
-from gaussmix._data import ChunkedData
 from gaussmix.covariance import get_structure
+from gaussmix.engines._chunked import ChunkedData
 
 STRUCTURES = ("full", "tied", "diag", "spherical")
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -41,7 +42,7 @@ def fit(X, structure, k, seed, sample_weight=None, **params):
 
 def full_covariances(gm):
     d = gm.means_.shape[1]
-    return get_structure(gm.covariance_type).full_covariances(gm.covariances_, gm.n_components, d)
+    return get_structure(gm.covariance_type).layout.full_covariances(gm.covariances_, gm.n_components, d)
 
 
 @SETTINGS
@@ -95,8 +96,8 @@ def test_chunked_statistics_equal_unchunked(case, chunk_rows):
     params = gm._params_from_attributes()
     weights = np.random.RandomState(seed).uniform(0, 3, X.shape[0])
     s = get_structure(structure)
-    whole = ChunkedData(X, weights, chunk_rows=X.shape[0]).estep(s, params)
-    parts = ChunkedData(X, weights, chunk_rows=chunk_rows).estep(s, params)
+    whole = estep(ChunkedData(X, weights, chunk_rows=X.shape[0]), s, params)
+    parts = estep(ChunkedData(X, weights, chunk_rows=chunk_rows), s, params)
     for name in ("counts", "first", "second"):
         np.testing.assert_allclose(getattr(parts, name), getattr(whole, name), rtol=1e-9, atol=1e-9)
     assert parts.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-11)
@@ -155,7 +156,7 @@ def test_affine_map_maps_parameters_and_shifts_log_density(case, data):
         "diag": np.diagonal(mapped_cov, axis1=1, axis2=2),
         "spherical": mapped_cov[:, 0, 0],
     }[structure]
-    prec = s.precisions(s.precisions_cholesky(packed))
+    prec = s.layout.precisions(s.layout.precisions_cholesky(packed))
     init = dict(
         weights_init=start.weights_,
         reg_covar=0.0,

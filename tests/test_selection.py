@@ -111,7 +111,7 @@ def test_progress_lines(blobs, capsys):
 
 
 def test_records_without_pandas(blobs, monkeypatch):
-    monkeypatch.setattr("gaussmix._selector._pandas_available", lambda: False)
+    monkeypatch.setattr("gaussmix._tables.pandas_available", lambda: False)
     selector = GaussianMixtureSelector([1, 2], covariance_types=["full"], random_state=0).fit(blobs[0])
     assert isinstance(selector.results_, list) and selector.results_[1]["n_components"] == 2
 

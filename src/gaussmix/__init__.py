@@ -20,8 +20,8 @@ _LAZY = {
     "GaussianMixtureOutlierDetector": "gaussmix._outliers",
     "GaussianMixtureClassifier": "gaussmix._classifier",
     "select": "gaussmix._selector",
-    "IterationInfo": "gaussmix._em",
-    "MixtureParams": "gaussmix._params",
+    "IterationInfo": "gaussmix.em.loop",
+    "MixtureParams": "gaussmix.em.params",
     "ModelFileError": "gaussmix.exceptions",
     "CollapsedComponentWarning": "gaussmix.exceptions",
     "ConstantFeatureWarning": "gaussmix.exceptions",
@@ -33,6 +33,10 @@ _LAZY = {
     "NotFittedError": "gaussmix.exceptions",
     "SelectionBoundaryWarning": "gaussmix.exceptions",
 }
+
+#: The exported estimators (each can be saved and loaded).
+_ESTIMATORS = ("GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
+               "GaussianMixtureClassifier")
 
 __all__ = [
     "CollapsedComponentWarning",
@@ -58,11 +62,11 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from gaussmix._classifier import GaussianMixtureClassifier
-    from gaussmix._em import IterationInfo
     from gaussmix._gaussian_mixture import GaussianMixture
     from gaussmix._outliers import GaussianMixtureOutlierDetector
-    from gaussmix._params import MixtureParams
     from gaussmix._selector import GaussianMixtureSelector, select
+    from gaussmix.em.loop import IterationInfo
+    from gaussmix.em.params import MixtureParams
     from gaussmix.exceptions import (
         CollapsedComponentWarning,
         ConstantFeatureWarning,
@@ -91,6 +95,8 @@ def load(path):
     """
     from gaussmix._persistence import load_model
 
+    for name in _ESTIMATORS:
+        __getattr__(name)  # defining an estimator class lets model files hold it
     return load_model(path)
 
 

@@ -6,20 +6,21 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from gaussmix._base import GaussmixEstimator
 from gaussmix._outliers import seeded_clone
-from gaussmix._persistence import SaveMixin
-from gaussmix._validation import check_choice, check_fitted, check_sample_weight, unit_exponent
+from gaussmix._validation import check_choice, check_sample_weight, unit_exponent
 from gaussmix.covariance import available_structures, get_structure
+from gaussmix.engines import get_engine
 from gaussmix.exceptions import InvalidParameterError
 
 ModelType = Literal["MclustDA", "EDDA"]
 
 
-class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
+class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
     """Bayes classifier with a Gaussian mixture for each class's density.
 
     ``predict_proba`` is Bayes' rule in log space:
@@ -77,6 +78,9 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     ('full', 0.98)
     """
 
+    _fitted_attributes = ("models_", "classes_", "class_prior_")
+    _optional_attributes = ("structure_", "edda_bic_")  # EDDA's choice
+
     def __init__(
         self,
         mixture: Any = None,
@@ -97,28 +101,39 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit one mixture per class and the class priors."""
         check_choice(self.model_type, "model_type", ("MclustDA", "EDDA"))
+        self._guarded(self._fit, X, y, sample_weight)
+        return self
+
+    def _fit(self, X, y, sample_weight) -> None:
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
         check_classification_targets(y)
         weights = check_sample_weight(sample_weight, X.shape[0])
-        self.classes_, encoded = np.unique(y, return_inverse=True)
+        classes, encoded = np.unique(y, return_inverse=True)
+        self.classes_ = classes  # priors and messages name the classes
         # Priors do not depend on the weights' scale; summed at unit scale, 1e308 or 1e-320 weights stay finite.
         unit = np.ldexp(weights, unit_exponent(float(np.max(weights))))
         class_weight = np.bincount(encoded, weights=unit, minlength=len(self.classes_))
-        empty = [c for c, w in zip(self.classes_, class_weight) if w <= 0]
+        empty = [c for c, w in zip(classes, class_weight) if w <= 0]
         if empty:
             raise ValueError(
                 f"class {_show(empty[0])} has no rows with positive weight; every class needs data to model "
                 "its density."
             )
-        self.class_prior_ = self._priors(class_weight)
+        fitted = {"classes_": classes, "class_prior_": self._priors(class_weight), "n_features_in_": self.n_features_in_}
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = self.feature_names_in_
         if self.model_type == "MclustDA":
-            self.models_ = {
-                label: self._fit_class(label, X[encoded == c], weights[encoded == c])
-                for c, label in enumerate(self.classes_)
+            fitted["models_"] = {
+                label: self._fit_class(label, X[encoded == c], weights[encoded == c]) for c, label in enumerate(classes)
             }
         else:
-            self._fit_edda(X, weights, encoded)
-        return self
+            fitted.update(self._fit_edda(X, weights, encoded))
+        self._write_fitted(fitted)
+
+    def _restore_fitted(self, state) -> None:
+        from gaussmix._loaded_state import classifier_state
+
+        self._write_fitted(classifier_state(self, state))
 
     def _priors(self, class_weight: np.ndarray) -> np.ndarray:
         if self.priors is None:
@@ -170,7 +185,7 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             raise type(exc)(f"fitting the density of class {_show(label)}: {exc}") from exc
         return getattr(fitted, "best_estimator_", fitted)
 
-    def _fit_edda(self, X, weights, encoded) -> None:
+    def _fit_edda(self, X, weights, encoded) -> dict[str, Any]:
         """One Gaussian per class, one structure for all: an M-step with responsibilities fixed to the labels.
 
         With the labels as responsibilities, a structure's M-step gives each
@@ -178,11 +193,11 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         covariance ("tied"), exactly as EDDA's models do.
         """
         from gaussmix import GaussianMixture
-        from gaussmix._data import ChunkedData
-        from gaussmix._em import DataScale, m_step
-        from gaussmix._init import labelled_statistics
+        from gaussmix.em.init import labelled_statistics
+        from gaussmix.em.models import MaximumLikelihood
+        from gaussmix.em.scale import DataScale
 
-        data = ChunkedData(X, weights)
+        data = get_engine("numpy").prepare(X, weights, device=None).source
         scale = DataScale.of(data, self.reg_covar)
         n_classes, d = len(self.classes_), X.shape[1]
         n_total = float(weights.sum())
@@ -191,8 +206,8 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         for name in names:
             structure = get_structure(name)
             stats = labelled_statistics(data, structure, encoded, n_classes)
-            params, _ = m_step(structure, stats, scale, None)
-            full = structure.full_covariances(params.covariances, n_classes, d)
+            params, _ = MaximumLikelihood(structure, scale).update(stats, None)
+            full = structure.layout.full_covariances(params.covariances, n_classes, d)
             models = {
                 label: GaussianMixture.from_parameters([1.0], params.means[c : c + 1], full[c : c + 1])
                 for c, label in enumerate(self.classes_)
@@ -204,14 +219,13 @@ class GaussianMixtureClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
             n_parameters = n_classes * d + structure.n_covariance_parameters(n_classes, d)
             candidates[name] = (-2.0 * loglik + n_parameters * math.log(n_total), models)
         best = min(candidates, key=lambda name: candidates[name][0])
-        self.structure_ = best
-        self.edda_bic_ = {name: bic for name, (bic, _) in candidates.items()}
-        self.models_ = candidates[best][1]
+        return {"structure_": best, "edda_bic_": {name: bic for name, (bic, _) in candidates.items()},
+                "models_": candidates[best][1]}
 
     # -- prediction --------------------------------------------------------
     def _checked(self, X):
-        check_fitted(self, "models_")
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_fitted()
+        return get_engine("numpy").check(self, X, reset=False)
 
     def _joint_log_likelihood(self, X):
         X = self._checked(X)

@@ -1,9 +1,10 @@
-"""Checks of each estimator's fitted state as read from a model file, and its restoration.
+"""Checks of each estimator's fitted state as read from a model file.
 
-One function per estimator class takes a new (unfitted) estimator and the
-decoded state; it raises :class:`~gaussmix.exceptions.ModelFileError` for
-anything a fit could not have produced, and otherwise sets the fitted
-attributes (recomputing what is derived from them).
+One function per estimator takes a new (unfitted) estimator and the decoded
+state; it raises :class:`~gaussmix.exceptions.ModelFileError` for anything a
+fit could not have produced, and otherwise returns the fitted attributes,
+which the estimator writes through its one writer
+(:meth:`~gaussmix._base.GaussmixEstimator._write_fitted`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 
 import numpy as np
 
+from gaussmix._state import MixtureState
+from gaussmix.em.params import MixtureParams, checked_params
 from gaussmix.exceptions import ModelFileError
 
 
@@ -27,22 +30,25 @@ def _integer(value, name: str, minimum: int = 0) -> int:
     return value
 
 
-def _feature_names(model, state: dict, n_features: int) -> None:
+def _feature_names(state: dict, n_features: int) -> np.ndarray | None:
     names = state.get("feature_names_in_")
     if names is None:
-        return
+        return None
     if not (isinstance(names, np.ndarray) and names.shape == (n_features,) and all(isinstance(n, str) for n in names)):
         raise ModelFileError("feature_names_in_ must be n_features strings")
-    model.feature_names_in_ = names
+    return names
 
 
-def _check_mixture(model, state: dict) -> None:
-    from gaussmix._params import checked_params
-    from gaussmix.covariance import get_structure
+def _common(state: dict, n_features: int) -> dict:
+    """``n_features_in_`` and, when stored, ``feature_names_in_``."""
+    names = _feature_names(state, n_features)
+    return {"n_features_in_": n_features, **({} if names is None else {"feature_names_in_": names})}
 
+
+def mixture_state(model, state: dict) -> MixtureState:
+    """A mixture's state from a model file: parameters checked as ``from_parameters`` checks them."""
     _need(state, ("weights_", "means_", "covariances_", "precisions_cholesky_", "converged_", "n_iter_",
-                  "lower_bound_", "lower_bounds_", "n_features_in_"), "GaussianMixture")
-    model._settings()  # validates every hyper-parameter
+                  "lower_bound_", "lower_bounds_", "n_features_in_"), type(model).__name__)
     arrays = [state[n] for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")]
     if not all(isinstance(a, np.ndarray) for a in arrays):
         raise ModelFileError("the parameters must be arrays")
@@ -52,7 +58,7 @@ def _check_mixture(model, state: dict) -> None:
         raise ModelFileError(f"parameters must all be float32 or all float64, got {[str(a.dtype) for a in arrays]}")
     if means.ndim != 2 or means.shape[0] != model.n_components:
         raise ModelFileError(f"means has shape {means.shape}, expected ({model.n_components}, n_features)")
-    structure = get_structure(model.covariance_type)
+    structure = model._structure()
     try:
         checked_params(structure, state["weights_"], means, state["covariances_"], state["precisions_cholesky_"])
     except ValueError as exc:
@@ -73,28 +79,25 @@ def _check_mixture(model, state: dict) -> None:
     outside = (collapsed < 0) | (collapsed >= means.shape[0])
     if collapsed.dtype.kind not in "iu" or collapsed.ndim != 1 or np.any(outside):
         raise ModelFileError("collapsed_components_ must be component indices")
-    # The stored arrays are kept exactly, so that a reloaded model predicts identically.
-    model.weights_, model.means_ = state["weights_"], means
-    model.covariances_, model.precisions_cholesky_ = state["covariances_"], state["precisions_cholesky_"]
-    model.precisions_ = structure.precisions(model.precisions_cholesky_.astype(np.float64)).astype(dtype)
-    model.converged_, model.n_iter_ = converged, n_iter
-    model.collapsed_components_ = collapsed.astype(int)
-    model.lower_bound_, model.lower_bounds_ = float(bound), [float(b) for b in bounds]
-    model.n_features_in_ = n_features
-    _feature_names(model, state, n_features)
+    # The stored arrays are kept exactly (float32 ones pass through float64 unchanged), so that a
+    # reloaded model predicts identically.
+    params = MixtureParams(*(np.asarray(state[n], dtype=np.float64)
+                             for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")))
+    return MixtureState(params, dtype, n_features, _feature_names(state, n_features), converged, n_iter,
+                        float(bound), tuple(float(b) for b in bounds), tuple(int(k) for k in collapsed))
 
 
 def _mixture_of(value, name: str, n_features: int):
-    from gaussmix import GaussianMixture
+    from gaussmix._base import BaseMixture
 
-    if not isinstance(value, GaussianMixture) or not hasattr(value, "converged_"):
-        raise ModelFileError(f"{name} must be a fitted GaussianMixture")
+    if not isinstance(value, BaseMixture) or not value.__sklearn_is_fitted__():
+        raise ModelFileError(f"{name} must be a fitted mixture")
     if value.n_features_in_ != n_features:
         raise ModelFileError(f"{name} has {value.n_features_in_} features, the estimator {n_features}")
     return value
 
 
-def _check_selector(model, state: dict) -> None:
+def selector_state(model, state: dict) -> dict:
     _need(state, ("best_estimator_", "best_params_", "best_index_", "results_", "n_features_in_"),
           "GaussianMixtureSelector")
     n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
@@ -107,12 +110,11 @@ def _check_selector(model, state: dict) -> None:
     params = state["best_params_"]
     if params != {"n_components": best.n_components, "covariance_type": best.covariance_type}:
         raise ModelFileError(f"best_params_ {params!r} do not describe best_estimator_")
-    model.best_estimator_, model.best_params_, model.best_index_ = best, params, index
-    model.results_, model.n_features_in_ = results, n_features
-    _feature_names(model, state, n_features)
+    return {"best_estimator_": best, "best_params_": params, "best_index_": index, "results_": results,
+            **_common(state, n_features)}
 
 
-def _check_outlier_detector(model, state: dict) -> None:
+def outlier_detector_state(model, state: dict) -> dict:
     _need(state, ("mixture_", "offset_", "rare_components_", "n_features_in_"), "GaussianMixtureOutlierDetector")
     n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
     mixture = _mixture_of(state["mixture_"], "mixture_", n_features)
@@ -124,14 +126,11 @@ def _check_outlier_detector(model, state: dict) -> None:
         raise ModelFileError("rare_components_ must be component indices of mixture_")
     if rare.size == mixture.n_components:
         raise ModelFileError("rare_components_ lists every component")
-    model._check_params()
-    model.mixture_, model.offset_, model.rare_components_ = mixture, float(offset), rare.astype(int)
-    model.n_features_in_ = n_features
-    _feature_names(model, state, n_features)
-    model._normal = model._normal_model()
+    return {"mixture_": mixture, "offset_": float(offset), "rare_components_": rare.astype(int),
+            **_common(state, n_features)}
 
 
-def _check_classifier(model, state: dict) -> None:
+def classifier_state(model, state: dict) -> dict:
     _need(state, ("classes_", "class_prior_", "models_", "n_features_in_"), "GaussianMixtureClassifier")
     n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
     classes, prior, models = state["classes_"], state["class_prior_"], state["models_"]
@@ -143,17 +142,9 @@ def _check_classifier(model, state: dict) -> None:
         raise ModelFileError("class_prior_ must be positive and sum to 1")
     if not isinstance(models, dict) or len(models) != classes.size or any(c not in models for c in classes.tolist()):
         raise ModelFileError("models_ must hold one mixture per class of classes_")
-    model.models_ = {label: _mixture_of(models[label.item() if hasattr(label, "item") else label],
-                                        f"the mixture of class {label!r}", n_features) for label in classes}
-    model.classes_, model.class_prior_, model.n_features_in_ = classes, prior, n_features
+    fitted = {label: _mixture_of(models[label.item() if hasattr(label, "item") else label],
+                                 f"the mixture of class {label!r}", n_features) for label in classes}
+    values = {"classes_": classes, "class_prior_": prior, "models_": fitted, **_common(state, n_features)}
     if "structure_" in state:
-        model.structure_, model.edda_bic_ = state["structure_"], state.get("edda_bic_")
-    _feature_names(model, state, n_features)
-
-
-CHECKS = {
-    "GaussianMixture": _check_mixture,
-    "GaussianMixtureSelector": _check_selector,
-    "GaussianMixtureOutlierDetector": _check_outlier_detector,
-    "GaussianMixtureClassifier": _check_classifier,
-}
+        values.update(structure_=state["structure_"], edda_bic_=state.get("edda_bic_"))
+    return values

@@ -4,8 +4,8 @@ Kernels (the E-step, the sufficient statistics, k-means distances) take the
 namespace as their first, required argument ``xp`` and use only the
 operations listed in :class:`ArrayNamespace` plus Python's arithmetic
 operators (``+ - * / @``), which every supported array library implements.
-A new engine (PyTorch, Dask) adds one namespace class; the kernels do not
-change.
+A new array library adds one namespace class (PyTorch's is in
+:mod:`gaussmix.engines._torch`); the kernels do not change.
 
 The M-step works on small per-component arrays and always runs in NumPy
 float64 on the host, so linear algebra (Cholesky factors, triangular solves)
@@ -37,7 +37,7 @@ class ArrayNamespace(Protocol):
     def ones(self, shape: tuple[int, ...], dtype: Any) -> Any: ...
     def exp(self, a: Any) -> Any: ...
     def sqrt(self, a: Any) -> Any: ...
-    def stack(self, arrays: list[Any]) -> Any: ...
+    def stack(self, arrays: list[Any], axis: int = 0) -> Any: ...
     def concat(self, arrays: list[Any]) -> Any: ...
     def log(self, a: Any) -> Any: ...
     def amax(self, a: Any, axis: int) -> Any: ...
@@ -86,8 +86,8 @@ class NumpyNamespace:
     def sqrt(self, a):
         return np.sqrt(a)
 
-    def stack(self, arrays):
-        return np.stack(arrays)
+    def stack(self, arrays, axis=0):
+        return np.stack(arrays, axis=axis)
 
     def concat(self, arrays):
         return np.concatenate(arrays)
@@ -163,12 +163,3 @@ def is_dask_collection(X: Any) -> bool:
     """Whether ``X`` is a Dask array, dataframe or series (without importing dask)."""
     module = type(X).__module__
     return module.startswith(("dask.", "dask_expr")) and hasattr(X, "__dask_graph__")
-
-
-def namespace_of(X: Any) -> ArrayNamespace:
-    """The namespace for the array ``X``: torch for tensors, NumPy for anything else."""
-    if is_torch_tensor(X):
-        from gaussmix._torch import TorchNamespace
-
-        return TorchNamespace(X.device)
-    return NUMPY

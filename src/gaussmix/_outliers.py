@@ -7,11 +7,11 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.utils.validation import validate_data
+from sklearn.base import OutlierMixin, clone
 
-from gaussmix._persistence import SaveMixin
-from gaussmix._validation import check_fitted, check_sample_weight
+from gaussmix._base import GaussmixEstimator
+from gaussmix._validation import check_sample_weight
+from gaussmix.engines import get_engine
 from gaussmix.exceptions import InvalidParameterError
 
 
@@ -44,7 +44,7 @@ def seeded_clone(template, random_state):
     return copy
 
 
-class GaussianMixtureOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
+class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
     """Flag rows whose density under a fitted Gaussian mixture is low.
 
     Follows scikit-learn's outlier-detector conventions: ``predict`` returns
@@ -96,6 +96,8 @@ class GaussianMixtureOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
     array([ 1, -1])
     """
 
+    _fitted_attributes = ("offset_", "mixture_", "rare_components_")
+
     def __init__(
         self,
         mixture: Any = None,
@@ -132,55 +134,55 @@ class GaussianMixtureOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit the mixture to ``X`` and set the threshold ``offset_``."""
-        from gaussmix import GaussianMixtureSelector
 
         self._check_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self._guarded(self._fit, X, sample_weight)
+        return self
+
+    def _fit(self, X, sample_weight) -> None:
+        from gaussmix import GaussianMixtureSelector
+
+        X = get_engine("numpy").check(self, X, reset=True, min_samples=2)
         weights = check_sample_weight(sample_weight, X.shape[0])
         template = GaussianMixtureSelector() if self.mixture is None else self.mixture
         fitted = seeded_clone(template, self.random_state).fit(X, sample_weight=weights)
-        self.mixture_ = getattr(fitted, "best_estimator_", fitted)
-        mixture_weights = np.asarray(self.mixture_.weights_, dtype=np.float64)
+        mixture = getattr(fitted, "best_estimator_", fitted)
+        mixture_weights = np.asarray(mixture.weights_, dtype=np.float64)
         if self.min_weight is None:
-            self.rare_components_ = np.array([], dtype=int)
+            rare = np.array([], dtype=int)
         else:
-            self.rare_components_ = np.flatnonzero(mixture_weights < self.min_weight)
-            if self.rare_components_.size == mixture_weights.size:
+            rare = np.flatnonzero(mixture_weights < self.min_weight)
+            if rare.size == mixture_weights.size:
                 raise ValueError(
                     f"every component weighs less than min_weight={self.min_weight}; lower it."
                 )
-        self._normal = self._normal_model()
+        normal = _without(mixture, rare)
         if self.threshold is not None:
-            self.offset_ = float(math.log(self.threshold) if self.threshold_type == "density" else self.threshold)
+            offset = float(math.log(self.threshold) if self.threshold_type == "density" else self.threshold)
         else:
             # The contamination is a fraction of the rows of the common components; rows of rare
             # components are anomalies already and fall below this threshold.
-            common = ~np.isin(self.mixture_.predict(X), self.rare_components_)
-            self.offset_ = weighted_quantile(
-                self._normal.score_samples(X[common]), weights[common], self.contamination
-            )
-        return self
+            common = ~np.isin(mixture.predict(X), rare)
+            offset = weighted_quantile(normal.score_samples(X[common]), weights[common], self.contamination)
+        self._write_fitted({"offset_": offset, "mixture_": mixture, "rare_components_": rare,
+                            "n_features_in_": self.n_features_in_,
+                            **({"feature_names_in_": self.feature_names_in_}
+                               if hasattr(self, "feature_names_in_") else {})})
 
-    def _normal_model(self):
-        """The mixture without its rare components (the full mixture when there are none)."""
-        from gaussmix import GaussianMixture
+    def _restore_fitted(self, state) -> None:
+        from gaussmix._loaded_state import outlier_detector_state
 
-        if self.rare_components_.size == 0:
-            return self.mixture_
-        model = self.mixture_
-        keep = np.setdiff1d(np.arange(model.n_components), self.rare_components_)
-        weights = np.asarray(model.weights_, dtype=np.float64)[keep]
-        covariances = np.asarray(model.covariances_, dtype=np.float64)
-        if model.covariance_type != "tied":
-            covariances = covariances[keep]
-        return GaussianMixture.from_parameters(
-            weights / weights.sum(), np.asarray(model.means_, dtype=np.float64)[keep], covariances,
-            covariance_type=model.covariance_type,
-        )
+        self._check_params()
+        self._write_fitted(outlier_detector_state(self, state))
+
+    def _write_fitted(self, values) -> None:
+        super()._write_fitted(values)
+        # Derived with the state: the density used for scoring (the mixture without its rare components).
+        self._normal = _without(self.mixture_, self.rare_components_)
 
     def _checked(self, X):
-        check_fitted(self, "offset_")
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_fitted()
+        return get_engine("numpy").check(self, X, reset=False)
 
     def score_samples(self, X):
         """Log-density of each row (under the non-rare components when ``min_weight`` is set)."""
@@ -217,3 +219,16 @@ class GaussianMixtureOutlierDetector(SaveMixin, OutlierMixin, BaseEstimator):
         if min_responsibility is not None:
             unknown |= resp.max(axis=1) < min_responsibility
         return np.where(unknown, -1, labels)
+
+
+def _without(model, rare: np.ndarray):
+    """``model`` without the components ``rare`` (weights renormalised); ``model`` itself when there are none."""
+    if rare.size == 0:
+        return model
+    keep = np.setdiff1d(np.arange(model.n_components), rare)
+    weights = np.asarray(model.weights_, dtype=np.float64)[keep]
+    covariances = model._structure().layout.take_components(np.asarray(model.covariances_, dtype=np.float64), keep)
+    return type(model).from_parameters(
+        weights / weights.sum(), np.asarray(model.means_, dtype=np.float64)[keep], covariances,
+        covariance_type=model.covariance_type,
+    )

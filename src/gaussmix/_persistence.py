@@ -55,27 +55,23 @@ FORMAT_VERSION = 2
 MAX_METADATA_BYTES = 16 << 20
 #: ... or this nesting depth of JSON arrays and objects.
 MAX_DEPTH = 64
-#: Estimators a model file may hold, by class name.
-ESTIMATORS = ("GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
-              "GaussianMixtureClassifier")
-#: Fitted attributes recomputed after loading rather than stored.
-DERIVED = {"GaussianMixture": ("precisions_",)}
+#: Estimators a model file may hold, by class name: every gaussmix estimator registers itself
+#: here when its class is defined (see :class:`gaussmix._base.GaussmixEstimator`).
+ESTIMATORS: dict[str, type] = {}
+
+
+def register_estimator(cls: type) -> type:
+    """Let model files hold estimators of class ``cls`` (by its name)."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def _is_estimator(value) -> bool:
+    return ESTIMATORS.get(type(value).__name__) is type(value)
 
 
 def _digest(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
-
-
-def _classes() -> dict[str, type]:
-    from gaussmix import (
-        GaussianMixture,
-        GaussianMixtureClassifier,
-        GaussianMixtureOutlierDetector,
-        GaussianMixtureSelector,
-    )
-
-    return {cls.__name__: cls for cls in (GaussianMixture, GaussianMixtureSelector, GaussianMixtureOutlierDetector,
-                                          GaussianMixtureClassifier)}
 
 
 # -- writing -------------------------------------------------------------------------
@@ -88,12 +84,12 @@ class _Encoder:
     def estimator(self, model, prefix: str, fitted: bool) -> dict:
         """A NODE; the estimator's arrays become members named ``prefix + attribute``."""
         name = type(model).__name__
-        if name not in ESTIMATORS:
+        if not _is_estimator(model):
             raise TypeError(f"cannot save a {name}: model files hold {', '.join(ESTIMATORS)}")
         params = {key: self.param(value, prefix + key) for key, value in model.get_params(deep=False).items()}
         state = {}
         if fitted:
-            skip = DERIVED.get(name, ())
+            skip = getattr(type(model), "_derived_attributes", ())
             for key, value in vars(model).items():
                 if key.endswith("_") and not key.startswith("_") and key not in skip:
                     state[key] = self.value(value, prefix + key)
@@ -101,7 +97,7 @@ class _Encoder:
 
     def param(self, value, path: str):
         """A hyper-parameter; values that cannot be stored become None."""
-        if type(value).__name__ in ESTIMATORS:
+        if _is_estimator(value):
             return self.estimator(value, path + ".", fitted=False)
         if isinstance(value, dict):
             return {"dict": [[self.param(k, f"{path}.k{i}"), self.param(v, f"{path}.{i}")]
@@ -126,7 +122,7 @@ class _Encoder:
             return {"float": "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
         if isinstance(value, np.ndarray):
             return self.array(value, path)
-        if type(value).__name__ in ESTIMATORS:
+        if _is_estimator(value):
             return self.estimator(value, path + ".", fitted=hasattr(value, "n_features_in_"))
         if isinstance(value, tuple):
             return {"tuple": [self.value(v, f"{path}.{i}") for i, v in enumerate(value)]}
@@ -394,7 +390,7 @@ class _Decoder:
 
     def __init__(self, arrays: dict[str, np.ndarray]):
         self.arrays = arrays
-        self.classes = _classes()
+        self.classes = ESTIMATORS
 
     def estimator(self, node, where: str):
         if not isinstance(node, dict) or not isinstance(node.get("params"), dict) or not isinstance(
@@ -412,10 +408,8 @@ class _Decoder:
         model = cls(**_usable_here(params))
         state = {key: self.value(value, f"{where}.{key}") for key, value in node.get("state", {}).items()}
         if state:
-            from gaussmix._loaded_state import CHECKS
-
             try:
-                CHECKS[name](model, state)
+                model._restore_fitted(state)
             except ModelFileError:
                 raise
             except (ValueError, TypeError, KeyError, IndexError) as exc:
@@ -472,14 +466,16 @@ class _Decoder:
         raise ModelFileError(f"damaged metadata ({where})")
 
     def table(self, table, where: str):
-        from gaussmix._selector import TABLE_COLUMNS, _as_table
-
-        if not isinstance(table, dict) or table.get("columns") != list(TABLE_COLUMNS):
-            raise ModelFileError(f"damaged metadata ({where} is not a table of candidates)")
+        """A table of records (a DataFrame when pandas is installed); its owner checks the columns."""
+        columns = table.get("columns") if isinstance(table, dict) else None
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise ModelFileError(f"damaged metadata ({where} is not a table)")
         rows = table.get("rows")
-        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(TABLE_COLUMNS) for r in rows):
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
             raise ModelFileError(f"damaged metadata ({where} has malformed rows)")
-        return _as_table([dict(zip(TABLE_COLUMNS, [self.value(v, where) for v in row])) for row in rows])
+        from gaussmix._tables import as_table
+
+        return as_table([dict(zip(columns, [self.value(v, where) for v in row])) for row in rows], columns)
 
 
 def _usable_here(params: dict) -> dict:
@@ -488,7 +484,7 @@ def _usable_here(params: dict) -> dict:
     Where a model was fitted (a GPU, a cluster) is a preference of the fit,
     not a property of the model: a model file loads and predicts anywhere.
     """
-    from gaussmix._engines import device_available
+    from gaussmix.engines import device_available
 
     engine, device = params.get("engine"), params.get("device")
     if engine is None and device is None:

@@ -11,22 +11,21 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import DensityMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
-from gaussmix._data import ChunkedData
-from gaussmix._engines import check_dask, resolve_engine
-from gaussmix._namespace import is_dask_collection, is_torch_tensor
-from gaussmix._persistence import SaveMixin
+from gaussmix._base import BaseMixture, GaussmixEstimator
+from gaussmix._tables import as_table
 from gaussmix._validation import (
     check_choice,
-    check_fitted,
     check_int,
     check_real,
     check_sample_weight,
 )
 from gaussmix.covariance import available_structures, get_structure
+from gaussmix.em.kernels import DENSITY_AND_CERTAINTY, LOG_DENSITY
+from gaussmix.em.scale import DataScale, constant_features_message
+from gaussmix.engines import FitData, resolve_engine
 from gaussmix.exceptions import (
     ConstantFeatureWarning,
     FitError,
@@ -45,28 +44,22 @@ TABLE_COLUMNS = (
 )
 
 
-def information_criteria(model, X, weights: np.ndarray) -> dict[str, float]:
+def information_criteria(model, X, weights) -> dict[str, float]:
     """Log-likelihood, free parameters, BIC, AIC and ICL of a fitted model on weighted rows.
 
     All criteria are "lower is better". ICL is BIC plus twice the entropy of
     the hard classification, ``-2 sum_i w_i log max_k z_ik`` (mclust's
     definition, with the sign flipped to match scikit-learn's BIC).
     """
-    log_density = model.score_samples(X)
-    resp = model.predict_proba(X)
-    if is_torch_tensor(log_density):
-        log_density, resp = log_density.cpu().numpy(), resp.cpu().numpy()
-    with np.errstate(divide="ignore"):
-        certainty = np.log(np.max(resp, axis=1))
-    if is_dask_collection(log_density):  # lazy: two sums over the blocks
-        import dask
+    engine = model._engine(X)
+    return fitted_criteria(model, engine.prepare(engine.check(model, X, reset=False), weights, device=model.device))
 
-        loglik, weighted_certainty, n = (
-            float(v) for v in dask.compute((weights * log_density).sum(), (weights * certainty).sum(), weights.sum())
-        )
-    else:
-        loglik, weighted_certainty = float(np.dot(weights, log_density)), float(np.dot(weights, certainty))
-        n = float(np.sum(weights))
+
+def fitted_criteria(model, data: FitData) -> dict[str, float]:
+    """:func:`information_criteria` of ``model`` on prepared data (one pass over them)."""
+    sums = data.source.weighted_sum(model._structure(), model._params_from_attributes(), DENSITY_AND_CERTAINTY)
+    loglik, weighted_certainty = (float(v) for v in data.given_scale(sums))
+    n = float(data.given_scale(data.source.total_weight))
     p = model._n_parameters()
     bic = -2.0 * loglik + p * math.log(n)
     return {
@@ -78,10 +71,8 @@ def information_criteria(model, X, weights: np.ndarray) -> dict[str, float]:
     }
 
 
-def _evaluate(X, weights, n_components, covariance_type, params, folds):
-    """Fit one candidate (and its cross-validation folds); never raises for a failed fit."""
-    from gaussmix import GaussianMixture
-
+def _fit_candidate(data: FitData, template, n_components, covariance_type, params, folds):
+    """Fit one candidate (and its cross-validation folds) on prepared data; never raises for a failed fit."""
     record: dict[str, Any] = dict.fromkeys(TABLE_COLUMNS, math.nan)
     record.update(n_components=int(n_components), covariance_type=covariance_type, converged=False, n_iter=0,
                   error=None)
@@ -90,22 +81,23 @@ def _evaluate(X, weights, n_components, covariance_type, params, folds):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = GaussianMixture(n_components, covariance_type=covariance_type, **params)
-            model.fit(X, sample_weight=weights)
+            model = clone(template).set_params(n_components=n_components, covariance_type=covariance_type, **params)
+            model._fit_on(data)
             if model.collapsed_components_.size:
                 which = ", ".join(str(k) for k in model.collapsed_components_)
                 raise FitError(
                     f"degenerate fit: component {which} collapsed onto rows sharing one value in some "
                     "direction, so its likelihood is inflated"
                 )
-            record.update(information_criteria(model, X, weights))
+            record.update(fitted_criteria(model, data))
             record.update(converged=bool(model.converged_), n_iter=int(model.n_iter_))
             if folds:
                 held_out = []
                 for train, test in folds:
-                    fold = GaussianMixture(n_components, covariance_type=covariance_type, **params)
-                    fold.fit(X[train], sample_weight=weights[train])
-                    held_out.append(float(np.average(fold.score_samples(X[test]), weights=weights[test])))
+                    fold = clone(model)
+                    fold._fit_on(train)
+                    total = test.source.weighted_sum(fold._structure(), fold._params_from_attributes(), LOG_DENSITY)
+                    held_out.append(float(total) / test.source.total_weight)
                 record.update(cv_log_likelihood=float(np.mean(held_out)), cv_std=float(np.std(held_out)))
     except ValueError as exc:  # FitError, too few rows, singular covariances ...
         record["error"] = " ".join(str(exc).split())
@@ -116,7 +108,7 @@ def _evaluate(X, weights, n_components, covariance_type, params, folds):
     return record, model
 
 
-class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
+class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     """Choose the number of components and the covariance structure of a Gaussian mixture.
 
     Fits every candidate of a grid (``n_components`` x ``covariance_types``)
@@ -126,6 +118,12 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
 
     Parameters
     ----------
+    estimator : mixture estimator or None, default=None
+        The template every candidate is cloned from (``None``: a
+        :class:`GaussianMixture`); its other hyper-parameters are kept, and
+        the selector's ``n_init``, ``init_params``, ``tol``, ``reg_covar``,
+        ``max_iter``, ``random_state``, ``engine`` and ``device`` replace
+        the template's. Any mixture estimator of gaussmix works.
     n_components : iterable of int or int, default=(1, ..., 9)
         Component counts to try (an integer: that count only, as mclust's ``G``).
     covariance_types : iterable of str or None, default=None
@@ -187,10 +185,13 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
     {'n_components': 3, 'covariance_type': 'tied'}
     """
 
+    _fitted_attributes = ("best_estimator_", "best_params_", "best_index_", "results_")
+
     def __init__(
         self,
         n_components: Iterable[int] = DEFAULT_COMPONENTS,
         *,
+        estimator: Any = None,
         covariance_types: Iterable[str] | None = None,
         criterion: Criterion = "bic",
         cv: Any = 5,
@@ -206,6 +207,7 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
         device: Any = None,
     ):
         self.n_components = n_components
+        self.estimator = estimator
         self.covariance_types = covariance_types
         self.criterion = criterion
         self.cv = cv
@@ -246,20 +248,15 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
             get_structure(name)  # raises for unknown names, listing the valid ones
         return [(k, t) for t in dict.fromkeys(types) for k in dict.fromkeys(counts)]
 
-    def _check_features(self, X, weights) -> None:
-        """Refuse data out of float range and warn about constant features once, before any candidate."""
-        from gaussmix._em import DataScale, constant_features_message
+    def _check_features(self, data: FitData) -> None:
+        """Refuse data out of float range and warn about constant features once, before any candidate.
 
-        if is_dask_collection(X):
-            from gaussmix._dask import DaskData
-
-            data = DaskData(X, weights)
-        else:
-            data = ChunkedData(X, weights)
-        scale = DataScale.of(data, check_real(self.reg_covar, "reg_covar", 0.0))
+        The moments are computed once here and kept by the data source for every candidate.
+        """
+        scale = DataScale.of(data.source, check_real(self.reg_covar, "reg_covar", 0.0))
         constant = tuple(int(j) for j in np.flatnonzero(~scale.varies))
         if constant:
-            warnings.warn(constant_features_message(constant, scale.reg_covar), ConstantFeatureWarning, stacklevel=4)
+            warnings.warn(constant_features_message(constant, scale.reg_covar), ConstantFeatureWarning, stacklevel=6)
 
     @staticmethod
     def _check_room(candidates: list[tuple[int, str]], n_positive: int) -> None:
@@ -272,13 +269,21 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
                 f"{n_positive:,}."
             )
 
-    def _folds(self, X, seed):
+    def _folds(self, data: FitData, sample_weight, seed) -> list[tuple[FitData, FitData]] | None:
+        """The training and held-out data of each cross-validation fold, prepared once for every candidate."""
         if self.criterion != "cv":
             return None
         from sklearn.model_selection import KFold, check_cv
 
+        rows = data.rows
         splitter = KFold(self.cv, shuffle=True, random_state=seed) if isinstance(self.cv, int) else check_cv(self.cv)
-        return list(splitter.split(X))
+        weights = check_sample_weight(sample_weight, rows.shape[0])
+        engine, device = data.engine, data.device
+        return [
+            (engine.prepare(rows[train], weights[train], device=device),
+             engine.prepare(rows[test], weights[test], device=device))
+            for train, test in splitter.split(rows)
+        ]
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit every candidate and keep the best.
@@ -295,6 +300,10 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
         -------
         self
         """
+        self._guarded(self._fit, X, sample_weight)
+        return self
+
+    def _fit(self, X, sample_weight) -> None:
         outcomes = self._search(X, sample_weight)
         records = [record for record, _ in outcomes]
         scored = [i for i, (record, model) in enumerate(outcomes) if model is not None]
@@ -304,15 +313,20 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
         key = "cv_log_likelihood" if self.criterion == "cv" else self.criterion
         sign = -1.0 if self.criterion == "cv" else 1.0
         best = min(scored, key=lambda i: (sign * records[i][key], records[i]["n_parameters"], i))
-        self.best_index_ = best
-        self.best_estimator_ = outcomes[best][1]
-        self.best_params_ = {
-            "n_components": records[best]["n_components"],
-            "covariance_type": records[best]["covariance_type"],
+        fitted = {
+            "best_estimator_": outcomes[best][1],
+            "best_params_": {
+                "n_components": records[best]["n_components"],
+                "covariance_type": records[best]["covariance_type"],
+            },
+            "best_index_": best,
+            "results_": as_table(records, TABLE_COLUMNS),
+            "n_features_in_": self.n_features_in_,
         }
-        self.results_ = _as_table(records)
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = self.feature_names_in_
+        self._write_fitted(fitted)
         self._warn_at_the_edge(records, scored)
-        return self
 
     def _warn_at_the_edge(self, records: list[dict], scored: list[int]) -> None:
         """Warn when the chosen count is the largest tried: more components might be better still."""
@@ -324,7 +338,7 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
                 "more components might fit better: extend n_components beyond "
                 f"{best} (as mclust users check that the BIC curve has turned).",
                 SelectionBoundaryWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
     def _search(self, X, sample_weight):
@@ -332,51 +346,49 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
         check_choice(self.criterion, "criterion", CRITERIA)
         check_int(self.verbose, "verbose", 0)
         candidates = self._candidates()
+        template = self._template()
         engine = resolve_engine(self.engine, self.device, X)
-        device = self.device
-        if engine == "dask":
-            if self.criterion == "cv":
-                raise InvalidParameterError(
-                    "criterion='cv' is not available for Dask data; use 'bic', 'aic' or 'icl'."
-                )
-            from gaussmix._dask import check_weights
-
-            X = check_dask(self, X, reset=True, min_samples=2)
-            weights, n_positive = check_weights(
-                np.ones(X.shape[0]) if sample_weight is None else sample_weight, X, rescale=False
+        if self.criterion == "cv" and not engine.indexable:
+            raise InvalidParameterError(
+                f"criterion='cv' is not available for {engine.title} data; use 'bic', 'aic' or 'icl'."
             )
-        else:
-            if is_torch_tensor(X):
-                device = X.device if device is None else device
-                X = X.detach().cpu().numpy()
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            weights = check_sample_weight(sample_weight, X.shape[0])
-            n_positive = int(np.count_nonzero(weights))
-        self._check_room(candidates, n_positive)
-        self._check_features(X, weights)
+        data = engine.fit_data(self, X, sample_weight, device=self.device)
+        self._check_room(candidates, data.n_positive)
+        self._check_features(data)
         seed = self.random_state
         if not (seed is None or isinstance(seed, (int, np.integer))):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         params = dict(n_init=self.n_init, init_params=self.init_params, tol=self.tol, reg_covar=self.reg_covar,
-                      max_iter=self.max_iter, random_state=seed, engine=engine,
-                      device=device if engine == "torch" else None)
-        possible = [(k, t) for k, t in candidates if k <= n_positive]
-        outcomes = dict(zip(possible, self._run(X, weights, possible, params, self._folds(X, seed))))
-        return [outcomes.get((k, t)) or (_too_many(k, t, n_positive), None) for k, t in candidates]
+                      max_iter=self.max_iter, random_state=seed, engine=engine.name, device=data.device)
+        possible = [(k, t) for k, t in candidates if k <= data.n_positive]
+        folds = self._folds(data, sample_weight, seed)
+        outcomes = dict(zip(possible, self._run(data, template, possible, params, folds)))
+        return [outcomes.get((k, t)) or (_too_many(k, t, data.n_positive), None) for k, t in candidates]
 
-    def _run(self, X, weights, candidates, params, folds):
+    def _template(self):
+        if self.estimator is None:
+            from gaussmix._gaussian_mixture import GaussianMixture
+
+            return GaussianMixture()
+        if not isinstance(self.estimator, BaseMixture):
+            raise InvalidParameterError(
+                f"estimator must be a gaussmix mixture estimator such as GaussianMixture(), got {self.estimator!r}."
+            )
+        return self.estimator
+
+    def _run(self, data, template, candidates, params, folds):
         total = len(candidates)
         report = (lambda record, done: _print_progress(record, done, total)) if self.verbose else None
         if self.n_jobs in (None, 1):
             outcomes = []
             for k, t in candidates:
-                outcomes.append(_evaluate(X, weights, k, t, params, folds))
+                outcomes.append(_fit_candidate(data, template, k, t, params, folds))
                 if report:
                     report(outcomes[-1][0], len(outcomes))
             return outcomes
         from joblib import Parallel, delayed
 
-        tasks = (delayed(_evaluate)(X, weights, k, t, params, folds) for k, t in candidates)
+        tasks = (delayed(_fit_candidate)(data, template, k, t, params, folds) for k, t in candidates)
         outcomes = []
         for outcome in Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks):
             outcomes.append(outcome)
@@ -385,18 +397,19 @@ class GaussianMixtureSelector(SaveMixin, DensityMixin, BaseEstimator):
         return outcomes
 
     # -- the chosen model ------------------------------------------------------
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "best_estimator_")
+    def _restore_fitted(self, state: dict[str, Any]) -> None:
+        from gaussmix._loaded_state import selector_state
+
+        self._write_fitted(selector_state(self, state))
 
     def _best(self):
-        check_fitted(self, "best_estimator_")
+        self._check_fitted()
         return self.best_estimator_
 
     def _checked(self, X):
+        """``X`` checked against the features the selector was fitted on (in its own kind)."""
         self._best()
-        if is_torch_tensor(X) or is_dask_collection(X):
-            return X  # the chosen model checks them on its engine
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return resolve_engine(self.engine, self.device, X).check(self, X, reset=False)
 
     def predict(self, X):
         """Most probable component of each row under the chosen model."""
@@ -440,21 +453,6 @@ def _print_progress(record, done, total):
     what = f"{record['covariance_type']}, {record['n_components']} components"
     outcome = f"failed: {record['error']}" if record["error"] else f"BIC {record['bic']:.3f}"
     print(f"[{done}/{total}] {what}: {outcome} ({record['fit_time']:.2f} s)", file=sys.stderr, flush=True)
-
-
-def _as_table(records: list[dict]):
-    """A DataFrame when pandas is installed, else the records."""
-    if _pandas_available():
-        import pandas as pd
-
-        return pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
-    return records
-
-
-def _pandas_available() -> bool:
-    from importlib.util import find_spec
-
-    return find_spec("pandas") is not None
 
 
 def select(X, n_components: Iterable[int] = DEFAULT_COMPONENTS, **params) -> GaussianMixtureSelector:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix.exceptions import InvalidParameterError, NotFittedError
+from gaussmix._errors import InvalidParameterError
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:
@@ -138,7 +138,23 @@ def finite_array(values: Any, name: str) -> np.ndarray:
 def check_fitted(estimator: Any, attribute: str) -> None:
     """Raise :class:`~gaussmix.exceptions.NotFittedError` unless ``estimator`` has ``attribute``."""
     if not hasattr(estimator, attribute):
+        from gaussmix.exceptions import NotFittedError
+
         raise NotFittedError(
             f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with appropriate "
             "arguments before using this estimator."
         )
+
+
+def call_unnamed(method, *args):
+    """``method(*args)`` on arrays whose columns are already in the fitted model's order.
+
+    scikit-learn warns when an unnamed array meets a model fitted on named
+    columns; where the columns were matched to the model's names first
+    (plots, the command line), the warning is noise.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return method(*args)

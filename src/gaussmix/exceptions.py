@@ -3,12 +3,26 @@
 They subclass scikit-learn's classes where scikit-learn has an equivalent, so
 code written against :class:`sklearn.mixture.GaussianMixture` that catches
 ``sklearn.exceptions.NotFittedError`` or ``ConvergenceWarning`` keeps working.
+The others live in a module without scikit-learn (``gaussmix._errors``), so
+that the covariance structures and the EM layer import without it; they are
+the same classes.
 """
 
 from __future__ import annotations
 
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+from gaussmix._errors import (
+    CollapsedComponentWarning,
+    ConstantFeatureWarning,
+    EmptyComponentWarning,
+    FitError,
+    InvalidParameterError,
+    MissingDependencyError,
+    ModelFileError,
+    SelectionBoundaryWarning,
+)
 
 __all__ = [
     "CollapsedComponentWarning",
@@ -30,61 +44,3 @@ class NotFittedError(_SklearnNotFittedError):
 
 class ConvergenceWarning(_SklearnConvergenceWarning):
     """EM stopped at ``max_iter`` before the lower bound changed by less than ``tol``."""
-
-
-class EmptyComponentWarning(UserWarning):
-    """A component lost all responsibility during EM and was dropped.
-
-    A dropped component keeps its place in the fitted arrays (so their shapes
-    stay ``(n_components, ...)``) but its weight is exactly 0: it predicts no
-    points, contributes nothing to the density and is never sampled.
-    """
-
-
-class CollapsedComponentWarning(UserWarning):
-    """A component collapsed: in some direction its variance is only the regularisation.
-
-    This happens when a component sits on rows that share (nearly) one
-    value in some direction: duplicates, a discrete feature, fewer rows than
-    features. Its density is a spike held up by ``reg_covar``, and the
-    likelihood of such a fit is inflated; model selection rejects it.
-    """
-
-
-class FitError(ValueError):
-    """EM cannot continue: a singular covariance or a non-finite log-likelihood.
-
-    The message says what happened and what to change.
-    """
-
-
-class InvalidParameterError(ValueError, TypeError):
-    """A hyper-parameter has a wrong type or value.
-
-    It is both a ValueError and a TypeError, like scikit-learn's error of the
-    same name, so either ``except`` clause catches it.
-    """
-
-
-class ModelFileError(ValueError):
-    """A model file cannot be loaded: missing, not a model file, damaged, or invalid.
-
-    The message starts with the file's path and says what is wrong.
-    """
-
-
-class MissingDependencyError(ImportError):
-    """An optional engine's library is not installed; the message says what to install."""
-
-
-class SelectionBoundaryWarning(UserWarning):
-    """Model selection chose the largest number of components it tried: the search may have stopped too soon."""
-
-
-class ConstantFeatureWarning(UserWarning):
-    """A feature takes one value in every row (to rounding).
-
-    Its variance is only the regularisation, so every component's density
-    is a spike in that direction: the log-likelihood, BIC and AIC are
-    inflated by a constant that has nothing to do with the data's structure.
-    """

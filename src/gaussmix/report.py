@@ -243,7 +243,7 @@ def build_report(
 def _full_covariances(model) -> np.ndarray:
     from gaussmix.covariance import get_structure
 
-    return get_structure(model.covariance_type).full_covariances(
+    return get_structure(model.covariance_type).layout.full_covariances(
         np.asarray(model.covariances_, dtype=np.float64), model.n_components, model.means_.shape[1]
     )
 

@@ -107,9 +107,10 @@ def _component_range(text: str) -> list[int]:
 
 
 def _structures() -> list[str]:
-    # The registry's names (gaussmix.covariance.available_structures()), spelled out here so that
-    # building the parser imports no numerical library; tests/test_cli.py checks that they agree.
-    return ["full", "tied", "diag", "spherical"]
+    """The covariance structures' names and aliases, from the registry (reading it imports no numerical code)."""
+    from gaussmix.covariance import available_structures, structure_aliases
+
+    return [*available_structures(), *structure_aliases()]
 
 
 def _selection_options(sub, default_range: str | None) -> None:

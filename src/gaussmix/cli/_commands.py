@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 
 import numpy as np
 
 from gaussmix._files import check_output_path
+from gaussmix._validation import call_unnamed
 from gaussmix.cli import UsageError
 from gaussmix.cli._io import DataError, ReadOptions, Table, read_table, write_table
 from gaussmix.cli._progress import TerminalProgress
@@ -34,13 +34,6 @@ def _read(args: argparse.Namespace, model=None) -> Table:
     table = read_table(args.data, options=_options(args), model_names=None if names is None else list(names))
     _notes(table, args)
     return table
-
-
-def _quietly_unnamed(call, *args):
-    """Call a prediction method on columns already matched to the model's feature names."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return call(*args)
 
 
 def read_for_model(args: argparse.Namespace, model) -> tuple[np.ndarray, Table]:
@@ -205,14 +198,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         check_output_path(args.output, inputs, "predictions")
     model = _load(args)
     X, table = read_for_model(args, model)
-    proba = _quietly_unnamed(model.predict_proba, X)
+    proba = call_unnamed(model.predict_proba, X)
     columns: dict[str, np.ndarray] = {}
     if table.ids is not None:
         columns[table.id_name or "id"] = table.ids
     columns.update({
         "label": np.argmax(proba, axis=1),
         "uncertainty": 1.0 - np.max(proba, axis=1),
-        "log_density": _quietly_unnamed(model.score_samples, X),
+        "log_density": call_unnamed(model.score_samples, X),
     })
     columns.update({f"prob_{k}": proba[:, k] for k in range(model.n_components)})
     write_table(args.output, columns, inputs)
@@ -224,13 +217,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     model = _load(args)
     X, _ = read_for_model(args, model)
-    scores = _quietly_unnamed(model.score_samples, X)
+    scores = call_unnamed(model.score_samples, X)
     n = len(X)
     print(f"rows                  {n}")
     print(f"log-likelihood        {scores.sum():.6f}")
     print(f"mean per row          {scores.mean():.6f}")
-    print(f"BIC                   {_quietly_unnamed(model.bic, X):.6f}")
-    print(f"AIC                   {_quietly_unnamed(model.aic, X):.6f}")
+    print(f"BIC                   {call_unnamed(model.bic, X):.6f}")
+    print(f"AIC                   {call_unnamed(model.aic, X):.6f}")
     return 0
 
 

@@ -27,6 +27,7 @@ def demo_data(n_samples: int = 500, seed: int = 0):
 def run_demo(args: argparse.Namespace) -> int:
     from gaussmix import GaussianMixture, plot
     from gaussmix.cli._io import write_table
+    from gaussmix.covariance import available_structures
     from gaussmix.selection import criterion_table
 
     out = args.out
@@ -71,11 +72,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
     table = criterion_table(X, range(1, 7), random_state=args.seed, n_init=2)
     best = min((r for r in table if r["error"] is None), key=lambda r: r["bic"])
+    structures = available_structures()
     lines += ["", "BIC for 1-6 components (lower is better):", "  components  " + "  ".join(
-        f"{t:>10}" for t in ("full", "tied", "diag", "spherical"))]
+        f"{t:>10}" for t in structures)]
     for k in range(1, 7):
         row = {r["covariance_type"]: r["bic"] for r in table if r["n_components"] == k}
-        lines.append(f"  {k:>10}  " + "  ".join(f"{row[t]:10.2f}" for t in ("full", "tied", "diag", "spherical")))
+        lines.append(f"  {k:>10}  " + "  ".join(f"{row[t]:10.2f}" for t in structures))
     lines.append(f"Lowest BIC: {best['n_components']} components, {best['covariance_type']} covariance.")
 
     figures = {

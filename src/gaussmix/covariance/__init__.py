@@ -1,4 +1,4 @@
-"""Covariance structures, one module each, behind a registry.
+"""Covariance structures: storage layouts and estimates, behind a registry.
 
 >>> from gaussmix.covariance import available_structures, get_structure
 >>> available_structures()
@@ -6,54 +6,48 @@
 >>> get_structure("diag").covariance_shape(3, 2)
 (3, 2)
 
-A new structure is a subclass of :class:`CovarianceStructure` in its own module,
-registered with :func:`register`; nothing else needs to change.
+A structure (:class:`CovarianceStructure`) is a name, aliases, a storage
+:class:`Layout` (shapes, kernels, conversions, sampling; see
+:mod:`gaussmix.covariance.layouts`), an estimate from summed statistics and
+a parameter count. A new structure is one module defining ``STRUCTURE``
+plus its line in the registry (or a call to :func:`register`); nothing
+else changes. The registry is the only list of names; importing it needs
+neither scikit-learn nor NumPy.
 """
 
 from __future__ import annotations
 
-from gaussmix.covariance._base import CovarianceStructure, SingularCovarianceError
-from gaussmix.covariance.diag import Diag
-from gaussmix.covariance.full import Full
-from gaussmix.covariance.spherical import Spherical
-from gaussmix.covariance.tied import Tied
-from gaussmix.exceptions import InvalidParameterError
+import importlib
+
+from gaussmix.covariance._registry import (
+    available_structures,
+    canonical_name,
+    get_structure,
+    register,
+    structure_aliases,
+)
 
 __all__ = [
     "CovarianceStructure",
+    "Layout",
     "SingularCovarianceError",
     "available_structures",
+    "canonical_name",
     "get_structure",
     "register",
+    "structure_aliases",
 ]
 
-_REGISTRY: dict[str, CovarianceStructure] = {}
+_LAZY = {
+    "CovarianceStructure": "gaussmix.covariance._structure",
+    "Layout": "gaussmix.covariance._layout",
+    "SingularCovarianceError": "gaussmix.covariance._linalg",
+}
 
 
-def register(structure: CovarianceStructure) -> CovarianceStructure:
-    """Add ``structure`` to the registry under ``structure.name``."""
-    if not isinstance(structure, CovarianceStructure):
-        raise TypeError(f"expected a CovarianceStructure instance, got {type(structure).__name__}")
-    if structure.name in _REGISTRY:
-        raise ValueError(f"a covariance structure named {structure.name!r} is already registered")
-    _REGISTRY[structure.name] = structure
-    return structure
-
-
-def available_structures() -> tuple[str, ...]:
-    """Names accepted as ``covariance_type``, in registration order."""
-    return tuple(_REGISTRY)
-
-
-def get_structure(name: str) -> CovarianceStructure:
-    """The registered structure called ``name``; the error lists the valid names."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(repr(n) for n in _REGISTRY)
-        raise InvalidParameterError(f"covariance_type must be one of {valid}; got {name!r}.") from None
-
-
-for _structure in (Full(), Tied(), Diag(), Spherical()):
-    register(_structure)
-del _structure
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gaussmix.covariance' has no attribute {name!r}")

@@ -69,14 +69,14 @@ def make_mixture(
             f"covariances for covariance_type={covariance_type!r} must have shape {expected}, "
             f"got shape {covariances.shape}."
         )
-    full = structure.full_covariances(covariances, n_components, n_features)
+    full = structure.layout.full_covariances(covariances, n_components, n_features)
     if not np.all(np.isfinite(full)) or np.any(
         [np.min(np.linalg.eigvalsh(0.5 * (c + c.T))) <= 0 for c in full]
     ):
         raise ValueError("covariances must be finite, symmetric and positive definite.")
     rng = check_random_state(random_state)
     counts = rng.multinomial(n_samples, weights)
-    X = structure.sample(rng, means, covariances, counts)
+    X = structure.layout.sample(rng, means, covariances, counts)
     y = np.repeat(np.arange(n_components), counts)
     if shuffle:
         order = rng.permutation(n_samples)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix._base import feature_indices
+
 MAX_GRID_FEATURES = 5
 
 
@@ -33,32 +35,11 @@ def as_array(X: Any) -> np.ndarray:
     return values.reshape(-1, 1) if values.ndim == 1 else values
 
 
-def call_on_array(method, points: np.ndarray):
-    """``method(points)`` for a model fitted with feature names, on columns in its order.
-
-    scikit-learn warns when an unnamed array meets a model fitted on named
-    columns; here the columns are the model's own, so the warning is noise.
-    """
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return method(points)
-
-
 def feature_names(model) -> list[str]:
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         return [str(n) for n in names]
     return [f"feature {j}" for j in range(model.n_features_in_)]
-
-
-def feature_indices(model, features: Sequence[Any]) -> list[int]:
-    """Indices for feature names or indices (validated by ``model.marginal``)."""
-    names = feature_names(model)
-    index = [names.index(f) if isinstance(f, str) and f in names else f for f in features]
-    model.marginal(index)  # raises a clear ValueError for unknown or repeated features
-    return [int(i) for i in index]
 
 
 def feature_pairs(model, features: Sequence[Any] | None) -> list[tuple[int, int]]:
@@ -152,7 +133,7 @@ def draw_ellipses(ax, model, radii=(1.0, 2.0, 3.0), colors=None, linewidth=1.5):
 
     from gaussmix.covariance import get_structure
 
-    full = get_structure(model.covariance_type).full_covariances(
+    full = get_structure(model.covariance_type).layout.full_covariances(
         np.asarray(model.covariances_, dtype=np.float64), model.n_components, 2
     )
     colors = component_colors(model.n_components) if colors is None else colors

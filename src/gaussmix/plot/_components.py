@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix._validation import call_unnamed
 from gaussmix.plot._common import (
     as_array,
-    call_on_array,
     component_colors,
     draw_ellipses,
     feature_names,
@@ -26,7 +26,7 @@ from gaussmix.plot._common import (
 
 def _draw_assignments(axis, view, points, colors, hard: bool, scale: float = 1.0):
     """Points coloured by their responsibilities (or hard labels), ellipses and means; ``scale`` shrinks marks."""
-    resp = call_on_array(view.predict_proba, points.astype(view.means_.dtype))
+    resp = call_unnamed(view.predict_proba, points.astype(view.means_.dtype))
     if hard:
         point_colors = colors[np.argmax(resp, axis=1)]
     else:
@@ -166,7 +166,7 @@ def em_progress(
         view = model.marginal(list(pair))
         axis = figure.add_subplot(rows, columns, n + 1)
         _draw_assignments(axis, view, points, colors, hard=False)
-        loglik = call_on_array(model.score, X.astype(np.float64))
+        loglik = call_unnamed(model.score, X.astype(np.float64))
         label = "initialisation" if shown == 0 else f"iteration {shown}"
         if shown < wanted:
             label += f" (converged; asked for {wanted})"
@@ -190,7 +190,7 @@ def uncertainty(model, X: Any, *, features: Sequence[Any] | None = None):
     from gaussmix.plot._common import pair_grid
 
     X = as_array(X)
-    values = 1.0 - call_on_array(model.predict_proba, X.astype(model.means_.dtype)).max(axis=1)
+    values = 1.0 - call_unnamed(model.predict_proba, X.astype(model.means_.dtype)).max(axis=1)
     pairs = feature_pairs(model, features)
     figure, axes = pair_grid(pairs)
     names = feature_names(model)

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix._base import feature_indices
+from gaussmix._validation import call_unnamed
 from gaussmix.plot._common import (
     as_array,
-    call_on_array,
-    feature_indices,
     feature_names,
     feature_pairs,
     label_axes,
@@ -26,7 +26,7 @@ def _grid_log_density(model, x_limits, y_limits, resolution):
     ys = np.linspace(*y_limits, resolution)
     gx, gy = np.meshgrid(xs, ys)
     points = np.column_stack([gx.ravel(), gy.ravel()]).astype(model.means_.dtype)
-    return gx, gy, call_on_array(model.score_samples, points).reshape(gx.shape)
+    return gx, gy, call_unnamed(model.score_samples, points).reshape(gx.shape)
 
 
 def _contour_levels(log_density_of_data: np.ndarray, grid_values: np.ndarray, n_levels: int) -> np.ndarray:
@@ -83,7 +83,7 @@ def density_contours(
         view = model.marginal([i, j])
         points = X[:, [i, j]]
         grid = _grid_log_density(view, padded_limits(points[:, 0]), padded_limits(points[:, 1]), resolution)
-        panels.append((view, points, grid, call_on_array(view.score_samples, points)))
+        panels.append((view, points, grid, call_unnamed(view.score_samples, points)))
     # One set of levels for every panel, so that the shared colour bar reads the same everywhere.
     contour_levels = _contour_levels(
         np.concatenate([scores for *_, scores in panels]),
@@ -127,9 +127,9 @@ def density_1d(model, x: Any, *, feature: Any = 0, ax=None, bins: Any = "auto", 
     ax = new_axes(ax, figsize=(7.0, 4.5))
     ax.hist(values, bins=bins, density=True, color="0.8", edgecolor="0.55", label="data")
     grid = np.linspace(*padded_limits(values, 0.1), resolution)
-    density = np.exp(call_on_array(view.score_samples, grid[:, None].astype(view.means_.dtype)))
+    density = np.exp(call_unnamed(view.score_samples, grid[:, None].astype(view.means_.dtype)))
     ax.plot(grid, density, color="black", lw=2, label="mixture")
-    variances = get_structure(view.covariance_type).full_covariances(
+    variances = get_structure(view.covariance_type).layout.full_covariances(
         np.asarray(view.covariances_, dtype=np.float64), view.n_components, 1
     )[:, 0, 0]
     colors = component_colors(view.n_components)
@@ -173,7 +173,7 @@ def anomalies(
     matplotlib.figure.Figure
     """
     X = as_array(X)
-    scores = call_on_array(model.score_samples, X.astype(model.means_.dtype))
+    scores = call_unnamed(model.score_samples, X.astype(model.means_.dtype))
     if threshold is None:
         threshold = float(np.quantile(scores, quantile))
     outlying = scores < threshold

@@ -12,19 +12,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gaussmix._data import ChunkedData
-from gaussmix._em import (
-    DataScale,
-    EMResult,
-    IterationInfo,
-    collapsed_components,
-    run_em,
-    singular_message,
-)
-from gaussmix._init import InitMethod, initial_params
-from gaussmix._params import MixtureParams
-from gaussmix.covariance import CovarianceStructure, SingularCovarianceError
-from gaussmix.exceptions import FitError
+from gaussmix._errors import FitError
+from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.init import InitMethod, initial_params
+from gaussmix.em.loop import EMResult, IterationInfo, run_em
+from gaussmix.em.models import EMModel, MaximumLikelihood
+from gaussmix.em.params import MixtureParams
+from gaussmix.em.scale import DataScale
+from gaussmix.em.source import DataSource
 
 
 @dataclass(frozen=True)
@@ -118,11 +114,17 @@ class VerbosePrinter(FitObserver):
             )
 
 
+def maximum_likelihood(source: DataSource, settings: FitSettings) -> MaximumLikelihood:
+    """The maximum-likelihood model of ``settings`` for ``source``'s data (one pass for its moments)."""
+    return MaximumLikelihood(settings.structure, DataScale.of(source, settings.reg_covar))
+
+
 def fit_mixture(
-    data: ChunkedData,
+    source: DataSource,
     settings: FitSettings,
     rng: np.random.RandomState,
     *,
+    model: EMModel | None = None,
     weights_init: np.ndarray | None = None,
     means_init: np.ndarray | None = None,
     precisions_init: np.ndarray | None = None,
@@ -133,11 +135,11 @@ def fit_mixture(
 
     The best run has the highest final lower bound; the first run is kept
     when all are equal. ``warm_start`` is ``(params, lower_bound)`` of a
-    previous fit to continue from.
+    previous fit to continue from. ``model`` is what EM optimises (default:
+    :func:`maximum_likelihood`).
     """
     observer = observer or FitObserver()
-    structure = settings.structure
-    scale = DataScale.of(data, settings.reg_covar)
+    model = maximum_likelihood(source, settings) if model is None else model
     n_restarts = 1 if warm_start is not None else settings.n_init
 
     best: EMResult | None = None
@@ -149,26 +151,22 @@ def fit_mixture(
         else:
             try:
                 params, init_dropped = initial_params(
-                    data,
-                    structure,
+                    source,
+                    model,
                     n_components=settings.n_components,
                     method=settings.init,
                     rng=rng,
-                    scale=scale,
                     weights_init=weights_init,
                     means_init=means_init,
                     precisions_init=precisions_init,
                 )
             except SingularCovarianceError as exc:
-                raise FitError(
-                    singular_message(structure, exc.components, settings.reg_covar, "at initialisation")
-                ) from None
+                raise FitError(model.singular_message(exc.components, "at initialisation")) from None
             lower_bound = -math.inf
         result = run_em(
-            data,
-            structure,
+            source,
+            model,
             params,
-            scale=scale,
             tol=settings.tol,
             max_iter=settings.max_iter,
             lower_bound=lower_bound,
@@ -181,5 +179,5 @@ def fit_mixture(
         if best is None or result.lower_bound > best.lower_bound:
             best = result
     assert best is not None  # n_restarts >= 1
-    constant = tuple(int(j) for j in np.flatnonzero(~scale.varies))
-    return replace(best, collapsed=collapsed_components(structure, best.params, scale), constant=constant)
+    constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
+    return replace(best, collapsed=model.collapsed(best.params), constant=constant)

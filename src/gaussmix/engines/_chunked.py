@@ -1,6 +1,7 @@
-"""Data as the EM loop sees it: weighted rows, visited in chunks.
+"""Rows in memory (or on one device) as a data source, visited in chunks.
 
-:class:`ChunkedData` is the in-memory (NumPy) engine: every pass over the
+:class:`ChunkedData` is the data source of the NumPy and torch engines, and
+of each block on the Dask engine's workers: every pass over the
 data walks row chunks and sums what the kernels return, so the working
 memory beyond the data is bounded by the chunk size, not by the number of
 rows. Chunks are processed by a few threads, each running single-threaded
@@ -21,12 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._namespace import ArrayNamespace, namespace_of
-from gaussmix._params import MixtureParams, kernel_params
-from gaussmix._sampling import RowGroups, fingerprints, heaviest_keys
-from gaussmix._stats import Statistics, estep_statistics, limiting_log_prob, moments, weighted_log_prob
-from gaussmix.covariance import CovarianceStructure
-from gaussmix.exceptions import FitError
+from gaussmix._namespace import NUMPY, ArrayNamespace, is_torch_tensor
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.kernels import (
+    Reduction,
+    chunk_statistics,
+    estep_statistics,
+    limiting_log_prob,
+    weighted_log_prob,
+)
+from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
+from gaussmix.em.sampling import RowGroups, fingerprints, heaviest_keys
+from gaussmix.em.scale import checked_moments
+from gaussmix.em.statistics import Statistics
 
 #: Elements of the largest per-chunk temporary; sets the rows per chunk.
 CHUNK_ELEMENTS = 1 << 19
@@ -41,6 +49,15 @@ PARALLEL_MIN_WORK = 1e7
 #: by the NumPy engine (the shift is fixed for a whole fit). Larger data are centred afresh in
 #: every pass, so their fits hold nothing beyond the data but chunk-sized temporaries.
 CENTRED_CACHE_BYTES = 64 << 20
+
+
+def namespace_of(X: Any) -> ArrayNamespace:
+    """The namespace for the array ``X``: torch for tensors, NumPy for anything else."""
+    if is_torch_tensor(X):
+        from gaussmix.engines._torch import TorchNamespace
+
+        return TorchNamespace(X.device)
+    return NUMPY
 
 
 def default_chunk_rows(n_components: int, width: int, xp: ArrayNamespace | None = None) -> int:
@@ -169,6 +186,17 @@ class ChunkedData:
         self._centred_bytes = 0
         self._centred_lock = threading.Lock()
 
+    def __getstate__(self):
+        # Sent to another process (parallel candidates): the rows and what was computed of them,
+        # without the lock and the cache of centred chunks.
+        state = dict(vars(self))
+        state.update(_centred={}, _centred_bytes=0, _centred_lock=None)
+        return state
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._centred_lock = threading.Lock()
+
     def chunk_rows(self, n_components: int, width: int | None = None) -> int:
         if self._chunk_rows is not None:
             return self._chunk_rows
@@ -261,7 +289,7 @@ class ChunkedData:
         return np.asarray(namespace_of(self.weights).to_numpy(self.weights), dtype=np.float64)
 
     def fingerprints(self, X_chunk: Any) -> np.ndarray:
-        """Value fingerprints of a chunk's rows (see :mod:`gaussmix._sampling`)."""
+        """Value fingerprints of a chunk's rows (see :mod:`gaussmix.em.sampling`)."""
         mean, variances = self.feature_moments()
         scale = np.sqrt(np.where(variances > 0, variances, 1.0))
         return fingerprints(self.xp.to_numpy(X_chunk), mean, scale)
@@ -288,12 +316,12 @@ class ChunkedData:
     def _compute_feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         xp = self.xp
 
-        def weighted_sum(values, w):
+        def column_sums(values, w):
             return np.asarray(xp.to_numpy(xp.sum(values if w is None else values * w[:, None], axis=0)))
 
         total = np.zeros(self.n_features)
         for _, _, Xc, wc in self.chunks(1):
-            total += weighted_sum(xp.asarray(Xc, dtype=np.float64), wc)
+            total += column_sums(xp.asarray(Xc, dtype=np.float64), wc)
         mean = total / self.total_weight
         centre_ = xp.asarray(mean, dtype=np.float64)
         sq = np.zeros(self.n_features)
@@ -301,7 +329,7 @@ class ChunkedData:
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for _, _, Xc, wc in self.chunks(1):
                 diff = xp.asarray(Xc, dtype=np.float64) - centre_[None, :]
-                sq += weighted_sum(diff * diff, wc)
+                sq += column_sums(diff * diff, wc)
                 deviation = abs(diff) if wc is None else xp.where(wc[:, None] > 0, abs(diff), 0.0)
                 spread = np.maximum(spread, np.asarray(xp.to_numpy(xp.amax(deviation, axis=0))))
         return checked_moments(mean, sq / self.total_weight, spread)
@@ -326,18 +354,18 @@ class ChunkedData:
                     self._centred_bytes += Xt.nbytes
         return Xt
 
-    def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:
-        """Statistics of all rows under ``params``, taken about :attr:`shift`."""
-        xp = self.xp
-        kp = kernel_params(xp, structure, params, self.dtype, self.shift)
+    def estep(self, structure: CovarianceStructure, terms: KernelTerms) -> Statistics:
+        """Statistics of all rows under the kernel ``terms`` (host arrays), taken about :attr:`shift`."""
+        xp, layout = self.xp, structure.layout
+        on_device = terms.on(xp, self.dtype)
 
-        def chunk_statistics(start, stop, Xc, wc):
+        def chunk_estep(start, stop, Xc, wc):
             # Distances can overflow to inf; the caller reports the non-finite likelihood.
             with np.errstate(over="ignore", invalid="ignore"):
-                return estep_statistics(xp, structure, self.centred(start, stop, Xc), wc, kp, self.dtype)
+                return estep_statistics(xp, layout, self.centred(start, stop, Xc), wc, on_device, self.dtype)
 
-        width = structure.feature_width(self.n_features, params.n_components)
-        return self.sum_chunks(chunk_statistics, params.n_components, width).to_numpy(xp)
+        width = layout.row_terms_width(self.n_features, terms.n_components)
+        return self.sum_chunks(chunk_estep, terms.n_components, width).to_numpy(xp)
 
     def statistics(
         self,
@@ -352,50 +380,62 @@ class ChunkedData:
         namespace's compute dtype; ``start`` and ``stop`` index the whole
         data (they include :attr:`row_offset`).
         """
-        xp = self.xp
+        xp, layout = self.xp, structure.layout
         shift = self.shift
 
-        def chunk_statistics(start, stop, Xc, wc):
+        def chunk_given(start, stop, Xc, wc):
             offset = self.row_offset
             resp = xp.transpose_last(responsibilities(self, start + offset, stop + offset, Xc))
             if wc is not None:
                 resp = resp * xp.asarray(wc, dtype=self.dtype)[None, :]
             Xt = self.centred(start, stop, Xc)
             total = float(stop - start) if wc is None else xp.sum(wc)
-            features = structure.features(xp, Xt, n_components)
-            return moments(xp, structure, Xt, features, resp, shift, 0.0, total)
+            row_terms = layout.row_terms(xp, Xt, n_components)
+            return chunk_statistics(xp, layout, Xt, row_terms, resp, shift, 0.0, total)
 
-        width = structure.feature_width(self.n_features, n_components)
-        return self.sum_chunks(chunk_statistics, n_components, width).to_numpy(xp)
+        width = layout.row_terms_width(self.n_features, n_components)
+        return self.sum_chunks(chunk_given, n_components, width).to_numpy(xp)
 
-    def map_log_prob(
-        self,
-        structure: CovarianceStructure,
-        params: MixtureParams,
-        reduce: Callable[[ArrayNamespace, Any], Any],
-        *,
-        limits: bool = False,
-    ) -> list[Any]:
-        """``reduce(xp, weighted_log_prob)`` for each chunk (``(m, K)`` arrays), in row order.
+    def map_log_prob(self, structure: CovarianceStructure, params: MixtureParams, reduction: Reduction) -> list[Any]:
+        """``reduction(xp, weighted_log_prob)`` for each chunk (``(m, K)`` arrays), in row order.
 
-        With ``limits``, rows so far from every component that their
-        log-probabilities overflow (or are all ``-inf``) get
-        :func:`~gaussmix._stats.limiting_log_prob` instead, so that their
+        With ``reduction.limits``, rows so far from every component that
+        their log-probabilities overflow (or are all ``-inf``) get
+        :func:`~gaussmix.em.kernels.limiting_log_prob` instead, so that their
         responsibilities still sum to 1.
         """
+        return self._over_log_prob(structure, params, reduction, lambda values, wc: values, sum_up=False)
+
+    def weighted_sum(self, structure: CovarianceStructure, params: MixtureParams, reduction: Reduction) -> np.ndarray:
+        """``sum_i w_i reduction(row_i)`` over the rows of positive weight, float64 on the host."""
         xp = self.xp
+
+        def weigh(values, wc):
+            values = xp.to_float64(values)
+            if wc is None:
+                return xp.sum(values, axis=0)
+            w = xp.to_float64(xp.asarray(wc))
+            w = w[:, None] if len(values.shape) > 1 else w
+            return xp.sum(xp.where(w > 0, values, 0.0) * w, axis=0)  # weight 0 counts nothing, even at -inf
+
+        total = self._over_log_prob(structure, params, reduction, weigh, sum_up=True)
+        return np.asarray(xp.to_numpy(total), dtype=np.float64)
+
+    def _over_log_prob(self, structure, params, reduction, finish, sum_up: bool):
+        xp, layout = self.xp, structure.layout
         shift = params.weights @ params.means  # any shift works; this one keeps values small
-        kp = kernel_params(xp, structure, params, self.dtype, shift)
+        terms = kernel_terms(structure, params, shift).on(xp, self.dtype)
 
         def chunk_reduce(start, stop, Xc, wc):
             with np.errstate(over="ignore", invalid="ignore"):  # a density may underflow to 0
-                log_prob = weighted_log_prob(xp, structure, Xc, kp, self.dtype)
-                if limits:
+                log_prob = weighted_log_prob(xp, layout, Xc, terms, self.dtype)
+                if reduction.limits:
                     log_prob = self._in_the_limit(structure, params, Xc, log_prob)
-                return reduce(xp, log_prob)
+                return finish(reduction(xp, log_prob), wc)
 
-        width = structure.feature_width(self.n_features, params.n_components)
-        return self.map_chunks(chunk_reduce, params.n_components, width)
+        width = layout.row_terms_width(self.n_features, params.n_components)
+        walk = self.sum_chunks if sum_up else self.map_chunks
+        return walk(chunk_reduce, params.n_components, width)
 
     def _in_the_limit(self, structure, params, Xc, log_prob):
         """``log_prob`` with its unusable rows (no finite entry) replaced by their limiting values."""
@@ -406,45 +446,3 @@ class ChunkedData:
         rows = xp.to_numpy(xp.take(Xc, xp.asarray(lost), axis=0))
         limit = limiting_log_prob(structure, params, rows)
         return xp.put_rows(log_prob, lost, xp.asarray(limit, dtype=xp.dtype_of(log_prob)))
-
-
-def checked_moments(mean: np.ndarray, variances: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean, variances)``, or FitError naming the first feature whose squares leave float64's range.
-
-    ``spread`` is each feature's largest distance from its mean (over rows
-    of positive weight): a feature that varies but whose variance
-    underflows (values of about 1e-143 or less) cannot be fitted
-    faithfully, and neither can one whose squares overflow.
-    """
-    finite = np.isfinite(mean) & np.isfinite(variances)
-    if not np.all(finite):
-        bad = int(np.flatnonzero(~finite)[0])
-        raise FitError(
-            f"feature {bad} has values too large to square in float64 (about 1e154 or more); "
-            "rescale the data, for example divide it by its largest absolute value."
-        )
-    smallest = smallest_variance(np.float64)
-    tiny = (spread > 0) & (variances < smallest) & (spread > 4.0 * float(np.finfo(np.float64).eps) * np.abs(mean))
-    if np.any(tiny):
-        bad = int(np.flatnonzero(tiny)[0])
-        raise too_small(bad, np.float64, f"they vary by {spread[bad]:.3g}, so their variance is below {smallest:.3g}")
-    return mean, variances
-
-
-def smallest_variance(dtype) -> float:
-    """The smallest variance of a feature that ``dtype`` arithmetic fits faithfully.
-
-    Components can be a millionth of the data's spread (the default
-    regularisation) and precisions are inverse variances, so a variance
-    within ``1e6 / eps`` of the smallest normal number is too small.
-    """
-    info = np.finfo(dtype)
-    return float(info.tiny) / float(info.eps) * 1e6
-
-
-def too_small(feature: int, dtype, detail: str) -> FitError:
-    """The error for a feature whose values are too small for ``dtype`` arithmetic."""
-    return FitError(
-        f"feature {feature} has values too small for {np.dtype(dtype).name} arithmetic ({detail}): rescale the "
-        "data, for example divide each feature by its largest absolute value."
-    )

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gaussmix._data import ChunkedData
 from gaussmix._namespace import ArrayNamespace
-from gaussmix._sampling import new_stream
+from gaussmix.em.sampling import new_stream
+from gaussmix.em.source import RowSource
 
 
 def squared_distances(xp: ArrayNamespace, Xt: Any, centers: Any) -> Any:
@@ -33,7 +33,7 @@ def squared_distances(xp: ArrayNamespace, Xt: Any, centers: Any) -> Any:
 class _Standardised:
     """Rows shifted by the data mean and divided by each feature's standard deviation."""
 
-    def __init__(self, data: ChunkedData):
+    def __init__(self, data: RowSource):
         variances = data.feature_moments()[1]
         self.data = data
         self.scale = np.sqrt(np.where(variances > 0, variances, 1.0))
@@ -47,7 +47,7 @@ class _Standardised:
         return self.data.xp.asarray((centers - self.data.shift) / self.scale, dtype=self.data.dtype)
 
 
-def _distances_to(data: ChunkedData, centers: np.ndarray) -> np.ndarray:
+def _distances_to(data: RowSource, centers: np.ndarray) -> np.ndarray:
     """``(n, K)`` float64 squared standardised distances of every row to a few ``centers``.
 
     Differences are taken before squaring, so a row equal to a centre is at
@@ -64,7 +64,7 @@ def _distances_to(data: ChunkedData, centers: np.ndarray) -> np.ndarray:
     return np.concatenate(data.map_chunks(chunk, centers.shape[0]), axis=0)
 
 
-def nearest_in_chunk(data: ChunkedData, Xc: Any, centers: np.ndarray) -> np.ndarray:
+def nearest_in_chunk(data: RowSource, Xc: Any, centers: np.ndarray) -> np.ndarray:
     """Nearest centre (standardised distances) of each row of one chunk of ``data``."""
     xp = data.xp
     space = _Standardised(data)
@@ -72,7 +72,7 @@ def nearest_in_chunk(data: ChunkedData, Xc: Any, centers: np.ndarray) -> np.ndar
     return np.asarray(xp.to_numpy(xp.argmin(d2, axis=0)))
 
 
-def nearest(data: ChunkedData, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest(data: RowSource, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest centre for each row, and the squared standardised distance to it."""
     xp = data.xp
     space = _Standardised(data)
@@ -87,12 +87,12 @@ def nearest(data: ChunkedData, centers: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _rows(data: ChunkedData, indices: np.ndarray) -> np.ndarray:
+def _rows(data: RowSource, indices: np.ndarray) -> np.ndarray:
     return np.asarray(data.xp.to_numpy(data.rows(indices)), dtype=np.float64)
 
 
 def seed_centers(
-    data: ChunkedData,
+    data: RowSource,
     n_clusters: int,
     rng: np.random.RandomState,
     method: Literal["k-means++", "distinct"],
@@ -134,7 +134,7 @@ def seed_centers(
     return centers
 
 
-def _cluster_means(data: ChunkedData, labels: np.ndarray, n_clusters: int):
+def _cluster_means(data: RowSource, labels: np.ndarray, n_clusters: int):
     """Weighted counts and weighted means of the rows of each cluster (the shift where empty)."""
     xp = data.xp
     shift = data.shift
@@ -155,7 +155,7 @@ def _cluster_means(data: ChunkedData, labels: np.ndarray, n_clusters: int):
 
 
 def lloyd(
-    data: ChunkedData,
+    data: RowSource,
     centers: np.ndarray,
     *,
     max_iter: int = 300,

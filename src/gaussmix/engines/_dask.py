@@ -27,13 +27,19 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._data import ChunkedData, checked_moments, single_threaded_blas
-from gaussmix._namespace import NUMPY
-from gaussmix._params import MixtureParams
-from gaussmix._sampling import merge_keys, top_keys
-from gaussmix._stats import Statistics
-from gaussmix.covariance import CovarianceStructure
-from gaussmix.exceptions import MissingDependencyError
+from gaussmix._errors import MissingDependencyError
+from gaussmix._namespace import NUMPY, is_dask_collection
+from gaussmix._validation import unit_exponent
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.kernels import Reduction
+from gaussmix.em.params import KernelTerms, MixtureParams
+from gaussmix.em.sampling import merge_keys, top_keys
+from gaussmix.em.scale import checked_moments
+from gaussmix.em.statistics import Statistics
+from gaussmix.engines._base import Engine, FitData
+from gaussmix.engines._checks import check_features, check_names
+from gaussmix.engines._chunked import ChunkedData, single_threaded_blas
+from gaussmix.engines._numpy import NumpyEngine
 
 
 def import_dask():
@@ -66,16 +72,14 @@ def as_dask_array(X: Any, dtype=None):
     return X
 
 
-def check_weights(sample_weight: Any, X: Any, rescale: bool = True) -> tuple[Any, int]:
-    """Sample weights for the Dask array ``X``: float64, blocked like its rows; and how many are positive.
+def check_weights(sample_weight: Any, X: Any) -> tuple[Any, int, int]:
+    """Sample weights for the Dask array ``X``: float64, blocked like its rows; how many are positive; an exponent.
 
     One pass over the weights checks that they are finite and non-negative;
-    with ``rescale`` they come back scaled by a power of two that brings the
-    largest into [1, 2) (exactly; a fit does not depend on the weights'
+    they come back scaled by the power of two ``2 ** exponent`` that brings
+    the largest into [1, 2) (exactly; a fit does not depend on the weights'
     common scale, but model selection's count of rows does).
     """
-    from gaussmix._validation import unit_exponent
-
     dask, da = import_dask()
     weights = as_dask_array(sample_weight, dtype=np.float64)
     if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
@@ -90,7 +94,8 @@ def check_weights(sample_weight: Any, X: Any, rescale: bool = True) -> tuple[Any
         raise ValueError("sample_weight must be finite and non-negative.")
     if not n_positive:
         raise ValueError("sample_weight is zero for every row; at least one row needs a positive weight.")
-    return (da.ldexp(weights, unit_exponent(float(largest))) if rescale else weights), int(n_positive)
+    exponent = unit_exponent(float(largest))
+    return da.ldexp(weights, exponent), int(n_positive), exponent
 
 
 def _tree_sum(dask, parts: list[Any], add) -> Any:
@@ -172,9 +177,21 @@ def _local(block, weights, offset, moments) -> ChunkedData:
     return ChunkedData(np.asarray(block), weights, n_threads=1, moments=moments, row_offset=offset)
 
 
-def _block_estep(block, weights, offset, moments, structure, params):
+def _block_estep(block, weights, offset, moments, structure, terms):
     with single_threaded_blas():  # blocks are the parallelism
-        return _local(block, weights, offset, moments).estep(structure, params)
+        return _local(block, weights, offset, moments).estep(structure, terms)
+
+
+def _block_weighted_sum(block, weights, offset, moments, structure, params, reduction):
+    with single_threaded_blas():
+        return _local(block, weights, offset, moments).weighted_sum(structure, params, reduction)
+
+
+def _block_reduce(block, structure, params, reduction):
+    """``reduction`` of one block's rows (a NumPy array: what ``map_blocks`` returns)."""
+    with single_threaded_blas():
+        local = ChunkedData(np.asarray(block), n_threads=1)
+        return np.concatenate(local.map_log_prob(structure, params, reduction))
 
 
 def _block_statistics(block, weights, offset, moments, structure, responsibilities, n_components):
@@ -219,6 +236,13 @@ class DaskData:
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
         self._total_weight: float | None = None if weights is not None else float(self.n_samples)
 
+    def __getstate__(self):
+        return {key: value for key, value in vars(self).items() if key != "dask"}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self.dask, _ = import_dask()
+
     # -- blocks -----------------------------------------------------------------
     def _blocks(self):
         """``(block, weights block or None, offset)`` as delayed objects, in row order."""
@@ -258,8 +282,12 @@ class DaskData:
             self._moments = checked_moments(mean, squares / self.total_weight, spread)
         return self._moments
 
-    def estep(self, structure: CovarianceStructure, params: MixtureParams) -> Statistics:
-        return self._reduce(_block_estep, self.feature_moments(), structure, params)
+    def estep(self, structure: CovarianceStructure, terms: KernelTerms) -> Statistics:
+        return self._reduce(_block_estep, self.feature_moments(), structure, terms)
+
+    def weighted_sum(self, structure: CovarianceStructure, params: MixtureParams, reduction: Reduction) -> np.ndarray:
+        # One pass: the blocks' log-probabilities need no shift, so no moments are computed for them.
+        return self._reduce(_block_weighted_sum, self._moments, structure, params, reduction)
 
     def statistics(self, structure: CovarianceStructure, responsibilities, n_components: int) -> Statistics:
         return self._reduce(_block_statistics, self.feature_moments(), structure, responsibilities, n_components)
@@ -277,3 +305,71 @@ class DaskData:
         )
         order = np.argsort(rows, kind="stable")
         return ChunkedData(values[order], None)
+
+
+def check_dask(estimator: Any, X: Any, *, reset: bool, min_samples: int = 1):
+    """Validate a Dask collection's shape and dtype (values are checked as blocks are computed)."""
+    columns = getattr(X, "columns", None) if X.__class__.__name__ == "DataFrame" else None
+    X = as_dask_array(X)
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D array, got a {X.ndim}D Dask array of shape {X.shape}.")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float32 if X.dtype == np.float16 else np.float64)
+    if X.shape[0] < min_samples:
+        raise ValueError(
+            f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of {min_samples} is required."
+        )
+    check_features(estimator, X.shape[1], reset)
+    names = None if columns is None else np.asarray([str(c) for c in columns], dtype=object)
+    if columns is not None and not all(isinstance(c, str) for c in columns):
+        names = None  # scikit-learn keeps names only when they are all strings
+    if reset and names is not None:
+        estimator.feature_names_in_ = names
+    elif not reset:
+        check_names(estimator, names)
+    return X
+
+
+class DaskEngine(Engine):
+    """Dask collections; rows given in memory are evaluated in memory (they come back as NumPy)."""
+
+    name = "dask"
+    indexable = False
+    title = "Dask"
+    _in_memory = NumpyEngine()
+
+    def accepts(self, X, device):
+        return is_dask_collection(X)
+
+    def check(self, estimator, X, *, reset, min_samples=1):
+        return check_dask(estimator, X, reset=reset, min_samples=min_samples)
+
+    def prepare(self, X, sample_weight, *, device):
+        if sample_weight is None:
+            return FitData(DaskData(X), X.shape[0], 0, self, rows=X)
+        weights, n_positive, exponent = check_weights(sample_weight, X)
+        return FitData(DaskData(X, weights), n_positive, exponent, self, rows=X)
+
+    def source(self, X, *, device):
+        return DaskData(X)
+
+    def evaluate(self, estimator, X, structure, params, reduction, *, device):
+        if not is_dask_collection(X):
+            return self._in_memory.evaluate(estimator, X, structure, params, reduction, device=device)
+        X = self.check(estimator, X, reset=False)
+        dtype = np.int64 if reduction.integer else np.float64
+        if reduction.columns is None:
+            return X.map_blocks(_block_reduce, structure, params, reduction, drop_axis=1, dtype=dtype)
+        columns = params.n_components if reduction.columns == 0 else reduction.columns
+        return X.map_blocks(_block_reduce, structure, params, reduction, dtype=dtype, chunks=(X.chunks[0], (columns,)))
+
+    def mean(self, values):
+        return float(values.mean().compute()) if is_dask_collection(values) else float(np.mean(values))
+
+    def log_likelihood(self, estimator, X, structure, params, *, device):
+        if not is_dask_collection(X):
+            return self._in_memory.log_likelihood(estimator, X, structure, params, device=device)
+        return super().log_likelihood(estimator, X, structure, params, device=device)
+
+
+ENGINE = DaskEngine()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix._namespace import ArrayNamespace
-from gaussmix.covariance import CovarianceStructure
+from gaussmix.covariance._structure import CovarianceStructure
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -38,33 +38,48 @@ class MixtureParams:
 
 
 @dataclass(frozen=True)
-class KernelParams:
-    """What the E-step kernel needs, as arrays of the engine's namespace and compute dtype.
+class KernelTerms:
+    """What the E-step kernels need: per component, a constant and the layout's arrays.
 
-    ``log_norm[k] = log weight_k + log det U_k - d/2 log(2 pi)``, so that
-    ``log(weight_k N(x | k)) = log_norm[k] - mahalanobis(x, k) / 2``;
-    ``arrays`` are the structure's own (see ``CovarianceStructure.kernel_arrays``)
-    for rows centred at ``shift``.
+    ``log(weight_k N(x | k)) = log_norm[k] - mahalanobis(x, k) / 2``, with
+    ``log_norm[k] = log weight_k + log det U_k - d/2 log(2 pi)`` for a
+    Gaussian mixture and ``arrays`` the layout's own (see
+    ``Layout.kernel_arrays``) for rows centred at ``shift``. An EM model
+    builds them on the host in float64 (:meth:`EMModel.kernel_terms`); a
+    data source moves them to its namespace and compute dtype with
+    :meth:`on`. Other models put their own terms here (expected values
+    under a posterior, say) and the kernels stay the same.
     """
 
     log_norm: Any
     arrays: dict[str, Any]
     shift: np.ndarray
 
+    def on(self, xp: ArrayNamespace, dtype: Any) -> KernelTerms:
+        """These terms as arrays of ``xp`` in ``dtype`` (the shift stays a NumPy float64 array)."""
+        return KernelTerms(
+            log_norm=xp.asarray(self.log_norm, dtype=dtype),
+            arrays={name: xp.asarray(value, dtype=dtype) for name, value in self.arrays.items()},
+            shift=self.shift,
+        )
 
-def kernel_params(
-    xp: ArrayNamespace, structure: CovarianceStructure, params: MixtureParams, dtype: Any, shift: np.ndarray
-) -> KernelParams:
-    """Move ``params`` to the namespace ``xp`` in ``dtype``, with the normalising constants."""
+    @property
+    def n_components(self) -> int:
+        return int(self.log_norm.shape[0])
+
+
+def log_norms(structure: CovarianceStructure, params: MixtureParams) -> np.ndarray:
+    """``log weight_k + log det U_k - d/2 log(2 pi)`` per component (``-inf`` for a dropped one)."""
     with np.errstate(divide="ignore"):
         log_weights = np.log(params.weights)
-    log_det = structure.log_det_precision_cholesky(params.precisions_cholesky, params.n_features)
-    log_norm = log_weights + log_det - 0.5 * params.n_features * LOG_2PI
-    arrays = structure.kernel_arrays(params, shift)
-    return KernelParams(
-        log_norm=xp.asarray(log_norm, dtype=dtype),
-        arrays={name: xp.asarray(value, dtype=dtype) for name, value in arrays.items()},
-        shift=shift,
+    log_det = structure.layout.log_det_precision_cholesky(params.precisions_cholesky, params.n_features)
+    return log_weights + log_det - 0.5 * params.n_features * LOG_2PI
+
+
+def kernel_terms(structure: CovarianceStructure, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
+    """The Gaussian mixture's :class:`KernelTerms` for rows centred at ``shift`` (host float64)."""
+    return KernelTerms(
+        log_norm=log_norms(structure, params), arrays=structure.layout.kernel_arrays(params, shift), shift=shift
     )
 
 
@@ -104,8 +119,8 @@ def checked_params(
         raise ValueError(
             f"weights must sum to 1 (within {tolerance:g}), got sum 1{float(np.sum(weights)) - 1.0:+.3g}"
         )
-    structure.check_covariance_values(covariances)
-    expected_chol = structure.precisions_cholesky(covariances)
+    structure.layout.check_covariance_values(covariances)
+    expected_chol = structure.layout.precisions_cholesky(covariances)
     if precisions_cholesky is None:
         return MixtureParams(weights, means, covariances, expected_chol)
     prec_chol = finite_array(precisions_cholesky, "precisions_cholesky")

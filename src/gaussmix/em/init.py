@@ -35,13 +35,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gaussmix._data import ChunkedData
-from gaussmix._em import DataScale, m_step
-from gaussmix._kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
-from gaussmix._params import MixtureParams
-from gaussmix._sampling import new_stream, uniforms
-from gaussmix._stats import Statistics
-from gaussmix.covariance import CovarianceStructure
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
+from gaussmix.em.models import EMModel
+from gaussmix.em.params import MixtureParams
+from gaussmix.em.sampling import new_stream, uniforms
+from gaussmix.em.source import DataSource, RowSource
+from gaussmix.em.statistics import Statistics
 
 InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
 #: Rows above which k-means initialisation works on a subsample.
@@ -55,7 +55,7 @@ class LabelResponsibilities:
     def __init__(self, labels: np.ndarray, n_components: int):
         self.labels, self.n_components = labels, n_components
 
-    def __call__(self, data: ChunkedData, start: int, stop: int, Xc: Any) -> Any:
+    def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
         return _one_hot(data, self.labels[start:stop], self.n_components)
 
 
@@ -65,7 +65,7 @@ class NearestResponsibilities:
     def __init__(self, centers: np.ndarray):
         self.centers = centers
 
-    def __call__(self, data: ChunkedData, start: int, stop: int, Xc: Any) -> Any:
+    def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
         return _one_hot(data, nearest_in_chunk(data, Xc, self.centers), self.centers.shape[0])
 
 
@@ -75,21 +75,21 @@ class RandomResponsibilities:
     def __init__(self, streams: list[int]):
         self.streams = streams
 
-    def __call__(self, data: ChunkedData, start: int, stop: int, Xc: Any) -> Any:
+    def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
         prints = data.fingerprints(Xc)
         resp = np.stack([uniforms(prints, stream) for stream in self.streams], axis=1)
         resp /= resp.sum(axis=1, keepdims=True)
         return data.xp.asarray(resp, dtype=data.dtype)
 
 
-def _one_hot(data: ChunkedData, labels: np.ndarray, n_components: int) -> Any:
+def _one_hot(data: RowSource, labels: np.ndarray, n_components: int) -> Any:
     onehot = np.zeros((labels.shape[0], n_components))
     onehot[np.arange(labels.shape[0]), labels] = 1.0
     return data.xp.asarray(onehot, dtype=data.dtype)
 
 
 def labelled_statistics(
-    data: ChunkedData, structure: CovarianceStructure, labels: np.ndarray, n_components: int
+    data: DataSource, structure: CovarianceStructure, labels: np.ndarray, n_components: int
 ) -> Statistics:
     """Statistics of hard labels (each row belongs wholly to ``labels[i]``)."""
     return data.statistics(structure, LabelResponsibilities(labels, n_components), n_components)
@@ -100,7 +100,7 @@ def subsample_size(n_components: int) -> int:
     return max(INIT_SAMPLE_ROWS, 100 * n_components)
 
 
-def _subsample(data: ChunkedData, n_components: int, rng: np.random.RandomState) -> ChunkedData | None:
+def _subsample(data: DataSource, n_components: int, rng: np.random.RandomState) -> RowSource | None:
     """A weighted subsample for k-means, or None when the data are small enough to use whole."""
     size = subsample_size(n_components)
     if data.n_samples <= size:
@@ -109,25 +109,26 @@ def _subsample(data: ChunkedData, n_components: int, rng: np.random.RandomState)
 
 
 def initial_params(
-    data: ChunkedData,
-    structure: CovarianceStructure,
+    data: DataSource,
+    model: EMModel,
     *,
     n_components: int,
     method: InitMethod,
     rng: np.random.RandomState,
-    scale: DataScale,
     weights_init: np.ndarray | None = None,
     means_init: np.ndarray | None = None,
     precisions_init: np.ndarray | None = None,
 ) -> tuple[MixtureParams, tuple[int, ...]]:
     """Initial parameters and the components that received no rows.
 
-    Raises :class:`gaussmix.covariance.SingularCovarianceError` if an initial
+    Every method ends with ``model``'s M-step. Raises
+    :class:`gaussmix.covariance.SingularCovarianceError` if an initial
     covariance is singular (only possible with ``reg_covar=0``).
     """
+    structure, layout = model.structure, model.structure.layout
     if weights_init is not None and means_init is not None and precisions_init is not None:
-        prec_chol = structure.precisions_cholesky_from_precisions(precisions_init)
-        covariances = structure.covariances_from_precisions_cholesky(prec_chol)
+        prec_chol = layout.precisions_cholesky_from_precisions(precisions_init)
+        covariances = layout.covariances_from_precisions_cholesky(prec_chol)
         return MixtureParams(weights_init.copy(), means_init.copy(), covariances, prec_chol), ()
 
     responsibilities: Any
@@ -152,7 +153,7 @@ def initial_params(
             responsibilities = NearestResponsibilities(centers)
 
     stats = data.statistics(structure, responsibilities, n_components)
-    params, empty = m_step(structure, stats, scale, None)
+    params, empty = model.update(stats, None)
 
     weights, means = params.weights, params.means
     covariances, prec_chol = params.covariances, params.precisions_cholesky
@@ -162,6 +163,6 @@ def initial_params(
     if means_init is not None:
         means = means_init.copy()
     if precisions_init is not None:
-        prec_chol = structure.precisions_cholesky_from_precisions(precisions_init)
-        covariances = structure.covariances_from_precisions_cholesky(prec_chol)
+        prec_chol = layout.precisions_cholesky_from_precisions(precisions_init)
+        covariances = layout.covariances_from_precisions_cholesky(prec_chol)
     return MixtureParams(weights, means, covariances, prec_chol), empty

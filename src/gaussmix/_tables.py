@@ -1,0 +1,21 @@
+"""Tables of records (a selector's results): a pandas DataFrame when pandas is installed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def pandas_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("pandas") is not None
+
+
+def as_table(records: list[dict[str, Any]], columns: Sequence[str]) -> Any:
+    """A DataFrame of ``records`` with ``columns`` when pandas is installed, else the records."""
+    if pandas_available():
+        import pandas as pd
+
+        return pd.DataFrame.from_records(records, columns=list(columns))
+    return records

@@ -1,0 +1,79 @@
+"""The registry: the one list of covariance structure names and their aliases.
+
+Built-in structures are listed here by name and module and imported on
+first use, so reading the names (``available_structures``, the CLI's
+choices) imports no numerical code. Each structure module defines
+``STRUCTURE``, whose name must be the one it is listed under.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from gaussmix._errors import InvalidParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gaussmix.covariance._structure import CovarianceStructure
+
+#: name -> (module defining ``STRUCTURE``, aliases), in the order users see them.
+_BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
+    "full": ("gaussmix.covariance.full", ()),
+    "tied": ("gaussmix.covariance.tied", ()),
+    "diag": ("gaussmix.covariance.diag", ()),
+    "spherical": ("gaussmix.covariance.spherical", ()),
+}
+
+_MODULES: dict[str, str] = {name: module for name, (module, _) in _BUILTIN.items()}
+_ALIASES: dict[str, str] = {alias: name for name, (_, aliases) in _BUILTIN.items() for alias in aliases}
+_LOADED: dict[str, CovarianceStructure] = {}
+
+
+def available_structures() -> tuple[str, ...]:
+    """Names accepted as ``covariance_type``, in registration order (aliases not included)."""
+    return tuple(_MODULES)
+
+
+def structure_aliases() -> dict[str, str]:
+    """Every alias and the name it stands for."""
+    return dict(_ALIASES)
+
+
+def canonical_name(name: str) -> str:
+    """The registered name ``name`` stands for (itself, or what it is an alias of)."""
+    if isinstance(name, str):
+        if name in _MODULES:
+            return name
+        if name in _ALIASES:
+            return _ALIASES[name]
+    valid = ", ".join(repr(n) for n in (*_MODULES, *_ALIASES))
+    raise InvalidParameterError(f"covariance_type must be one of {valid}; got {name!r}.")
+
+
+def get_structure(name: str) -> CovarianceStructure:
+    """The registered structure called ``name`` (or an alias of it); the error lists the valid names."""
+    canonical = canonical_name(name)
+    structure = _LOADED.get(canonical)
+    if structure is None:
+        structure = importlib.import_module(_MODULES[canonical]).STRUCTURE
+        if structure.name != canonical:
+            raise RuntimeError(f"{_MODULES[canonical]} defines {structure.name!r}, registered as {canonical!r}")
+        aliases = tuple(alias for alias, target in _ALIASES.items() if target == canonical)
+        structure = _LOADED[canonical] = replace(structure, aliases=aliases)
+    return structure
+
+
+def register(structure: CovarianceStructure) -> CovarianceStructure:
+    """Add ``structure`` to the registry under ``structure.name`` and its ``aliases``."""
+    from gaussmix.covariance._structure import CovarianceStructure
+
+    if not isinstance(structure, CovarianceStructure):
+        raise TypeError(f"expected a CovarianceStructure, got {type(structure).__name__}")
+    for name in (structure.name, *structure.aliases):
+        if name in _MODULES or name in _ALIASES:
+            raise ValueError(f"a covariance structure named {name!r} is already registered")
+    _MODULES[structure.name] = ""
+    _LOADED[structure.name] = structure
+    _ALIASES.update(dict.fromkeys(structure.aliases, structure.name))
+    return structure

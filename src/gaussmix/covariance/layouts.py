@@ -1,0 +1,364 @@
+"""The storage layouts: full, shared, diagonal, shared diagonal, scalar.
+
+=====================  ==================  =====================  =================================
+layout                 covariances         second-moment          kernels
+=====================  ==================  =====================  =================================
+``FULL``               ``(K, d, d)``       ``(K, d(d+1)/2)``      quadratic row terms, or whitening
+``SHARED``             ``(d, d)``          ``(d, d)`` pooled      whitening once per chunk
+``DIAGONAL``           ``(K, d)``          ``(K, d)``             squared rows
+``SHARED_DIAGONAL``    ``(d,)``            ``(d,)`` pooled        squared rows
+``SCALAR``             ``(K,)``            ``(K,)``               squared row norms
+=====================  ==================  =====================  =================================
+
+Full (quadratic row terms, most shapes): with ``q(x)`` the upper-triangular
+products ``x_i x_j`` of a row (off-diagonal ones counted twice against a
+symmetric matrix), the Mahalanobis term is ``q(x) . P_k - 2 x . P_k mu_k +
+mu_k' P_k mu_k``, one matrix product against all components' packed
+precisions; the second moment is ``resp @ q``. Both cost about ``m K d^2``
+flops with long inner dimensions. With few components (K <= 2, or K <= 4
+with d >= 16) or many features (d >= 96), each component whitens the rows
+instead, ``z = U_k' x``, and the second moment is one symmetric product
+``(sqrt(r_k) x)(sqrt(r_k) x)'`` per component.
+
+Shared: the rows are whitened once per chunk, ``z = U' x``; the Mahalanobis
+term is ``|z|^2 - 2 z . U' mu_k + |U' mu_k|^2``, so the work is ``m d^2 + m
+d K`` flops instead of ``m K d^2``.
+
+Diagonal and shared diagonal: ``sum_j p_kj (x_j - mu_kj)^2`` expands into
+two matrix products against the squared and the plain rows.
+
+Scalar: ``p_k |x - mu_k|^2 = p_k (|x|^2 - 2 x . mu_k + |mu_k|^2)``, one
+matrix product against the means.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaussmix.covariance._layout import MatrixLayout, VarianceLayout
+from gaussmix.covariance._linalg import safe_counts
+
+
+def packed_index(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each packed upper-triangular entry, row by row."""
+    return np.triu_indices(n_features)
+
+
+def _outer_terms(first: np.ndarray, counts: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``F delta' + delta F' + n delta delta'`` per row of ``first`` (K, d) -> (K, d, d)."""
+    cross = first[:, :, None] * delta[None, None, :]
+    return cross + np.swapaxes(cross, -1, -2) + counts[:, None, None] * np.outer(delta, delta)
+
+
+class FullLayout(MatrixLayout):
+    """One general matrix per component."""
+
+    name = "full"
+
+    def shape(self, n_components, n_features):
+        return (n_components, n_features, n_features)
+
+    def statistic_shape(self, n_components, n_features):
+        return (n_components, n_features * (n_features + 1) // 2)
+
+    def free_entries(self, n_components, n_features):
+        return n_components * n_features * (n_features + 1) // 2
+
+    @staticmethod
+    def whitens(n_features: int, n_components: int) -> bool:
+        """Whether per-component whitening beats quadratic row terms (measured crossover).
+
+        From about 96 features the quadratic terms of a row (d(d+1)/2 of
+        them) outgrow the caches and whitening is 3-9 times faster.
+        """
+        return n_components <= 2 or (n_components <= 4 and n_features >= 16) or n_features >= 96
+
+    def row_terms_width(self, n_features, n_components):
+        return n_features if self.whitens(n_features, n_components) else n_features * (n_features + 1) // 2
+
+    def row_terms(self, xp, Xt, n_components):
+        if self.whitens(Xt.shape[0], n_components):
+            return None
+        return xp.triu_products(Xt)
+
+    def kernel_arrays(self, params, shift):
+        if self.whitens(params.n_features, params.n_components):
+            whiten = np.ascontiguousarray(np.swapaxes(params.precisions_cholesky, -1, -2))
+            return {"whiten": whiten, "means": (whiten @ (params.means - shift)[:, :, None])[:, :, 0]}
+        rows, cols = packed_index(params.n_features)
+        precisions = self.precisions(params.precisions_cholesky)
+        centred_means = params.means - shift
+        weighted = precisions @ centred_means[:, :, None]
+        return {
+            "packed": precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0),
+            "linear": weighted[:, :, 0],
+            "const": np.einsum("kd,kd->k", centred_means, weighted[:, :, 0]),
+        }
+
+    def mahalanobis(self, xp, Xt, row_terms, arrays):
+        if row_terms is None:
+            z = arrays["whiten"] @ Xt[None, :, :] - arrays["means"][:, :, None]  # (K, d, m), K small
+            return xp.sum(z * z, axis=1)
+        return arrays["packed"] @ row_terms - 2.0 * (arrays["linear"] @ Xt) + arrays["const"][:, None]
+
+    def second_moment(self, xp, Xt, row_terms, resp):
+        if row_terms is None:
+            rows, cols = packed_index(Xt.shape[0])
+            blocks = []
+            for k in range(resp.shape[0]):
+                scaled = Xt * xp.sqrt(resp[k])[None, :]
+                blocks.append((scaled @ xp.transpose_last(scaled))[rows, cols])
+            return xp.stack(blocks)
+        return resp @ xp.transpose_last(row_terms)
+
+    def scatter(self, counts, first, second):
+        n_components, n_features = first.shape
+        rows, cols = packed_index(n_features)
+        full = np.empty((n_components, n_features, n_features))
+        full[:, rows, cols] = second
+        full[:, cols, rows] = second
+        return full - first[:, :, None] * first[:, None, :] / safe_counts(counts)[:, None, None]
+
+    def recentre_second(self, second, first, counts, delta):
+        rows, cols = packed_index(first.shape[1])
+        return second + _outer_terms(first, counts, delta)[:, rows, cols]
+
+    def full_covariances(self, covariances, n_components, n_features):
+        return covariances
+
+    def marginal_covariances(self, covariances, features):
+        return covariances[:, features][:, :, features]
+
+    def default_covariances(self, variances, n_components):
+        return np.broadcast_to(np.diag(variances), (n_components,) + (variances.size,) * 2).copy()
+
+
+class SharedLayout(MatrixLayout):
+    """One general matrix shared by all components."""
+
+    name = "shared"
+    per_component = False
+
+    def shape(self, n_components, n_features):
+        return (n_features, n_features)
+
+    def statistic_shape(self, n_components, n_features):
+        return (n_features, n_features)
+
+    def free_entries(self, n_components, n_features):
+        return n_features * (n_features + 1) // 2
+
+    def row_terms(self, xp, Xt, n_components):
+        return None
+
+    def kernel_arrays(self, params, shift):
+        whitened_means = (params.means - shift) @ params.precisions_cholesky
+        return {
+            "whiten": np.ascontiguousarray(params.precisions_cholesky.T),
+            "means": whitened_means,
+            "const": np.sum(whitened_means**2, axis=1),
+        }
+
+    def mahalanobis(self, xp, Xt, row_terms, arrays):
+        z = arrays["whiten"] @ Xt  # (d, m)
+        return xp.sum(z * z, axis=0)[None, :] - 2.0 * (arrays["means"] @ z) + arrays["const"][:, None]
+
+    def second_moment(self, xp, Xt, row_terms, resp):
+        weights = xp.sum(resp, axis=0)
+        return (Xt * weights[None, :]) @ xp.transpose_last(Xt)
+
+    def scatter(self, counts, first, second):
+        between = (first / safe_counts(counts)[:, None]).T @ first  # sum_k first_k first_k' / n_k
+        return second - between
+
+    def recentre_second(self, second, first, counts, delta):
+        total = np.sum(first, axis=0, keepdims=True)
+        return second + _outer_terms(total, np.sum(counts, keepdims=True), delta)[0]
+
+    def full_covariances(self, covariances, n_components, n_features):
+        return np.broadcast_to(covariances, (n_components,) + covariances.shape).copy()
+
+    def marginal_covariances(self, covariances, features):
+        return covariances[features][:, features]
+
+    def default_covariances(self, variances, n_components):
+        return np.diag(variances)
+
+
+class DiagonalLayout(VarianceLayout):
+    """One diagonal matrix per component, stored as its variances."""
+
+    name = "diagonal"
+
+    def shape(self, n_components, n_features):
+        return (n_components, n_features)
+
+    def statistic_shape(self, n_components, n_features):
+        return (n_components, n_features)
+
+    def free_entries(self, n_components, n_features):
+        return n_components * n_features
+
+    def row_terms(self, xp, Xt, n_components):
+        return Xt * Xt
+
+    def kernel_arrays(self, params, shift):
+        precisions = np.broadcast_to(params.precisions_cholesky**2, params.means.shape)
+        centred_means = params.means - shift
+        return {
+            "precisions": np.ascontiguousarray(precisions),
+            "linear": centred_means * precisions,
+            "const": np.sum(centred_means**2 * precisions, axis=1),
+        }
+
+    def mahalanobis(self, xp, Xt, row_terms, arrays):
+        return arrays["precisions"] @ row_terms - 2.0 * (arrays["linear"] @ Xt) + arrays["const"][:, None]
+
+    def second_moment(self, xp, Xt, row_terms, resp):
+        return resp @ xp.transpose_last(row_terms)
+
+    def scatter(self, counts, first, second):
+        return second - first * first / safe_counts(counts)[:, None]
+
+    def recentre_second(self, second, first, counts, delta):
+        return second + 2.0 * first * delta + counts[:, None] * delta**2
+
+    def whiten(self, precisions_cholesky, k, diff):
+        return diff * precisions_cholesky[k]
+
+    def log_det_precision_cholesky(self, precisions_cholesky, n_features):
+        return np.sum(np.log(precisions_cholesky), axis=-1)
+
+    def conditional_variances(self, covariances, precisions_cholesky):
+        return covariances
+
+    def collapsed(self, covariances, reg, units, thresholds):
+        keep = units > 0
+        return np.min((covariances[:, keep] - reg[keep]) / units[keep] ** 2, axis=1) <= thresholds
+
+    def full_covariances(self, covariances, n_components, n_features):
+        out = np.zeros((n_components, n_features, n_features))
+        idx = np.arange(n_features)
+        out[:, idx, idx] = covariances
+        return out
+
+    def marginal_covariances(self, covariances, features):
+        return covariances[:, features]
+
+    def default_covariances(self, variances, n_components):
+        return np.broadcast_to(variances, (n_components, variances.size)).copy()
+
+
+class SharedDiagonalLayout(DiagonalLayout):
+    """One diagonal matrix shared by all components (mclust's EEI), stored as its variances."""
+
+    name = "shared-diagonal"
+    per_component = False
+
+    def shape(self, n_components, n_features):
+        return (n_features,)
+
+    def statistic_shape(self, n_components, n_features):
+        return (n_features,)
+
+    def free_entries(self, n_components, n_features):
+        return n_features
+
+    def second_moment(self, xp, Xt, row_terms, resp):
+        return row_terms @ xp.sum(resp, axis=0)
+
+    def scatter(self, counts, first, second):
+        return second - np.sum(first * first / safe_counts(counts)[:, None], axis=0)
+
+    def recentre_second(self, second, first, counts, delta):
+        return second + 2.0 * np.sum(first, axis=0) * delta + np.sum(counts) * delta**2
+
+    def whiten(self, precisions_cholesky, k, diff):
+        return diff * precisions_cholesky
+
+    def conditional_variances(self, covariances, precisions_cholesky):
+        return covariances[None, :]
+
+    def collapsed(self, covariances, reg, units, thresholds):
+        keep = units > 0
+        flag = np.min((covariances[keep] - reg[keep]) / units[keep] ** 2) <= np.max(thresholds)
+        return np.full(thresholds.shape, flag)
+
+    def full_covariances(self, covariances, n_components, n_features):
+        return np.broadcast_to(np.diag(covariances), (n_components, n_features, n_features)).copy()
+
+    def marginal_covariances(self, covariances, features):
+        return covariances[features]
+
+    def default_covariances(self, variances, n_components):
+        return variances.copy()
+
+
+class ScalarLayout(VarianceLayout):
+    """One variance per component, the same for every feature."""
+
+    name = "scalar"
+
+    def shape(self, n_components, n_features):
+        return (n_components,)
+
+    def statistic_shape(self, n_components, n_features):
+        return (n_components,)
+
+    def free_entries(self, n_components, n_features):
+        return n_components
+
+    def row_terms_width(self, n_features, n_components):
+        return 1
+
+    def row_terms(self, xp, Xt, n_components):
+        return xp.sum(Xt * Xt, axis=0)
+
+    def kernel_arrays(self, params, shift):
+        centred_means = params.means - shift
+        return {
+            "precisions": params.precisions_cholesky**2,
+            "means": centred_means,
+            "const": np.sum(centred_means**2, axis=1),
+        }
+
+    def mahalanobis(self, xp, Xt, row_terms, arrays):
+        squared = row_terms[None, :] - 2.0 * (arrays["means"] @ Xt) + arrays["const"][:, None]
+        return squared * arrays["precisions"][:, None]
+
+    def second_moment(self, xp, Xt, row_terms, resp):
+        return resp @ row_terms
+
+    def scatter(self, counts, first, second):
+        return second - np.sum(first * first, axis=1) / safe_counts(counts)
+
+    def recentre_second(self, second, first, counts, delta):
+        return second + 2.0 * (first @ delta) + counts * float(delta @ delta)
+
+    def whiten(self, precisions_cholesky, k, diff):
+        return diff * precisions_cholesky[k]
+
+    def log_det_precision_cholesky(self, precisions_cholesky, n_features):
+        return n_features * np.log(precisions_cholesky)
+
+    def conditional_variances(self, covariances, precisions_cholesky):
+        return covariances[:, None]
+
+    def collapsed(self, covariances, reg, units, thresholds):
+        return (covariances - np.mean(reg)) / np.max(units) ** 2 <= thresholds
+
+    def full_covariances(self, covariances, n_components, n_features):
+        return covariances[:, None, None] * np.eye(n_features)
+
+    def marginal_covariances(self, covariances, features):
+        return covariances.copy()
+
+    def default_covariances(self, variances, n_components):
+        return np.full(n_components, float(np.mean(variances)))
+
+
+FULL = FullLayout()
+SHARED = SharedLayout()
+DIAGONAL = DiagonalLayout()
+SHARED_DIAGONAL = SharedDiagonalLayout()
+SCALAR = ScalarLayout()

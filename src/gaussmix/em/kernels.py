@@ -1,0 +1,183 @@
+"""The per-chunk kernels: log-probabilities, the E-step, statistics of given responsibilities.
+
+Every kernel takes the array namespace ``xp`` first and works on one chunk
+of rows, transposed and centred at the statistics' shift (``Xt`` of shape
+``(d, m)``) so that each product runs along the long row dimension, and
+``responsibilities`` as ``(K, m)``. A data source applies the kernels chunk
+by chunk and adds their statistics; kernels never see more than a chunk.
+
+The *reductions* at the end turn a chunk's ``(m, K)`` weighted
+log-probabilities into what predictions return (log-densities, labels,
+responsibilities) or what model selection sums (log-density and the log of
+the largest responsibility).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gaussmix._namespace import ArrayNamespace
+from gaussmix.covariance._layout import Layout
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.params import KernelTerms, MixtureParams, log_norms
+from gaussmix.em.statistics import Statistics
+
+
+def log_prob_transposed(xp: ArrayNamespace, layout: Layout, Xt: Any, row_terms: Any, terms: KernelTerms) -> Any:
+    """``log(weight_k N(x_i | k))`` for shifted, transposed rows: shape ``(K, m)``."""
+    return terms.log_norm[:, None] - 0.5 * layout.mahalanobis(xp, Xt, row_terms, terms.arrays)
+
+
+def weighted_log_prob(xp: ArrayNamespace, layout: Layout, X: Any, terms: KernelTerms, dtype: Any) -> Any:
+    """``log(weight_k N(x_i | k))`` for a chunk of rows ``X`` (m, d), shape ``(m, K)``."""
+    Xt = xp.centre_transposed(X, terms.shift, dtype)
+    row_terms = layout.row_terms(xp, Xt, terms.n_components)
+    return xp.transpose_last(log_prob_transposed(xp, layout, Xt, row_terms, terms))
+
+
+def chunk_statistics(
+    xp: ArrayNamespace,
+    layout: Layout,
+    Xt: Any,
+    row_terms: Any,
+    resp: Any,
+    shift: np.ndarray,
+    log_likelihood: Any,
+    total_weight: Any,
+) -> Statistics:
+    """Statistics of one chunk from its shifted rows and weighted responsibilities ``(K, m)``."""
+    return Statistics(
+        shift=shift,
+        counts=xp.sum(xp.to_float64(resp), axis=1),
+        first=xp.to_float64(resp @ xp.transpose_last(Xt)),
+        second=xp.to_float64(layout.second_moment(xp, Xt, row_terms, resp)),
+        log_likelihood=log_likelihood,
+        total_weight=total_weight,
+    )
+
+
+def estep_statistics(
+    xp: ArrayNamespace, layout: Layout, Xt: Any, weights: Any, terms: KernelTerms, dtype: Any
+) -> Statistics:
+    """E-step on one chunk: responsibilities under ``terms``, then their statistics.
+
+    ``Xt`` holds the chunk's rows minus ``terms.shift``, transposed
+    (``(d, m)`` in ``dtype``; see ``ArrayNamespace.centre_transposed``);
+    ``terms`` are in the namespace and dtype (:meth:`KernelTerms.on`).
+
+    ``weights`` are the chunk's float64 sample weights (or None for ones).
+    The log-likelihood is a 0-d array of the namespace (non-finite where a
+    row has density 0; :meth:`Statistics.to_numpy` reports that as NaN).
+    Log-sum-exp is fused with the responsibilities: each entry's
+    exponential is computed once.
+    """
+    row_terms = layout.row_terms(xp, Xt, terms.n_components)
+    log_prob = log_prob_transposed(xp, layout, Xt, row_terms, terms)
+    top = xp.amax(log_prob, axis=0)
+    top = xp.where(xp.isfinite(top), top, 0.0)
+    scaled = xp.exp(log_prob - top[None, :])
+    total = xp.sum(scaled, axis=0)
+    log_norm = xp.log(total) + top
+    usable = xp.isfinite(log_norm) & (total > 0)
+    w_compute = xp.ones(total.shape, dtype) if weights is None else xp.asarray(weights, dtype=dtype)
+    scale = xp.where(usable, w_compute / xp.where(usable, total, 1.0), 0.0)
+    resp = scaled * scale[None, :]
+
+    norm64 = xp.to_float64(log_norm)
+    if weights is None:
+        log_likelihood = xp.sum(norm64)
+        total_weight = float(norm64.shape[0])
+    else:
+        w64 = xp.to_float64(weights)
+        # Rows of weight 0 count for nothing, even where p(x) = 0 (their log is -inf).
+        log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64)
+        total_weight = xp.sum(w64)
+    return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, log_likelihood, total_weight)
+
+
+def limiting_log_prob(structure: CovarianceStructure, params: MixtureParams, rows: np.ndarray) -> np.ndarray:
+    """``log(weight_k N(x | k))`` for rows so far out that the usual kernel overflows, shape ``(m, K)``.
+
+    Each row's Mahalanobis terms are computed on the row scaled down by its
+    largest magnitude, so they never overflow on the way, and are compared
+    in log space. Where every component's density underflows to 0, the row
+    belongs in the limit to the component with the smallest Mahalanobis
+    term (equal shares on ties): the result is 0 there and -inf elsewhere,
+    so that responsibilities are still a distribution over the components.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    log_norm = log_norms(structure, params)
+    log_terms = np.empty((rows.shape[0], params.n_components))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for k in range(params.n_components):
+            scale = np.max(np.abs(rows), axis=1) + np.max(np.abs(params.means[k]))
+            scale = np.where(scale > 0, scale, 1.0)
+            diff = rows / scale[:, None] - params.means[k] / scale[:, None]
+            z = structure.layout.whiten(params.precisions_cholesky, k, diff)
+            log_terms[:, k] = np.log(np.sum(z * z, axis=1)) + 2.0 * np.log(scale)
+        log_prob = log_norm - 0.5 * np.exp(log_terms)
+    live = np.isfinite(log_norm)
+    lost = ~np.any(np.isfinite(log_prob), axis=1)
+    if np.any(lost):
+        nearest = np.min(np.where(live, log_terms[lost], np.inf), axis=1, keepdims=True)
+        log_prob[lost] = np.where(live & (log_terms[lost] == nearest), 0.0, -np.inf)
+    return log_prob
+
+
+# -- reductions of a chunk's weighted log-probabilities -----------------------------------------
+@dataclass(frozen=True)
+class Reduction:
+    """A function of a chunk's ``(m, K)`` weighted log-probabilities, row by row.
+
+    Attributes
+    ----------
+    function : callable
+        ``function(xp, log_prob)`` -> ``(m,)`` or ``(m, columns)``.
+    columns : int or None
+        Columns of the result (None: one value per row; 0: one per component).
+    integer : bool
+        Whether the result holds integers (labels).
+    limits : bool
+        Whether rows too far from every component for their densities to be
+        computed get their limiting log-probabilities first (responsibilities
+        and labels need a distribution over the components).
+    """
+
+    function: Callable[[ArrayNamespace, Any], Any]
+    columns: int | None = None
+    integer: bool = False
+    limits: bool = False
+
+    def __call__(self, xp: ArrayNamespace, log_prob: Any) -> Any:
+        return self.function(xp, log_prob)
+
+
+def _log_density(xp, log_prob):
+    return xp.logsumexp(log_prob, axis=1)
+
+
+def _labels(xp, log_prob):
+    return xp.argmax(log_prob, axis=1)
+
+
+def _responsibilities(xp, log_prob):
+    norm = xp.logsumexp(log_prob, axis=1)
+    norm = xp.where(xp.isfinite(norm), norm, 0.0)
+    return xp.exp(log_prob - norm[:, None])
+
+
+def _density_and_certainty(xp, log_prob):
+    """Log-density and the log of the largest responsibility (0 where the density is 0)."""
+    norm = xp.logsumexp(log_prob, axis=1)
+    certainty = xp.where(xp.isfinite(norm), xp.amax(log_prob, axis=1) - xp.where(xp.isfinite(norm), norm, 0.0), 0.0)
+    return xp.stack([norm, certainty], axis=1)
+
+
+LOG_DENSITY = Reduction(_log_density)
+LABELS = Reduction(_labels, integer=True, limits=True)
+RESPONSIBILITIES = Reduction(_responsibilities, columns=0, limits=True)
+DENSITY_AND_CERTAINTY = Reduction(_density_and_certainty, columns=2)

@@ -1,0 +1,163 @@
+"""The EM loop: E-step statistics, M-step from statistics, convergence.
+
+:func:`run_em` is a plain function over a data source and a model
+(:mod:`gaussmix.em.models`) and returns an :class:`EMResult`; the fit adds
+restarts (:mod:`gaussmix.em.fit`), the estimator validation and attributes.
+The M-step sees only summed statistics, never the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gaussmix._errors import FitError
+from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.em.models import EMModel
+from gaussmix.em.params import MixtureParams
+from gaussmix.em.source import DataSource
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What a fit's ``callback`` receives: once before EM starts, then after each iteration.
+
+    Attributes
+    ----------
+    restart : int
+        Which initialisation (0-based; see ``n_init``).
+    iteration : int
+        0 for the starting parameters (before any EM step), then 1, 2, ...
+    lower_bound : float
+        Weighted mean log-likelihood of the data under the parameters that
+        entered this iteration (scikit-learn's ``lower_bounds_`` entries);
+        ``-inf`` at iteration 0 of a fresh start.
+    change : float
+        ``lower_bound`` minus the previous iteration's (``nan`` at iteration 0).
+    params : MixtureParams
+        The parameters after this iteration (the starting ones at iteration 0),
+        as float64 arrays shaped like the estimator's fitted attributes.
+    covariance_type : str
+        The covariance structure the parameters belong to.
+    """
+
+    restart: int
+    iteration: int
+    lower_bound: float
+    change: float
+    params: MixtureParams
+    covariance_type: str
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.params.weights
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.params.means
+
+    @property
+    def covariances(self) -> np.ndarray:
+        return self.params.covariances
+
+
+@dataclass(frozen=True)
+class EMResult:
+    """Outcome of one EM run."""
+
+    params: MixtureParams
+    lower_bound: float
+    lower_bounds: tuple[float, ...]
+    n_iter: int
+    converged: bool
+    #: (component, iteration) for each component dropped during the run
+    dropped: tuple[tuple[int, int], ...] = ()
+    #: components whose variance is only the regularisation in some direction
+    collapsed: tuple[int, ...] = ()
+    #: why EM stopped before converging or reaching max_iter (None if it did not)
+    stopped: str | None = None
+    #: features that do not vary in the data (to rounding)
+    constant: tuple[int, ...] = ()
+
+
+def run_em(
+    source: DataSource,
+    model: EMModel,
+    params: MixtureParams,
+    *,
+    tol: float,
+    max_iter: int,
+    lower_bound: float = -math.inf,
+    restart: int = 0,
+    callback: Callable[[IterationInfo], None] | None = None,
+) -> EMResult:
+    """Iterate EM from ``params`` until the lower bound changes by less than ``tol``.
+
+    The lower bound of iteration ``t`` is the model's bound (for maximum
+    likelihood, the weighted mean log-likelihood) of the parameters entering
+    it (scikit-learn's convention), so the returned parameters are one
+    M-step past ``lower_bounds[-1]``.
+
+    A covariance that becomes singular in an M-step stops EM with a
+    :class:`FitError`, as EM cannot continue from it; in the last iteration
+    allowed (``max_iter``) no further E-step needs it, so EM instead returns
+    the parameters that entered that iteration, not converged, with
+    ``stopped`` saying why (the parameters are then those of
+    ``lower_bounds[-1]``).
+
+    Raises
+    ------
+    FitError
+        If the log-likelihood is not finite, or a covariance becomes
+        singular before the last iteration.
+    """
+    lower_bounds: list[float] = []
+    dropped: list[tuple[int, int]] = []
+    converged = False
+    n_iter = 0
+    stopped = None
+    structure = model.structure
+    if callback is not None:
+        callback(IterationInfo(restart, 0, lower_bound, math.nan, params, structure.name))
+    for n_iter in range(1, max_iter + 1):
+        stats = source.estep(structure, model.kernel_terms(params, source.shift))
+        previous_bound = lower_bound
+        current = model.bound(stats, params)
+        if not math.isfinite(current):
+            raise FitError(
+                f"the log-likelihood is not finite at EM iteration {n_iter} (restart {restart}): "
+                "some rows have zero or infinite density under the current parameters, which "
+                "happens with extreme values (rescale or clip the data) or with degenerate "
+                "components (increase reg_covar or use fewer components)."
+            )
+        lower_bound = current
+        try:
+            new_params, newly = model.update(stats, params)
+        except SingularCovarianceError as exc:
+            message = model.singular_message(exc.components, f"at EM iteration {n_iter}")
+            if n_iter < max_iter:
+                raise FitError(message) from None
+            lower_bounds.append(lower_bound)
+            stopped = message
+            break
+        params = new_params
+        dropped.extend((k, n_iter) for k in newly)
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous_bound
+        if callback is not None:
+            callback(IterationInfo(restart, n_iter, lower_bound, change, params, structure.name))
+        if abs(change) < tol:
+            converged = True
+            break
+    return EMResult(
+        params=params,
+        lower_bound=lower_bound,
+        lower_bounds=tuple(lower_bounds),
+        n_iter=n_iter,
+        converged=converged,
+        dropped=tuple(dropped),
+        stopped=stopped,
+    )

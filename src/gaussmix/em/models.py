@@ -1,0 +1,136 @@
+"""What EM optimises: the model the loop drives.
+
+The loop (:func:`gaussmix.em.loop.run_em`) alternates two steps and knows
+nothing else about the model:
+
+* E-step: a data source evaluates the kernels on every chunk with the
+  model's :meth:`EMModel.kernel_terms` and sums the statistics of the
+  resulting responsibilities;
+* M-step: :meth:`EMModel.update` turns the summed statistics into new
+  parameters, and :meth:`EMModel.bound` says what the iteration achieved.
+
+:class:`MaximumLikelihood` is the Gaussian mixture fitted by maximum
+likelihood. Its state is the data's scale (:class:`~gaussmix.em.scale.DataScale`),
+which sets the regularisation; it is computed once, before EM, and never
+recomputed from the rows inside the loop, so a model can also be built
+for data that arrive in batches. Other models (maximum a posteriori with a
+conjugate prior, a variational posterior, an extra noise component) are
+further classes with the same four methods: pseudo-statistics added before
+the estimate, expected values in the kernel terms, or one more constant
+column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
+from gaussmix.em.scale import (
+    DataScale,
+    collapsed_components,
+    singular_components,
+    singular_message,
+)
+from gaussmix.em.statistics import Statistics
+
+#: A component whose total responsibility falls to this fraction of the total
+#: sample weight or below is dropped (see :class:`gaussmix.exceptions.EmptyComponentWarning`).
+EMPTY_COMPONENT_FRACTION = 1e-12
+
+
+class EMModel(Protocol):
+    """The strategy :func:`~gaussmix.em.loop.run_em` drives."""
+
+    structure: CovarianceStructure
+    scale: DataScale
+
+    def kernel_terms(self, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
+        """What the E-step kernels need for ``params``, rows centred at ``shift`` (host float64)."""
+
+    def update(
+        self, stats: Statistics, previous: MixtureParams | None
+    ) -> tuple[MixtureParams, tuple[int, ...]]:
+        """The M-step: new parameters and the components it dropped.
+
+        Raises :class:`~gaussmix.covariance.SingularCovarianceError` when it
+        cannot produce usable covariances.
+        """
+
+    def bound(self, stats: Statistics, params: MixtureParams) -> float:
+        """The objective of ``params`` (the parameters that produced ``stats`` in the E-step)."""
+
+    def singular_message(self, components: tuple[int, ...] | None, where: str) -> str:
+        """What a failed M-step means and what to change."""
+
+    def collapsed(self, params: MixtureParams) -> tuple[int, ...]:
+        """Components of a final fit that collapsed (see :func:`~gaussmix.em.scale.collapsed_components`)."""
+
+
+@dataclass(frozen=True)
+class MaximumLikelihood:
+    """A Gaussian mixture fitted by maximum likelihood (regularised by ``scale.reg``).
+
+    The bound is the weighted mean log-likelihood per sample.
+    """
+
+    structure: CovarianceStructure
+    scale: DataScale
+
+    def kernel_terms(self, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
+        return kernel_terms(self.structure, params, shift)
+
+    def update(
+        self, stats: Statistics, previous: MixtureParams | None
+    ) -> tuple[MixtureParams, tuple[int, ...]]:
+        """New parameters from statistics; returns them and the newly dropped components.
+
+        A component with (almost) no responsibility keeps its previous mean
+        and covariance (axis-aligned data-scale covariances when there is
+        none) and gets weight 0.
+
+        Raises
+        ------
+        SingularCovarianceError
+            If a covariance is not positive definite, or (with a
+            regularisation below rounding noise) is zero in some direction
+            up to rounding.
+        """
+        structure, scale, layout = self.structure, self.scale, self.structure.layout
+        n_components = stats.counts.shape[0]
+        empty = stats.counts <= EMPTY_COMPONENT_FRACTION * stats.total_weight
+        counts = np.where(empty, 0.0, stats.counts)
+        first = np.where(empty[:, None], 0.0, stats.first)
+        means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
+        covariances = structure.covariances(
+            counts, first, stats.second, scale.reg, None if previous is None else previous.covariances
+        )
+        if np.any(empty):
+            if previous is not None:
+                means = np.where(empty[:, None], previous.means, means)
+                source = previous.covariances
+            else:
+                source = layout.default_covariances(scale.scale + scale.reg, n_components)
+            covariances = layout.replace_components(covariances, source, empty)
+        weights = counts / np.sum(counts)
+        precisions_cholesky = layout.precisions_cholesky(covariances)
+        params = MixtureParams(weights, means, covariances, precisions_cholesky)
+        singular = singular_components(structure, params, scale)
+        if singular != ():
+            raise SingularCovarianceError(singular)
+        was_alive = np.ones(n_components, bool) if previous is None else previous.weights > 0
+        newly = tuple(int(k) for k in np.flatnonzero(empty & was_alive))
+        return params, newly
+
+    def bound(self, stats: Statistics, params: MixtureParams) -> float:
+        return stats.log_likelihood / stats.total_weight
+
+    def singular_message(self, components: tuple[int, ...] | None, where: str) -> str:
+        return singular_message(self.structure, components, self.scale.reg_covar, where)
+
+    def collapsed(self, params: MixtureParams) -> tuple[int, ...]:
+        return collapsed_components(self.structure, params, self.scale)
