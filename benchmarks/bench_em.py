@@ -101,26 +101,27 @@ def useful_flops(n, d, K, structure) -> float:
 
 def gaussmix_iterations(X, K, structure, init, iterations):
     """Per-iteration seconds and lower bounds of ``iterations`` EM steps (gaussmix)."""
-    from gaussmix._em import DataScale, m_step
-
     from gaussmix import GaussianMixture
     from gaussmix.covariance import get_structure
+    from gaussmix.em.models import MaximumLikelihood
+    from gaussmix.em.scale import DataScale
     from gaussmix.engines._chunked import ChunkedData
 
     s = get_structure(structure)
     weights, means, precisions = init
-    covariances = s.covariances_from_precisions_cholesky(s.precisions_cholesky_from_precisions(precisions))
+    layout = s.layout
+    covariances = layout.covariances_from_precisions_cholesky(layout.precisions_cholesky_from_precisions(precisions))
     params = GaussianMixture.from_parameters(weights, means, covariances, covariance_type=structure)
     params = params._params_from_attributes()
     data = ChunkedData(X)
-    scale = DataScale.of(data, 1e-6)
+    model = MaximumLikelihood(s, DataScale.of(data, 1e-6))
     times, bounds = [], []
     global LAST_DROPPED
     LAST_DROPPED = []
     for _ in range(iterations):
         begin = time.perf_counter()
-        stats = data.estep(s, params)
-        params, dropped = m_step(s, stats, scale, params)
+        stats = data.estep(s, model.kernel_terms(params, data.shift))
+        params, dropped = model.update(stats, params)
         times.append(time.perf_counter() - begin)
         bounds.append(stats.log_likelihood / stats.total_weight)
         LAST_DROPPED.append(bool(dropped))

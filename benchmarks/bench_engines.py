@@ -47,25 +47,26 @@ def _params(X, K, structure):
 
     s = get_structure(structure)
     weights, means, precisions = starting_point(X, K, structure)
-    covariances = s.covariances_from_precisions_cholesky(s.precisions_cholesky_from_precisions(precisions))
+    layout = s.layout
+    covariances = layout.covariances_from_precisions_cholesky(layout.precisions_cholesky_from_precisions(precisions))
     return GaussianMixture.from_parameters(weights, means, covariances, covariance_type=structure)._params_from_attributes()
 
 
 def time_iterations(data, structure, params, iterations, synchronise=lambda: None):
     """Median seconds per EM iteration on engine ``data`` and the final lower bound."""
-    from gaussmix._em import DataScale, m_step
-
     from gaussmix.covariance import get_structure
+    from gaussmix.em.models import MaximumLikelihood
+    from gaussmix.em.scale import DataScale
 
     s = get_structure(structure)
-    scale = DataScale.of(data, 1e-6)
-    stats = data.estep(s, params)  # warm-up (kernels, caches, worker imports)
+    model = MaximumLikelihood(s, DataScale.of(data, 1e-6))
+    stats = data.estep(s, model.kernel_terms(params, data.shift))  # warm-up (kernels, caches, worker imports)
     times = []
     for _ in range(iterations):
         synchronise()
         begin = time.perf_counter()
-        stats = data.estep(s, params)
-        params, _ = m_step(s, stats, scale, params)
+        stats = data.estep(s, model.kernel_terms(params, data.shift))
+        params, _ = model.update(stats, params)
         synchronise()
         times.append(time.perf_counter() - begin)
     return statistics.median(times), stats.log_likelihood / stats.total_weight

@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 
 from gaussmix._persistence import SaveMixin, register_estimator
 from gaussmix._state import MIXTURE_ATTRIBUTES, MixtureState
-from gaussmix._validation import check_fitted, check_means_init, check_weights_init
+from gaussmix._validation import check_means_init, check_weights_init
 from gaussmix.covariance import get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.fit import (
@@ -49,6 +49,7 @@ from gaussmix.exceptions import (
     ConstantFeatureWarning,
     ConvergenceWarning,
     EmptyComponentWarning,
+    NotFittedError,
 )
 
 #: scikit-learn's warning, kept first so that filters matching it keep working.
@@ -80,7 +81,12 @@ class GaussmixEstimator(SaveMixin, BaseEstimator):
         return hasattr(self, self._fitted_attributes[0])
 
     def _check_fitted(self) -> None:
-        check_fitted(self, self._fitted_attributes[0])
+        """:class:`~gaussmix.exceptions.NotFittedError` unless the estimator is fitted."""
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+                "arguments before using this estimator."
+            )
 
     def _write_fitted(self, values: dict[str, Any]) -> None:
         """Set the fitted attributes to ``values`` (exactly the declared ones), removing any stale ones."""
@@ -301,7 +307,7 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
                     lower_bounds=tuple(self.lower_bounds_))
 
     def _restore_fitted(self, state: dict[str, Any]) -> None:
-        from gaussmix._loaded_state import mixture_state
+        from gaussmix._state import mixture_state
 
         self._checked_settings()  # validates every hyper-parameter
         self._set_state(mixture_state(self, state))

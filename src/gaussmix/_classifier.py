@@ -119,7 +119,8 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
                 f"class {_show(empty[0])} has no rows with positive weight; every class needs data to model "
                 "its density."
             )
-        fitted = {"classes_": classes, "class_prior_": self._priors(class_weight), "n_features_in_": self.n_features_in_}
+        fitted = {"classes_": classes, "class_prior_": self._priors(class_weight),
+                  "n_features_in_": self.n_features_in_}
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = self.feature_names_in_
         if self.model_type == "MclustDA":
@@ -171,7 +172,7 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
         return priors
 
     def _fit_class(self, label, X, weights):
-        from gaussmix import GaussianMixtureSelector
+        from gaussmix._selector import GaussianMixtureSelector
 
         if isinstance(self.mixture, dict):
             if label not in self.mixture:
@@ -192,7 +193,7 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
         class its own covariance (full, diag, spherical) or one pooled
         covariance ("tied"), exactly as EDDA's models do.
         """
-        from gaussmix import GaussianMixture
+        from gaussmix._gaussian_mixture import GaussianMixture
         from gaussmix.em.init import labelled_statistics
         from gaussmix.em.models import MaximumLikelihood
         from gaussmix.em.scale import DataScale

@@ -13,15 +13,9 @@ import math
 
 import numpy as np
 
-from gaussmix._state import MixtureState
-from gaussmix.em.params import MixtureParams, checked_params
+from gaussmix._base import BaseMixture
+from gaussmix._state import check_present, loaded_feature_names
 from gaussmix.exceptions import ModelFileError
-
-
-def _need(state: dict, names: tuple[str, ...], estimator: str) -> None:
-    missing = [n for n in names if n not in state]
-    if missing:
-        raise ModelFileError(f"{estimator} state lacks {', '.join(missing)}")
 
 
 def _integer(value, name: str, minimum: int = 0) -> int:
@@ -30,66 +24,13 @@ def _integer(value, name: str, minimum: int = 0) -> int:
     return value
 
 
-def _feature_names(state: dict, n_features: int) -> np.ndarray | None:
-    names = state.get("feature_names_in_")
-    if names is None:
-        return None
-    if not (isinstance(names, np.ndarray) and names.shape == (n_features,) and all(isinstance(n, str) for n in names)):
-        raise ModelFileError("feature_names_in_ must be n_features strings")
-    return names
-
-
 def _common(state: dict, n_features: int) -> dict:
     """``n_features_in_`` and, when stored, ``feature_names_in_``."""
-    names = _feature_names(state, n_features)
+    names = loaded_feature_names(state, n_features)
     return {"n_features_in_": n_features, **({} if names is None else {"feature_names_in_": names})}
 
 
-def mixture_state(model, state: dict) -> MixtureState:
-    """A mixture's state from a model file: parameters checked as ``from_parameters`` checks them."""
-    _need(state, ("weights_", "means_", "covariances_", "precisions_cholesky_", "converged_", "n_iter_",
-                  "lower_bound_", "lower_bounds_", "n_features_in_"), type(model).__name__)
-    arrays = [state[n] for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")]
-    if not all(isinstance(a, np.ndarray) for a in arrays):
-        raise ModelFileError("the parameters must be arrays")
-    means = state["means_"]
-    dtype = means.dtype
-    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
-        raise ModelFileError(f"parameters must all be float32 or all float64, got {[str(a.dtype) for a in arrays]}")
-    if means.ndim != 2 or means.shape[0] != model.n_components:
-        raise ModelFileError(f"means has shape {means.shape}, expected ({model.n_components}, n_features)")
-    structure = model._structure()
-    try:
-        checked_params(structure, state["weights_"], means, state["covariances_"], state["precisions_cholesky_"])
-    except ValueError as exc:
-        raise ModelFileError(str(exc)) from None
-    n_features = means.shape[1]
-    if state["n_features_in_"] != n_features:
-        raise ModelFileError(f"n_features_in {state['n_features_in_']!r} does not match means ({n_features})")
-    n_iter, converged = state["n_iter_"], state["converged_"]
-    _integer(n_iter, "n_iter")
-    if not isinstance(converged, bool):
-        raise ModelFileError("converged must be a boolean")
-    bounds, bound = state["lower_bounds_"], state["lower_bound_"]
-    if not isinstance(bounds, list) or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds):
-        raise ModelFileError("lower_bounds must be a list of finite numbers")
-    if not isinstance(bound, (int, float)) or not (math.isfinite(bound) or bound == -math.inf):
-        raise ModelFileError("lower_bound must be a finite number or -inf")
-    collapsed = np.asarray(state.get("collapsed_components_", np.array([], dtype=int)))
-    outside = (collapsed < 0) | (collapsed >= means.shape[0])
-    if collapsed.dtype.kind not in "iu" or collapsed.ndim != 1 or np.any(outside):
-        raise ModelFileError("collapsed_components_ must be component indices")
-    # The stored arrays are kept exactly (float32 ones pass through float64 unchanged), so that a
-    # reloaded model predicts identically.
-    params = MixtureParams(*(np.asarray(state[n], dtype=np.float64)
-                             for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")))
-    return MixtureState(params, dtype, n_features, _feature_names(state, n_features), converged, n_iter,
-                        float(bound), tuple(float(b) for b in bounds), tuple(int(k) for k in collapsed))
-
-
 def _mixture_of(value, name: str, n_features: int):
-    from gaussmix._base import BaseMixture
-
     if not isinstance(value, BaseMixture) or not value.__sklearn_is_fitted__():
         raise ModelFileError(f"{name} must be a fitted mixture")
     if value.n_features_in_ != n_features:
@@ -97,12 +38,15 @@ def _mixture_of(value, name: str, n_features: int):
     return value
 
 
-def selector_state(model, state: dict) -> dict:
-    _need(state, ("best_estimator_", "best_params_", "best_index_", "results_", "n_features_in_"),
+def selector_state(model, state: dict, columns: tuple[str, ...]) -> dict:
+    check_present(state, ("best_estimator_", "best_params_", "best_index_", "results_", "n_features_in_"),
           "GaussianMixtureSelector")
     n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
     best = _mixture_of(state["best_estimator_"], "best_estimator_", n_features)
     results = state["results_"]
+    stored = list(results.columns) if hasattr(results, "columns") else (list(results[0]) if results else list(columns))
+    if stored != list(columns):
+        raise ModelFileError(f"results_ has columns {stored}, expected {list(columns)}")
     n_rows = len(results)
     index = _integer(state["best_index_"], "best_index_")
     if index >= n_rows:
@@ -115,7 +59,8 @@ def selector_state(model, state: dict) -> dict:
 
 
 def outlier_detector_state(model, state: dict) -> dict:
-    _need(state, ("mixture_", "offset_", "rare_components_", "n_features_in_"), "GaussianMixtureOutlierDetector")
+    check_present(state, ("mixture_", "offset_", "rare_components_", "n_features_in_"),
+                  "GaussianMixtureOutlierDetector")
     n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
     mixture = _mixture_of(state["mixture_"], "mixture_", n_features)
     offset = state["offset_"]
@@ -131,7 +76,7 @@ def outlier_detector_state(model, state: dict) -> dict:
 
 
 def classifier_state(model, state: dict) -> dict:
-    _need(state, ("classes_", "class_prior_", "models_", "n_features_in_"), "GaussianMixtureClassifier")
+    check_present(state, ("classes_", "class_prior_", "models_", "n_features_in_"), "GaussianMixtureClassifier")
     n_features = _integer(state["n_features_in_"], "n_features_in_", 1)
     classes, prior, models = state["classes_"], state["class_prior_"], state["models_"]
     if not isinstance(classes, np.ndarray) or classes.ndim != 1 or classes.size < 1:

@@ -140,7 +140,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
         return self
 
     def _fit(self, X, sample_weight) -> None:
-        from gaussmix import GaussianMixtureSelector
+        from gaussmix._selector import GaussianMixtureSelector
 
         X = get_engine("numpy").check(self, X, reset=True, min_samples=2)
         weights = check_sample_weight(sample_weight, X.shape[0])

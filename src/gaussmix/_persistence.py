@@ -179,8 +179,8 @@ class SaveMixin:
 
 def save_model(model, path) -> None:
     """Write a fitted gaussmix estimator to ``path`` atomically (only a regular file or a new path)."""
-    from gaussmix import __version__
     from gaussmix._files import atomic_write
+    from gaussmix._version import __version__
 
     encoder = _Encoder()
     node = encoder.estimator(model, "", fitted=True)

@@ -400,7 +400,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     def _restore_fitted(self, state: dict[str, Any]) -> None:
         from gaussmix._loaded_state import selector_state
 
-        self._write_fitted(selector_state(self, state))
+        self._write_fitted(selector_state(self, state, TABLE_COLUMNS))
 
     def _best(self):
         self._check_fitted()

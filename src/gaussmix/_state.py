@@ -17,7 +17,8 @@ import numpy as np
 
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.loop import EMResult
-from gaussmix.em.params import MixtureParams
+from gaussmix.em.params import MixtureParams, checked_params
+from gaussmix.exceptions import ModelFileError
 
 #: The fitted attributes of a mixture, in the order they are documented.
 MIXTURE_ATTRIBUTES = (
@@ -82,3 +83,62 @@ class MixtureState:
         if self.feature_names_in is not None:
             values["feature_names_in_"] = np.asarray(self.feature_names_in, dtype=object)
         return values
+
+
+def check_present(state: dict, names: tuple[str, ...], estimator: str) -> None:
+    missing = [n for n in names if n not in state]
+    if missing:
+        raise ModelFileError(f"{estimator} state lacks {', '.join(missing)}")
+
+
+def loaded_feature_names(state: dict, n_features: int) -> np.ndarray | None:
+    """The stored ``feature_names_in_`` (None when the model had none), checked."""
+    names = state.get("feature_names_in_")
+    if names is None:
+        return None
+    if not (isinstance(names, np.ndarray) and names.shape == (n_features,) and all(isinstance(n, str) for n in names)):
+        raise ModelFileError("feature_names_in_ must be n_features strings")
+    return names
+
+
+def mixture_state(model, state: dict) -> MixtureState:
+    """A mixture's state from a model file: parameters checked as ``from_parameters`` checks them."""
+    check_present(state, ("weights_", "means_", "covariances_", "precisions_cholesky_", "converged_", "n_iter_",
+                  "lower_bound_", "lower_bounds_", "n_features_in_"), type(model).__name__)
+    arrays = [state[n] for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")]
+    if not all(isinstance(a, np.ndarray) for a in arrays):
+        raise ModelFileError("the parameters must be arrays")
+    means = state["means_"]
+    dtype = means.dtype
+    if dtype not in (np.float32, np.float64) or any(a.dtype != dtype for a in arrays):
+        raise ModelFileError(f"parameters must all be float32 or all float64, got {[str(a.dtype) for a in arrays]}")
+    if means.ndim != 2 or means.shape[0] != model.n_components:
+        raise ModelFileError(f"means has shape {means.shape}, expected ({model.n_components}, n_features)")
+    structure = model._structure()
+    try:
+        checked_params(structure, state["weights_"], means, state["covariances_"], state["precisions_cholesky_"])
+    except ValueError as exc:
+        raise ModelFileError(str(exc)) from None
+    n_features = means.shape[1]
+    if state["n_features_in_"] != n_features:
+        raise ModelFileError(f"n_features_in {state['n_features_in_']!r} does not match means ({n_features})")
+    n_iter, converged = state["n_iter_"], state["converged_"]
+    if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 0:
+        raise ModelFileError(f"n_iter must be an integer >= 0, got {n_iter!r}")
+    if not isinstance(converged, bool):
+        raise ModelFileError("converged must be a boolean")
+    bounds, bound = state["lower_bounds_"], state["lower_bound_"]
+    if not isinstance(bounds, list) or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds):
+        raise ModelFileError("lower_bounds must be a list of finite numbers")
+    if not isinstance(bound, (int, float)) or not (math.isfinite(bound) or bound == -math.inf):
+        raise ModelFileError("lower_bound must be a finite number or -inf")
+    collapsed = np.asarray(state.get("collapsed_components_", np.array([], dtype=int)))
+    outside = (collapsed < 0) | (collapsed >= means.shape[0])
+    if collapsed.dtype.kind not in "iu" or collapsed.ndim != 1 or np.any(outside):
+        raise ModelFileError("collapsed_components_ must be component indices")
+    # The stored arrays are kept exactly (float32 ones pass through float64 unchanged), so that a
+    # reloaded model predicts identically.
+    params = MixtureParams(*(np.asarray(state[n], dtype=np.float64)
+                             for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")))
+    return MixtureState(params, dtype, n_features, loaded_feature_names(state, n_features), converged, n_iter,
+                        float(bound), tuple(float(b) for b in bounds), tuple(int(k) for k in collapsed))

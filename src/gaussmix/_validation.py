@@ -135,17 +135,6 @@ def finite_array(values: Any, name: str) -> np.ndarray:
     return array
 
 
-def check_fitted(estimator: Any, attribute: str) -> None:
-    """Raise :class:`~gaussmix.exceptions.NotFittedError` unless ``estimator`` has ``attribute``."""
-    if not hasattr(estimator, attribute):
-        from gaussmix.exceptions import NotFittedError
-
-        raise NotFittedError(
-            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with appropriate "
-            "arguments before using this estimator."
-        )
-
-
 def call_unnamed(method, *args):
     """``method(*args)`` on arrays whose columns are already in the fitted model's order.
 

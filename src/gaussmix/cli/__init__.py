@@ -14,16 +14,16 @@ import os
 import sys
 import warnings
 
+from gaussmix.cli._limits import MAX_DPI, MAX_SAMPLE_VALUES, MAX_SELECT, UsageError
+
+__all__ = ["MAX_DPI", "MAX_SAMPLE_VALUES", "MAX_SELECT", "UsageError", "build_parser", "main"]
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-class UsageError(Exception):
-    """Options that do not go together; reported like argparse's errors, with exit status 2."""
 
 
 def _positive_int(text: str, limit: int | None = None) -> int:
@@ -80,11 +80,6 @@ def _delimiter(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-#: Most component counts --select accepts (each is one fit per structure).
-MAX_SELECT = 10_000
-#: Most values 'gaussmix sample' draws (rows times features), and the finest raster resolution.
-MAX_SAMPLE_VALUES = 100_000_000
-MAX_DPI = 1200
 
 
 def _component_range(text: str) -> list[int]:
@@ -144,7 +139,7 @@ def _data_options(sub, ids: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gaussmix import __version__
+    from gaussmix._version import __version__
 
     parser = _Parser(prog="gaussmix", description="Gaussian mixture models: fit, predict, score, sample, plot.")
     parser.add_argument("--version", action="version", version=f"gaussmix {__version__}")
@@ -167,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "input), .parquet or .npy")
     model_help = "model file written by 'gaussmix fit'"
     structures = _structures()
+    from gaussmix.covariance import DEFAULT_STRUCTURE
 
     fit = command("fit", "fit a mixture to a data file and save the model",
                   "Fit a Gaussian mixture by EM and write the model file; print weights, means, "
@@ -176,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(fit)
     fit.add_argument("-k", "--components", type=_positive_int, default=None, metavar="K",
                      help="number of components (default 1; see also --select)")
-    fit.add_argument("--covariance", default="full", choices=structures,
-                     help="covariance structure (default full)")
+    fit.add_argument("--covariance", default=DEFAULT_STRUCTURE, choices=structures,
+                     help=f"covariance structure (default {DEFAULT_STRUCTURE})")
     fit.add_argument("--init", default="kmeans", choices=["kmeans", "k-means++", "random", "random_from_data"],
                      help="initialisation (default kmeans)")
     fit.add_argument("--n-init", type=_positive_int, default=1, metavar="N", help="number of starts (default 1)")

@@ -10,8 +10,8 @@ import numpy as np
 
 from gaussmix._files import check_output_path
 from gaussmix._validation import call_unnamed
-from gaussmix.cli import UsageError
 from gaussmix.cli._io import DataError, ReadOptions, Table, read_table, write_table
+from gaussmix.cli._limits import MAX_SAMPLE_VALUES, UsageError
 from gaussmix.cli._progress import TerminalProgress
 
 #: Features shown per component in a summary; wider models end the line with "...".
@@ -228,7 +228,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gaussmix.cli import MAX_SAMPLE_VALUES
 
     if args.output not in (None, "-"):
         check_output_path(args.output, [args.model], "sample")

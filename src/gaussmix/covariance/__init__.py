@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 
 from gaussmix.covariance._registry import (
+    DEFAULT_STRUCTURE,
     available_structures,
     canonical_name,
     get_structure,
@@ -28,6 +29,7 @@ from gaussmix.covariance._registry import (
 )
 
 __all__ = [
+    "DEFAULT_STRUCTURE",
     "CovarianceStructure",
     "Layout",
     "SingularCovarianceError",

@@ -25,6 +25,9 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
     "spherical": ("gaussmix.covariance.spherical", ()),
 }
 
+#: The structure ``covariance_type`` defaults to (as scikit-learn's).
+DEFAULT_STRUCTURE = "full"
+
 _MODULES: dict[str, str] = {name: module for name, (module, _) in _BUILTIN.items()}
 _ALIASES: dict[str, str] = {alias: name for name, (_, aliases) in _BUILTIN.items() for alias in aliases}
 _LOADED: dict[str, CovarianceStructure] = {}
@@ -51,6 +54,21 @@ def canonical_name(name: str) -> str:
     raise InvalidParameterError(f"covariance_type must be one of {valid}; got {name!r}.")
 
 
+def _pickled(structure: CovarianceStructure):
+    """A registered structure unpickles as the registry's own object (in another process too)."""
+    if _LOADED.get(structure.name) is structure:
+        return (get_structure, (structure.name,))
+    return object.__reduce_ex__(structure, 2)
+
+
+def _loaded(structure: CovarianceStructure) -> None:
+    if not _LOADED:
+        import copyreg
+
+        copyreg.pickle(type(structure), _pickled)
+    _LOADED[structure.name] = structure
+
+
 def get_structure(name: str) -> CovarianceStructure:
     """The registered structure called ``name`` (or an alias of it); the error lists the valid names."""
     canonical = canonical_name(name)
@@ -60,7 +78,8 @@ def get_structure(name: str) -> CovarianceStructure:
         if structure.name != canonical:
             raise RuntimeError(f"{_MODULES[canonical]} defines {structure.name!r}, registered as {canonical!r}")
         aliases = tuple(alias for alias, target in _ALIASES.items() if target == canonical)
-        structure = _LOADED[canonical] = replace(structure, aliases=aliases)
+        structure = replace(structure, aliases=aliases)
+        _loaded(structure)
     return structure
 
 
@@ -74,6 +93,6 @@ def register(structure: CovarianceStructure) -> CovarianceStructure:
         if name in _MODULES or name in _ALIASES:
             raise ValueError(f"a covariance structure named {name!r} is already registered")
     _MODULES[structure.name] = ""
-    _LOADED[structure.name] = structure
+    _loaded(structure)
     _ALIASES.update(dict.fromkeys(structure.aliases, structure.name))
     return structure

@@ -87,15 +87,5 @@ class CovarianceStructure:
         self.layout.check_precision_values(array, self.name, name)
         return array
 
-    def __reduce_ex__(self, protocol):
-        # A registered structure unpickles as the registry's own object (in a worker too).
-        from gaussmix.covariance._registry import _LOADED
-
-        if _LOADED.get(self.name) is self:
-            from gaussmix.covariance._registry import get_structure
-
-            return (get_structure, (self.name,))
-        return object.__reduce_ex__(self, protocol)
-
     def __repr__(self) -> str:
         return f"<covariance structure {self.name!r}: {self.description}>"

@@ -54,7 +54,7 @@ CENTRED_CACHE_BYTES = 64 << 20
 def namespace_of(X: Any) -> ArrayNamespace:
     """The namespace for the array ``X``: torch for tensors, NumPy for anything else."""
     if is_torch_tensor(X):
-        from gaussmix.engines._torch import TorchNamespace
+        from gaussmix.engines._torch_namespace import TorchNamespace
 
         return TorchNamespace(X.device)
     return NUMPY

@@ -1,0 +1,18 @@
+"""How a mixture is fitted: EM on additive statistics, written against a data-source protocol.
+
+=================  ==========================================================================
+module             what it holds
+=================  ==========================================================================
+``source``         the :class:`~gaussmix.em.source.DataSource` protocol (what EM asks of data)
+``statistics``     :class:`~gaussmix.em.statistics.Statistics`: sums that add across chunks
+``kernels``        per-chunk kernels (E-step, statistics, log-probabilities) and reductions
+``params``         :class:`~gaussmix.em.params.MixtureParams` and the kernels' terms
+``scale``          the data's scale and every decision taken relative to it
+``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`)
+``loop``           :func:`~gaussmix.em.loop.run_em`, one EM run
+``fit``            restarts, observers, :func:`~gaussmix.em.fit.fit_mixture`
+``init``           starting parameters; ``kmeans`` and ``sampling`` serve it
+=================  ==========================================================================
+
+Nothing here imports scikit-learn or an engine: the estimators bring both.
+"""
