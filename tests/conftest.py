@@ -11,9 +11,14 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from gaussmix.covariance import available_structures, get_structure  # noqa: E402
 from gaussmix.datasets import make_mixture  # noqa: E402
+from gaussmix.engines import ENGINES as ENGINE_CHOICES  # noqa: E402
 
-STRUCTURES = ("full", "tied", "diag", "spherical")
+#: Every registered covariance structure.
+STRUCTURES = available_structures()
+#: The structures whose covariances are general matrices.
+MATRIX_STRUCTURES = tuple(s for s in STRUCTURES if get_structure(s).layout.is_matrix)
 
 BLOB_MEANS = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 0.0], [0.0, 7.0, 5.0]])
 BLOB_COVS = np.array(
@@ -36,7 +41,8 @@ def structure(request):
     return request.param
 
 
-ENGINES = ("numpy", "torch", "dask")
+#: Every engine (the engine tests run each against NumPy).
+ENGINES = tuple(e for e in ENGINE_CHOICES if e != "auto")
 
 
 #: Torch device of the engine tests ("cuda" on a machine with a GPU).

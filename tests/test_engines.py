@@ -17,13 +17,12 @@ import dask.array as da
 import numpy as np
 import pytest
 import torch
-from conftest import DEVICE, as_numpy, on_engine
+from conftest import DEVICE, STRUCTURES, as_numpy, on_engine
 
 import gaussmix.em.init as init_module
 from gaussmix import GaussianMixture, InvalidParameterError, MissingDependencyError
 from gaussmix.datasets import make_mixture
 
-STRUCTURES = ("full", "tied", "diag", "spherical")
 INITS = ("kmeans", "k-means++", "random", "random_from_data")
 MEANS = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 6.0, 4.0]])
 

@@ -109,3 +109,19 @@ def test_sample_is_reproducible(blobs):
     a, la = gm.sample(50)
     b, lb = gm.sample(50)
     np.testing.assert_array_equal(a, b) and np.testing.assert_array_equal(la, lb)
+
+
+def test_starting_covariances_are_the_inverses_of_precisions_init():
+    """The starting point reported (iteration 0, and the fit with max_iter=0) holds covariances = precisions^-1."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    A = rng.normal(size=(2, 3, 3))
+    precisions = A @ np.swapaxes(A, 1, 2) + np.eye(3)
+    for structure, given in (("full", precisions), ("tied", precisions[0])):
+        seen = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm = GaussianMixture(2, covariance_type=structure, weights_init=[0.5, 0.5], means_init=X[:2],
+                                 precisions_init=given, max_iter=0, callback=seen.append).fit(X)
+        np.testing.assert_allclose(gm.covariances_, np.linalg.inv(given), rtol=1e-10)
+        np.testing.assert_allclose(seen[0].covariances, np.linalg.inv(given), rtol=1e-10)

@@ -40,7 +40,7 @@ def test_precisions_are_inverse_covariances(blobs, structure):
     cov = structure_.layout.full_covariances(gm.covariances_, 3, 3)
     prec = structure_.layout.full_covariances(gm.precisions_, 3, 3)
     np.testing.assert_allclose(cov @ prec, np.broadcast_to(np.eye(3), cov.shape), atol=1e-10)
-    if structure in ("full", "tied"):
+    if structure_.layout.is_matrix:
         chol = gm.precisions_cholesky_
         np.testing.assert_allclose(chol @ np.swapaxes(chol, -1, -2), gm.precisions_, rtol=1e-12)
         assert np.allclose(np.tril(chol, -1), 0)  # upper triangular, as in scikit-learn

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import estep
+from conftest import STRUCTURES, estep
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +12,6 @@ from gaussmix import FitError, GaussianMixture
 from gaussmix.covariance import get_structure
 from gaussmix.engines._chunked import ChunkedData
 
-STRUCTURES = ("full", "tied", "diag", "spherical")
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -135,10 +134,11 @@ def test_affine_map_maps_parameters_and_shifts_log_density(case, data):
     X, structure, k, seed = case
     d = X.shape[1]
     rng = np.random.RandomState(seed)
-    if structure in ("full", "tied"):
+    layout = get_structure(structure).layout
+    if layout.is_matrix:
         A = rng.normal(size=(d, d)) + 3 * np.eye(d)
         assume(abs(np.linalg.det(A)) > 0.1)
-    elif structure == "diag":
+    elif layout.name == "diagonal":
         A = np.diag(rng.uniform(0.2, 5.0, d) * rng.choice([-1, 1], d))
     else:
         A = rng.uniform(0.2, 5.0) * np.eye(d)
@@ -150,12 +150,12 @@ def test_affine_map_maps_parameters_and_shifts_log_density(case, data):
     s = get_structure(structure)
     cov = full_covariances(start)
     mapped_cov = A @ cov @ A.T
-    packed = {
+    packed = {  # the mapped covariances in the layout's storage
         "full": mapped_cov,
-        "tied": mapped_cov[0],
-        "diag": np.diagonal(mapped_cov, axis1=1, axis2=2),
-        "spherical": mapped_cov[:, 0, 0],
-    }[structure]
+        "shared": mapped_cov[0],
+        "diagonal": np.diagonal(mapped_cov, axis1=1, axis2=2),
+        "scalar": mapped_cov[:, 0, 0],
+    }[layout.name]
     prec = s.layout.precisions(s.layout.precisions_cholesky(packed))
     init = dict(
         weights_init=start.weights_,

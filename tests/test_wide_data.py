@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import MATRIX_STRUCTURES
 
 from gaussmix import GaussianMixture
 
@@ -42,7 +43,7 @@ def test_axis_aligned_fit_on_10000_features_holds_no_square_matrix(structure):
     assert sorted(np.bincount(fitted[0].predict(X))) == [10, 10]
 
 
-@pytest.mark.parametrize("structure", ["full", "tied"])
+@pytest.mark.parametrize("structure", MATRIX_STRUCTURES)
 def test_matrix_fit_on_1000_features_holds_a_few_matrices(structure):
     X = wide(40, 1000)
     with warnings.catch_warnings():

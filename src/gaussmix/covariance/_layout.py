@@ -276,7 +276,7 @@ class MatrixLayout(Layout):
     def covariances_from_precisions_cholesky(self, precisions_cholesky):
         # (U U^T)^-1 = U^-T U^-1, and U^T is lower triangular.
         inv_upper_t = inverse_lower(np.swapaxes(precisions_cholesky, -1, -2))
-        return symmetrize(np.swapaxes(inv_upper_t, -1, -2) @ inv_upper_t)
+        return symmetrize(inv_upper_t @ np.swapaxes(inv_upper_t, -1, -2))
 
     def log_det_precision_cholesky(self, precisions_cholesky, n_features):
         return np.sum(np.log(np.diagonal(precisions_cholesky, axis1=-2, axis2=-1)), axis=-1)
