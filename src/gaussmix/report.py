@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -99,13 +100,12 @@ def build_report(
     n_anomalies : int
         How many of the lowest-density rows to list.
     """
-    from gaussmix import GaussianMixtureSelector, __version__, plot
+    from gaussmix._selector import GaussianMixtureSelector
 
     if feature_names is None and hasattr(X, "columns"):
         feature_names = [str(c) for c in X.columns]
     values = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=np.float64)
-    n, d = values.shape
-    names = feature_names or [f"x{j}" for j in range(d)]
+    names = feature_names or [f"x{j}" for j in range(values.shape[1])]
     if selector is None:
         selector = GaussianMixtureSelector(random_state=0)
     if not hasattr(selector, "best_estimator_"):
@@ -115,18 +115,41 @@ def build_report(
         model.weights_, model.means_, model.covariances_, covariance_type=model.covariance_type,
         feature_names=names,
     )
-
-    records = selector.results_
-    records = records.to_dict("records") if hasattr(records, "to_dict") else list(records)
-    criterion = selector.criterion
-    key = "cv_log_likelihood" if criterion == "cv" else criterion
-    ordered = sorted(
-        (r for r in records if r["error"] is None or r["error"] != r["error"]),
-        key=lambda r: (-r[key] if criterion == "cv" else r[key]),
-    )
-    failed = [r for r in records if isinstance(r["error"], str)]
-
+    report = _Report(values, names, selector, model, view)
     parts = [
+        *_head(report, source),
+        *_data_section(report),
+        *_selection_section(report),
+        *_model_section(report),
+        *_pictures_section(report),
+        *_anomalies_section(report, n_anomalies),
+        "</main></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What every section of a report draws on."""
+
+    values: np.ndarray
+    names: list[str]
+    selector: Any
+    model: Any
+    #: the chosen model with the feature names (the plots label their axes with them)
+    view: Any
+
+    @property
+    def wide(self) -> bool:
+        """Whether there are more features than fit across the page (tables are then turned)."""
+        return self.values.shape[1] > WIDE
+
+
+def _head(report: _Report, source: str) -> list[str]:
+    from gaussmix._version import __version__
+
+    n, d = report.values.shape
+    return [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -139,16 +162,31 @@ def build_report(
         '<a href="#anomalies">Anomalous rows</a></nav>',
     ]
 
-    # -- data
+
+def _data_section(report: _Report) -> list[str]:
+    values = report.values
     summary = [
         [name, values[:, j].mean(), values[:, j].std(), values[:, j].min(), np.median(values[:, j]),
          values[:, j].max()]
-        for j, name in enumerate(names)
+        for j, name in enumerate(report.names)
     ]
-    parts += ['<section id="data"><h2>Data</h2>',
-              _table(["feature", "mean", "std", "min", "median", "max"], summary, text_columns=(0,)), "</section>"]
+    return ['<section id="data"><h2>Data</h2>',
+            _table(["feature", "mean", "std", "min", "median", "max"], summary, text_columns=(0,)), "</section>"]
 
-    # -- selection
+
+def _selection_section(report: _Report) -> list[str]:
+    from gaussmix import plot
+
+    selector = report.selector
+    records = selector.results_
+    records = records.to_dict("records") if hasattr(records, "to_dict") else list(records)
+    criterion = selector.criterion
+    key = "cv_log_likelihood" if criterion == "cv" else criterion
+    ordered = sorted(
+        (r for r in records if r["error"] is None or r["error"] != r["error"]),
+        key=lambda r: (-r[key] if criterion == "cv" else r[key]),
+    )
+    failed = [r for r in records if isinstance(r["error"], str)]
     best = selector.best_params_
     header = ["components", "covariance", "log-likelihood", "parameters", "BIC", "AIC", "ICL"]
     columns = ["n_components", "covariance_type", "log_likelihood", "n_parameters", "bic", "aic", "icl"]
@@ -157,7 +195,7 @@ def build_report(
         columns.append("cv_log_likelihood")
     rows = [[r[c] for c in columns] for r in ordered]
     label = {"bic": "BIC", "aic": "AIC", "icl": "ICL", "cv": "held-out log-likelihood"}[criterion]
-    parts += [
+    parts = [
         '<section id="selection"><h2>Model selection</h2>',
         f"<p>{len(records)} candidates ({len(failed)} could not be fitted). By {label}, the best is "
         f"<strong>{best['n_components']} components with {html.escape(best['covariance_type'])} "
@@ -177,10 +215,13 @@ def build_report(
             ) + "</p>")
         parts.append("</details>")
     parts.append("</section>")
+    return parts
 
-    # -- chosen model (one row per feature when there are more features than fit across the page)
+
+def _model_section(report: _Report) -> list[str]:
+    model, names = report.model, report.names
     full = _full_covariances(model)
-    if d <= WIDE:
+    if not report.wide:
         component_table = _table(["component", "weight", *[f"mean {n}" for n in names]],
                                  [[k, model.weights_[k], *model.means_[k]] for k in range(model.n_components)])
     else:
@@ -189,21 +230,26 @@ def build_report(
             [["weight", *model.weights_], *[[f"mean {n}", *model.means_[:, j]] for j, n in enumerate(names)]],
             text_columns=(0,),
         )
-    parts += [
+    parts = [
         '<section id="model"><h2>Chosen model</h2>',
         f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance, "
         f"{model.n_iter_} EM iterations, converged: {'yes' if model.converged_ else 'no'}. "
-        f"Mean log-likelihood per row {_number(model.score(values))}.</p>",
+        f"Mean log-likelihood per row {_number(model.score(report.values))}.</p>",
         component_table,
         "<details><summary>Covariance matrices</summary>",
     ]
     for k in range(model.n_components):
-        parts += [f"<p>Component {k}</p>", _table(["", *names], [[names[i], *full[k, i]] for i in range(d)],
+        parts += [f"<p>Component {k}</p>", _table(["", *names], [[names[i], *full[k, i]] for i in range(len(names))],
                                                    text_columns=(0,))]
     parts += ["</details></section>"]
+    return parts
 
-    # -- pictures
-    parts += [
+
+def _pictures_section(report: _Report) -> list[str]:
+    from gaussmix import plot
+
+    view, values = report.view, report.values
+    return [
         '<section id="pictures"><h2>Density and components</h2>',
         _img(plot.density_contours(view, values), "log-density contours over the data"),
         _img(plot.ellipses(view, values), "covariance ellipses with soft and hard assignments"),
@@ -215,12 +261,16 @@ def build_report(
         "</section>",
     ]
 
-    # -- anomalies
+
+def _anomalies_section(report: _Report, n_anomalies: int) -> list[str]:
+    from gaussmix import plot
+
+    model, values, names = report.model, report.values, report.names
     scores = model.score_samples(values)
     labels = model.predict(values)
     worst = np.argsort(scores, kind="stable")[:n_anomalies]
     threshold = float(np.quantile(scores, 0.02))
-    if d <= WIDE:
+    if not report.wide:
         anomaly_table = _table(["row", *names, "log-density", "component"],
                                [[int(i) + 1, *values[i], scores[i], int(labels[i])] for i in worst])
     else:
@@ -230,14 +280,13 @@ def build_report(
              ["component", *[int(v) for v in labels[worst]]]],
             text_columns=(0,),
         )
-    parts += [
+    return [
         '<section id="anomalies"><h2>Most anomalous rows</h2>',
         f"<p>The {len(worst)} rows of lowest log-density under the chosen model (row numbers count from 1).</p>",
         anomaly_table,
-        _img(plot.anomalies(view, values, threshold), "rows below the 2% density quantile highlighted"),
-        "</section></main></body></html>",
+        _img(plot.anomalies(report.view, values, threshold), "rows below the 2% density quantile highlighted"),
+        "</section>",
     ]
-    return "\n".join(parts)
 
 
 def _full_covariances(model) -> np.ndarray:
