@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import gaussmix
-from gaussmix import GaussianMixture, GaussianMixtureSelector
+from gaussmix import GaussianMixture, GaussianMixtureSelector, InvalidParameterError
 from gaussmix.datasets import load_faithful
 
 
@@ -174,3 +174,67 @@ def test_an_absurd_grid_fails_fast():
         GaussianMixtureSelector(range(1, 10**9)).fit(X)
     with pytest.raises(ValueError, match="more than 10,000 component counts"):
         GaussianMixtureSelector(iter(range(1, 10**12))).fit(X)
+
+
+@pytest.mark.filterwarnings("ignore::gaussmix.SelectionBoundaryWarning")
+def test_the_selector_prepares_its_data_once(blobs, monkeypatch):
+    """One data source (and one computation of the feature moments) serves every candidate."""
+    import gaussmix.engines._chunked as chunked
+
+    X = blobs[0]
+    made, moments = [], []
+    original_init, original_moments = chunked.ChunkedData.__init__, chunked.ChunkedData._compute_feature_moments
+
+    def counting_init(self, data, *args, **kwargs):
+        original_init(self, data, *args, **kwargs)
+        if self.n_samples == X.shape[0]:
+            made.append(self)
+
+    def counting_moments(self):
+        moments.append(self)
+        return original_moments(self)
+
+    monkeypatch.setattr(chunked.ChunkedData, "__init__", counting_init)
+    monkeypatch.setattr(chunked.ChunkedData, "_compute_feature_moments", counting_moments)
+    selector = GaussianMixtureSelector([1, 2, 3], covariance_types=["full", "diag"], n_init=2, random_state=0)
+    selector.fit(X)
+    assert len(made) == 1 and moments == made
+    assert len(selector.results_) == 6
+
+
+@pytest.mark.filterwarnings("ignore::gaussmix.SelectionBoundaryWarning")
+def test_candidates_are_cloned_from_the_estimator_template(blobs):
+    class Recording(GaussianMixture):
+        pass
+
+    seen = []
+    template = Recording(callback=seen.append, covariance_type="spherical", n_components=7)
+    selector = GaussianMixtureSelector([2, 3], covariance_types=["tied"], estimator=template, n_init=1,
+                                       random_state=0).fit(blobs[0])
+    best = selector.best_estimator_
+    assert type(best) is Recording and best.covariance_type == "tied" and best.n_components in (2, 3)
+    assert best.callback is template.callback and {info.covariance_type for info in seen} == {"tied"}
+    assert template.n_components == 7 and not hasattr(template, "weights_")  # the template itself is untouched
+    with pytest.raises(InvalidParameterError, match="estimator must be a gaussmix mixture"):
+        GaussianMixtureSelector([2], estimator="GaussianMixture").fit(blobs[0])
+
+
+@pytest.mark.filterwarnings("ignore::gaussmix.SelectionBoundaryWarning")
+def test_on_dask_the_selector_computes_the_moments_once(blobs, monkeypatch):
+    """Two passes for the moments in all, not two per candidate; criteria are one pass per candidate."""
+    da = pytest.importorskip("dask.array")
+    import gaussmix.engines._dask as dask_engine
+
+    passes = []
+    original = dask_engine.DaskData._reduce
+
+    def counting(self, function, *args, **kwargs):
+        passes.append(function.__name__)
+        return original(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(dask_engine.DaskData, "_reduce", counting)
+    X = da.from_array(blobs[0], chunks=(100, 3))
+    selector = GaussianMixtureSelector([1, 2, 3], covariance_types=["full", "diag"], n_init=1, random_state=0).fit(X)
+    assert passes.count("_block_sums") == 2
+    assert passes.count("_block_weighted_sum") == 6  # BIC, AIC and ICL of each candidate in one pass
+    assert len(selector.results_) == 6
