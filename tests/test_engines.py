@@ -426,3 +426,20 @@ def test_dask_rows_of_unknown_count(rows):
     kept = X[X[:, 0] > -100.0]  # every row, but Dask cannot know that without computing
     assert any(np.isnan(c) for c in kept.chunks[0])
     assert_same_fit(fitted(rows, "numpy"), fitted(kept), 1e-8)
+
+
+def test_dask_predictions_refuse_non_finite_rows(rows):
+    """Blocks are checked as they are computed, as scikit-learn checks arrays."""
+    import dask.array as da
+
+    model = fitted(rows)  # engine="auto": Dask input is evaluated block by block
+    bad = rows.copy()
+    bad[3, 1] = np.nan
+    bad[250, 0] = np.inf
+    lazy = da.from_array(bad, chunks=(97, 3))
+    for method in ("predict", "predict_proba", "score_samples"):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            getattr(model, method)(lazy).compute()
+    for method in ("score", "bic"):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            getattr(model, method)(lazy)

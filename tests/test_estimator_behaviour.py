@@ -125,3 +125,12 @@ def test_starting_covariances_are_the_inverses_of_precisions_init():
                                  precisions_init=given, max_iter=0, callback=seen.append).fit(X)
         np.testing.assert_allclose(gm.covariances_, np.linalg.inv(given), rtol=1e-10)
         np.testing.assert_allclose(seen[0].covariances, np.linalg.inv(given), rtol=1e-10)
+
+
+def test_warnings_point_at_the_callers_line():
+    X = np.column_stack([np.random.RandomState(0).normal(size=100), np.ones(100)])
+    for method in ("fit", "fit_predict"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            getattr(GaussianMixture(1), method)(X)
+        assert caught and {w.filename for w in caught} == {__file__}, method

@@ -147,3 +147,24 @@ def test_refitting_removes_what_a_previous_fit_left(rows):
         mixture.fit(rows[:, :2][:1])
     assert fitted_attributes(mixture).keys() == before.keys()
     np.testing.assert_array_equal(mixture.means_, before["means_"])
+
+
+def test_only_gaussmix_estimators_are_model_file_estimators(rows, tmp_path):
+    """Templates and users' subclasses are not: a file cannot name them, and saving one says so."""
+    from gaussmix._persistence import ESTIMATORS
+
+    gaussmix.load  # noqa: B018 - loading defines every estimator
+    for name in ("GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
+                 "GaussianMixtureClassifier"):
+        getattr(gaussmix, name)
+    assert set(ESTIMATORS) == {"GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
+                               "GaussianMixtureClassifier"}
+
+    class GaussianMixture(gaussmix.GaussianMixture):  # a user's class of the same name
+        pass
+
+    mine = quietly(GaussianMixture(2, random_state=0).fit, rows)
+    with pytest.raises(TypeError, match="cannot save a GaussianMixture"):
+        mine.save(tmp_path / "mine.npz")
+    quietly(gaussmix.GaussianMixture(2, random_state=0).fit, rows).save(tmp_path / "theirs.npz")  # still saves
+    assert type(gaussmix.load(tmp_path / "theirs.npz")) is gaussmix.GaussianMixture

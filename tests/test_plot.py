@@ -181,3 +181,12 @@ def test_into_existing_axes(two_d):
     ax = figure.add_subplot()
     assert plot.density_contours(gm, X, ax=ax) is figure
     assert plot.density_1d(gm, X, feature=0, ax=ax) is figure
+
+
+def test_unnamed_models_take_their_axis_labels_as_feature_names(blobs):
+    from gaussmix.plot._common import feature_names, feature_pairs
+
+    model = GaussianMixture(2, random_state=0).fit(blobs[0])
+    assert feature_names(model)[2] == "feature 2"
+    assert feature_pairs(model, ["feature 0", "feature 2"]) == [(0, 2)]
+    assert feature_pairs(model, [2, 1]) == [(2, 1)]

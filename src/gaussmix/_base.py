@@ -69,13 +69,16 @@ class GaussmixEstimator(SaveMixin, BaseEstimator):
     """
 
     _fitted_attributes: ClassVar[tuple[str, ...]] = ()
+    #: whether the class is a base for others (never an estimator a model file names)
+    _abstract: ClassVar[bool] = True
     #: fitted attributes some fits set and others do not (besides ``feature_names_in_``)
     _optional_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls._fitted_attributes and not cls.__name__.startswith("_"):
-            register_estimator(cls)  # model files find estimators by class name
+        # Model files find gaussmix's own estimators by class name; a user's subclass is not one of them.
+        if not cls.__dict__.get("_abstract", False) and cls.__module__.split(".")[0] == "gaussmix":
+            register_estimator(cls)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, self._fitted_attributes[0])
@@ -122,6 +125,7 @@ class GaussmixEstimator(SaveMixin, BaseEstimator):
 class BaseMixture(DensityMixin, GaussmixEstimator):
     """scikit-learn's mixture API over EM on summed statistics (see the module docstring)."""
 
+    _abstract = True
     _fitted_attributes = MIXTURE_ATTRIBUTES
     #: recomputed from the other attributes rather than stored in model files
     _derived_attributes = ("precisions_",)
@@ -168,7 +172,7 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        self.fit(X, sample_weight=sample_weight)
+        self._guarded(self._fit, X, sample_weight)  # warnings point at the caller, as from fit
         return self.predict(X)
 
     def _fit(self, X, sample_weight) -> None:

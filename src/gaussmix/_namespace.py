@@ -5,7 +5,7 @@ namespace as their first, required argument ``xp`` and use only the
 operations listed in :class:`ArrayNamespace` plus Python's arithmetic
 operators (``+ - * / @``), which every supported array library implements.
 A new array library adds one namespace class (PyTorch's is in
-:mod:`gaussmix.engines._torch`); the kernels do not change.
+:mod:`gaussmix.engines._torch_namespace`); the kernels do not change.
 
 The M-step works on small per-component arrays and always runs in NumPy
 float64 on the host, so linear algebra (Cholesky factors, triangular solves)

@@ -61,8 +61,10 @@ ESTIMATORS: dict[str, type] = {}
 
 
 def register_estimator(cls: type) -> type:
-    """Let model files hold estimators of class ``cls`` (by its name)."""
-    ESTIMATORS[cls.__name__] = cls
+    """Let model files hold estimators of class ``cls`` (by its name, which must be new)."""
+    known = ESTIMATORS.setdefault(cls.__name__, cls)
+    if known is not cls:
+        raise ValueError(f"a model-file estimator named {cls.__name__!r} is already registered ({known!r})")
     return cls
 
 
@@ -412,7 +414,7 @@ class _Decoder:
                 model._restore_fitted(state)
             except ModelFileError:
                 raise
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
+            except (ValueError, TypeError, KeyError, IndexError, NotImplementedError) as exc:
                 raise ModelFileError(f"invalid {name} ({_reason(exc)})") from None
         return model
 
@@ -484,21 +486,15 @@ def _usable_here(params: dict) -> dict:
     Where a model was fitted (a GPU, a cluster) is a preference of the fit,
     not a property of the model: a model file loads and predicts anywhere.
     """
-    from gaussmix.engines import device_available
+    from gaussmix.engines import _ENGINES, device_available, get_engine
 
     engine, device = params.get("engine"), params.get("device")
     if engine is None and device is None:
         return params
-    if engine in ("torch", "dask") and not _installed(engine):
+    if engine in _ENGINES and not get_engine(engine).available():
         params = {**params, "engine": "auto", "device": None}
     elif device is not None and not device_available(device):
         params = {**params, "device": None}
         if params.get("engine") == "torch":
             params["engine"] = "auto"
     return params
-
-
-def _installed(module: str) -> bool:
-    from importlib.util import find_spec
-
-    return find_spec(module) is not None

@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -93,11 +94,12 @@ def _fit_candidate(data: FitData, template, n_components, covariance_type, param
             record.update(converged=bool(model.converged_), n_iter=int(model.n_iter_))
             if folds:
                 held_out = []
-                for train, test in folds:
+                for train, test in folds.splits:
                     fold = clone(model)
-                    fold._fit_on(train)
-                    total = test.source.weighted_sum(fold._structure(), fold._params_from_attributes(), LOG_DENSITY)
-                    held_out.append(float(total) / test.source.total_weight)
+                    fold._fit_on(folds.prepare(data, train))
+                    scored = folds.prepare(data, test).source
+                    total = scored.weighted_sum(fold._structure(), fold._params_from_attributes(), LOG_DENSITY)
+                    held_out.append(float(total) / scored.total_weight)
                 record.update(cv_log_likelihood=float(np.mean(held_out)), cv_std=float(np.std(held_out)))
     except ValueError as exc:  # FitError, too few rows, singular covariances ...
         record["error"] = " ".join(str(exc).split())
@@ -269,8 +271,8 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
                 f"{n_positive:,}."
             )
 
-    def _folds(self, data: FitData, sample_weight, seed) -> list[tuple[FitData, FitData]] | None:
-        """The training and held-out data of each cross-validation fold, prepared once for every candidate."""
+    def _folds(self, data: FitData, sample_weight, seed) -> _Folds | None:
+        """The cross-validation folds: the same row indices for every candidate."""
         if self.criterion != "cv":
             return None
         from sklearn.model_selection import KFold, check_cv
@@ -278,12 +280,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         rows = data.rows
         splitter = KFold(self.cv, shuffle=True, random_state=seed) if isinstance(self.cv, int) else check_cv(self.cv)
         weights = check_sample_weight(sample_weight, rows.shape[0])
-        engine, device = data.engine, data.device
-        return [
-            (engine.prepare(rows[train], weights[train], device=device),
-             engine.prepare(rows[test], weights[test], device=device))
-            for train, test in splitter.split(rows)
-        ]
+        return _Folds(weights, tuple(splitter.split(rows)))
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit every candidate and keep the best.
@@ -438,6 +435,22 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     def aic(self, X):
         """AIC of the chosen model on ``X``."""
         return self._best().aic(self._checked(X))
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """Cross-validation folds as row indices into the prepared data, with the checked sample weights.
+
+    A fold's rows are copied only while the fold is fitted or scored, so a
+    search holds at most one fold beside the data (and sends only indices to
+    parallel workers).
+    """
+
+    weights: np.ndarray
+    splits: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    def prepare(self, data: FitData, rows: np.ndarray) -> FitData:
+        return data.engine.prepare(data.rows[rows], self.weights[rows], device=data.device)
 
 
 def _too_many(n_components: int, covariance_type: str, n_positive: int) -> dict:

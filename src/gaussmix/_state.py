@@ -10,7 +10,7 @@ estimator's fitted attributes, so every path sets the same ones.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,9 @@ class MixtureState:
         The fit record (no EM: not converged, 0 iterations, ``-inf``, empty).
     collapsed : tuple of int
         Components that collapsed in the fit (judged on the training data).
+    extra : dict
+        Fitted attributes of a particular mixture estimator beyond a
+        Gaussian mixture's (a variational posterior's, say), by name.
     """
 
     params: MixtureParams
@@ -54,6 +57,7 @@ class MixtureState:
     lower_bound: float = -math.inf
     lower_bounds: tuple[float, ...] = ()
     collapsed: tuple[int, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of_fit(cls, result: EMResult, dtype: Any, n_features_in: int, feature_names_in: Any = None) -> MixtureState:
@@ -82,7 +86,7 @@ class MixtureState:
         }
         if self.feature_names_in is not None:
             values["feature_names_in_"] = np.asarray(self.feature_names_in, dtype=object)
-        return values
+        return {**values, **self.extra}
 
 
 def check_present(state: dict, names: tuple[str, ...], estimator: str) -> None:

@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_help = "model file written by 'gaussmix fit'"
     structures = _structures()
     from gaussmix.covariance import DEFAULT_STRUCTURE
+    from gaussmix.engines import ENGINES
 
     fit = command("fit", "fit a mixture to a data file and save the model",
                   "Fit a Gaussian mixture by EM and write the model file; print weights, means, "
@@ -182,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,
                      help="covariance regularisation, relative to each feature's variance (default 1e-6)")
     fit.add_argument("--seed", type=_seed, default=None, help="random seed (default: none)")
-    fit.add_argument("--engine", default=None, choices=["numpy", "torch", "dask"],
+    fit.add_argument("--engine", default=None, choices=[name for name in ENGINES if name != "auto"],
                      help="where EM runs: numpy (the default without --device), torch (needs gaussmix[torch]; "
                           "the default with --device) or dask (needs gaussmix[dask]; blocks on the local threads)")
     fit.add_argument("--device", default=None, metavar="DEVICE",

@@ -13,7 +13,7 @@ come from the data, and sample weights count exactly as in EM.
                        proportional to their weight; nearest-seed assignment.
 ``"random"``           uniformly random responsibilities, normalised per row
                        (a function of the row's values, see
-                       :mod:`gaussmix._sampling`).
+                       :mod:`gaussmix.em.sampling`).
 =====================  ======================================================
 
 User-given ``means_init`` replace the seeds (rows are assigned to the

@@ -103,7 +103,7 @@ def seed_centers(
     ``2 + log K`` candidates per step, keeping the one that lowers the
     weighted potential most). ``"distinct"`` draws rows of distinct values
     with probability proportional to their weight, without replacement.
-    Draws depend on row values, not positions (see :mod:`gaussmix._sampling`).
+    Draws depend on row values, not positions (see :mod:`gaussmix.em.sampling`).
     """
     groups = data.row_groups()
 

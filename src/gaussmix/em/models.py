@@ -13,11 +13,10 @@ nothing else about the model:
 likelihood. Its state is the data's scale (:class:`~gaussmix.em.scale.DataScale`),
 which sets the regularisation; it is computed once, before EM, and never
 recomputed from the rows inside the loop, so a model can also be built
-for data that arrive in batches. Other models (maximum a posteriori with a
-conjugate prior, a variational posterior, an extra noise component) are
-further classes with the same four methods: pseudo-statistics added before
-the estimate, expected values in the kernel terms, or one more constant
-column.
+for data that arrive in batches. Other models are further classes with the
+same methods: maximum a posteriori adds a prior's pseudo-statistics before
+the estimate (its ``update``); a variational posterior puts expected values
+in the kernel terms and has its own update and bound.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sufficient statistics and the per-chunk kernels that produce them.
+"""Sufficient statistics: sums over rows that add across chunks (the kernels are in :mod:`gaussmix.em.kernels`).
 
 For each component ``k`` and one fixed shift ``c`` (the data mean) the
 statistics of a set of rows ``x_i`` with weights ``w_i`` and responsibilities
@@ -6,7 +6,7 @@ statistics of a set of rows ``x_i`` with weights ``w_i`` and responsibilities
 
 * ``counts[k] = sum_i w_i r_ik``,
 * ``first[k] = sum_i w_i r_ik (x_i - c)``,
-* ``second[k]``: the structure's second moment of ``w_i r_ik (x_i - c)``,
+* ``second[k]``: the layout's second moment of ``w_i r_ik (x_i - c)``,
 
 plus ``sum_i w_i log p(x_i)`` and ``sum_i w_i``. Every entry is a sum over rows,
 so statistics of disjoint chunks add up to the statistics of their union: this
@@ -19,9 +19,9 @@ remains is a rounding error of order ``eps R^2`` in a component's variance,
 ``R`` being the distance of its mean from the data mean in its own standard
 deviations: about 1e-8 for R = 1e4 in float64.
 
-Rows are processed transposed, ``Xt`` of shape ``(d, m)``, and
-responsibilities as ``(K, m)``, so that every product runs along the long
-row dimension.
+Statistics move exactly to another shift (:meth:`Statistics.recentred`)
+and another scale of the weights (:meth:`Statistics.scaled`), so batches
+taken about different shifts, or weighted differently, combine.
 """
 
 from __future__ import annotations

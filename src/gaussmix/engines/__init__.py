@@ -13,37 +13,44 @@ engine     runs on
 Each engine is one module defining ``ENGINE`` (an :class:`Engine`) and one
 line in :data:`_ENGINES`. Neither torch nor dask is imported unless an
 engine needs it: deciding which engine takes an input only looks at its
-type's module.
+type's module, and reading the names (the command line's choices) imports
+no numerical code.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gaussmix._errors import InvalidParameterError
-from gaussmix._validation import check_choice
-from gaussmix.engines._base import Engine, FitData
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gaussmix.engines._base import Engine, FitData
 
 __all__ = ["ENGINES", "Engine", "FitData", "device_available", "get_engine", "resolve_engine"]
 
-#: name -> module defining ``ENGINE``; ``auto`` asks them in this order (NumPy takes anything).
+#: name -> module defining ``ENGINE``. ``engine="auto"`` asks each whether it takes the input, in
+#: this order, and falls back on the engine that takes anything (NumPy).
 _ENGINES: dict[str, str] = {
+    "numpy": "gaussmix.engines._numpy",
     "torch": "gaussmix.engines._torch",
     "dask": "gaussmix.engines._dask",
-    "numpy": "gaussmix.engines._numpy",
 }
 #: The values of the estimators' ``engine`` parameter.
-ENGINES: tuple[str, ...] = ("auto", "numpy", "torch", "dask")
+ENGINES: tuple[str, ...] = ("auto", *_ENGINES)
 
 
 def get_engine(name: str) -> Engine:
     """The engine called ``name``."""
+    from gaussmix._validation import check_choice
+
     return importlib.import_module(_ENGINES[check_choice(name, "engine", tuple(_ENGINES))]).ENGINE
 
 
 def resolve_engine(engine: Any, device: Any, X: Any) -> Engine:
     """The engine that runs for input ``X``, given the estimator's ``engine`` and ``device``."""
+    from gaussmix._validation import check_choice
+
     name = check_choice(engine, "engine", ENGINES)
     if name != "auto":
         chosen = get_engine(name)
@@ -53,11 +60,19 @@ def resolve_engine(engine: Any, device: Any, X: Any) -> Engine:
                 "use engine='torch' (or 'auto') or device=None."
             )
         return chosen
-    for candidate in _ENGINES:
-        chosen = get_engine(candidate)
+    engines = [get_engine(candidate) for candidate in _ENGINES]
+    for chosen in sorted(engines, key=lambda e: e.fallback):  # specific engines first, the fallback last
         if chosen.accepts(X, device):
             return chosen
-    raise AssertionError("the NumPy engine accepts every input")  # pragma: no cover
+    raise AssertionError("the fallback engine accepts every input")  # pragma: no cover
+
+
+def __getattr__(name: str):
+    if name in ("Engine", "FitData"):
+        from gaussmix.engines import _base
+
+        return getattr(_base, name)
+    raise AttributeError(f"module 'gaussmix.engines' has no attribute {name!r}")
 
 
 def device_available(device: Any) -> bool:

@@ -64,6 +64,16 @@ class Engine(ABC):
     indexable: ClassVar[bool] = True
     #: how messages name the engine's input
     title: ClassVar[str] = "in-memory"
+    #: whether ``engine="auto"`` falls back on this engine when no other takes the input
+    fallback: ClassVar[bool] = False
+    #: the library the engine needs (None: nothing beyond gaussmix's own dependencies)
+    library: ClassVar[str | None] = None
+
+    def available(self) -> bool:
+        """Whether the engine's library is installed (checked without importing it)."""
+        from importlib.util import find_spec
+
+        return self.library is None or find_spec(self.library) is not None
 
     @abstractmethod
     def accepts(self, X: Any, device: Any) -> bool:

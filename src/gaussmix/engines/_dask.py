@@ -182,15 +182,23 @@ def _block_estep(block, weights, offset, moments, structure, terms):
         return _local(block, weights, offset, moments).estep(structure, terms)
 
 
+def _finite(block) -> np.ndarray:
+    """The block as a NumPy array; ValueError (scikit-learn's message) if it holds NaN or infinity."""
+    block = np.asarray(block)
+    if not np.all(np.isfinite(block)):
+        raise ValueError("Input X contains NaN or infinity.")
+    return block
+
+
 def _block_weighted_sum(block, weights, offset, moments, structure, params, reduction):
     with single_threaded_blas():
-        return _local(block, weights, offset, moments).weighted_sum(structure, params, reduction)
+        return _local(_finite(block), weights, offset, moments).weighted_sum(structure, params, reduction)
 
 
 def _block_reduce(block, structure, params, reduction):
     """``reduction`` of one block's rows (a NumPy array: what ``map_blocks`` returns)."""
     with single_threaded_blas():
-        local = ChunkedData(np.asarray(block), n_threads=1)
+        local = ChunkedData(_finite(block), n_threads=1)
         return np.concatenate(local.map_log_prob(structure, params, reduction))
 
 
@@ -336,6 +344,7 @@ class DaskEngine(Engine):
     name = "dask"
     indexable = False
     title = "Dask"
+    library = "dask"
     _in_memory = NumpyEngine()
 
     def accepts(self, X, device):

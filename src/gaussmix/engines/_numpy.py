@@ -43,6 +43,7 @@ def host_weights(sample_weight: Any, n_samples: int) -> tuple[np.ndarray | None,
 
 class NumpyEngine(Engine):
     name = "numpy"
+    fallback = True
 
     def accepts(self, X, device):
         return True

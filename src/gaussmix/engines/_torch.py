@@ -120,6 +120,7 @@ class TorchEngine(Engine):
     name = "torch"
     uses_device = True
     title = "torch"
+    library = "torch"
 
     def accepts(self, X, device):
         return is_torch_tensor(X) or (device is not None and not is_dask_collection(X))

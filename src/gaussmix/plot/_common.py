@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._base import feature_indices
+from gaussmix._base import feature_indices as model_feature_indices
 
 MAX_GRID_FEATURES = 5
 
@@ -40,6 +40,13 @@ def feature_names(model) -> list[str]:
     if names is not None:
         return [str(n) for n in names]
     return [f"feature {j}" for j in range(model.n_features_in_)]
+
+
+def feature_indices(model, features: Sequence[Any]) -> list[int]:
+    """Indices for feature names, indices, or the axis labels of an unnamed model ("feature 2")."""
+    labels = feature_names(model)
+    return model_feature_indices(model, [labels.index(f) if isinstance(f, str) and f in labels else f
+                                         for f in features])
 
 
 def feature_pairs(model, features: Sequence[Any] | None) -> list[tuple[int, int]]:

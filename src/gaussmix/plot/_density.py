@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._base import feature_indices
 from gaussmix._validation import call_unnamed
 from gaussmix.plot._common import (
     as_array,
+    feature_indices,
     feature_names,
     feature_pairs,
     label_axes,
