@@ -20,8 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gaussmix"
 FOUNDATION = {"gaussmix._errors", "gaussmix._namespace", "gaussmix._validation", "gaussmix._tables",
               "gaussmix._version", "gaussmix._files"}
 #: The estimator layer (above engines).
-ESTIMATORS = {"gaussmix._base", "gaussmix._state", "gaussmix._loaded_state", "gaussmix._gaussian_mixture",
-              "gaussmix._selector", "gaussmix._outliers", "gaussmix._classifier"}
+ESTIMATORS = {"gaussmix._base", "gaussmix._mixture", "gaussmix._state", "gaussmix._loaded_state",
+              "gaussmix._gaussian_mixture", "gaussmix._selector", "gaussmix._outliers", "gaussmix._classifier"}
 
 
 def module_name(path: Path) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._base import BaseMixture
+from gaussmix._mixture import BaseMixture
 from gaussmix._validation import check_choice, check_int, check_real
 from gaussmix.covariance import get_structure
 from gaussmix.em.fit import FitSettings

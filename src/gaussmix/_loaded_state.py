@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from gaussmix._base import BaseMixture
+from gaussmix._mixture import BaseMixture
 from gaussmix._state import check_present, loaded_feature_names
 from gaussmix.exceptions import ModelFileError
 

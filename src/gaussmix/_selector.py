@@ -15,7 +15,8 @@ import numpy as np
 from sklearn.base import DensityMixin, clone
 from sklearn.utils import check_random_state
 
-from gaussmix._base import BaseMixture, GaussmixEstimator
+from gaussmix._base import GaussmixEstimator
+from gaussmix._mixture import BaseMixture
 from gaussmix._tables import as_table
 from gaussmix._validation import (
     check_choice,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussmix._base import feature_indices as model_feature_indices
+from gaussmix._mixture import feature_indices as model_feature_indices
 
 MAX_GRID_FEATURES = 5
 
