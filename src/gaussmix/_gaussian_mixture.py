@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix._mixture import BaseMixture
-from gaussmix._validation import check_choice, check_int, check_real
+from gaussmix._validation import check_init_method, check_int, check_real
 from gaussmix.covariance import get_structure
 from gaussmix.em.fit import FitSettings
 from gaussmix.em.init import INIT_METHODS
@@ -43,9 +43,16 @@ class GaussianMixture(BaseMixture):
     max_iter : int, default=100
         Maximum number of EM iterations per initialisation.
     n_init : int, default=1
-        Number of initialisations; the one with the highest final lower
-        bound is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        Number of initialisations, each from a new random draw of
+        ``init_params``'s method, each run to convergence. The run kept is
+        the one with the highest final lower bound among those in which no
+        component collapsed (a collapsed component's spike of density
+        inflates the likelihood; see
+        :class:`~gaussmix.exceptions.CollapsedComponentWarning`); only when
+        every run collapsed is the best of them kept. A start given as an
+        array, or a warm start, is deterministic: it runs once whatever
+        ``n_init``.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"} or array-like, default="kmeans"
         How initial responsibilities are chosen: k-means (k-means++ seeding,
         then Lloyd iterations), k-means++ seeds alone, uniformly random
         responsibilities, or randomly chosen distinct rows as seeds. Seeded
@@ -55,7 +62,11 @@ class GaussianMixture(BaseMixture):
         the rows, or shifting and rescaling features, does not change the
         fit. "random" starts every component near the overall mean; on
         well-separated data EM can stop there within ``tol`` (as in
-        scikit-learn), so prefer "kmeans".
+        scikit-learn), so prefer "kmeans". An array gives the start itself:
+        labels of shape ``(n_samples,)`` (a component index per row of X)
+        or responsibilities of shape ``(n_samples, n_components)`` (rows
+        summing to 1); the initial parameters are those of that partition
+        (``means_init`` and the other given arrays still replace theirs).
     weights_init : array-like of shape (n_components,), default=None
         Initial weights (replace the estimate from ``init_params``).
     means_init : array-like of shape (n_components, n_features), default=None
@@ -207,7 +218,7 @@ class GaussianMixture(BaseMixture):
         return FitSettings(
             n_components=check_int(self.n_components, "n_components", 1),
             structure=get_structure(self.covariance_type),
-            init=check_choice(self.init_params, "init_params", INIT_METHODS),
+            init=check_init_method(self.init_params, INIT_METHODS),
             n_init=check_int(self.n_init, "n_init", 1),
             tol=check_real(self.tol, "tol", 0.0),
             reg_covar=check_real(self.reg_covar, "reg_covar", 0.0),

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 
 from gaussmix._base import GaussmixEstimator
 from gaussmix._state import MIXTURE_ATTRIBUTES, MixtureState
-from gaussmix._validation import check_means_init, check_weights_init
+from gaussmix._validation import check_initial_partition, check_means_init, check_weights_init
 from gaussmix.covariance import get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.fit import (
@@ -31,6 +31,7 @@ from gaussmix.em.fit import (
     fit_mixture,
     maximum_likelihood,
 )
+from gaussmix.em.init import GivenResponsibilities, LabelResponsibilities
 from gaussmix.em.kernels import LABELS, LOG_DENSITY, RESPONSIBILITIES
 from gaussmix.em.loop import EMResult
 from gaussmix.em.models import EMModel
@@ -131,6 +132,11 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             else settings.structure.check_precisions(self.precisions_init, settings.n_components, n_features)
         )
         warm = self._warm_start_from(settings, n_features) if self.warm_start and self.__sklearn_is_fitted__() else None
+        given = None
+        if settings.init == "given" and warm is None:
+            kind, values = check_initial_partition(self.init_params, source.n_samples, settings.n_components)
+            given = (LabelResponsibilities(values, settings.n_components) if kind == "labels"
+                     else GivenResponsibilities(values))
         observers = []
         if self.verbose:
             observers.append(VerbosePrinter(self.verbose, self.verbose_interval))
@@ -145,6 +151,7 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             means_init=means_init,
             precisions_init=precisions_init,
             warm_start=warm,
+            given=given,
             observer=ObserverGroup(*observers) if observers else None,
         )
         self._set_state(MixtureState.of_fit(result, source.dtype, n_features, feature_names))

@@ -342,6 +342,11 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     def _search(self, X, sample_weight):
         """Validate, then fit every candidate: a list of (record, fitted model or None)."""
         check_choice(self.criterion, "criterion", CRITERIA)
+        if not isinstance(self.init_params, str):
+            raise InvalidParameterError(
+                "init_params must name a method for a selector (its candidates have different numbers of "
+                f"components, so one partition cannot start them all); got {type(self.init_params).__name__}."
+            )
         check_int(self.verbose, "verbose", 0)
         candidates = self._candidates()
         template = self._template()

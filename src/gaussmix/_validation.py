@@ -125,6 +125,71 @@ def check_means_init(means: Any, n_components: int, n_features: int) -> np.ndarr
     return array
 
 
+def check_init_method(value: Any, methods: tuple[str, ...]) -> str:
+    """``init_params``: the name of a method, or ``"given"`` for an array (checked against X by
+    :func:`check_initial_partition` when the data are known)."""
+    if isinstance(value, str):
+        if value in methods:
+            return value
+    elif isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "__array__"):
+        return "given"
+    valid = ", ".join(repr(m) for m in methods)
+    raise InvalidParameterError(
+        f"init_params must be one of {valid}, or an array of labels of shape (n_samples,) or of "
+        f"responsibilities of shape (n_samples, n_components); got {value!r}."
+    )
+
+
+def check_initial_partition(values: Any, n_samples: int, n_components: int) -> tuple[str, np.ndarray]:
+    """A start given as ``init_params``: ``("labels", int array)`` or ``("responsibilities", float array)``.
+
+    Labels are one integer in ``[0, n_components)`` per row; responsibilities
+    one row per row of X, non-negative, each summing to 1 (within 1e-6; they
+    are renormalised).
+    """
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        array = np.asarray([None], dtype=object)
+    if array.dtype.kind not in "biuf":
+        raise InvalidParameterError(
+            f"init_params given as an array must hold numbers (labels or responsibilities), got dtype {array.dtype}."
+        )
+    if array.ndim == 1:
+        if array.shape[0] != n_samples:
+            raise ValueError(
+                f"init_params gives {array.shape[0]} labels, but X has {n_samples} rows: pass one label per row."
+            )
+        labels = array.astype(np.float64)
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError("init_params labels must be whole numbers (component indices).")
+        if np.any(labels < 0) or np.any(labels >= n_components):
+            raise ValueError(
+                f"init_params labels must lie in [0, {n_components}) for n_components={n_components}; they range "
+                f"from {labels.min():g} to {labels.max():g}."
+            )
+        return "labels", labels.astype(np.intp)
+    if array.ndim == 2:
+        if array.shape != (n_samples, n_components):
+            raise ValueError(shape_message("init_params", (n_samples, n_components), array.shape,
+                                           "(n_samples, n_components): the responsibilities of each row "
+                                           "(init_params)"))
+        resp = array.astype(np.float64)
+        if not np.all(np.isfinite(resp)) or np.any(resp < 0):
+            raise ValueError("init_params responsibilities must be finite and non-negative.")
+        sums = resp.sum(axis=1)
+        if np.any(np.abs(sums - 1.0) > 1e-6):
+            row = int(np.argmax(np.abs(sums - 1.0)))
+            raise ValueError(
+                f"init_params responsibilities must sum to 1 in every row; row {row} sums to {sums[row]:.10g}."
+            )
+        return "responsibilities", resp / sums[:, None]
+    raise ValueError(
+        f"init_params given as an array must be labels (n_samples,) or responsibilities (n_samples, n_components); "
+        f"got an array of shape {array.shape}."
+    )
+
+
 def finite_array(values: Any, name: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)

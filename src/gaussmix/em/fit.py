@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -129,18 +130,24 @@ def fit_mixture(
     means_init: np.ndarray | None = None,
     precisions_init: np.ndarray | None = None,
     warm_start: tuple[MixtureParams, float] | None = None,
+    given: Any = None,
     observer: FitObserver | None = None,
 ) -> EMResult:
-    """Fit ``settings.n_init`` times (once when warm-starting) and return the best run.
+    """Fit ``settings.n_init`` times (once from a warm start or a given partition) and return the best run.
 
-    The best run has the highest final lower bound; the first run is kept
-    when all are equal. ``warm_start`` is ``(params, lower_bound)`` of a
-    previous fit to continue from. ``model`` is what EM optimises (default:
-    :func:`maximum_likelihood`).
+    The best run is the one with the highest final lower bound among the
+    runs in which no component collapsed (a degenerate optimum is not a
+    better one: its likelihood is inflated by a spike of density); only
+    when every run collapsed is the best of them returned. The first run is
+    kept when several are equal. ``warm_start`` is ``(params, lower_bound)``
+    of a previous fit to continue from; ``given`` the responsibilities to
+    start from (see :func:`~gaussmix.em.init.initial_params`). ``model`` is
+    what EM optimises (default: :func:`maximum_likelihood`).
     """
     observer = observer or FitObserver()
     model = maximum_likelihood(source, settings) if model is None else model
-    n_restarts = 1 if warm_start is not None else settings.n_init
+    deterministic = warm_start is not None or given is not None
+    n_restarts = 1 if deterministic else settings.n_init
 
     best: EMResult | None = None
     for restart in range(n_restarts):
@@ -159,6 +166,7 @@ def fit_mixture(
                     weights_init=weights_init,
                     means_init=means_init,
                     precisions_init=precisions_init,
+                    given=given,
                 )
             except SingularCovarianceError as exc:
                 raise FitError(model.singular_message(exc.components, "at initialisation")) from None
@@ -175,9 +183,17 @@ def fit_mixture(
         )
         if init_dropped:
             result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
+        result = replace(result, collapsed=model.collapsed(result.params))
         observer.restart_finished(restart, result)
-        if best is None or result.lower_bound > best.lower_bound:
+        if best is None or _better(result, best):
             best = result
     assert best is not None  # n_restarts >= 1
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
-    return replace(best, collapsed=model.collapsed(best.params), constant=constant)
+    return replace(best, constant=constant)
+
+
+def _better(result: EMResult, best: EMResult) -> bool:
+    """Whether ``result`` beats ``best``: no collapsed component first, then the higher lower bound."""
+    if bool(result.collapsed) != bool(best.collapsed):
+        return not result.collapsed
+    return result.lower_bound > best.lower_bound

@@ -16,8 +16,10 @@ come from the data, and sample weights count exactly as in EM.
                        :mod:`gaussmix.em.sampling`).
 =====================  ======================================================
 
-User-given ``means_init`` replace the seeds (rows are assigned to the
-nearest given mean); given ``weights_init``, ``means_init`` and
+A given partition (labels, or responsibilities of every row) replaces all
+of these as the start; its statistics and one M-step give the initial
+parameters. User-given ``means_init`` replace the seeds (rows are assigned
+to the nearest given mean); given ``weights_init``, ``means_init`` and
 ``precisions_init`` replace the corresponding estimates, and when all three
 are given no pass over the data is needed.
 
@@ -43,7 +45,7 @@ from gaussmix.em.sampling import new_stream, uniforms
 from gaussmix.em.source import DataSource, RowSource
 from gaussmix.em.statistics import Statistics
 
-InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data"]
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "given"]
 #: Rows above which k-means initialisation works on a subsample.
 INIT_SAMPLE_ROWS = 20_000
 INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
@@ -57,6 +59,16 @@ class LabelResponsibilities:
 
     def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
         return _one_hot(data, self.labels[start:stop], self.n_components)
+
+
+class GivenResponsibilities:
+    """Responsibilities given for every row of the whole data, ``(n, K)`` (each row sums to 1)."""
+
+    def __init__(self, responsibilities: np.ndarray):
+        self.responsibilities = responsibilities
+
+    def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
+        return data.xp.asarray(self.responsibilities[start:stop], dtype=data.dtype)
 
 
 class NearestResponsibilities:
@@ -118,10 +130,13 @@ def initial_params(
     weights_init: np.ndarray | None = None,
     means_init: np.ndarray | None = None,
     precisions_init: np.ndarray | None = None,
+    given: Any = None,
 ) -> tuple[MixtureParams, tuple[int, ...]]:
     """Initial parameters and the components that received no rows.
 
-    Every method ends with ``model``'s M-step. Raises
+    ``given`` (responsibilities of every row, such as :class:`LabelResponsibilities`)
+    replaces ``method`` and ``means_init`` as the start. Every method ends
+    with ``model``'s M-step. Raises
     :class:`gaussmix.covariance.SingularCovarianceError` if an initial
     covariance is singular (only possible with ``reg_covar=0``).
     """
@@ -132,7 +147,9 @@ def initial_params(
         return MixtureParams(weights_init.copy(), means_init.copy(), covariances, prec_chol), ()
 
     responsibilities: Any
-    if means_init is not None:
+    if given is not None:
+        responsibilities = given
+    elif means_init is not None:
         responsibilities = NearestResponsibilities(means_init)
     elif method == "random":
         responsibilities = RandomResponsibilities([new_stream(rng) for _ in range(n_components)])

@@ -1,0 +1,156 @@
+"""Starts: from a given partition (labels or responsibilities), and the rule that a degenerate optimum loses."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+from conftest import STRUCTURES, as_numpy, on_engine
+
+from gaussmix import CollapsedComponentWarning, GaussianMixture, GaussianMixtureSelector, InvalidParameterError
+from gaussmix.covariance import get_structure
+from gaussmix.em.fit import FitObserver, FitSettings, fit_mixture
+from gaussmix.engines import get_engine
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal([0, 0], 1.0, (150, 2)), rng.normal([5, 0], 1.0, (100, 2)),
+                   rng.normal([0, 6], 0.7, (80, 2))])
+    labels = np.repeat([0, 1, 2], [150, 100, 80])
+    return X, labels
+
+
+def test_labels_start_from_their_partition(rows):
+    X, labels = rows
+    model = GaussianMixture(3, init_params=labels, max_iter=0).fit(X)  # no EM: the starting parameters
+    for k in range(3):
+        np.testing.assert_allclose(model.means_[k], X[labels == k].mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(model.covariances_[k], np.cov(X[labels == k].T, bias=True) + 1e-6 * X.var(axis=0)
+                                   * np.eye(2), rtol=1e-9)
+    np.testing.assert_allclose(model.weights_, [150 / 330, 100 / 330, 80 / 330])
+
+
+def test_responsibilities_and_one_hot_labels_agree(rows, structure):
+    X, labels = rows
+    one_hot = np.eye(3)[labels]
+    a = GaussianMixture(3, covariance_type=structure, init_params=labels).fit(X)
+    b = GaussianMixture(3, covariance_type=structure, init_params=one_hot).fit(X)
+    np.testing.assert_allclose(a.means_, b.means_, rtol=1e-10)
+    assert a.n_iter_ == b.n_iter_
+    soft = np.full((X.shape[0], 3), 0.1) + 0.7 * one_hot
+    c = GaussianMixture(3, covariance_type=structure, init_params=soft, max_iter=200, tol=1e-8).fit(X)
+    assert np.mean(c.predict(X) == labels) > 0.95
+
+
+def test_a_given_start_is_deterministic_and_runs_once(rows):
+    X, labels = rows
+    seen = []
+    model = GaussianMixture(3, init_params=labels, n_init=5, random_state=None, callback=seen.append).fit(X)
+    again = GaussianMixture(3, init_params=labels, n_init=1, random_state=123).fit(X)
+    assert {info.restart for info in seen} == {0}
+    np.testing.assert_array_equal(model.means_, again.means_)
+
+
+def test_a_given_start_with_sample_weights_equals_repeated_rows(rows):
+    X, labels = rows
+    weights = np.where(np.arange(X.shape[0]) % 3 == 0, 2.0, 1.0)
+    repeat = np.repeat(np.arange(X.shape[0]), weights.astype(int))
+    weighted = GaussianMixture(3, init_params=labels).fit(X, sample_weight=weights)
+    repeated = GaussianMixture(3, init_params=labels[repeat]).fit(X[repeat])
+    np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-9)
+    np.testing.assert_allclose(weighted.covariances_, repeated.covariances_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("engine", ["torch", "dask"])
+def test_a_given_start_on_every_engine(rows, engine):
+    if importlib.util.find_spec(engine) is None:
+        pytest.skip(f"{engine} is not installed")
+    X, labels = rows
+    weights = np.linspace(0.5, 2.0, X.shape[0])
+    reference = GaussianMixture(3, init_params=labels).fit(X, sample_weight=weights)
+    for start in (labels, np.eye(3)[labels]):
+        model = GaussianMixture(3, init_params=start).fit(on_engine(X, engine, chunks=64), sample_weight=weights)
+        np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-8)
+        assert as_numpy(model.predict(on_engine(X, engine))).shape == (X.shape[0],)
+
+
+@pytest.mark.parametrize("start, message", [
+    (np.zeros(10, dtype=int), "init_params gives 10 labels, but X has 330 rows"),
+    (np.full(330, 3), r"labels must lie in \[0, 3\)"),
+    (np.full(330, 0.5), "whole numbers"),
+    (np.full((330, 2), 0.5), r"'init_params' should have the shape of \(330, 3\)"),
+    (np.full((330, 3), 0.5), "must sum to 1 in every row; row 0 sums to 1.5"),
+    (-np.eye(3)[np.zeros(330, dtype=int)], "finite and non-negative"),
+    (np.zeros((330, 3, 1)), "labels \\(n_samples,\\) or responsibilities"),
+])
+def test_a_given_start_is_checked_against_x(rows, start, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(3, init_params=start).fit(rows[0])
+
+
+def test_init_params_names_the_array_forms_in_its_error(rows):
+    with pytest.raises(InvalidParameterError, match="or an array of labels of shape \\(n_samples,\\)"):
+        GaussianMixture(3, init_params="hierarchical").fit(rows[0])
+    with pytest.raises(InvalidParameterError, match="must name a method for a selector"):
+        GaussianMixtureSelector([2, 3], init_params=rows[1]).fit(rows[0])
+
+
+def test_a_given_start_round_trips_through_clone_and_files(rows, tmp_path):
+    from sklearn.base import clone
+
+    import gaussmix
+
+    X, labels = rows
+    model = GaussianMixture(3, init_params=labels).fit(X)
+    copy = clone(model)
+    np.testing.assert_array_equal(copy.init_params, labels)
+    model.save(tmp_path / "m.npz")
+    loaded = gaussmix.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.init_params, labels)
+    np.testing.assert_array_equal(loaded.fit(X).means_, model.means_)
+
+
+# -- a degenerate optimum is not a better optimum ---------------------------------------------------------
+class Recorder(FitObserver):
+    def __init__(self):
+        self.results = []
+
+    def restart_finished(self, restart, result):
+        self.results.append(result)
+
+
+def degenerate_data():
+    """Normal rows plus a tight knot of repeated rows: a component on the knot is a spike of density."""
+    rng = np.random.RandomState(1)
+    X = np.vstack([rng.normal(0, 1, (200, 2)), rng.normal(4, 1, (200, 2)), np.tile([[2.0, -3.0]], (12, 1))])
+    return X
+
+
+@pytest.mark.parametrize("structure", [s for s in STRUCTURES if get_structure(s).layout.per_component])
+def test_restarts_prefer_a_fit_without_a_collapsed_component(structure):
+    X = degenerate_data()
+    source = get_engine("numpy").prepare(X, None, device=None).source
+    settings = FitSettings(n_components=3, structure=get_structure(structure), init="random_from_data",
+                           n_init=30, tol=1e-6, reg_covar=1e-6, max_iter=300)
+    recorder = Recorder()
+    best = fit_mixture(source, settings, np.random.RandomState(0), observer=recorder)
+    collapsed = [r for r in recorder.results if r.collapsed]
+    sound = [r for r in recorder.results if not r.collapsed]
+    assert collapsed and sound  # the search met both kinds of optimum
+    assert max(r.lower_bound for r in collapsed) > max(r.lower_bound for r in sound)  # the spike "wins" on likelihood
+    assert not best.collapsed and best.lower_bound == max(r.lower_bound for r in sound)
+
+
+def test_only_when_every_restart_collapses_is_a_collapsed_fit_kept_with_a_warning():
+    X = np.vstack([np.tile([[0.0, 0.0]], (20, 1)), np.tile([[5.0, 5.0]], (20, 1)),
+                   np.random.RandomState(0).normal(2, 1, (30, 2))])
+    with pytest.warns(CollapsedComponentWarning):
+        model = GaussianMixture(3, n_init=3, random_state=0).fit(X)
+    assert model.collapsed_components_.size
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapsedComponentWarning)
+        GaussianMixture(2, n_init=3, random_state=0).fit(degenerate_data())
