@@ -22,8 +22,9 @@ from conftest import DEVICE, STRUCTURES, as_numpy, on_engine
 import gaussmix.em.init as init_module
 from gaussmix import GaussianMixture, InvalidParameterError, MissingDependencyError
 from gaussmix.datasets import make_mixture
+from gaussmix.em.init import INIT_METHODS
 
-INITS = ("kmeans", "k-means++", "random", "random_from_data")
+INITS = INIT_METHODS  # every method by name
 MEANS = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 6.0, 4.0]])
 
 

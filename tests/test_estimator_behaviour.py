@@ -8,8 +8,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 
 from gaussmix import ConvergenceWarning, GaussianMixture
+from gaussmix.em.init import INIT_METHODS
 
-INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+INITS = INIT_METHODS  # every method by name
 
 
 @pytest.mark.parametrize("init", INITS)

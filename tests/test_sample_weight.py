@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from gaussmix import GaussianMixture
+from gaussmix.em.init import INIT_METHODS
 
-INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+INITS = INIT_METHODS  # every method by name
 ATTRS = ("weights_", "means_", "covariances_", "precisions_cholesky_")
 
 

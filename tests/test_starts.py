@@ -154,3 +154,46 @@ def test_only_when_every_restart_collapses_is_a_collapsed_fit_kept_with_a_warnin
     with warnings.catch_warnings():
         warnings.simplefilter("error", CollapsedComponentWarning)
         GaussianMixture(2, n_init=3, random_state=0).fit(degenerate_data())
+
+
+# -- short-EM multi-starts ---------------------------------------------------------------------------------
+def size_dominated(seed=5):
+    """Four groups that differ in shape, all spread along one dominant "size" direction (as MASS::crabs)."""
+    rng = np.random.RandomState(seed)
+    size = rng.normal(0, 8, 200)
+    offsets = np.array([[1.2, -1.2, 0, 0, 0], [-1.2, 1.2, 0, 0, 0], [0, 0, 1.2, -1.2, 0], [0, 0, -1.2, 1.2, 0]])
+    labels = np.repeat(np.arange(4), 50)
+    return size[:, None] * np.ones(5) / np.sqrt(5) + offsets[labels] + rng.normal(0, 0.5, (200, 5)), labels
+
+
+def test_short_em_finds_the_basin_every_k_means_start_misses():
+    from sklearn.metrics import adjusted_rand_score
+
+    X, labels = size_dominated()
+    kmeans = GaussianMixture(4, covariance_type="tied", n_init=10, random_state=0).fit(X)
+    emem = GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=10, random_state=0).fit(X)
+    assert emem.lower_bound_ * 200 > kmeans.lower_bound_ * 200 + 100  # -1514.8 against -1634.8
+    assert adjusted_rand_score(labels, emem.predict(X)) > 0.9 > 0.1 > adjusted_rand_score(labels, kmeans.predict(X))
+    assert emem.converged_ and emem.n_iter_ == len(emem.lower_bounds_)
+    assert np.all(np.diff(emem.lower_bounds_) > -1e-9)  # one EM trajectory: the short run, then its continuation
+
+
+def test_short_em_is_deterministic_and_reports_every_run():
+    X, _ = size_dominated()
+    seen = []
+    first = GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=6, random_state=3,
+                            callback=seen.append).fit(X)
+    again = GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=6, random_state=3).fit(X)
+    np.testing.assert_array_equal(first.means_, again.means_)
+    # six short runs (restarts 0-5), then the three best continued (restarts 6-8)
+    assert sorted({info.restart for info in seen}) == list(range(9))
+    short = [info for info in seen if info.restart < 6]
+    assert max(info.iteration for info in short) <= 20
+
+
+def test_one_short_em_start_is_a_k_means_start_run_to_convergence(rows):
+    X, _ = rows
+    emem = GaussianMixture(3, init_params="emem", n_init=1, random_state=0, tol=1e-8).fit(X)
+    kmeans = GaussianMixture(3, init_params="kmeans", n_init=1, random_state=0, tol=1e-8).fit(X)
+    assert emem.lower_bound_ == pytest.approx(kmeans.lower_bound_, abs=1e-8)
+    np.testing.assert_allclose(emem.means_, kmeans.means_, rtol=1e-6)

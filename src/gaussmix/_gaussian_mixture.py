@@ -49,10 +49,11 @@ class GaussianMixture(BaseMixture):
         component collapsed (a collapsed component's spike of density
         inflates the likelihood; see
         :class:`~gaussmix.exceptions.CollapsedComponentWarning`); only when
-        every run collapsed is the best of them kept. A start given as an
-        array, or a warm start, is deterministic: it runs once whatever
-        ``n_init``.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"} or array-like, default="kmeans"
+        every run collapsed is the best of them kept. With
+        ``init_params="emem"``, ``n_init`` is the number of short runs (see
+        there). A start given as an array, or a warm start, is
+        deterministic: it runs once whatever ``n_init``.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "emem"} or array-like, default="kmeans"
         How initial responsibilities are chosen: k-means (k-means++ seeding,
         then Lloyd iterations), k-means++ seeds alone, uniformly random
         responsibilities, or randomly chosen distinct rows as seeds. Seeded
@@ -62,7 +63,15 @@ class GaussianMixture(BaseMixture):
         the rows, or shifting and rescaling features, does not change the
         fit. "random" starts every component near the overall mean; on
         well-separated data EM can stop there within ``tol`` (as in
-        scikit-learn), so prefer "kmeans". An array gives the start itself:
+        scikit-learn), so prefer "kmeans". "emem" (short-EM multi-starts,
+        after Biernacki, Celeux & Govaert 2003): ``n_init`` starts (the first
+        by k-means, the others from distinct random rows) each run at most
+        20 EM iterations, or until the lower bound changes by less than
+        ``max(tol, 1e-3)``; the 3 best short runs (no collapsed component
+        first, then the highest bound) continue to convergence and the best
+        of them is kept. Random rows find optima that every k-means start
+        misses when one direction dominates the data, at about the cost of
+        ``n_init`` k-means starts. An array gives the start itself:
         labels of shape ``(n_samples,)`` (a component index per row of X)
         or responsibilities of shape ``(n_samples, n_components)`` (rows
         summing to 1); the initial parameters are those of that partition

@@ -147,21 +147,26 @@ def fit_mixture(
     observer = observer or FitObserver()
     model = maximum_likelihood(source, settings) if model is None else model
     deterministic = warm_start is not None or given is not None
+    short = settings.init == "emem" and not deterministic
     n_restarts = 1 if deterministic else settings.n_init
+    n_continued = min(SHORT_EM_CONTINUED, n_restarts) if short else 0
+    n_reported = n_restarts + n_continued
 
     best: EMResult | None = None
+    runs: list[EMResult] = []
     for restart in range(n_restarts):
-        observer.restart_started(restart, n_restarts)
+        observer.restart_started(restart, n_reported)
         if warm_start is not None:
             params, lower_bound = warm_start
             init_dropped: tuple[int, ...] = ()
         else:
+            method = short_em_method(restart) if short else settings.init
             try:
                 params, init_dropped = initial_params(
                     source,
                     model,
                     n_components=settings.n_components,
-                    method=settings.init,
+                    method=method,
                     rng=rng,
                     weights_init=weights_init,
                     means_init=means_init,
@@ -175,8 +180,8 @@ def fit_mixture(
             source,
             model,
             params,
-            tol=settings.tol,
-            max_iter=settings.max_iter,
+            tol=max(settings.tol, SHORT_EM_TOL) if short else settings.tol,
+            max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS) if short else settings.max_iter,
             lower_bound=lower_bound,
             restart=restart,
             callback=observer.iteration,
@@ -185,11 +190,61 @@ def fit_mixture(
             result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
         result = replace(result, collapsed=model.collapsed(result.params))
         observer.restart_finished(restart, result)
+        runs.append(result)
         if best is None or _better(result, best):
             best = result
     assert best is not None  # n_restarts >= 1
+    if short:
+        # The most promising short runs continue to convergence; the best of those is the fit.
+        ranked = sorted(range(len(runs)), key=lambda i: (bool(runs[i].collapsed), -runs[i].lower_bound, i))
+        best = None
+        for position, index in enumerate(ranked[:n_continued]):
+            result = _continued(source, model, runs[index], settings, n_restarts + position, n_reported, observer)
+            if best is None or _better(result, best):
+                best = result
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
     return replace(best, constant=constant)
+
+
+#: Short-EM starts ("emem", after Biernacki, Celeux & Govaert 2003): each of the ``n_init`` starts
+#: runs at most SHORT_EM_ITERATIONS iterations, or until the lower bound changes by less than
+#: SHORT_EM_TOL per row; the SHORT_EM_CONTINUED best short runs then continue to convergence.
+SHORT_EM_ITERATIONS = 20
+SHORT_EM_TOL = 1e-3
+SHORT_EM_CONTINUED = 3
+
+
+def short_em_method(start: int) -> InitMethod:
+    """The seeding of short-EM start ``start``: k-means first, then distinct random rows.
+
+    Random rows land in basins that every k-means start misses when one
+    direction dominates the data (k-means++ seeds, spread along that
+    direction, mostly miss them too); the first start being k-means, "emem"
+    with ``n_init=1`` is a k-means start run to convergence.
+    """
+    return "kmeans" if start == 0 else "random_from_data"
+
+
+def _continued(source, model, start: EMResult, settings: FitSettings, restart: int, n_reported: int,
+               observer) -> EMResult:
+    """A short run continued to convergence (the iterations and bounds of both, as one run)."""
+    observer.restart_started(restart, n_reported)
+    if start.stopped is not None or start.n_iter >= settings.max_iter:
+        observer.restart_finished(restart, start)
+        return start
+    rest = run_em(
+        source, model, start.params, tol=settings.tol, max_iter=settings.max_iter - start.n_iter,
+        lower_bound=start.lower_bound, restart=restart, callback=observer.iteration,
+    )
+    result = replace(
+        rest,
+        lower_bounds=start.lower_bounds + rest.lower_bounds,
+        n_iter=start.n_iter + rest.n_iter,
+        dropped=start.dropped + tuple((k, start.n_iter + it) for k, it in rest.dropped),
+        collapsed=model.collapsed(rest.params),
+    )
+    observer.restart_finished(restart, result)
+    return result
 
 
 def _better(result: EMResult, best: EMResult) -> bool:

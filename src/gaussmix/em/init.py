@@ -45,10 +45,10 @@ from gaussmix.em.sampling import new_stream, uniforms
 from gaussmix.em.source import DataSource, RowSource
 from gaussmix.em.statistics import Statistics
 
-InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "given"]
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "emem", "given"]
 #: Rows above which k-means initialisation works on a subsample.
 INIT_SAMPLE_ROWS = 20_000
-INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data")
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "emem")
 
 
 class LabelResponsibilities:
