@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_help = "model file written by 'gaussmix fit'"
     structures = _structures()
     from gaussmix.covariance import DEFAULT_STRUCTURE
+    from gaussmix.em import INIT_METHODS
     from gaussmix.engines import ENGINES
 
     fit = command("fit", "fit a mixture to a data file and save the model",
@@ -175,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of components (default 1; see also --select)")
     fit.add_argument("--covariance", default=DEFAULT_STRUCTURE, choices=structures,
                      help=f"covariance structure (default {DEFAULT_STRUCTURE})")
-    fit.add_argument("--init", default="kmeans", choices=["kmeans", "k-means++", "random", "random_from_data"],
-                     help="initialisation (default kmeans)")
+    fit.add_argument("--init", default="kmeans", choices=INIT_METHODS,
+                     help="initialisation (default kmeans; emem: short-EM multi-starts, see GaussianMixture)")
     fit.add_argument("--n-init", type=_positive_int, default=1, metavar="N", help="number of starts (default 1)")
     fit.add_argument("--max-iter", type=_positive_int, default=100, metavar="N", help="EM iterations (default 100)")
     fit.add_argument("--tol", type=_non_negative_float, default=1e-3, help="convergence tolerance (default 1e-3)")

@@ -16,3 +16,6 @@ module             what it holds
 
 Nothing here imports scikit-learn or an engine: the estimators bring both.
 """
+
+#: The starting methods ``init_params`` names (read by the command line without numerical imports).
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "emem")

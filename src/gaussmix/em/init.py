@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em import INIT_METHODS
 from gaussmix.em.kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
 from gaussmix.em.models import EMModel
 from gaussmix.em.params import MixtureParams
@@ -45,10 +46,11 @@ from gaussmix.em.sampling import new_stream, uniforms
 from gaussmix.em.source import DataSource, RowSource
 from gaussmix.em.statistics import Statistics
 
+__all__ = ["INIT_METHODS", "InitMethod", "initial_params"]
+
 InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "emem", "given"]
 #: Rows above which k-means initialisation works on a subsample.
 INIT_SAMPLE_ROWS = 20_000
-INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "emem")
 
 
 class LabelResponsibilities:
