@@ -51,9 +51,10 @@ class GaussianMixture(BaseMixture):
         :class:`~gaussmix.exceptions.CollapsedComponentWarning`); only when
         every run collapsed is the best of them kept. With
         ``init_params="emem"``, ``n_init`` is the number of short runs (see
-        there). A start given as an array, or a warm start, is
-        deterministic: it runs once whatever ``n_init``.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data", "emem"} or array-like, default="kmeans"
+        there). The hierarchical start ("hc"), a start given as an array and
+        a warm start are deterministic: they run once whatever ``n_init``.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "emem", "hc"} or array-like, \
+default="kmeans"
         How initial responsibilities are chosen: k-means (k-means++ seeding,
         then Lloyd iterations), k-means++ seeds alone, uniformly random
         responsibilities, or randomly chosen distinct rows as seeds. Seeded
@@ -71,7 +72,14 @@ class GaussianMixture(BaseMixture):
         first, then the highest bound) continue to convergence and the best
         of them is kept. Random rows find optima that every k-means start
         misses when one direction dominates the data, at about the cost of
-        ``n_init`` k-means starts. An array gives the start itself:
+        ``n_init`` k-means starts. "hc" is mclust's default start:
+        model-based agglomerative hierarchical clustering (unconstrained
+        Gaussian clusters, mclust's criterion and its "SVD" transformation of
+        the data; the same merges as mclust's ``hc``), cut at
+        ``n_components`` clusters; on more than 2,000 rows it is built on a
+        weighted sample of 2,000 and EM's first E-step assigns the rest. A
+        selector builds the hierarchy once for all its candidates. An array
+        gives the start itself:
         labels of shape ``(n_samples,)`` (a component index per row of X)
         or responsibilities of shape ``(n_samples, n_components)`` (rows
         summing to 1); the initial parameters are those of that partition

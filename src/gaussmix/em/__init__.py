@@ -18,4 +18,4 @@ Nothing here imports scikit-learn or an engine: the estimators bring both.
 """
 
 #: The starting methods ``init_params`` names (read by the command line without numerical imports).
-INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "emem")
+INIT_METHODS: tuple[str, ...] = ("kmeans", "k-means++", "random", "random_from_data", "emem", "hc")

@@ -146,7 +146,7 @@ def fit_mixture(
     """
     observer = observer or FitObserver()
     model = maximum_likelihood(source, settings) if model is None else model
-    deterministic = warm_start is not None or given is not None
+    deterministic = warm_start is not None or given is not None or settings.init == "hc"
     short = settings.init == "emem" and not deterministic
     n_restarts = 1 if deterministic else settings.n_init
     n_continued = min(SHORT_EM_CONTINUED, n_restarts) if short else 0

@@ -39,6 +39,7 @@ import numpy as np
 
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import INIT_METHODS
+from gaussmix.em.hierarchical import HC_MAX_ROWS, agglomerate, partition, svd_transform
 from gaussmix.em.kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
 from gaussmix.em.models import EMModel
 from gaussmix.em.params import MixtureParams
@@ -48,7 +49,7 @@ from gaussmix.em.statistics import Statistics
 
 __all__ = ["INIT_METHODS", "InitMethod", "initial_params"]
 
-InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "emem", "given"]
+InitMethod = Literal["kmeans", "k-means++", "random", "random_from_data", "emem", "hc", "given"]
 #: Rows above which k-means initialisation works on a subsample.
 INIT_SAMPLE_ROWS = 20_000
 
@@ -122,6 +123,40 @@ def _subsample(data: DataSource, n_components: int, rng: np.random.RandomState) 
     return data.weighted_sample(size, new_stream(rng))
 
 
+def hierarchical_start(data: DataSource, n_components: int, rng: np.random.RandomState):
+    """``(sample or None, labels)``: the hierarchy's partition into ``n_components`` clusters.
+
+    The hierarchy is built once per data source (and sample) and kept in
+    its ``memo``, so every number of components of a selector cuts the same
+    tree. Data of more than :data:`~gaussmix.em.hierarchical.HC_MAX_ROWS`
+    rows use a weighted sample of that many rows; the labels are then the
+    sample's (``sample`` is returned).
+    """
+    sample = None
+    key: tuple = ("hc",)
+    if data.n_samples > HC_MAX_ROWS:
+        stream = new_stream(rng)
+        key = ("hc", stream)
+        if key not in data.memo:
+            sample = data.weighted_sample(HC_MAX_ROWS, stream)
+    if key not in data.memo:
+        rows = data.in_memory() if sample is None else sample
+        X = np.asarray(rows.xp.to_numpy(rows.rows(np.arange(rows.n_samples))), dtype=np.float64)
+        weights = rows.weights_numpy()
+        merges, start = agglomerate(svd_transform(X, weights), weights)
+        data.memo[key] = (sample, merges, start, X, weights)
+    sample, merges, start, X, weights = data.memo[key]
+    labels = partition(merges, start, n_components)
+    # Components numbered by their means (lexicographically), not by their first row: the same
+    # mixture whatever the order of the rows.
+    counted = weights > 0  # every cluster has rows of positive weight; the others count for nothing
+    means = np.stack([np.average(X[counted & (labels == k)], axis=0, weights=weights[counted & (labels == k)])
+                      for k in range(n_components)])
+    rank = np.empty(n_components, dtype=np.intp)
+    rank[np.lexsort(means.T[::-1])] = np.arange(n_components)
+    return sample, rank[labels]
+
+
 def initial_params(
     data: DataSource,
     model: EMModel,
@@ -151,6 +186,11 @@ def initial_params(
     responsibilities: Any
     if given is not None:
         responsibilities = given
+    elif method == "hc" and means_init is None:
+        sample, labels = hierarchical_start(data, n_components, rng)
+        if sample is not None:  # built on a sample: its parameters, and EM's first E-step assigns the rest
+            data = sample
+        responsibilities = LabelResponsibilities(labels, n_components)
     elif means_init is not None:
         responsibilities = NearestResponsibilities(means_init)
     elif method == "random":

@@ -51,6 +51,8 @@ class DataSource(Protocol):
     n_features: int
     dtype: np.dtype
     xp: ArrayNamespace
+    #: results of starts computed once for these data and kept for later fits (a selector's candidates)
+    memo: dict
 
     @property
     def total_weight(self) -> float: ...

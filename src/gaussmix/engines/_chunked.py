@@ -178,6 +178,7 @@ class ChunkedData:
             self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
         self.row_offset = int(row_offset)
         self._groups: RowGroups | None = None
+        self.memo: dict = {}  # what starts computed once for these data (a hierarchy)
         self._moments = moments
         self._keep_centred = (
             self.xp.name == "numpy" and self.n_samples * self.n_features * self.dtype.itemsize <= CENTRED_CACHE_BYTES

@@ -243,6 +243,7 @@ class DaskData:
         self.offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
         self._total_weight: float | None = None if weights is not None else float(self.n_samples)
+        self.memo: dict = {}  # what starts computed once for these data (a hierarchy)
 
     def __getstate__(self):
         return {key: value for key, value in vars(self).items() if key != "dask"}

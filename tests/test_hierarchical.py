@@ -1,0 +1,91 @@
+"""init_params="hc": mclust's model-based hierarchical start, checked against mclust's own numbers.
+
+tests/data/mclust/hc_faithful.R made the reference files with R's mclust 6.0.0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gaussmix.em.init as init_module
+from gaussmix import GaussianMixture, GaussianMixtureSelector
+from gaussmix.datasets import load_faithful
+from gaussmix.em.hierarchical import agglomerate, partition, svd_transform
+
+REFERENCE = Path(__file__).parent / "data" / "mclust"
+
+
+def reference(name: str) -> np.ndarray:
+    return np.loadtxt(REFERENCE / name, delimiter=",", skiprows=1, dtype=int)
+
+
+@pytest.fixture(scope="module")
+def faithful():
+    return load_faithful().data
+
+
+def test_the_merges_are_mclusts(faithful):
+    """Every one of the 271 merges, in order, including mclust's rule for equal costs (32 duplicate rows)."""
+    merges, _ = agglomerate(svd_transform(faithful, np.ones(len(faithful))), np.ones(len(faithful)))
+    np.testing.assert_array_equal(merges + 1, reference("hc_faithful_merges.csv"))
+
+
+def test_the_partitions_are_mclusts(faithful):
+    merges, start = agglomerate(svd_transform(faithful, np.ones(len(faithful))), np.ones(len(faithful)))
+    expected = reference("hc_faithful_partitions.csv")
+    for n_clusters in range(1, 7):
+        np.testing.assert_array_equal(partition(merges, start, n_clusters) + 1, expected[:, n_clusters - 1])
+
+
+def test_a_fit_from_the_hierarchy_reaches_mclusts_log_likelihood(faithful):
+    model = GaussianMixture(3, covariance_type="tied", init_params="hc", tol=1e-8, max_iter=1000).fit(faithful)
+    assert model.score(faithful) * len(faithful) >= -1126.326 - 0.02  # mclust's EEE, 3 components
+
+
+def test_the_start_is_deterministic_and_runs_once(faithful):
+    seen = []
+    first = GaussianMixture(3, init_params="hc", n_init=5, random_state=1, callback=seen.append).fit(faithful)
+    again = GaussianMixture(3, init_params="hc", random_state=2).fit(faithful)
+    np.testing.assert_array_equal(first.means_, again.means_)
+    assert {info.restart for info in seen} == {0}
+
+
+def test_a_selector_builds_the_hierarchy_once(faithful, monkeypatch):
+    calls = []
+    original = init_module.agglomerate
+    monkeypatch.setattr(init_module, "agglomerate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        selector = GaussianMixtureSelector(range(1, 6), covariance_types=["full", "tied"], init_params="hc",
+                                           n_init=1, random_state=0).fit(faithful)
+    assert len(calls) == 1 and len(selector.results_) == 10
+
+
+def test_larger_data_use_a_weighted_sample(monkeypatch):
+    """Above the row limit the hierarchy is built on a weighted sample; EM's first E-step assigns the rest."""
+    monkeypatch.setattr(init_module, "HC_MAX_ROWS", 150)
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
+    a = GaussianMixture(2, init_params="hc", random_state=0).fit(X)
+    b = GaussianMixture(2, init_params="hc", random_state=0).fit(X)
+    np.testing.assert_array_equal(a.means_, b.means_)
+    assert sorted(np.round(a.means_[:, 0]).tolist()) == [0.0, 6.0]
+
+
+@pytest.mark.parametrize("engine", ["torch", "dask"])
+def test_the_sampled_hierarchy_on_every_engine(monkeypatch, engine):
+    pytest.importorskip(engine)
+    from conftest import on_engine
+
+    monkeypatch.setattr(init_module, "HC_MAX_ROWS", 150)
+    rng = np.random.RandomState(1)
+    X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(6, 1, (300, 2))])
+    weights = rng.uniform(0.5, 2.0, X.shape[0])
+    reference = GaussianMixture(2, init_params="hc", random_state=0).fit(X, sample_weight=weights)
+    model = GaussianMixture(2, init_params="hc", random_state=0).fit(on_engine(X, engine, chunks=128),
+                                                                    sample_weight=weights)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-8)
