@@ -94,10 +94,23 @@ def agglomerate(
             delta[:, :, None] * delta[:, None, :])
         return _terms(w, merged, alpha, beta) - term[a] - term[others]
 
-    cost = np.full((k, k), np.inf)
-    for a in range(k - 1):
-        cost[a, a + 1:] = costs(a, np.arange(a + 1, k))
-    cost = np.minimum(cost, cost.T)
+    if np.max(weight, initial=0.0) * 2 <= d:
+        # Pairs of rows too light for a determinant: the cost needs only their squared distances.
+        # Differences taken before squaring: identical rows are at distance exactly 0 (their equal
+        # costs are ties that mclust's rule breaks).
+        squared = np.empty((k, k))
+        for begin in range(0, k, 256):
+            block = mean[begin:begin + 256, None, :] - mean[None, :, :]
+            squared[begin:begin + 256] = np.einsum("ijk,ijk->ij", block, block)
+        w = weight[:, None] + weight[None, :]
+        merged = w * np.log(beta * ((weight[:, None] * weight[None, :] / w) * squared + alpha) / w)
+        cost = merged - term[:, None] - term[None, :]
+        np.fill_diagonal(cost, np.inf)
+    else:
+        cost = np.full((k, k), np.inf)
+        for a in range(k - 1):
+            cost[a, a + 1:] = costs(a, np.arange(a + 1, k))
+        cost = np.minimum(cost, cost.T)
     alive = np.ones(k, bool)
     best = np.argmin(cost, axis=1)
     best_cost = cost[np.arange(k), best]

@@ -1,0 +1,156 @@
+"""Starting strategies: how often each reaches the best log-likelihood known for a cell, and at what cost.
+
+    cd benchmarks/starts && Rscript mclust_reference.R     # once: the data sets and mclust's numbers
+    python benchmarks/bench_starts.py [--quick]
+
+For every data set of ``starts/data`` (written by the R script), every
+structure and K = 1..9, each strategy fits the data (tol 1e-5 per row,
+max_iter 1000, random_state 0, BLAS on one thread, one process):
+
+* gaussmix k-means x1 and x10, random rows x10, hc, emem x10;
+* scikit-learn's k-means start x10.
+
+The best known log-likelihood of a cell is the best fit without a collapsed
+component among all of these and a long search (random rows x50). A
+strategy *reaches* it when its fit has no collapsed component and is within
+max(0.02, 1e-5 |best|) of it. mclust's figure (``starts/mclust.csv``, its
+default hierarchical start) is judged the same way. Times are the sums over
+all cells, relative to scikit-learn's x10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "starts" / "data"
+MCLUST = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+SETTINGS = dict(tol=1e-5, max_iter=1000, random_state=0)
+STRATEGIES = {
+    "gaussmix k-means x1": dict(init_params="kmeans", n_init=1),
+    "gaussmix k-means x10": dict(init_params="kmeans", n_init=10),
+    "gaussmix random rows x10": dict(init_params="random_from_data", n_init=10),
+    "gaussmix hc": dict(init_params="hc", n_init=1),
+    "gaussmix emem x10": dict(init_params="emem", n_init=10),
+}
+SKLEARN = "scikit-learn k-means x10"
+LONG_SEARCH = dict(init_params="random_from_data", n_init=50)
+
+
+def collapsed(structure: str, weights, means, covariances, X) -> bool:
+    """Whether a fit has a component whose variance is only the regularisation in some direction."""
+    from gaussmix.covariance import get_structure
+    from gaussmix.em.params import MixtureParams
+    from gaussmix.em.scale import DataScale, collapsed_components
+
+    s = get_structure(structure)
+    params = MixtureParams(np.asarray(weights, float), np.asarray(means, float), np.asarray(covariances, float),
+                           s.layout.precisions_cholesky(np.asarray(covariances, float)))
+    scale = DataScale.from_moments(X.mean(axis=0), X.var(axis=0), 1e-6, np.float64)
+    return bool(collapsed_components(s, params, scale))
+
+
+def fit_gaussmix(X, structure, k, options):
+    from gaussmix import GaussianMixture
+
+    begin = time.perf_counter()
+    try:
+        model = GaussianMixture(k, covariance_type=structure, **SETTINGS, **options).fit(X)
+    except ValueError:
+        return math.nan, True, time.perf_counter() - begin
+    seconds = time.perf_counter() - begin
+    return model.score(X) * X.shape[0], bool(model.collapsed_components_.size), seconds
+
+
+def fit_sklearn(X, structure, k):
+    from sklearn.mixture import GaussianMixture
+
+    begin = time.perf_counter()
+    try:
+        model = GaussianMixture(k, covariance_type=structure, n_init=10, **SETTINGS).fit(X)
+    except ValueError:
+        return math.nan, True, time.perf_counter() - begin
+    seconds = time.perf_counter() - begin
+    bad = collapsed(structure, model.weights_, model.means_, model.covariances_, X)
+    return model.score(X) * X.shape[0], bad, seconds
+
+
+def mclust_reference() -> dict:
+    table = {}
+    with open(HERE / "starts" / "mclust.csv") as handle:
+        for row in csv.DictReader(handle):
+            value = float(row["loglik"]) if row["loglik"] not in ("NA", "") else math.nan
+            table[(row["data"], row["model"], int(row["G"]))] = value
+    return table
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="K = 1..4 and two structures only")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        raise SystemExit(f"no data sets in {DATA}: run 'Rscript mclust_reference.R' in {DATA.parent} first")
+    warnings.simplefilter("ignore")
+    reference = mclust_reference()
+    structures = ("full", "spherical") if args.quick else tuple(MCLUST)
+    counts = range(1, 5) if args.quick else range(1, 10)
+    names = [*STRATEGIES, SKLEARN]
+    cells = []
+    with threadpool_limits(1):
+        for path in sorted(DATA.glob("*.csv")):
+            X = np.loadtxt(path, delimiter=",", skiprows=1)
+            X = X[:, None] if X.ndim == 1 else X
+            for structure in structures:
+                for k in counts:
+                    results = {name: fit_gaussmix(X, structure, k, options) for name, options in STRATEGIES.items()}
+                    results[SKLEARN] = fit_sklearn(X, structure, k)
+                    long = fit_gaussmix(X, structure, k, LONG_SEARCH)
+                    sound = [v for v, bad, _ in [*results.values(), long] if not bad and math.isfinite(v)]
+                    if not sound:
+                        continue
+                    best = max(sound)
+                    mclust = reference.get((path.stem, MCLUST[structure], k), math.nan)
+                    cells.append({"data": path.stem, "structure": structure, "K": k, "best": best,
+                                  "mclust": mclust, **{n: list(r) for n, r in results.items()}})
+                    print(f"{path.stem:10s} {structure:9s} K={k}: best {best:.3f}  " + "  ".join(
+                        f"{n.split(' ', 1)[1]} {r[0]:.2f}{'*' if r[1] else ''}" for n, r in results.items()),
+                        flush=True)
+
+    def reaches(value, bad, best):
+        return (not bad) and math.isfinite(value) and value >= best - max(0.02, 1e-5 * abs(best))
+
+    summary = {}
+    sklearn_time = sum(c[SKLEARN][2] for c in cells)
+    for name in names:
+        hit = sum(reaches(c[name][0], c[name][1], c["best"]) for c in cells)
+        summary[name] = {"reached": hit, "cells": len(cells), "share": hit / len(cells),
+                         "time_vs_sklearn_x10": sum(c[name][2] for c in cells) / sklearn_time}
+    known = [c for c in cells if math.isfinite(c["mclust"])]
+    summary["mclust (hc start)"] = {"reached": sum(reaches(c["mclust"], False, c["best"]) for c in known),
+                                    "cells": len(known),
+                                    "share": sum(reaches(c["mclust"], False, c["best"]) for c in known) / len(known),
+                                    "time_vs_sklearn_x10": math.nan}
+    out = HERE / "results" / ("starts-quick.json" if args.quick else "starts.json")
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "settings": SETTINGS, "cells": cells,
+                               "summary": summary}, indent=1))
+    print(f"\n{len(cells)} cells ({len({c['data'] for c in cells})} data sets)\n")
+    print("| strategy | reaches the best known | time relative to scikit-learn x10 |")
+    print("|---|---|---|")
+    for name, row in summary.items():
+        t = "—" if math.isnan(row["time_vs_sklearn_x10"]) else f"{row['time_vs_sklearn_x10']:.2f}"
+        print(f"| {name} | {row['share']:.0%} ({row['reached']} of {row['cells']}) | {t} |")
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
