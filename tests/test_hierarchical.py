@@ -89,3 +89,14 @@ def test_the_sampled_hierarchy_on_every_engine(monkeypatch, engine):
     model = GaussianMixture(2, init_params="hc", random_state=0).fit(on_engine(X, engine, chunks=128),
                                                                     sample_weight=weights)
     np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-8)
+
+
+def test_degenerate_data_do_not_break_the_hierarchy():
+    """A constant feature, every row identical, one feature: the hierarchy still gives a start."""
+    rng = np.random.RandomState(0)
+    cases = [np.column_stack([rng.normal(size=60), np.ones(60)]), np.ones((10, 2)), rng.normal(size=(50, 1))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for X in cases:
+            model = GaussianMixture(2, init_params="hc").fit(X)
+            assert np.isclose(model.weights_.sum(), 1.0) and np.all(np.isfinite(model.means_))

@@ -84,7 +84,8 @@ def agglomerate(
     mean = Z[rows].astype(np.float64)
     scatter = np.zeros((k, d, d))  # a row, of any weight, has no scatter
     total = float(np.sum(weights))
-    alpha = max(alpha * float(np.sum(weights @ (Z - weights @ Z / total) ** 2)) / (total * d), np.finfo(float).eps)
+    spread = float(np.sum(weights @ (Z - weights @ Z / total) ** 2)) / (total * d) if d else 0.0  # no varying feature
+    alpha = max(alpha * spread, np.finfo(float).eps)
     term = _terms(weight, scatter, alpha, beta)
 
     def costs(a: int, others: np.ndarray) -> np.ndarray:
