@@ -11,7 +11,8 @@ module             what it holds
 ``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`)
 ``loop``           :func:`~gaussmix.em.loop.run_em`, one EM run
 ``fit``            restarts, observers, :func:`~gaussmix.em.fit.fit_mixture`
-``init``           starting parameters; ``kmeans`` and ``sampling`` serve it
+``init``           starting parameters; ``kmeans``, ``hierarchical`` (mclust's start) and
+                   ``sampling`` serve it
 =================  ==========================================================================
 
 Nothing here imports scikit-learn or an engine: the estimators bring both.
