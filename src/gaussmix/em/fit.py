@@ -196,7 +196,7 @@ def fit_mixture(
     assert best is not None  # n_restarts >= 1
     if short:
         # The most promising short runs continue to convergence; the best of those is the fit.
-        ranked = sorted(range(len(runs)), key=lambda i: (bool(runs[i].collapsed), -runs[i].lower_bound, i))
+        ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
         best = None
         for position, index in enumerate(ranked[:n_continued]):
             result = _continued(source, model, runs[index], settings, n_restarts + position, n_reported, observer)
@@ -247,8 +247,11 @@ def _continued(source, model, start: EMResult, settings: FitSettings, restart: i
     return result
 
 
+def _rank(result: EMResult) -> tuple[bool, float]:
+    """Sort key of runs, best first: no collapsed component first, then the higher lower bound."""
+    return bool(result.collapsed), -result.lower_bound
+
+
 def _better(result: EMResult, best: EMResult) -> bool:
-    """Whether ``result`` beats ``best``: no collapsed component first, then the higher lower bound."""
-    if bool(result.collapsed) != bool(best.collapsed):
-        return not result.collapsed
-    return result.lower_bound > best.lower_bound
+    """Whether ``result`` beats ``best`` (see :func:`_rank`; the earlier run wins ties)."""
+    return _rank(result) < _rank(best)

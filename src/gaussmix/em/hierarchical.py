@@ -50,15 +50,24 @@ def svd_transform(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (scaled @ vt[:rank].T) / np.sqrt(singular[:rank])
 
 
-def _terms(weight: np.ndarray, scatter: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    """mclust's VVV hierarchical term of clusters of ``weight`` (k,) and ``scatter`` (k, d, d)."""
-    d = scatter.shape[-1]
-    value = beta * (np.trace(scatter, axis1=-2, axis2=-1) + alpha) / weight
-    big = weight > d
-    if np.any(big):
-        sign, logdet = np.linalg.slogdet(scatter[big] / weight[big, None, None])
-        value[big] += np.where(sign > 0, np.exp(logdet), 0.0)
+def _terms(weight: np.ndarray, trace: np.ndarray, scatter: np.ndarray | None, alpha: float, beta: float
+           ) -> np.ndarray:
+    """mclust's VVV hierarchical term of clusters of ``weight`` (k,) with scatter traces ``trace`` (k,).
+
+    ``scatter`` (k, d, d) is needed only for clusters heavier than ``d`` (their determinant); None
+    when there are none.
+    """
+    value = beta * (trace + alpha) / weight
+    if scatter is not None:
+        big = weight > scatter.shape[-1]
+        if np.any(big):
+            sign, logdet = np.linalg.slogdet(scatter[big] / weight[big, None, None])
+            value[big] += np.where(sign > 0, np.exp(logdet), 0.0)
     return weight * np.log(value)
+
+
+def _scatter_terms(weight: np.ndarray, scatter: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return _terms(weight, np.trace(scatter, axis1=-2, axis2=-1), scatter, alpha, beta)
 
 
 def agglomerate(
@@ -86,14 +95,14 @@ def agglomerate(
     total = float(np.sum(weights))
     spread = float(np.sum(weights @ (Z - weights @ Z / total) ** 2)) / (total * d) if d else 0.0  # no varying feature
     alpha = max(alpha * spread, np.finfo(float).eps)
-    term = _terms(weight, scatter, alpha, beta)
+    term = _scatter_terms(weight, scatter, alpha, beta)
 
     def costs(a: int, others: np.ndarray) -> np.ndarray:
         w = weight[a] + weight[others]
         delta = mean[others] - mean[a]
         merged = scatter[a] + scatter[others] + (weight[a] * weight[others] / w)[:, None, None] * (
             delta[:, :, None] * delta[:, None, :])
-        return _terms(w, merged, alpha, beta) - term[a] - term[others]
+        return _scatter_terms(w, merged, alpha, beta) - term[a] - term[others]
 
     if np.max(weight, initial=0.0) * 2 <= d:
         # Pairs of rows too light for a determinant: the cost needs only their squared distances.
@@ -104,7 +113,7 @@ def agglomerate(
             block = mean[begin:begin + 256, None, :] - mean[None, :, :]
             squared[begin:begin + 256] = np.einsum("ijk,ijk->ij", block, block)
         w = weight[:, None] + weight[None, :]
-        merged = w * np.log(beta * ((weight[:, None] * weight[None, :] / w) * squared + alpha) / w)
+        merged = _terms(w, (weight[:, None] * weight[None, :] / w) * squared, None, alpha, beta)
         cost = merged - term[:, None] - term[None, :]
         np.fill_diagonal(cost, np.inf)
     else:
@@ -134,7 +143,7 @@ def agglomerate(
         scatter[a] = scatter[a] + scatter[b] + (weight[a] * weight[b] / w) * np.outer(delta, delta)
         mean[a] = (weight[a] * mean[a] + weight[b] * mean[b]) / w
         weight[a] = w
-        term[a] = _terms(np.array([w]), scatter[a][None], alpha, beta)[0]
+        term[a] = _scatter_terms(np.array([w]), scatter[a][None], alpha, beta)[0]
         alive[b] = False
         cost[b, :] = cost[:, b] = np.inf
         others = np.flatnonzero(alive)

@@ -173,7 +173,8 @@ def _responsibilities(xp, log_prob):
 def _density_and_certainty(xp, log_prob):
     """Log-density and the log of the largest responsibility (0 where the density is 0)."""
     norm = xp.logsumexp(log_prob, axis=1)
-    certainty = xp.where(xp.isfinite(norm), xp.amax(log_prob, axis=1) - xp.where(xp.isfinite(norm), norm, 0.0), 0.0)
+    finite = xp.isfinite(norm)
+    certainty = xp.where(finite, xp.amax(log_prob, axis=1) - xp.where(finite, norm, 0.0), 0.0)
     return xp.stack([norm, certainty], axis=1)
 
 

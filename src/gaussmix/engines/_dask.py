@@ -39,7 +39,7 @@ from gaussmix.em.statistics import Statistics
 from gaussmix.engines._base import Engine, FitData
 from gaussmix.engines._checks import check_features, check_names
 from gaussmix.engines._chunked import ChunkedData, single_threaded_blas
-from gaussmix.engines._numpy import NumpyEngine
+from gaussmix.engines._numpy import ENGINE as NUMPY_ENGINE
 
 
 def import_dask():
@@ -346,7 +346,7 @@ class DaskEngine(Engine):
     indexable = False
     title = "Dask"
     library = "dask"
-    _in_memory = NumpyEngine()
+    _in_memory = NUMPY_ENGINE
 
     def accepts(self, X, device):
         return is_dask_collection(X)
