@@ -11,7 +11,7 @@ from conftest import STRUCTURES, as_numpy, on_engine
 
 from gaussmix import CollapsedComponentWarning, GaussianMixture, GaussianMixtureSelector, InvalidParameterError
 from gaussmix.covariance import get_structure
-from gaussmix.em.fit import FitObserver, FitSettings, fit_mixture
+from gaussmix.em.fit import SHORT_EM_ITERATIONS, FitObserver, FitSettings, fit_mixture
 from gaussmix.engines import get_engine
 
 
@@ -185,10 +185,111 @@ def test_short_em_is_deterministic_and_reports_every_run():
                             callback=seen.append).fit(X)
     again = GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=6, random_state=3).fit(X)
     np.testing.assert_array_equal(first.means_, again.means_)
-    # six short runs (restarts 0-5), then the three best continued (restarts 6-8)
-    assert sorted({info.restart for info in seen}) == list(range(9))
-    short = [info for info in seen if info.restart < 6]
-    assert max(info.iteration for info in short) <= 20
+    # six short runs (restarts 0-5), the three best continued (6-8), then the split-and-merge moves
+    restarts = sorted({info.restart for info in seen})
+    assert restarts == list(range(len(restarts))) and len(restarts) > 9
+    assert max(info.iteration for info in seen if info.restart < 6) <= SHORT_EM_ITERATIONS
+    final = [info for info in seen if info.restart == restarts[-1]]
+    assert max(info.iteration for info in final) <= first.n_iter_
+
+
+def separated_clusters():
+    """Three tight, well separated groups on a line: 0, 30 and 60."""
+    rng = np.random.RandomState(1)
+    X = np.concatenate([rng.normal(centre, 1.0, (100, 2)) for centre in ((0, 0), (30, 0), (60, 0))])
+    return X, np.repeat([0, 1, 2], 100)
+
+
+def stuck_fit(X, structure):
+    """EM converged from two means in the first group and one between the others: a local optimum."""
+    return GaussianMixture(3, covariance_type=structure, means_init=[[-1, 0], [1, 0], [45, 0]], tol=1e-8,
+                           max_iter=1000).fit(X)
+
+
+@pytest.mark.parametrize("structure", [s for s in STRUCTURES if get_structure(s).layout.per_component])
+def test_a_split_and_merge_move_leaves_a_local_optimum(structure):
+    from sklearn.metrics import adjusted_rand_score
+
+    from gaussmix.em.fit import _split_and_merge
+    from gaussmix.em.loop import EMResult
+    from gaussmix.em.params import MixtureParams
+
+    X, labels = separated_clusters()
+    stuck = stuck_fit(X, structure)
+    assert adjusted_rand_score(labels, stuck.predict(X)) < 0.7  # two components share the first group
+    settings = FitSettings(3, get_structure(structure), "emem", 1, 1e-8, 1e-6, 1000)
+    data = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None)
+    from gaussmix.em.fit import maximum_likelihood
+
+    model = maximum_likelihood(data.source, settings)
+    params = MixtureParams(stuck.weights_, stuck.means_, stuck.covariances_, stuck.precisions_cholesky_)
+    start = EMResult(params, stuck.lower_bound_, tuple(stuck.lower_bounds_), stuck.n_iter_, True)
+    moved = _split_and_merge(data.source, model, start, settings, 0, FitObserver())
+    assert moved.lower_bound > stuck.lower_bound_ + 0.5  # about 1.3 nats per row better
+    fitted = GaussianMixture.from_parameters(moved.params.weights, moved.params.means, moved.params.covariances,
+                                             covariance_type=structure)
+    assert adjusted_rand_score(labels, fitted.predict(X)) == 1.0
+    # the estimator makes the same moves after its short runs
+    emem = GaussianMixture(3, covariance_type=structure, init_params="emem", n_init=2, random_state=0).fit(X)
+    assert adjusted_rand_score(labels, emem.predict(X)) == 1.0
+
+
+def test_a_fit_at_the_best_optimum_is_left_as_it_is():
+    from gaussmix.em.fit import _split_and_merge, maximum_likelihood
+    from gaussmix.em.loop import EMResult
+    from gaussmix.em.params import MixtureParams
+
+    X, _ = separated_clusters()
+    best = GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X)
+    settings = FitSettings(3, get_structure("full"), "emem", 1, 1e-8, 1e-6, 1000)
+    data = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None)
+    params = MixtureParams(best.weights_, best.means_, best.covariances_, best.precisions_cholesky_)
+    start = EMResult(params, best.lower_bound_, tuple(best.lower_bounds_), best.n_iter_, True)
+    assert _split_and_merge(data.source, maximum_likelihood(data.source, settings), start, settings, 0,
+                            FitObserver()) is start
+
+
+def test_candidate_moves_remove_an_overlapping_or_empty_component_and_split_a_wide_one():
+    from gaussmix.em.params import MixtureParams
+    from gaussmix.em.splitmerge import candidate_moves
+
+    wide = np.diag([25.0, 1.0])
+    covariances = np.stack([np.eye(2), np.eye(2), wide, np.eye(2)])
+    means = np.array([[0.0, 0.0], [0.5, 0.0], [20.0, 0.0], [40.0, 0.0]])
+    params = MixtureParams(np.array([0.2, 0.3, 0.4, 0.1]), means, covariances, covariances)
+    moves = candidate_moves(params, covariances, 3)
+    (drop, split), direction = moves[0]
+    assert drop == 0 and split == 2  # the lighter of the overlapping pair; the widest, heaviest component
+    np.testing.assert_allclose(np.abs(direction), [1.0, 0.0], atol=1e-12)  # across its widest direction
+    assert len(moves) == 3 and len({move for move, _ in moves}) == 3
+    empty = MixtureParams(np.array([0.5, 0.0, 0.5, 0.0]), means, covariances, covariances)
+    assert candidate_moves(empty, covariances, 1)[0][0][0] == 1  # a component without weight goes first
+    assert candidate_moves(MixtureParams(np.ones(1), means[:1], covariances[:1], covariances[:1]),
+                           covariances[:1], 5) == []
+
+
+@pytest.mark.parametrize("engine", ["torch", "dask"])
+def test_short_em_with_moves_on_every_engine(engine):
+    if importlib.util.find_spec(engine) is None:
+        pytest.skip(f"{engine} is not installed")
+    X, _ = size_dominated()
+    weights = np.linspace(0.5, 2.0, X.shape[0])
+    options = dict(covariance_type="tied", init_params="emem", n_init=4, random_state=0)
+    reference = GaussianMixture(4, **options).fit(X, sample_weight=weights)
+    model = GaussianMixture(4, **options).fit(on_engine(X, engine, chunks=64), sample_weight=weights)
+    assert model.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-8)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-6, atol=1e-8)
+
+
+def test_short_em_with_sample_weights_equals_repeated_rows():
+    X, _ = size_dominated()
+    weights = np.where(np.arange(X.shape[0]) % 4 == 0, 2.0, 1.0)
+    repeat = np.repeat(np.arange(X.shape[0]), weights.astype(int))
+    options = dict(covariance_type="tied", init_params="emem", n_init=5, random_state=0)
+    weighted = GaussianMixture(4, **options).fit(X, sample_weight=weights)
+    repeated = GaussianMixture(4, **options).fit(X[repeat])
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-9)
+    np.testing.assert_allclose(weighted.means_, repeated.means_, rtol=1e-7, atol=1e-9)
 
 
 def test_one_short_em_start_is_a_k_means_start_run_to_convergence(rows):

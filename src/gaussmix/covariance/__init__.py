@@ -21,6 +21,7 @@ import importlib
 
 from gaussmix.covariance._registry import (
     DEFAULT_STRUCTURE,
+    UNCONSTRAINED_STRUCTURE,
     available_structures,
     canonical_name,
     get_structure,
@@ -30,6 +31,7 @@ from gaussmix.covariance._registry import (
 
 __all__ = [
     "DEFAULT_STRUCTURE",
+    "UNCONSTRAINED_STRUCTURE",
     "CovarianceStructure",
     "Layout",
     "SingularCovarianceError",

@@ -27,6 +27,9 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: The structure ``covariance_type`` defaults to (as scikit-learn's).
 DEFAULT_STRUCTURE = "full"
+#: The structure in which every component has its own unconstrained covariance: its statistics hold
+#: each component's whole scatter matrix (what a split needs to find a component's widest direction).
+UNCONSTRAINED_STRUCTURE = "full"
 
 _MODULES: dict[str, str] = {name: module for name, (module, _) in _BUILTIN.items()}
 _ALIASES: dict[str, str] = {alias: name for name, (_, aliases) in _BUILTIN.items() for alias in aliases}

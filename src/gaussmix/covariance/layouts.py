@@ -33,14 +33,17 @@ matrix product against the means.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gaussmix.covariance._layout import MatrixLayout, VarianceLayout
 from gaussmix.covariance._linalg import safe_counts
 
 
+@functools.lru_cache(maxsize=64)
 def packed_index(n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of each packed upper-triangular entry, row by row."""
+    """Row and column of each packed upper-triangular entry, row by row (cached: never write into them)."""
     return np.triu_indices(n_features)
 
 

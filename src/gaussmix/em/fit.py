@@ -22,6 +22,7 @@ from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.scale import DataScale
 from gaussmix.em.source import DataSource
+from gaussmix.em.splitmerge import SplitResponsibilities, candidate_moves, component_covariances
 
 
 @dataclass(frozen=True)
@@ -176,16 +177,21 @@ def fit_mixture(
             except SingularCovarianceError as exc:
                 raise FitError(model.singular_message(exc.components, "at initialisation")) from None
             lower_bound = -math.inf
-        result = run_em(
-            source,
-            model,
-            params,
-            tol=max(settings.tol, SHORT_EM_TOL) if short else settings.tol,
-            max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS) if short else settings.max_iter,
-            lower_bound=lower_bound,
-            restart=restart,
-            callback=observer.iteration,
-        )
+        try:
+            result = run_em(
+                source,
+                model,
+                params,
+                tol=max(settings.tol, SHORT_EM_TOL) if short else settings.tol,
+                max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS) if short else settings.max_iter,
+                lower_bound=lower_bound,
+                restart=restart,
+                callback=observer.iteration,
+            )
+        except FitError:
+            if not short or (not runs and restart == n_restarts - 1):
+                raise
+            continue  # a short start that failed is one fewer candidate
         if init_dropped:
             result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
         result = replace(result, collapsed=model.collapsed(result.params))
@@ -198,10 +204,13 @@ def fit_mixture(
         # The most promising short runs continue to convergence; the best of those is the fit.
         ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
         best = None
-        for position, index in enumerate(ranked[:n_continued]):
+        for position, index in enumerate(ranked):
+            if position >= n_continued and not best.collapsed:
+                break  # beyond the first few, continue runs only until one ends without a collapse
             result = _continued(source, model, runs[index], settings, n_restarts + position, n_reported, observer)
             if best is None or _better(result, best):
                 best = result
+        best = _split_and_merge(source, model, best, settings, n_reported, observer)
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
     return replace(best, constant=constant)
 
@@ -247,9 +256,82 @@ def _continued(source, model, start: EMResult, settings: FitSettings, restart: i
     return result
 
 
+#: Split-and-merge rounds after the short-EM search (:mod:`gaussmix.em.splitmerge`): each round
+#: tries the SPLIT_MERGE_MOVES most promising moves with short runs, continues the best of them to
+#: convergence, and keeps it if it improves the fit; at most SPLIT_MERGE_ROUNDS rounds.
+SPLIT_MERGE_MOVES = 16
+SPLIT_MERGE_ROUNDS = 10
+SPLIT_MERGE_ITERATIONS = 20
+
+
+def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer) -> EMResult:
+    """``best`` improved by split-and-merge moves while they improve it (see :mod:`gaussmix.em.splitmerge`).
+
+    In each round the moves are tried in order with short runs. A short run
+    that already beats ``best`` continues to convergence at once and, if it
+    still does, replaces it and starts the next round; when none does, the
+    best short run continues. No improvement ends the search.
+    """
+    structure = model.structure
+    n_components = settings.n_components
+    if n_components < 2:
+        return best
+    floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
+    counter = iter(range(restart, restart + 10**9))
+
+    def continued(run: EMResult) -> EMResult | None:
+        number = next(counter)
+        try:
+            return _continued(source, model, run, settings, number, number + 1, observer)
+        except FitError:
+            return None
+
+    for _ in range(SPLIT_MERGE_ROUNDS):
+        covariances = component_covariances(source, structure, best.params, floor)
+        trials: list[EMResult] = []
+        improved = None
+        for move, direction in candidate_moves(best.params, covariances, SPLIT_MERGE_MOVES):
+            number = next(counter)
+            observer.restart_started(number, number + 1)
+            responsibilities = SplitResponsibilities(structure, best.params, move, direction)
+            try:
+                params, _ = model.update(source.statistics(structure, responsibilities, n_components), None)
+                trial = run_em(
+                    source, model, params, tol=max(settings.tol, SHORT_EM_TOL),
+                    max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), restart=number,
+                    callback=observer.iteration,
+                )
+            except (FitError, SingularCovarianceError):
+                continue
+            trial = replace(trial, collapsed=model.collapsed(trial.params))
+            observer.restart_finished(number, trial)
+            if _improves(trial, best, settings.tol):
+                result = continued(trial)
+                if result is not None and _improves(result, best, settings.tol):
+                    improved = result
+                    break
+            else:
+                trials.append(trial)
+        if improved is None and trials:
+            result = continued(min(trials, key=_rank))
+            if result is not None and _improves(result, best, settings.tol):
+                improved = result
+        if improved is None:
+            break
+        best = improved
+    return best
+
+
 def _rank(result: EMResult) -> tuple[bool, float]:
     """Sort key of runs, best first: no collapsed component first, then the higher lower bound."""
     return bool(result.collapsed), -result.lower_bound
+
+
+def _improves(result: EMResult, best: EMResult, tol: float) -> bool:
+    """Whether ``result`` beats ``best`` by more than ``tol`` per row (or has fewer collapsed components)."""
+    if bool(result.collapsed) != bool(best.collapsed):
+        return not result.collapsed
+    return result.lower_bound > best.lower_bound + tol
 
 
 def _better(result: EMResult, best: EMResult) -> bool:

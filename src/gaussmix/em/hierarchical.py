@@ -50,24 +50,40 @@ def svd_transform(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (scaled @ vt[:rank].T) / np.sqrt(singular[:rank])
 
 
-def _terms(weight: np.ndarray, trace: np.ndarray, scatter: np.ndarray | None, alpha: float, beta: float
+def _terms(weight: np.ndarray, trace: np.ndarray, det: np.ndarray | None, alpha: float, beta: float
            ) -> np.ndarray:
     """mclust's VVV hierarchical term of clusters of ``weight`` (k,) with scatter traces ``trace`` (k,).
 
-    ``scatter`` (k, d, d) is needed only for clusters heavier than ``d`` (their determinant); None
-    when there are none.
+    ``det`` (k,) are the determinants of the scatters divided by their weights, used only for
+    clusters heavier than ``d``; None when there are none.
     """
     value = beta * (trace + alpha) / weight
-    if scatter is not None:
-        big = weight > scatter.shape[-1]
-        if np.any(big):
-            sign, logdet = np.linalg.slogdet(scatter[big] / weight[big, None, None])
-            value[big] += np.where(sign > 0, np.exp(logdet), 0.0)
+    if det is not None:
+        value = value + det
     return weight * np.log(value)
 
 
+def _determinants(weight: np.ndarray, scatter: np.ndarray) -> np.ndarray | None:
+    """``det(scatter / weight)`` for clusters heavier than ``d`` (0 for the others; 0 when not positive)."""
+    d = scatter.shape[-1]
+    big = weight > d
+    if not np.any(big):
+        return None
+    out = np.zeros(weight.shape)
+    covariance = scatter[big] / weight[big, None, None]
+    if d == 1:
+        det = covariance[:, 0, 0]
+    elif d == 2:
+        det = covariance[:, 0, 0] * covariance[:, 1, 1] - covariance[:, 0, 1] * covariance[:, 1, 0]
+    else:
+        sign, logdet = np.linalg.slogdet(covariance)
+        det = np.where(sign > 0, np.exp(logdet), 0.0)
+    out[big] = np.maximum(det, 0.0)
+    return out
+
+
 def _scatter_terms(weight: np.ndarray, scatter: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    return _terms(weight, np.trace(scatter, axis1=-2, axis2=-1), scatter, alpha, beta)
+    return _terms(weight, np.trace(scatter, axis1=-2, axis2=-1), _determinants(weight, scatter), alpha, beta)
 
 
 def agglomerate(
@@ -96,13 +112,18 @@ def agglomerate(
     spread = float(np.sum(weights @ (Z - weights @ Z / total) ** 2)) / (total * d) if d else 0.0  # no varying feature
     alpha = max(alpha * spread, np.finfo(float).eps)
     term = _scatter_terms(weight, scatter, alpha, beta)
+    traces = np.zeros(k)
 
     def costs(a: int, others: np.ndarray) -> np.ndarray:
         w = weight[a] + weight[others]
         delta = mean[others] - mean[a]
-        merged = scatter[a] + scatter[others] + (weight[a] * weight[others] / w)[:, None, None] * (
-            delta[:, :, None] * delta[:, None, :])
-        return _scatter_terms(w, merged, alpha, beta) - term[a] - term[others]
+        factor = weight[a] * weight[others] / w
+        trace = traces[a] + traces[others] + factor * np.einsum("ij,ij->i", delta, delta)
+        det = None
+        if np.any(w > d):
+            merged = scatter[a] + scatter[others] + factor[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+            det = _determinants(w, merged)
+        return _terms(w, trace, det, alpha, beta) - term[a] - term[others]
 
     if np.max(weight, initial=0.0) * 2 <= d:
         # Pairs of rows too light for a determinant: the cost needs only their squared distances.
@@ -143,6 +164,7 @@ def agglomerate(
         scatter[a] = scatter[a] + scatter[b] + (weight[a] * weight[b] / w) * np.outer(delta, delta)
         mean[a] = (weight[a] * mean[a] + weight[b] * mean[b]) / w
         weight[a] = w
+        traces[a] = np.trace(scatter[a])
         term[a] = _scatter_terms(np.array([w]), scatter[a][None], alpha, beta)[0]
         alive[b] = False
         cost[b, :] = cost[:, b] = np.inf
@@ -154,9 +176,9 @@ def agglomerate(
         # Rows whose best partner was merged away, or that now pair best with the new cluster.
         stale = alive & ((best == a) | (best == b) | (cost[:, a] < best_cost))
         stale[a] = True
-        for row in np.flatnonzero(stale):
-            best[row] = int(np.argmin(cost[row]))
-            best_cost[row] = cost[row, best[row]]
+        rows = np.flatnonzero(stale)
+        best[rows] = np.argmin(cost[rows], axis=1)
+        best_cost[rows] = cost[rows, best[rows]]
         best_cost[b] = np.inf
     return merges, start
 
@@ -164,14 +186,12 @@ def agglomerate(
 def _cheapest(cost: np.ndarray, best_cost: np.ndarray, alive: np.ndarray, slot: np.ndarray) -> tuple[int, int]:
     """The clusters ``(a, b)`` to merge, ``slot[a] < slot[b]``: the least cost, ties to the last pair in slot order."""
     lowest = np.min(np.where(alive, best_cost, np.inf))
-    chosen = None
-    for row in np.flatnonzero(alive & (best_cost == lowest)):
-        for partner in np.flatnonzero(cost[row] == lowest):
-            first, second = sorted((int(row), int(partner)), key=lambda c: slot[c])
-            key = (slot[second], slot[first])
-            if chosen is None or key > chosen[0]:
-                chosen = (key, first, second)
-    return chosen[1], chosen[2]
+    rows = np.flatnonzero(alive & (best_cost == lowest))
+    at, partners = np.nonzero(cost[rows] == lowest)
+    pair = np.stack([rows[at], partners])
+    pair = np.take_along_axis(pair, np.argsort(slot[pair], axis=0, kind="stable"), axis=0)  # (first, second) by slot
+    chosen = np.lexsort((slot[pair[0]], slot[pair[1]]))[-1]  # the largest (slot of second, slot of first)
+    return int(pair[0, chosen]), int(pair[1, chosen])
 
 
 def partition(merges: np.ndarray, start: np.ndarray, n_clusters: int) -> np.ndarray:

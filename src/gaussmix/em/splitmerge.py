@@ -1,0 +1,146 @@
+"""Split-and-merge moves: leave a local optimum by moving one component elsewhere.
+
+A fit that EM has converged can often be improved by taking a component
+from where it is least needed (one of two that overlap, or one with little
+weight) and using it to split a component that covers a wide region (after
+Ueda, Nakano, Ghahramani & Hinton 2000, "SMEM algorithm for mixture
+models"). A move is a new start: the converged fit's responsibilities with
+component ``drop``'s rows shared among the others, and component ``split``'s
+rows cut in two by the hyperplane through its mean across its widest
+direction (the second half takes ``drop``'s place). Its statistics and one
+M-step give the parameters EM continues from.
+
+Everything here works on summed statistics and chunk-wise responsibilities,
+so every engine can make the moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gaussmix.covariance._registry import UNCONSTRAINED_STRUCTURE, get_structure
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.kernels import weighted_log_prob
+from gaussmix.em.params import MixtureParams, kernel_terms
+from gaussmix.em.source import DataSource
+
+__all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covariances"]
+
+#: A move: (component to remove, component to split).
+Move = tuple[int, int]
+DIRECTION_RANK = 2
+
+
+class SplitResponsibilities:
+    """The responsibilities of a move (see the module docstring), computed chunk by chunk.
+
+    With ``move=None`` these are the fit's own responsibilities.
+    """
+
+    def __init__(self, structure: CovarianceStructure, params: MixtureParams, move: Move | None = None,
+                 direction: np.ndarray | None = None):
+        weights = params.weights.copy()
+        if move is not None:
+            weights[move[0]] = 0.0  # its rows go to the others, in proportion to their responsibilities
+        shifted = MixtureParams(weights, params.means, params.covariances, params.precisions_cholesky)
+        self.layout = structure.layout
+        self.terms = kernel_terms(structure, shifted, params.means.T @ params.weights)
+        self.move, self.direction, self.means = move, direction, params.means
+        self._on: dict = {}
+
+    def __call__(self, data: Any, start: int, stop: int, Xc: Any) -> Any:
+        xp, dtype = data.xp, data.dtype
+        key = (id(xp), str(dtype))
+        if key not in self._on:
+            self._on[key] = self.terms.on(xp, dtype)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            log_prob = weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype)
+            norm = xp.logsumexp(log_prob, axis=1)
+            norm = xp.where(xp.isfinite(norm), norm, 0.0)
+            resp = xp.exp(log_prob - norm[:, None])
+        if self.move is None:
+            return resp
+        drop, split = self.move
+        centre = xp.asarray(self.means[split], dtype=dtype)
+        side = (Xc - centre[None, :]) @ xp.asarray(self.direction, dtype=dtype)
+        upper = xp.where(side > 0, 1.0, 0.0)
+        columns = [resp[:, k] for k in range(resp.shape[1])]
+        columns[drop] = columns[split] * upper
+        columns[split] = columns[split] * (1.0 - upper)
+        return xp.stack(columns, axis=1)
+
+
+def component_covariances(
+    source: DataSource, structure: CovarianceStructure, params: MixtureParams, floor: np.ndarray
+) -> np.ndarray:
+    """Each component's own full covariance under the fit's responsibilities, ``(K, d, d)`` (one pass).
+
+    ``floor`` (per feature) is added to the diagonal, so that components of
+    few rows still have a volume and a widest direction.
+    """
+    full = get_structure(UNCONSTRAINED_STRUCTURE)
+    stats = source.statistics(full, SplitResponsibilities(structure, params), params.n_components)
+    scatter = full.layout.scatter(stats.counts, stats.first, stats.second)
+    covariances = scatter / np.maximum(stats.counts, np.finfo(float).tiny)[:, None, None]
+    return covariances + np.diag(floor)[None, :, :]
+
+
+def _log_overlap(means: np.ndarray, covariances: np.ndarray, i: int, j: int) -> float:
+    """Minus the Bhattacharyya distance between components ``i`` and ``j`` (0 when identical)."""
+    average = 0.5 * (covariances[i] + covariances[j])
+    diff = means[i] - means[j]
+    try:
+        chol = np.linalg.cholesky(average)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    z = np.linalg.solve(chol, diff)
+    log_det = 2 * np.sum(np.log(np.diag(chol)))
+    log_det_i = np.linalg.slogdet(covariances[i])[1]
+    log_det_j = np.linalg.slogdet(covariances[j])[1]
+    return -(0.125 * z @ z + 0.5 * (log_det - 0.5 * (log_det_i + log_det_j)))
+
+
+def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int) -> list[tuple[Move, np.ndarray]]:
+    """The ``n_moves`` most promising moves, with the direction each split cuts across.
+
+    ``covariances`` are the components' own full covariances
+    (:func:`component_covariances`). Components to remove, in order: one with
+    no weight, then the lighter of each pair by decreasing overlap
+    (Bhattacharyya), then the lightest. Components to split: by decreasing
+    ``weight * det^(1/2d)`` of their own covariance (weight times
+    radius). Moves are ordered by the sum of the two ranks.
+    """
+    weights, means = params.weights, params.means
+    k = weights.shape[0]
+    if k < 2:
+        return []
+    removals: list[int] = [int(j) for j in np.flatnonzero(weights <= 0)]
+    pairs = sorted(
+        ((_log_overlap(means, covariances, i, j), i, j) for i in range(k) for j in range(i + 1, k)
+         if weights[i] > 0 and weights[j] > 0),
+        reverse=True,
+    )
+    for _, i, j in pairs:
+        lighter = j if weights[j] <= weights[i] else i
+        if lighter not in removals:
+            removals.append(lighter)
+    for j in np.argsort(weights, kind="stable"):
+        if int(j) not in removals:
+            removals.append(int(j))
+    log_dets = np.array([np.linalg.slogdet(c)[1] for c in covariances])
+    d = covariances.shape[-1]
+    with np.errstate(divide="ignore"):
+        spread_score = np.where(weights > 0, np.log(weights) + log_dets / (2 * d), -np.inf)
+    splits = [int(j) for j in np.argsort(-spread_score, kind="stable") if weights[j] > 0]
+    directions = {split: np.linalg.eigh(covariances[split])[1][:, ::-1] for split in splits}
+    ranked = sorted(
+        (a + b + DIRECTION_RANK * c, a, b, c, drop, split)
+        for a, drop in enumerate(removals) for b, split in enumerate(splits) if drop != split
+        for c in range(d)
+    )
+    moves: list[tuple[Move, np.ndarray]] = []
+    for *_, c, drop, split in ranked[:n_moves]:
+        moves.append(((drop, split), directions[split][:, c]))
+    return moves
