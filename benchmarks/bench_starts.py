@@ -7,7 +7,7 @@ For every data set of ``starts/data`` (written by the R script), every
 structure and K = 1..9, each strategy fits the data (tol 1e-5 per row,
 max_iter 1000, random_state 0, BLAS on one thread, one process):
 
-* gaussmix k-means x1 and x10, random rows x10, hc, emem x10;
+* gaussmix k-means x1, x3 and x10, random rows x10, hc, emem x3 and x10;
 * scikit-learn's k-means start x10.
 
 The best known log-likelihood of a cell is the best fit without a collapsed
@@ -36,9 +36,11 @@ MCLUST = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 SETTINGS = dict(tol=1e-5, max_iter=1000, random_state=0)
 STRATEGIES = {
     "gaussmix k-means x1": dict(init_params="kmeans", n_init=1),
+    "gaussmix k-means x3": dict(init_params="kmeans", n_init=3),
     "gaussmix k-means x10": dict(init_params="kmeans", n_init=10),
     "gaussmix random rows x10": dict(init_params="random_from_data", n_init=10),
     "gaussmix hc": dict(init_params="hc", n_init=1),
+    "gaussmix emem x3": dict(init_params="emem", n_init=3),
     "gaussmix emem x10": dict(init_params="emem", n_init=10),
 }
 SKLEARN = "scikit-learn k-means x10"
@@ -140,16 +142,50 @@ def main() -> None:
                                     "cells": len(known),
                                     "share": sum(reaches(c["mclust"], False, c["best"]) for c in known) / len(known),
                                     "time_vs_sklearn_x10": math.nan}
+    with threadpool_limits(1):
+        selectors = selector_times(structures, counts)
     out = HERE / "results" / ("starts-quick.json" if args.quick else "starts.json")
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "settings": SETTINGS, "cells": cells,
-                               "summary": summary}, indent=1))
+                               "summary": summary, "selectors": selectors}, indent=1))
     print(f"\n{len(cells)} cells ({len({c['data'] for c in cells})} data sets)\n")
     print("| strategy | reaches the best known | time relative to scikit-learn x10 |")
     print("|---|---|---|")
     for name, row in summary.items():
         t = "—" if math.isnan(row["time_vs_sklearn_x10"]) else f"{row['time_vs_sklearn_x10']:.2f}"
         print(f"| {name} | {row['share']:.0%} ({row['reached']} of {row['cells']}) | {t} |")
+    print("\n| data | rows | selector, k-means x1 (s) | selector, hc (s) | ratio | hierarchy alone (s) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in selectors["data"]:
+        print(f"| {row['data']} | {row['rows']} | {row['kmeans']:.2f} | {row['hc']:.2f} | "
+              f"{row['hc'] / row['kmeans']:.2f} | {row['hierarchy']:.2f} |")
+    ratio = selectors["hc"] / selectors["kmeans"]
+    print(f"| all | | {selectors['kmeans']:.2f} | {selectors['hc']:.2f} | {ratio:.2f} | |")
     print(f"\nwritten to {out}")
+
+
+def selector_times(structures, counts) -> dict:
+    """A selector over every structure and K with hc starts (one hierarchy per data set) against k-means x1."""
+    from gaussmix import GaussianMixtureSelector
+    from gaussmix.em.hierarchical import agglomerate, svd_transform
+
+    rows, totals = [], {"kmeans": 0.0, "hc": 0.0}
+    for path in sorted(DATA.glob("*.csv")):
+        X = np.loadtxt(path, delimiter=",", skiprows=1)
+        X = X[:, None] if X.ndim == 1 else X
+        row = {"data": path.stem, "rows": X.shape[0]}
+        for name in ("kmeans", "hc"):
+            begin = time.perf_counter()
+            GaussianMixtureSelector(n_components=list(counts), covariance_types=list(structures), n_init=1,
+                                    init_params=name, **SETTINGS).fit(X)
+            row[name] = time.perf_counter() - begin
+            totals[name] += row[name]
+        begin = time.perf_counter()
+        weights = np.ones(X.shape[0])
+        agglomerate(svd_transform(X, weights), weights)
+        row["hierarchy"] = time.perf_counter() - begin
+        rows.append(row)
+        print(f"selector {path.stem}: k-means x1 {row['kmeans']:.2f} s, hc {row['hc']:.2f} s", flush=True)
+    return {"data": rows, **totals}
 
 
 if __name__ == "__main__":

@@ -47,10 +47,13 @@ def test_fit_prints_a_summary_and_writes_the_model(capsys, faithful_csv, tmp_pat
     assert code == 0 and err == ""
     model = gaussmix.load(path)
     X = load_faithful().data
-    expected = gaussmix.GaussianMixture(3, covariance_type="tied", n_init=10, tol=1e-6, random_state=0).fit(X)
+    # the command line's default start is emem (short-EM starts refined by split-and-merge moves)
+    expected = gaussmix.GaussianMixture(3, covariance_type="tied", init_params="emem", n_init=10, tol=1e-6,
+                                        random_state=0).fit(X)
     np.testing.assert_allclose(model.means_, expected.means_)
     np.testing.assert_array_equal(model.feature_names_in_, ["eruptions", "waiting"])
-    for text in ("fitted 3 components (tied covariance) to 272 rows x 2 features", "best of 10 starts",
+    for text in ("fitted 3 components (tied covariance) to 272 rows x 2 features",
+                 "best of 10 short-EM starts, refined by split-and-merge moves",
                  f"BIC {expected.bic(X):.4f}", f"AIC {expected.aic(X):.4f}", "log-likelihood -1126.3",
                  "converged after", f"{expected.weights_[0]:6.3f}", "model written to"):
         assert text in out, text
@@ -107,7 +110,7 @@ def test_other_formats(capsys, tmp_path, suffix):
     assert run(capsys, "fit", source, "-k", "2", "--seed", "0", "-q", "-o", model) == (0, "", "")
     output = tmp_path / f"pred{suffix}"
     assert run(capsys, "predict", model, source, "-o", output)[0] == 0
-    expected = gaussmix.GaussianMixture(2, random_state=0).fit(X).predict(X)
+    expected = gaussmix.GaussianMixture(2, init_params="emem", n_init=3, random_state=0).fit(X).predict(X)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 

@@ -69,10 +69,19 @@ default="kmeans"
         by k-means, the others from distinct random rows) each run at most
         20 EM iterations, or until the lower bound changes by less than
         ``max(tol, 1e-3)``; the 3 best short runs (no collapsed component
-        first, then the highest bound) continue to convergence and the best
-        of them is kept. Random rows find optima that every k-means start
-        misses when one direction dominates the data, at about the cost of
-        ``n_init`` k-means starts. "hc" is mclust's default start:
+        first, then the highest bound) continue to convergence (more, one
+        at a time, while all of those collapsed) and the best of them is
+        kept. That fit is then refined by split-and-merge moves (after Ueda
+        et al. 2000): a component that overlaps another (or has little
+        weight) is removed and the component widest for its weight is split
+        across its widest direction; the 16 most promising moves each run a
+        short EM, a move that ends higher continues to convergence and is
+        kept, and this repeats (at most 10 rounds) until no move improves
+        the fit. Random rows find optima that every k-means start misses
+        when one direction dominates the data, and the moves leave local
+        optima in which two components share one group while another
+        covers two; "emem" costs about 10 single k-means starts, whatever
+        ``n_init`` (``benchmarks/README.md``). "hc" is mclust's default start:
         model-based agglomerative hierarchical clustering (unconstrained
         Gaussian clusters, mclust's criterion and its "SVD" transformation of
         the data; the same merges as mclust's ``hc``), cut at

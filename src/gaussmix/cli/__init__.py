@@ -176,9 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of components (default 1; see also --select)")
     fit.add_argument("--covariance", default=DEFAULT_STRUCTURE, choices=structures,
                      help=f"covariance structure (default {DEFAULT_STRUCTURE})")
-    fit.add_argument("--init", default="kmeans", choices=INIT_METHODS,
-                     help="initialisation (default kmeans; emem: short-EM multi-starts, see GaussianMixture)")
-    fit.add_argument("--n-init", type=_positive_int, default=1, metavar="N", help="number of starts (default 1)")
+    fit.add_argument("--init", default="emem", choices=INIT_METHODS,
+                     help="initialisation (default emem: short-EM multi-starts refined by split-and-merge moves; "
+                          "kmeans is scikit-learn's; see GaussianMixture)")
+    fit.add_argument("--n-init", type=_positive_int, default=3, metavar="N", help="number of starts (default 3)")
     fit.add_argument("--max-iter", type=_positive_int, default=100, metavar="N", help="EM iterations (default 100)")
     fit.add_argument("--tol", type=_non_negative_float, default=1e-3, help="convergence tolerance (default 1e-3)")
     fit.add_argument("--reg-covar", type=_non_negative_float, default=1e-6,

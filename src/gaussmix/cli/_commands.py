@@ -60,7 +60,10 @@ def fit_summary(model, table: Table, source: str) -> str:
     status = f"converged after {model.n_iter_} iterations" if model.converged_ else (
         f"did not converge in {model.n_iter_} iterations"
     )
-    starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
+    if isinstance(model.init_params, str) and model.init_params == "emem":
+        starts = f" (best of {model.n_init} short-EM starts, refined by split-and-merge moves)"
+    else:
+        starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
     return "\n".join(
         [
             f"fitted {model.n_components} components ({model.covariance_type} covariance) to {n} rows x "

@@ -30,7 +30,10 @@ class TerminalProgress:
         if now - self._last < self.interval and info.iteration not in (0, self.max_iter):
             return
         self._last = now
-        text = f"fitting: start {info.restart + 1}/{self.n_init}  iteration {info.iteration}/{self.max_iter}"
+        # Short-EM starts run more than n_init: the best continue, then split-and-merge moves follow.
+        run = (f"start {info.restart + 1}/{self.n_init}" if info.restart < self.n_init
+               else f"refining (run {info.restart + 1})")
+        text = f"fitting: {run}  iteration {info.iteration}/{self.max_iter}"
         if info.iteration > 0:
             text += f"  log-likelihood/row {info.lower_bound:.6f}  change {abs(info.change):.2e}"
         self._write(text)

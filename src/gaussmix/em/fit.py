@@ -6,6 +6,7 @@ scikit-learn and can be used on its own.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, replace
@@ -144,6 +145,12 @@ def fit_mixture(
     of a previous fit to continue from; ``given`` the responsibilities to
     start from (see :func:`~gaussmix.em.init.initial_params`). ``model`` is
     what EM optimises (default: :func:`maximum_likelihood`).
+
+    With ``settings.init == "emem"`` the runs are short; the best continue
+    to convergence and split-and-merge moves refine the best of those
+    (:data:`SHORT_EM_ITERATIONS`, :func:`_split_and_merge`). A short run
+    that fails (a singular covariance) is one candidate fewer; only when
+    every one fails does the fit fail.
     """
     observer = observer or FitObserver()
     model = maximum_likelihood(source, settings) if model is None else model
@@ -201,23 +208,24 @@ def fit_mixture(
             best = result
     assert best is not None  # n_restarts >= 1
     if short:
-        # The most promising short runs continue to convergence; the best of those is the fit.
+        # The most promising short runs continue to convergence; split-and-merge moves refine the best.
         ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
-        best = None
+        finished: list[EMResult] = []
         for position, index in enumerate(ranked):
-            if position >= n_continued and not best.collapsed:
+            if position >= n_continued and not min(finished, key=_rank).collapsed:
                 break  # beyond the first few, continue runs only until one ends without a collapse
-            result = _continued(source, model, runs[index], settings, n_restarts + position, n_reported, observer)
-            if best is None or _better(result, best):
-                best = result
-        best = _split_and_merge(source, model, best, settings, n_reported, observer)
+            finished.append(_continued(source, model, runs[index], settings, n_restarts + position, n_reported,
+                                       observer))
+        best = min(finished, key=_rank)  # the earliest of equals
+        best, _ = _split_and_merge(source, model, best, settings, n_restarts + len(finished), observer)
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
     return replace(best, constant=constant)
 
 
 #: Short-EM starts ("emem", after Biernacki, Celeux & Govaert 2003): each of the ``n_init`` starts
 #: runs at most SHORT_EM_ITERATIONS iterations, or until the lower bound changes by less than
-#: SHORT_EM_TOL per row; the SHORT_EM_CONTINUED best short runs then continue to convergence.
+#: SHORT_EM_TOL per row; the SHORT_EM_CONTINUED best short runs then continue to convergence (and
+#: further ones, in order, while every continued run has a collapsed component).
 SHORT_EM_ITERATIONS = 20
 SHORT_EM_TOL = 1e-3
 SHORT_EM_CONTINUED = 3
@@ -264,7 +272,8 @@ SPLIT_MERGE_ROUNDS = 10
 SPLIT_MERGE_ITERATIONS = 20
 
 
-def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer) -> EMResult:
+def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer
+                     ) -> tuple[EMResult, int]:
     """``best`` improved by split-and-merge moves while they improve it (see :mod:`gaussmix.em.splitmerge`).
 
     In each round the moves are tried in order with short runs. A short run
@@ -275,9 +284,9 @@ def _split_and_merge(source, model, best: EMResult, settings: FitSettings, resta
     structure = model.structure
     n_components = settings.n_components
     if n_components < 2:
-        return best
+        return best, restart
     floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
-    counter = iter(range(restart, restart + 10**9))
+    counter = itertools.count(restart)
 
     def continued(run: EMResult) -> EMResult | None:
         number = next(counter)
@@ -319,7 +328,7 @@ def _split_and_merge(source, model, best: EMResult, settings: FitSettings, resta
         if improved is None:
             break
         best = improved
-    return best
+    return best, next(counter)
 
 
 def _rank(result: EMResult) -> tuple[bool, float]:

@@ -102,6 +102,23 @@ def _log_overlap(means: np.ndarray, covariances: np.ndarray, i: int, j: int) -> 
     return -(0.125 * z @ z + 0.5 * (log_det - 0.5 * (log_det_i + log_det_j)))
 
 
+def _settled(values):
+    """``values`` rounded to 9 significant digits (infinities kept)."""
+    array = np.asarray(values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        digits = np.where(np.isfinite(array) & (array != 0),
+                          8 - np.floor(np.log10(np.abs(np.where(array == 0, 1.0, array)))), 0)
+    rounded = np.where(np.isfinite(array), np.round(array * 10.0 ** digits) / 10.0 ** digits, array)
+    return rounded if rounded.ndim else float(rounded)
+
+
+def _signed(vectors: np.ndarray) -> np.ndarray:
+    """Eigenvectors (columns) with the sign that makes each one's largest entry positive."""
+    largest = np.argmax(np.abs(vectors), axis=0)
+    signs = np.sign(vectors[largest, np.arange(vectors.shape[1])])
+    return vectors * np.where(signs == 0, 1.0, signs)
+
+
 def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int) -> list[tuple[Move, np.ndarray]]:
     """The ``n_moves`` most promising moves, with the direction each split cuts across.
 
@@ -112,17 +129,16 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     ``weight * det^(1/2d)`` of their own covariance (weight times
     radius). Moves are ordered by the sum of the two ranks.
     """
-    weights, means = params.weights, params.means
+    # Scores are compared at 9 significant digits, and each direction's sign is fixed, so that
+    # rounding (another BLAS, weights in place of repeated rows) does not reorder equal moves.
+    weights, means = _settled(params.weights), params.means
     k = weights.shape[0]
     if k < 2:
         return []
     removals: list[int] = [int(j) for j in np.flatnonzero(weights <= 0)]
-    pairs = sorted(
-        ((_log_overlap(means, covariances, i, j), i, j) for i in range(k) for j in range(i + 1, k)
-         if weights[i] > 0 and weights[j] > 0),
-        reverse=True,
-    )
-    for _, i, j in pairs:
+    overlaps = [(_settled(_log_overlap(means, covariances, i, j)), i, j) for i in range(k) for j in range(i + 1, k)
+                if weights[i] > 0 and weights[j] > 0]
+    for _, i, j in sorted(overlaps, key=lambda item: (-item[0], item[1], item[2])):
         lighter = j if weights[j] <= weights[i] else i
         if lighter not in removals:
             removals.append(lighter)
@@ -132,9 +148,9 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     log_dets = np.array([np.linalg.slogdet(c)[1] for c in covariances])
     d = covariances.shape[-1]
     with np.errstate(divide="ignore"):
-        spread_score = np.where(weights > 0, np.log(weights) + log_dets / (2 * d), -np.inf)
+        spread_score = _settled(np.where(weights > 0, np.log(weights) + log_dets / (2 * d), -np.inf))
     splits = [int(j) for j in np.argsort(-spread_score, kind="stable") if weights[j] > 0]
-    directions = {split: np.linalg.eigh(covariances[split])[1][:, ::-1] for split in splits}
+    directions = {split: _signed(np.linalg.eigh(covariances[split])[1][:, ::-1]) for split in splits}
     ranked = sorted(
         (a + b + DIRECTION_RANK * c, a, b, c, drop, split)
         for a, drop in enumerate(removals) for b, split in enumerate(splits) if drop != split
