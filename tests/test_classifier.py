@@ -23,14 +23,14 @@ def test_iris_errors(iris, model_type, max_train, max_cv):
     X, y = iris
     clf = GaussianMixtureClassifier(model_type=model_type, random_state=0).fit(X, y)
     train_error = 1 - clf.score(X, y)
-    folds = StratifiedKFold(10, shuffle=True, random_state=0)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cv_error = 1 - cross_val_score(GaussianMixtureClassifier(model_type=model_type, random_state=0), X, y,
                                        cv=folds).mean()
     structures = getattr(clf, "structure_", None) or {
         int(c): (m.n_components, m.covariance_type) for c, m in clf.models_.items()}
-    print(f"\niris {model_type}: training error {train_error:.4f}, 10-fold CV error {cv_error:.4f}; {structures}")
+    print(f"\niris {model_type}: training error {train_error:.4f}, 5-fold CV error {cv_error:.4f}; {structures}")
     assert train_error <= max_train
     assert cv_error <= max_cv
 

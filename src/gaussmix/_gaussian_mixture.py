@@ -76,8 +76,8 @@ default="kmeans"
         weight) is removed and the component widest for its weight is split
         across its widest direction; the 16 most promising moves each run a
         short EM, a move that ends higher continues to convergence and is
-        kept, and this repeats (at most 10 rounds) until no move improves
-        the fit. Random rows find optima that every k-means start misses
+        kept, and this repeats until no move improves the fit (at most 10
+        rounds and 32 moves in all). Random rows find optima that every k-means start misses
         when one direction dominates the data, and the moves leave local
         optima in which two components share one group while another
         covers two; "emem" costs about 10 single k-means starts, whatever

@@ -265,11 +265,13 @@ def _continued(source, model, start: EMResult, settings: FitSettings, restart: i
 
 
 #: Split-and-merge rounds after the short-EM search (:mod:`gaussmix.em.splitmerge`): each round
-#: tries the SPLIT_MERGE_MOVES most promising moves with short runs, continues the best of them to
-#: convergence, and keeps it if it improves the fit; at most SPLIT_MERGE_ROUNDS rounds.
+#: tries the SPLIT_MERGE_MOVES most promising moves with short runs of at most
+#: SPLIT_MERGE_ITERATIONS iterations, and keeps one that improves the fit after continuing to
+#: convergence; at most SPLIT_MERGE_ROUNDS rounds and SPLIT_MERGE_TRIALS moves in all.
 SPLIT_MERGE_MOVES = 16
 SPLIT_MERGE_ROUNDS = 10
 SPLIT_MERGE_ITERATIONS = 20
+SPLIT_MERGE_TRIALS = 32
 
 
 def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer
@@ -295,11 +297,15 @@ def _split_and_merge(source, model, best: EMResult, settings: FitSettings, resta
         except FitError:
             return None
 
+    budget = SPLIT_MERGE_TRIALS
     for _ in range(SPLIT_MERGE_ROUNDS):
+        if budget <= 0:
+            break
         covariances = component_covariances(source, structure, best.params, floor)
         trials: list[EMResult] = []
         improved = None
-        for move, direction in candidate_moves(best.params, covariances, SPLIT_MERGE_MOVES):
+        for move, direction in candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget)):
+            budget -= 1
             number = next(counter)
             observer.restart_started(number, number + 1)
             responsibilities = SplitResponsibilities(structure, best.params, move, direction)
