@@ -80,8 +80,8 @@ default="kmeans"
         rounds and 32 moves in all). Random rows find optima that every k-means start misses
         when one direction dominates the data, and the moves leave local
         optima in which two components share one group while another
-        covers two; "emem" costs about 10 single k-means starts, whatever
-        ``n_init`` (``benchmarks/README.md``). "hc" is mclust's default start:
+        covers two; "emem" costs about 8 to 10 single k-means starts with
+        ``n_init`` from 3 to 10 (``benchmarks/README.md``). "hc" is mclust's default start:
         model-based agglomerative hierarchical clustering (unconstrained
         Gaussian clusters, mclust's criterion and its "SVD" transformation of
         the data; the same merges as mclust's ``hc``), cut at

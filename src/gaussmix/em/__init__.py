@@ -10,7 +10,8 @@ module             what it holds
 ``scale``          the data's scale and every decision taken relative to it
 ``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`)
 ``loop``           :func:`~gaussmix.em.loop.run_em`, one EM run
-``fit``            restarts, observers, :func:`~gaussmix.em.fit.fit_mixture`
+``fit``            restarts, observers, :func:`~gaussmix.em.fit.fit_mixture`; short-EM starts
+``splitmerge``     split-and-merge moves that refine a converged fit (short-EM starts)
 ``init``           starting parameters; ``kmeans``, ``hierarchical`` (mclust's start) and
                    ``sampling`` serve it
 =================  ==========================================================================
