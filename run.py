@@ -3,6 +3,7 @@
 
     python3 run.py demo [ARGS...]   install gaussmix, run ``gaussmix demo ARGS``
     python3 run.py test [ARGS...]   install gaussmix with test tools, run ``pytest ARGS``
+                                    (on up to 4 cores, unless ARGS choose with ``-n``)
     python3 run.py bench [--quick]  benchmark against scikit-learn (benchmarks/README.md)
     python3 run.py bench-engines [--quick]  the torch and Dask engines against NumPy
 
@@ -92,7 +93,13 @@ def main(argv: list[str]) -> int:
     except subprocess.CalledProcessError as exc:
         print(f"installation failed (exit status {exc.returncode}); see the pip output above.", file=sys.stderr)
         return exc.returncode or 1
-    return subprocess.call([str(python), *command, *argv[1:]], cwd=ROOT)
+    arguments = argv[1:]
+    chosen = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in arguments)
+    if argv[0] == "test" and not chosen:
+        workers = min(4, os.cpu_count() or 1)
+        if workers > 1:
+            arguments = ["-n", str(workers), *arguments]
+    return subprocess.call([str(python), *command, *arguments], cwd=ROOT)
 
 
 if __name__ == "__main__":

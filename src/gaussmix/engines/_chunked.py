@@ -16,7 +16,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -290,12 +290,19 @@ class ChunkedData:
                 for chunk in chunks:
                     pending.append(pool.submit(function, *chunk))
                     if len(pending) >= 2 * threads:
-                        yield pending.popleft().result()
+                        result = pending[0].result()  # still pending while it is awaited
+                        pending.popleft()
+                        yield result
                 while pending:
-                    yield pending.popleft().result()
+                    result = pending[0].result()
+                    pending.popleft()
+                    yield result
             finally:
                 for future in pending:
                     future.cancel()
+                # Chunks already running finish before BLAS gets its thread count back: changing it
+                # while another thread is inside BLAS is not safe.
+                wait(pending)
 
     def weights_numpy(self) -> np.ndarray:
         if self.weights is None:
