@@ -72,10 +72,13 @@ def test_a_long_fit_stops_at_ctrl_c():
     """SIGINT during EM on data that runs on worker threads ends the process within seconds."""
     script = textwrap.dedent(
         """
+        import signal
         import sys
         import numpy as np
         from gaussmix import GaussianMixture
 
+        # Python's own Ctrl-C handler, even when started with SIGINT ignored (a background job)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         X = np.random.RandomState(0).normal(size=(200_000, 8))
         def started(info):
             if info.iteration == 2:
