@@ -30,6 +30,7 @@ __all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covari
 
 #: A move: (component to remove, component to split).
 Move = tuple[int, int]
+#: How much a split across the next-widest direction counts against the next removal or split.
 DIRECTION_RANK = 2
 
 
@@ -127,7 +128,10 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     no weight, then the lighter of each pair by decreasing overlap
     (Bhattacharyya), then the lightest. Components to split: by decreasing
     ``weight * det^(1/2d)`` of their own covariance (weight times
-    radius). Moves are ordered by the sum of the two ranks.
+    radius). Each split may cut across any of the component's principal
+    directions, widest first. Moves are ordered by the rank of the removal
+    plus the rank of the split plus DIRECTION_RANK times the rank of the
+    direction.
     """
     # Scores are compared at 9 significant digits, and each direction's sign is fixed, so that
     # rounding (another BLAS, weights in place of repeated rows) does not reorder equal moves.
