@@ -217,7 +217,7 @@ def fit_mixture(
             finished.append(_continued(source, model, runs[index], settings, n_restarts + position, n_reported,
                                        observer))
         best = min(finished, key=_rank)  # the earliest of equals
-        best, _ = _split_and_merge(source, model, best, settings, n_restarts + len(finished), observer)
+        best = _split_and_merge(source, model, best, settings, n_restarts + len(finished), observer)
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
     return replace(best, constant=constant)
 
@@ -274,8 +274,7 @@ SPLIT_MERGE_ITERATIONS = 20
 SPLIT_MERGE_TRIALS = 32
 
 
-def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer
-                     ) -> tuple[EMResult, int]:
+def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer) -> EMResult:
     """``best`` improved by split-and-merge moves while they improve it (see :mod:`gaussmix.em.splitmerge`).
 
     In each round the moves are tried in order with short runs. A short run
@@ -286,7 +285,7 @@ def _split_and_merge(source, model, best: EMResult, settings: FitSettings, resta
     structure = model.structure
     n_components = settings.n_components
     if n_components < 2:
-        return best, restart
+        return best
     floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
     counter = itertools.count(restart)
 
@@ -334,7 +333,7 @@ def _split_and_merge(source, model, best: EMResult, settings: FitSettings, resta
         if improved is None:
             break
         best = improved
-    return best, next(counter)
+    return best
 
 
 def _rank(result: EMResult) -> tuple[bool, float]:

@@ -165,7 +165,8 @@ def agglomerate(
         mean[a] = (weight[a] * mean[a] + weight[b] * mean[b]) / w
         weight[a] = w
         traces[a] = np.trace(scatter[a])
-        term[a] = _scatter_terms(np.array([w]), scatter[a][None], alpha, beta)[0]
+        term[a] = _terms(weight[a:a + 1], traces[a:a + 1], _determinants(weight[a:a + 1], scatter[a:a + 1]),
+                         alpha, beta)[0]
         alive[b] = False
         cost[b, :] = cost[:, b] = np.inf
         others = np.flatnonzero(alive)

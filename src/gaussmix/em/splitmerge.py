@@ -22,7 +22,7 @@ import numpy as np
 
 from gaussmix.covariance._registry import UNCONSTRAINED_STRUCTURE, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
-from gaussmix.em.kernels import weighted_log_prob
+from gaussmix.em.kernels import RESPONSIBILITIES, weighted_log_prob
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
@@ -57,10 +57,7 @@ class SplitResponsibilities:
         if key not in self._on:
             self._on[key] = self.terms.on(xp, dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            log_prob = weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype)
-            norm = xp.logsumexp(log_prob, axis=1)
-            norm = xp.where(xp.isfinite(norm), norm, 0.0)
-            resp = xp.exp(log_prob - norm[:, None])
+            resp = RESPONSIBILITIES(xp, weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype))
         if self.move is None:
             return resp
         drop, split = self.move
@@ -88,7 +85,7 @@ def component_covariances(
     return covariances + np.diag(floor)[None, :, :]
 
 
-def _log_overlap(means: np.ndarray, covariances: np.ndarray, i: int, j: int) -> float:
+def _log_overlap(means: np.ndarray, covariances: np.ndarray, log_dets: np.ndarray, i: int, j: int) -> float:
     """Minus the Bhattacharyya distance between components ``i`` and ``j`` (0 when identical)."""
     average = 0.5 * (covariances[i] + covariances[j])
     diff = means[i] - means[j]
@@ -98,9 +95,7 @@ def _log_overlap(means: np.ndarray, covariances: np.ndarray, i: int, j: int) -> 
         return -np.inf
     z = np.linalg.solve(chol, diff)
     log_det = 2 * np.sum(np.log(np.diag(chol)))
-    log_det_i = np.linalg.slogdet(covariances[i])[1]
-    log_det_j = np.linalg.slogdet(covariances[j])[1]
-    return -(0.125 * z @ z + 0.5 * (log_det - 0.5 * (log_det_i + log_det_j)))
+    return -(0.125 * z @ z + 0.5 * (log_det - 0.5 * (log_dets[i] + log_dets[j])))
 
 
 def _settled(values):
@@ -139,9 +134,10 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     k = weights.shape[0]
     if k < 2:
         return []
+    log_dets = np.array([np.linalg.slogdet(c)[1] for c in covariances])
     removals: list[int] = [int(j) for j in np.flatnonzero(weights <= 0)]
-    overlaps = [(_settled(_log_overlap(means, covariances, i, j)), i, j) for i in range(k) for j in range(i + 1, k)
-                if weights[i] > 0 and weights[j] > 0]
+    overlaps = [(_settled(_log_overlap(means, covariances, log_dets, i, j)), i, j)
+                for i in range(k) for j in range(i + 1, k) if weights[i] > 0 and weights[j] > 0]
     for _, i, j in sorted(overlaps, key=lambda item: (-item[0], item[1], item[2])):
         lighter = j if weights[j] <= weights[i] else i
         if lighter not in removals:
@@ -149,7 +145,6 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     for j in np.argsort(weights, kind="stable"):
         if int(j) not in removals:
             removals.append(int(j))
-    log_dets = np.array([np.linalg.slogdet(c)[1] for c in covariances])
     d = covariances.shape[-1]
     with np.errstate(divide="ignore"):
         spread_score = _settled(np.where(weights > 0, np.log(weights) + log_dets / (2 * d), -np.inf))

@@ -285,18 +285,20 @@ class ChunkedData:
             return
         pool = _pool(threads)
         pending: deque = deque()
+
+        def oldest():
+            result = pending[0].result()  # still pending while it is awaited
+            pending.popleft()
+            return result
+
         with single_threaded_blas():
             try:
                 for chunk in chunks:
                     pending.append(pool.submit(function, *chunk))
                     if len(pending) >= 2 * threads:
-                        result = pending[0].result()  # still pending while it is awaited
-                        pending.popleft()
-                        yield result
+                        yield oldest()
                 while pending:
-                    result = pending[0].result()
-                    pending.popleft()
-                    yield result
+                    yield oldest()
             finally:
                 for future in pending:
                     future.cancel()
