@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 TASKS = {
-    "demo": ("plot", ["-m", "gaussmix", "demo"]),
+    "demo": ("plot,fast", ["-m", "gaussmix", "demo"]),
     "test": ("test", ["-m", "pytest"]),
     "bench": ("", ["benchmarks/bench_em.py"]),
     "bench-engines": ("torch,dask", ["benchmarks/bench_engines.py"]),

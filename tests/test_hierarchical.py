@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gaussmix._compiled as compiled_module
 import gaussmix.em.init as init_module
 from gaussmix import GaussianMixture, GaussianMixtureSelector
 from gaussmix.datasets import load_faithful
@@ -28,13 +29,41 @@ def faithful():
     return load_faithful().data
 
 
-def test_the_merges_are_mclusts(faithful):
+@pytest.fixture(params=["compiled", "numpy"])
+def path(request, monkeypatch):
+    """The hierarchy's compiled loop (where numba is installed) and its NumPy path."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(compiled_module, "ENABLED", request.param == "compiled")
+    return request.param
+
+
+def test_the_merges_are_mclusts(faithful, path):
     """Every one of the 271 merges, in order, including mclust's rule for equal costs (32 duplicate rows)."""
     merges, _ = agglomerate(svd_transform(faithful, np.ones(len(faithful))), np.ones(len(faithful)))
     np.testing.assert_array_equal(merges + 1, reference("hc_faithful_merges.csv"))
 
 
-def test_the_partitions_are_mclusts(faithful):
+def hierarchy(X, weights, compiled, monkeypatch):
+    monkeypatch.setattr(compiled_module, "ENABLED", compiled)
+    return agglomerate(svd_transform(X, weights), weights)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 6])
+def test_the_compiled_loop_makes_the_same_merges(d, monkeypatch):
+    """Weighted rows (zeros included), repeated rows and rows heavier than d: the same hierarchy both ways."""
+    pytest.importorskip("numba")
+    rng = np.random.RandomState(d)
+    X = np.vstack([rng.normal(size=(40, d)) @ rng.normal(size=(d, d)), rng.normal(4, 1, (30, d))])
+    X = np.vstack([X, X[:8]])  # repeated rows: equal costs
+    for weights in (np.ones(len(X)), rng.randint(0, 4, len(X)).astype(float), rng.uniform(0.5, 9, len(X))):
+        expected = hierarchy(X, weights, False, monkeypatch)
+        merges, start = hierarchy(X, weights, True, monkeypatch)
+        np.testing.assert_array_equal(merges, expected[0])
+        np.testing.assert_array_equal(start, expected[1])
+
+
+def test_the_partitions_are_mclusts(faithful, path):
     merges, start = agglomerate(svd_transform(faithful, np.ones(len(faithful))), np.ones(len(faithful)))
     expected = reference("hc_faithful_partitions.csv")
     for n_clusters in range(1, 7):
@@ -91,7 +120,7 @@ def test_the_sampled_hierarchy_on_every_engine(monkeypatch, engine):
     np.testing.assert_allclose(model.means_, reference.means_, rtol=1e-8)
 
 
-def test_degenerate_data_do_not_break_the_hierarchy():
+def test_degenerate_data_do_not_break_the_hierarchy(path):
     """A constant feature, every row identical, one feature: the hierarchy still gives a start."""
     rng = np.random.RandomState(0)
     cases = [np.column_stack([rng.normal(size=60), np.ones(60)]), np.ones((10, 2)), rng.normal(size=(50, 1))]
@@ -100,3 +129,17 @@ def test_degenerate_data_do_not_break_the_hierarchy():
         for X in cases:
             model = GaussianMixture(2, init_params="hc").fit(X)
             assert np.isclose(model.weights_.sum(), 1.0) and np.all(np.isfinite(model.means_))
+
+
+def test_compiling_leaves_the_loop_module_as_it_is(monkeypatch):
+    """The compiled loop calls compiled helpers from a copy of its module's namespace; the module keeps plain ones."""
+    pytest.importorskip("numba")
+    import types
+
+    from gaussmix.em import _hierarchy_loop
+
+    monkeypatch.setattr(compiled_module, "ENABLED", True)
+    assert compiled_module.compiled(_hierarchy_loop.merge_loop) is not None
+    assert isinstance(_hierarchy_loop._merge_costs, types.FunctionType)
+    monkeypatch.setattr(compiled_module, "ENABLED", False)
+    assert compiled_module.compiled(_hierarchy_loop.merge_loop) is None

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-OPTIONAL = ("torch", "dask", "distributed", "matplotlib", "pandas", "click", "typer", "sklearn", "scipy")
+OPTIONAL = ("torch", "dask", "distributed", "matplotlib", "pandas", "click", "typer", "sklearn", "scipy", "numba")
 
 
 def loaded_after(code: str) -> list[str]:
@@ -31,4 +31,4 @@ def test_using_the_estimator_adds_nothing_beyond_scikit_learn():
         "gaussmix.GaussianMixture(2, random_state=0).fit(X).predict(X)"
     ))
     assert used - baseline == set()
-    assert not used & {"torch", "dask", "distributed", "matplotlib", "click", "typer"}
+    assert not used & {"torch", "dask", "distributed", "matplotlib", "click", "typer", "numba"}

@@ -18,7 +18,9 @@ A merge costs ``term(A u B) - term(A) - term(B)``, and the cheapest merge is
 taken at each step. Merged scatters follow from the clusters' weights,
 means and scatters (``W_A + W_B + w_A w_B / w (m_A - m_B)(m_A - m_B)'``), so
 each step costs one batch of ``d x d`` determinants against the other
-clusters.
+clusters. With numba installed the merges run as one compiled loop
+(:mod:`gaussmix.em._hierarchy_loop`, the same steps); without it, as
+array operations over the clusters at each step.
 
 The rows are first transformed as mclust's default ``hcUse = "SVD"`` does:
 standardised (centred, divided by each feature's standard deviation), then
@@ -29,6 +31,9 @@ singular values. Sample weights count as repeated rows throughout.
 from __future__ import annotations
 
 import numpy as np
+
+from gaussmix._compiled import compiled
+from gaussmix.em._hierarchy_loop import merge_loop
 
 #: Rows the hierarchy is built on at most (mclust's default subset size); larger data use a weighted sample.
 HC_MAX_ROWS = 2000
@@ -111,6 +116,9 @@ def agglomerate(
     total = float(np.sum(weights))
     spread = float(np.sum(weights @ (Z - weights @ Z / total) ** 2)) / (total * d) if d else 0.0  # no varying feature
     alpha = max(alpha * spread, np.finfo(float).eps)
+    loop = compiled(merge_loop) if k > 1 else None
+    if loop is not None:
+        return loop(weight, mean, name, alpha, beta), start
     term = _scatter_terms(weight, scatter, alpha, beta)
     traces = np.zeros(k)
 
