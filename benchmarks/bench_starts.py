@@ -99,14 +99,22 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="K = 1..4 and two structures only")
+    parser.add_argument("--report", action="store_true", help="print the tables of results/starts.json again")
+    parser.add_argument("--budgets", action="store_true",
+                        help="larger emem searches against the best known of results/starts.json")
     args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    if args.report:
+        print_tables(json.loads((HERE / "results" / "starts.json").read_text()))
+        return
+    if args.budgets:
+        budgets()
+        return
     if not DATA.is_dir():
         raise SystemExit(f"no data sets in {DATA}: run 'Rscript mclust_reference.R' in {DATA.parent} first")
-    warnings.simplefilter("ignore")
     reference = mclust_reference()
     structures = ("full", "spherical") if args.quick else tuple(MCLUST)
     counts = range(1, 5) if args.quick else range(1, 10)
-    names = [*STRATEGIES, SKLEARN]
     cells = []
     with threadpool_limits(1):
         for path in sorted(DATA.glob("*.csv")):
@@ -128,10 +136,24 @@ def main() -> None:
                         f"{n.split(' ', 1)[1]} {r[0]:.2f}{'*' if r[1] else ''}" for n, r in results.items()),
                         flush=True)
 
-    def reaches(value, bad, best):
-        return (not bad) and math.isfinite(value) and value >= best - max(0.02, 1e-5 * abs(best))
+    summary = summarise(cells)
+    with threadpool_limits(1):
+        selectors = selector_times(structures, counts)
+    out = HERE / "results" / ("starts-quick.json" if args.quick else "starts.json")
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "settings": SETTINGS, "cells": cells,
+                               "summary": summary, "selectors": selectors}, indent=1))
+    print_tables({"cells": cells, "summary": summary, "selectors": selectors})
+    print(f"\nwritten to {out}")
 
+
+def reaches(value, bad, best) -> bool:
+    """Whether a fit reaches (or beats) the best known log-likelihood ``best`` of its cell."""
+    return (not bad) and math.isfinite(value) and value >= best - max(0.02, 1e-5 * abs(best))
+
+
+def summarise(cells) -> dict:
     summary = {}
+    names = [n for n in cells[0] if isinstance(cells[0][n], list)]
     sklearn_time = sum(c[SKLEARN][2] for c in cells)
     for name in names:
         hit = sum(reaches(c[name][0], c[name][1], c["best"]) for c in cells)
@@ -142,17 +164,29 @@ def main() -> None:
                                     "cells": len(known),
                                     "share": sum(reaches(c["mclust"], False, c["best"]) for c in known) / len(known),
                                     "time_vs_sklearn_x10": math.nan}
-    with threadpool_limits(1):
-        selectors = selector_times(structures, counts)
-    out = HERE / "results" / ("starts-quick.json" if args.quick else "starts.json")
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "settings": SETTINGS, "cells": cells,
-                               "summary": summary, "selectors": selectors}, indent=1))
+    return summary
+
+
+def print_tables(results: dict) -> None:
+    cells, summary, selectors = results["cells"], results["summary"], results["selectors"]
     print(f"\n{len(cells)} cells ({len({c['data'] for c in cells})} data sets)\n")
     print("| strategy | reaches the best known | time relative to scikit-learn x10 |")
     print("|---|---|---|")
     for name, row in summary.items():
         t = "—" if math.isnan(row["time_vs_sklearn_x10"]) else f"{row['time_vs_sklearn_x10']:.2f}"
         print(f"| {name} | {row['share']:.0%} ({row['reached']} of {row['cells']}) | {t} |")
+    print("\nOne fit with the hierarchical start against one k-means start (summed over each data set's cells):\n")
+    print("| data | rows | k-means x1 (s) | hc (s) | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    totals = [0.0, 0.0]
+    for data in sorted({c["data"] for c in cells}):
+        mine = [c for c in cells if c["data"] == data]
+        kmeans = sum(c["gaussmix k-means x1"][2] for c in mine)
+        hc = sum(c["gaussmix hc"][2] for c in mine)
+        rows = next(r["rows"] for r in selectors["data"] if r["data"] == data)
+        totals = [totals[0] + kmeans, totals[1] + hc]
+        print(f"| {data} | {rows} | {kmeans:.2f} | {hc:.2f} | {hc / kmeans:.2f} |")
+    print(f"| all | | {totals[0]:.2f} | {totals[1]:.2f} | {totals[1] / totals[0]:.2f} |")
     print("\n| data | rows | selector, k-means x1 (s) | selector, hc (s) | ratio | hierarchy alone (s) |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in selectors["data"]:
@@ -160,6 +194,63 @@ def main() -> None:
               f"{row['hc'] / row['kmeans']:.2f} | {row['hierarchy']:.2f} |")
     ratio = selectors["hc"] / selectors["kmeans"]
     print(f"| all | | {selectors['kmeans']:.2f} | {selectors['hc']:.2f} | {ratio:.2f} | |")
+
+
+#: Larger searches (``--budgets``), each against the best known of the main run's cells: how the share
+#: reached grows with the work ``emem`` does. The last continues every start to convergence (module
+#: constants of :mod:`gaussmix.em.fit`), i.e. k-means and 49 random-row starts run in full, then
+#: split-and-merge moves.
+BUDGETS = {
+    "emem x10": (dict(init_params="emem", n_init=10), {}),
+    "emem x30": (dict(init_params="emem", n_init=30), {}),
+    "emem x100": (dict(init_params="emem", n_init=100), {}),
+    "emem x50, every start run to convergence": (dict(init_params="emem", n_init=50),
+                                                 {"SHORT_EM_ITERATIONS": 1000, "SHORT_EM_TOL": 1e-5}),
+}
+
+
+def budgets() -> None:
+    """Run :data:`BUDGETS` on the cells of ``results/starts.json``; write ``results/starts-budgets.json``."""
+    from threadpoolctl import threadpool_limits
+
+    import gaussmix.em.fit as fit_module
+
+    results = json.loads((HERE / "results" / "starts.json").read_text())
+    cells = results["cells"]
+    sklearn_time = sum(c[SKLEARN][2] for c in cells)
+    data = {}
+    rows = {}
+    with threadpool_limits(1):
+        for name, (options, constants) in BUDGETS.items():
+            saved = {key: getattr(fit_module, key) for key in constants}
+            for key, value in constants.items():
+                setattr(fit_module, key, value)
+            try:
+                hit = above = 0
+                seconds = 0.0
+                for cell in cells:
+                    if cell["data"] not in data:
+                        X = np.loadtxt(DATA / f"{cell['data']}.csv", delimiter=",", skiprows=1)
+                        data[cell["data"]] = X[:, None] if X.ndim == 1 else X
+                    value, bad, spent = fit_gaussmix(data[cell["data"]], cell["structure"], cell["K"], options)
+                    best = cell["best"]
+                    hit += reaches(value, bad, best)
+                    above += reaches(value, bad, best) and value > best + max(0.02, 1e-5 * abs(best))
+                    seconds += spent
+            finally:
+                for key, value in saved.items():
+                    setattr(fit_module, key, value)
+            rows[name] = {"reached": hit, "above_best_known": above, "cells": len(cells),
+                          "share": hit / len(cells), "time_vs_sklearn_x10": seconds / sklearn_time}
+            print(f"{name}: {hit / len(cells):.1%}, {seconds / sklearn_time:.2f}", flush=True)
+    out = HERE / "results" / "starts-budgets.json"
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "of": results["date"], "budgets": rows},
+                              indent=1))
+    print("\n| search | reaches the best known | beats it | time relative to scikit-learn x10 |")
+    print("|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['share']:.0%} ({row['reached']} of {row['cells']}) | {row['above_best_known']} | "
+              f"{row['time_vs_sklearn_x10']:.2f} |")
     print(f"\nwritten to {out}")
 
 

@@ -51,8 +51,15 @@ def _compile(function: types.FunctionType) -> Callable | None:
         if isinstance(value, types.FunctionType) and value.__module__ == function.__module__:
             copy = types.FunctionType(value.__code__, namespace, value.__name__, value.__defaults__)
             copy.__module__, copy.__qualname__ = value.__module__, value.__qualname__
-            namespace[key] = numba.njit(cache=True, nogil=True)(copy)
+            namespace[key] = _jit(numba, copy)
     return namespace[function.__name__]
+
+
+def _jit(numba, function: types.FunctionType):
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # nowhere to cache compiled code: compile in every process
+        return numba.njit(nogil=True)(function)
 
 
 def compiled(function: Callable) -> Callable | None:
