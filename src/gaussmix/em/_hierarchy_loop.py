@@ -104,6 +104,17 @@ def _merged_determinant(a: int, o: int, w: float, factor: float, mean, scatter, 
     return _determinant(work, d)
 
 
+def release_slot(slot: np.ndarray, at_slot: np.ndarray, b: int, last: int) -> None:
+    """Cluster ``b`` merged away: the cluster in the ``last`` slot moves into its slot (mclust's scan order).
+
+    Shared by both paths of the hierarchy, whose rule for equal costs depends on these slots.
+    """
+    if slot[b] != last:
+        moved = at_slot[last]
+        at_slot[slot[b]] = moved
+        slot[moved] = slot[b]
+
+
 def _argmin_row(cost: np.ndarray, alive: np.ndarray, row: int) -> int:
     """The first live column of the least cost in ``row`` (0 when every cost is infinite)."""
     lowest = np.inf
@@ -158,11 +169,7 @@ def merge_loop(weight: np.ndarray, mean: np.ndarray, name: np.ndarray, alpha: fl
         merges[step, 0] = min(name[a], name[b])
         merges[step, 1] = max(name[a], name[b])
         name[a] = merges[step, 0]
-        last = k - 1 - step
-        if slot[b] != last:
-            moved = at_slot[last]
-            at_slot[slot[b]] = moved
-            slot[moved] = slot[b]
+        release_slot(slot, at_slot, b, k - 1 - step)
         w = weight[a] + weight[b]
         factor = weight[a] * weight[b] / w
         for i in range(d):

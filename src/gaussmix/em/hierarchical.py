@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from gaussmix._compiled import compiled
-from gaussmix.em._hierarchy_loop import merge_loop
+from gaussmix.em._hierarchy_loop import merge_loop, release_slot
 
 #: Rows the hierarchy is built on at most (mclust's default subset size); larger data use a weighted sample.
 HC_MAX_ROWS = 2000
@@ -112,13 +112,13 @@ def agglomerate(
     start[rows] = rows
     weight = weights[rows].astype(np.float64)
     mean = Z[rows].astype(np.float64)
-    scatter = np.zeros((k, d, d))  # a row, of any weight, has no scatter
     total = float(np.sum(weights))
     spread = float(np.sum(weights @ (Z - weights @ Z / total) ** 2)) / (total * d) if d else 0.0  # no varying feature
     alpha = max(alpha * spread, np.finfo(float).eps)
     loop = compiled(merge_loop) if k > 1 else None
     if loop is not None:
         return loop(weight, mean, name, alpha, beta), start
+    scatter = np.zeros((k, d, d))  # a row, of any weight, has no scatter
     term = _scatter_terms(weight, scatter, alpha, beta)
     traces = np.zeros(k)
 
@@ -162,11 +162,7 @@ def agglomerate(
         a, b = _cheapest(cost, best_cost, alive, slot)
         merges[step] = sorted((name[a], name[b]))
         name[a] = min(name[a], name[b])
-        last = k - 1 - step
-        if slot[b] != last:
-            moved = at_slot[last]
-            at_slot[slot[b]] = moved
-            slot[moved] = slot[b]
+        release_slot(slot, at_slot, b, k - 1 - step)
         w = weight[a] + weight[b]
         delta = mean[b] - mean[a]
         scatter[a] = scatter[a] + scatter[b] + (weight[a] * weight[b] / w) * np.outer(delta, delta)
