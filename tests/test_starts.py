@@ -224,7 +224,7 @@ def test_a_split_and_merge_move_leaves_a_local_optimum(structure):
     model = maximum_likelihood(data.source, settings)
     params = MixtureParams(stuck.weights_, stuck.means_, stuck.covariances_, stuck.precisions_cholesky_)
     start = EMResult(params, stuck.lower_bound_, tuple(stuck.lower_bounds_), stuck.n_iter_, True)
-    moved = _split_and_merge(data.source, model, start, settings, 0, FitObserver())
+    moved = _split_and_merge(data.source, model, [start], settings, 0, FitObserver())
     assert moved.lower_bound > stuck.lower_bound_ + 0.5  # about 1.3 nats per row better
     fitted = GaussianMixture.from_parameters(moved.params.weights, moved.params.means, moved.params.covariances,
                                              covariance_type=structure)
@@ -245,8 +245,69 @@ def test_a_fit_at_the_best_optimum_is_left_as_it_is():
     data = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None)
     params = MixtureParams(best.weights_, best.means_, best.covariances_, best.precisions_cholesky_)
     start = EMResult(params, best.lower_bound_, tuple(best.lower_bounds_), best.n_iter_, True)
-    assert _split_and_merge(data.source, maximum_likelihood(data.source, settings), start, settings, 0,
+    assert _split_and_merge(data.source, maximum_likelihood(data.source, settings), [start], settings, 0,
                             FitObserver()) is start
+
+
+def as_result(model, source_model=None):
+    """A fitted estimator's parameters and bound as an EM result (collapsed components judged by ``source_model``)."""
+    from gaussmix.em.loop import EMResult
+    from gaussmix.em.params import MixtureParams
+
+    params = MixtureParams(model.weights_, model.means_, model.covariances_, model.precisions_cholesky_)
+    collapsed = () if source_model is None else source_model.collapsed(params)
+    return EMResult(params, model.lower_bound_, tuple(model.lower_bounds_), model.n_iter_, True, collapsed=collapsed)
+
+
+def test_split_and_merge_searches_from_every_distinct_base():
+    from gaussmix.em.fit import _distinct, _split_and_merge, maximum_likelihood
+
+    X, _ = separated_clusters()
+    settings = FitSettings(3, get_structure("full"), "emem", 1, 1e-8, 1e-6, 1000)
+    source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
+    model = maximum_likelihood(source, settings)
+    best = as_result(GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X))
+    stuck = as_result(stuck_fit(X, "full"))
+    assert _distinct([stuck, best, stuck], settings.tol) == [best, stuck]  # best first, the same optimum once
+    recorder = Recorder()
+    found = _split_and_merge(source, model, [best, stuck], settings, 0, recorder)
+    assert found is best  # the earliest of equal optima
+    # the moves from the stuck fit were tried too, and reached the best optimum
+    assert any(abs(r.lower_bound - best.lower_bound) < 1e-6 and r.converged for r in recorder.results)
+    assert max(r.lower_bound for r in recorder.results) < best.lower_bound + 1e-6
+
+
+def test_fewer_collapsed_components_rank_first():
+    from gaussmix.em.fit import _improves, _rank
+    from gaussmix.em.loop import EMResult
+
+    runs = [EMResult(None, bound, (bound,), 1, True, collapsed=collapsed)
+            for bound, collapsed in ((5.0, (0, 1)), (3.0, (2,)), (1.0, ()))]
+    assert [run.lower_bound for run in sorted(runs, key=_rank)] == [1.0, 3.0, 5.0]
+    assert _improves(runs[1], runs[0], 1e-3) and not _improves(runs[0], runs[1], 1e-3)
+    assert _improves(runs[2], runs[1], 1e-3) and not _improves(runs[1], runs[2], 1e-3)
+
+
+@pytest.mark.parametrize("structure", [s for s in STRUCTURES if get_structure(s).layout.per_component])
+def test_split_and_merge_moves_a_collapsed_component_first(structure):
+    from gaussmix.em.fit import _split_and_merge, maximum_likelihood
+    from gaussmix.em.splitmerge import candidate_moves, component_covariances
+
+    X = degenerate_data()
+    settings = FitSettings(3, get_structure(structure), "emem", 1, 1e-8, 1e-6, 1000)
+    source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
+    model = maximum_likelihood(source, settings)
+    with pytest.warns(CollapsedComponentWarning):  # one component on the knot of repeated rows
+        spiky = GaussianMixture(3, covariance_type=structure, means_init=[[0, 0], [4, 4], [2, -3]], tol=1e-8,
+                                max_iter=1000).fit(X)
+    start = as_result(spiky, model)
+    assert start.collapsed == (2,)
+    floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
+    moves = candidate_moves(start.params, component_covariances(source, model.structure, start.params, floor), 8,
+                            start.collapsed)
+    assert moves[0][0][0] == 2 and all(split != 2 for (_, split), _ in moves)
+    moved = _split_and_merge(source, model, [start], settings, 0, FitObserver())
+    assert moved.collapsed == () and moved.lower_bound < start.lower_bound  # sound, though the spike scores higher
 
 
 def test_candidate_moves_remove_an_overlapping_or_empty_component_and_split_a_wide_one():

@@ -68,20 +68,25 @@ default="kmeans"
         after Biernacki, Celeux & Govaert 2003): ``n_init`` starts (the first
         by k-means, the others from distinct random rows) each run at most
         20 EM iterations, or until the lower bound changes by less than
-        ``max(tol, 1e-3)``; the 3 best short runs (no collapsed component
-        first, then the highest bound) continue to convergence (more, one
-        at a time, while all of those collapsed) and the best of them is
-        kept. That fit is then refined by split-and-merge moves (after Ueda
-        et al. 2000): a component that overlaps another (or has little
-        weight) is removed and the component widest for its weight is split
-        across its widest direction; the 16 most promising moves each run a
-        short EM, a move that ends higher continues to convergence and is
-        kept, and this repeats until no move improves the fit (at most 10
-        rounds and 32 moves in all). Random rows find optima that every k-means start misses
-        when one direction dominates the data, and the moves leave local
-        optima in which two components share one group while another
-        covers two; "emem" costs about 8 to 10 single k-means starts with
-        ``n_init`` from 3 to 10 (``benchmarks/README.md``). "hc" is mclust's default start:
+        ``max(tol, 1e-3)``; the 3 best short runs (fewest collapsed
+        components first, then the highest bound) continue to convergence
+        (more, one at a time, while all of those collapsed). Each of them
+        that ended at a distinct optimum is then refined by split-and-merge
+        moves (after Ueda et al. 2000): a collapsed component, or one that
+        overlaps another (or has little weight), is removed and the
+        component widest for its weight is split across its widest
+        direction; the 16 most promising moves each run a short EM, a move
+        that ends higher continues to convergence and is kept, and this
+        repeats until no move improves the fit or the search reaches an
+        optimum already reached (at most 10 rounds and 32 moves from each);
+        the best result is kept. Random rows find optima that every k-means
+        start misses when one direction dominates the data, and the moves
+        leave local optima in which two components share one group while
+        another covers two. Where the structure's covariances are per component
+        and the data are small, the short runs, the moves and the
+        continuations run as batches (one pass over the rows per iteration
+        for several runs, :mod:`gaussmix.em.batch`; the same runs as one by
+        one). For its cost, see ``benchmarks/README.md``. "hc" is mclust's default start:
         model-based agglomerative hierarchical clustering (unconstrained
         Gaussian clusters, mclust's criterion and its "SVD" transformation of
         the data; the same merges as mclust's ``hc``), cut at

@@ -17,6 +17,7 @@ import numpy as np
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.batch import batchable, run_em_batch
 from gaussmix.em.init import InitMethod, initial_params
 from gaussmix.em.loop import EMResult, IterationInfo, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
@@ -140,15 +141,15 @@ def fit_mixture(
     The best run is the one with the highest final lower bound among the
     runs in which no component collapsed (a degenerate optimum is not a
     better one: its likelihood is inflated by a spike of density); only
-    when every run collapsed is the best of them returned. The first run is
-    kept when several are equal. ``warm_start`` is ``(params, lower_bound)``
+    when every run collapsed is one of them returned, one with the fewest
+    collapsed components. The first run is kept when several are equal. ``warm_start`` is ``(params, lower_bound)``
     of a previous fit to continue from; ``given`` the responsibilities to
     start from (see :func:`~gaussmix.em.init.initial_params`). ``model`` is
     what EM optimises (default: :func:`maximum_likelihood`).
 
     With ``settings.init == "emem"`` the runs are short; the best continue
-    to convergence and split-and-merge moves refine the best of those
-    (:data:`SHORT_EM_ITERATIONS`, :func:`_split_and_merge`). A short run
+    to convergence and split-and-merge moves refine each distinct one of
+    those (:data:`SHORT_EM_ITERATIONS`, :func:`_split_and_merge`). A short run
     that fails (a singular covariance) is one candidate fewer; only when
     every one fails does the fit fail.
     """
@@ -160,45 +161,67 @@ def fit_mixture(
     n_continued = min(SHORT_EM_CONTINUED, n_restarts) if short else 0
     n_reported = n_restarts + n_continued
 
+    def start(restart: int) -> tuple[MixtureParams, tuple[int, ...]]:
+        method = short_em_method(restart) if short else settings.init
+        try:
+            return initial_params(
+                source,
+                model,
+                n_components=settings.n_components,
+                method=method,
+                rng=rng,
+                weights_init=weights_init,
+                means_init=means_init,
+                precisions_init=precisions_init,
+                given=given,
+            )
+        except SingularCovarianceError as exc:
+            raise FitError(model.singular_message(exc.components, "at initialisation")) from None
+
+    short_tol = max(settings.tol, SHORT_EM_TOL)
+    short_iter = min(settings.max_iter, SHORT_EM_ITERATIONS)
+    batch = None
+    if short and batchable(source, model, n_restarts, settings.n_components):
+        # the short runs as one batch (the same runs; their events are reported run by run)
+        starts = [start(restart) for restart in range(n_restarts)]
+        outcomes, events = run_em_batch(source, model, [params for params, _ in starts], tol=short_tol,
+                                        max_iter=short_iter, restarts=range(n_restarts), record=True)
+        batch = list(zip(starts, outcomes, events))
     best: EMResult | None = None
     runs: list[EMResult] = []
     for restart in range(n_restarts):
         observer.restart_started(restart, n_reported)
-        if warm_start is not None:
-            params, lower_bound = warm_start
-            init_dropped: tuple[int, ...] = ()
+        if batch is not None:
+            (params, init_dropped), outcome, infos = batch[restart]
+            for info in infos:
+                observer.iteration(info)
+            if isinstance(outcome, FitError):
+                if not runs and restart == n_restarts - 1:
+                    raise outcome
+                continue  # a short start that failed is one fewer candidate
+            result = outcome
         else:
-            method = short_em_method(restart) if short else settings.init
+            if warm_start is not None:
+                params, lower_bound = warm_start
+                init_dropped: tuple[int, ...] = ()
+            else:
+                params, init_dropped = start(restart)
+                lower_bound = -math.inf
             try:
-                params, init_dropped = initial_params(
+                result = run_em(
                     source,
                     model,
-                    n_components=settings.n_components,
-                    method=method,
-                    rng=rng,
-                    weights_init=weights_init,
-                    means_init=means_init,
-                    precisions_init=precisions_init,
-                    given=given,
+                    params,
+                    tol=short_tol if short else settings.tol,
+                    max_iter=short_iter if short else settings.max_iter,
+                    lower_bound=lower_bound,
+                    restart=restart,
+                    callback=observer.iteration,
                 )
-            except SingularCovarianceError as exc:
-                raise FitError(model.singular_message(exc.components, "at initialisation")) from None
-            lower_bound = -math.inf
-        try:
-            result = run_em(
-                source,
-                model,
-                params,
-                tol=max(settings.tol, SHORT_EM_TOL) if short else settings.tol,
-                max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS) if short else settings.max_iter,
-                lower_bound=lower_bound,
-                restart=restart,
-                callback=observer.iteration,
-            )
-        except FitError:
-            if not short or (not runs and restart == n_restarts - 1):
-                raise
-            continue  # a short start that failed is one fewer candidate
+            except FitError:
+                if not short or (not runs and restart == n_restarts - 1):
+                    raise
+                continue  # a short start that failed is one fewer candidate
         if init_dropped:
             result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
         result = replace(result, collapsed=model.collapsed(result.params))
@@ -210,14 +233,15 @@ def fit_mixture(
     if short:
         # The most promising short runs continue to convergence; split-and-merge moves refine the best.
         ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
-        finished: list[EMResult] = []
-        for position, index in enumerate(ranked):
-            if position >= n_continued and not min(finished, key=_rank).collapsed:
+        finished = _continued_all(source, model, [runs[i] for i in ranked[:n_continued]], settings, n_restarts,
+                                  n_reported, observer)
+        for position, index in enumerate(ranked[n_continued:], start=n_continued):
+            if not min(finished, key=_rank).collapsed:
                 break  # beyond the first few, continue runs only until one ends without a collapse
             finished.append(_continued(source, model, runs[index], settings, n_restarts + position, n_reported,
                                        observer))
-        best = min(finished, key=_rank)  # the earliest of equals
-        best = _split_and_merge(source, model, best, settings, n_restarts + len(finished), observer)
+        best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
+                                n_restarts + len(finished), observer)
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
     return replace(best, constant=constant)
 
@@ -246,13 +270,52 @@ def _continued(source, model, start: EMResult, settings: FitSettings, restart: i
                observer) -> EMResult:
     """A short run continued to convergence (the iterations and bounds of both, as one run)."""
     observer.restart_started(restart, n_reported)
-    if start.stopped is not None or start.n_iter >= settings.max_iter:
+    if _finished(start, settings):
         observer.restart_finished(restart, start)
         return start
     rest = run_em(
         source, model, start.params, tol=settings.tol, max_iter=settings.max_iter - start.n_iter,
         lower_bound=start.lower_bound, restart=restart, callback=observer.iteration,
     )
+    return _joined(model, start, rest, restart, observer)
+
+
+def _continued_all(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
+                   observer) -> list[EMResult]:
+    """:func:`_continued` for each of ``starts`` (numbered from ``restart``), as one batch where that pays."""
+    pending = [i for i, start in enumerate(starts) if not _finished(start, settings)]
+    if not batchable(source, model, len(pending), settings.n_components):
+        return [_continued(source, model, start, settings, restart + i, n_reported, observer)
+                for i, start in enumerate(starts)]
+    outcomes, events = run_em_batch(
+        source, model, [starts[i].params for i in pending], tol=settings.tol,
+        max_iter=[settings.max_iter - starts[i].n_iter for i in pending],
+        lower_bounds=[starts[i].lower_bound for i in pending], restarts=[restart + i for i in pending], record=True,
+    )
+    rests = dict(zip(pending, zip(outcomes, events)))
+    results = []
+    for i, start in enumerate(starts):
+        observer.restart_started(restart + i, n_reported)
+        if i not in rests:
+            observer.restart_finished(restart + i, start)
+            results.append(start)
+            continue
+        outcome, infos = rests[i]
+        for info in infos:
+            observer.iteration(info)
+        if isinstance(outcome, FitError):
+            raise outcome
+        results.append(_joined(model, start, outcome, restart + i, observer))
+    return results
+
+
+def _finished(start: EMResult, settings: FitSettings) -> bool:
+    """Whether a short run cannot continue (it stopped on a singular covariance, or used every iteration)."""
+    return start.stopped is not None or start.n_iter >= settings.max_iter
+
+
+def _joined(model, start: EMResult, rest: EMResult, restart: int, observer) -> EMResult:
+    """A short run and its continuation as one run."""
     result = replace(
         rest,
         lower_bounds=start.lower_bounds + rest.lower_bounds,
@@ -264,30 +327,61 @@ def _continued(source, model, start: EMResult, settings: FitSettings, restart: i
     return result
 
 
-#: Split-and-merge rounds after the short-EM search (:mod:`gaussmix.em.splitmerge`): each round
-#: tries the SPLIT_MERGE_MOVES most promising moves with short runs of at most
-#: SPLIT_MERGE_ITERATIONS iterations, and keeps one that improves the fit after continuing to
-#: convergence; at most SPLIT_MERGE_ROUNDS rounds and SPLIT_MERGE_TRIALS moves in all.
+#: Split-and-merge rounds after the short-EM search (:mod:`gaussmix.em.splitmerge`), from each
+#: distinct continued run: each round tries the SPLIT_MERGE_MOVES most promising moves with short
+#: runs of at most SPLIT_MERGE_ITERATIONS iterations, and keeps one that improves the fit after
+#: continuing to convergence; at most SPLIT_MERGE_ROUNDS rounds and SPLIT_MERGE_TRIALS moves in
+#: all from each of the first SPLIT_MERGE_BASES distinct continued runs.
 SPLIT_MERGE_MOVES = 16
 SPLIT_MERGE_ROUNDS = 10
 SPLIT_MERGE_ITERATIONS = 20
 SPLIT_MERGE_TRIALS = 32
+SPLIT_MERGE_BASES = 3
 
 
-def _split_and_merge(source, model, best: EMResult, settings: FitSettings, restart: int, observer) -> EMResult:
-    """``best`` improved by split-and-merge moves while they improve it (see :mod:`gaussmix.em.splitmerge`).
+def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings, restart: int,
+                     observer) -> EMResult:
+    """The best of ``bases``, each improved by split-and-merge moves while they improve it.
 
-    In each round the moves are tried in order with short runs. A short run
-    that already beats ``best`` continues to convergence at once and, if it
-    still does, replaces it and starts the next round; when none does, the
-    best short run continues. No improvement ends the search.
+    From each base in turn (see :mod:`gaussmix.em.splitmerge`), in each
+    round the moves are tried in order with short runs. A short run that
+    already beats the current fit continues to convergence at once and, if
+    it still does, replaces it and starts the next round; when none does,
+    the best short run continues. No improvement ends the search from that
+    base, and so does reaching an optimum already reached (the search from
+    there has been made). The earliest of equal results wins.
     """
-    structure = model.structure
     n_components = settings.n_components
     if n_components < 2:
-        return best
-    floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
+        return min(bases, key=_rank)
     counter = itertools.count(restart)
+    reached = list(bases)
+    results = []
+    for base in bases:
+        best, budget = base, [SPLIT_MERGE_TRIALS]
+        for _ in range(SPLIT_MERGE_ROUNDS):
+            if budget[0] <= 0:
+                break
+            improved = _split_and_merge_round(source, model, best, settings, counter, budget, observer)
+            if improved is None:
+                break
+            known = any(_same_optimum(improved, other, settings.tol) for other in reached)
+            best = improved
+            if known:
+                break
+            reached.append(improved)
+        results.append(best)
+    return min(results, key=_rank)
+
+
+def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings, counter, budget: list[int],
+                           observer) -> EMResult | None:
+    """One round of moves from ``best`` (see :func:`_split_and_merge`): the improved fit, or None.
+
+    ``budget[0]`` is how many moves may still be tried; each one tried counts.
+    """
+    structure, n_components = model.structure, settings.n_components
+    floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
 
     def continued(run: EMResult) -> EMResult | None:
         number = next(counter)
@@ -296,55 +390,81 @@ def _split_and_merge(source, model, best: EMResult, settings: FitSettings, resta
         except FitError:
             return None
 
-    budget = SPLIT_MERGE_TRIALS
-    for _ in range(SPLIT_MERGE_ROUNDS):
-        if budget <= 0:
-            break
-        covariances = component_covariances(source, structure, best.params, floor)
-        trials: list[EMResult] = []
-        improved = None
-        for move, direction in candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget)):
-            budget -= 1
-            number = next(counter)
-            observer.restart_started(number, number + 1)
-            responsibilities = SplitResponsibilities(structure, best.params, move, direction)
-            try:
-                params, _ = model.update(source.statistics(structure, responsibilities, n_components), None)
-                trial = run_em(
-                    source, model, params, tol=max(settings.tol, SHORT_EM_TOL),
-                    max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), restart=number,
-                    callback=observer.iteration,
-                )
-            except (FitError, SingularCovarianceError):
+    covariances = component_covariances(source, structure, best.params, floor)
+    moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
+    starts: list[MixtureParams | None] = []
+    for move, direction in moves:
+        responsibilities = SplitResponsibilities(structure, best.params, move, direction)
+        try:
+            starts.append(model.update(source.statistics(structure, responsibilities, n_components), None)[0])
+        except (FitError, SingularCovarianceError):
+            starts.append(None)
+    tol, max_iter = max(settings.tol, SHORT_EM_TOL), min(settings.max_iter, SPLIT_MERGE_ITERATIONS)
+    usable = [params for params in starts if params is not None]
+    batch = None
+    if batchable(source, model, len(usable), n_components):
+        outcomes, events = run_em_batch(source, model, usable, tol=tol, max_iter=max_iter,
+                                        restarts=range(len(usable)), record=True)
+        batch = iter(zip(outcomes, events))
+    trials: list[EMResult] = []
+    for params in starts:
+        # the moves in order, as if each ran when its turn came (a batch ran them all at once)
+        budget[0] -= 1
+        number = next(counter)
+        observer.restart_started(number, number + 1)
+        if params is None:
+            continue
+        if batch is not None:
+            outcome, infos = next(batch)
+            for info in infos:
+                observer.iteration(replace(info, restart=number))
+            if isinstance(outcome, FitError):
                 continue
-            trial = replace(trial, collapsed=model.collapsed(trial.params))
-            observer.restart_finished(number, trial)
-            if _improves(trial, best, settings.tol):
-                result = continued(trial)
-                if result is not None and _improves(result, best, settings.tol):
-                    improved = result
-                    break
-            else:
-                trials.append(trial)
-        if improved is None and trials:
-            result = continued(min(trials, key=_rank))
+            trial = outcome
+        else:
+            try:
+                trial = run_em(source, model, params, tol=tol, max_iter=max_iter, restart=number,
+                               callback=observer.iteration)
+            except FitError:
+                continue
+        trial = replace(trial, collapsed=model.collapsed(trial.params))
+        observer.restart_finished(number, trial)
+        if _improves(trial, best, settings.tol):
+            result = continued(trial)
             if result is not None and _improves(result, best, settings.tol):
-                improved = result
-        if improved is None:
-            break
-        best = improved
-    return best
+                return result
+        else:
+            trials.append(trial)
+    if trials:
+        result = continued(min(trials, key=_rank))
+        if result is not None and _improves(result, best, settings.tol):
+            return result
+    return None
 
 
-def _rank(result: EMResult) -> tuple[bool, float]:
-    """Sort key of runs, best first: no collapsed component first, then the higher lower bound."""
-    return bool(result.collapsed), -result.lower_bound
+def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:
+    """Whether two converged runs are taken to be at the same optimum (bounds within 10 ``tol``)."""
+    return len(result.collapsed) == len(other.collapsed) and abs(result.lower_bound - other.lower_bound) <= 10 * tol
+
+
+def _distinct(runs: list[EMResult], tol: float) -> list[EMResult]:
+    """``runs``, best first (see :func:`_rank`), without those at an optimum an earlier one reached."""
+    kept: list[EMResult] = []
+    for run in sorted(runs, key=_rank):
+        if not any(_same_optimum(run, other, tol) for other in kept):
+            kept.append(run)
+    return kept
+
+
+def _rank(result: EMResult) -> tuple[int, float]:
+    """Sort key of runs, best first: fewer collapsed components first, then the higher lower bound."""
+    return len(result.collapsed), -result.lower_bound
 
 
 def _improves(result: EMResult, best: EMResult, tol: float) -> bool:
     """Whether ``result`` beats ``best`` by more than ``tol`` per row (or has fewer collapsed components)."""
-    if bool(result.collapsed) != bool(best.collapsed):
-        return not result.collapsed
+    if len(result.collapsed) != len(best.collapsed):
+        return len(result.collapsed) < len(best.collapsed)
     return result.lower_bound > best.lower_bound + tol
 
 

@@ -83,6 +83,16 @@ class EMResult:
     constant: tuple[int, ...] = ()
 
 
+def non_finite_message(n_iter: int, restart: int) -> str:
+    """What a log-likelihood that is not finite at EM iteration ``n_iter`` means and what to change."""
+    return (
+        f"the log-likelihood is not finite at EM iteration {n_iter} (restart {restart}): "
+        "some rows have zero or infinite density under the current parameters, which "
+        "happens with extreme values (rescale or clip the data) or with degenerate "
+        "components (increase reg_covar or use fewer components)."
+    )
+
+
 def run_em(
     source: DataSource,
     model: EMModel,
@@ -127,12 +137,7 @@ def run_em(
         previous_bound = lower_bound
         current = model.bound(stats, params)
         if not math.isfinite(current):
-            raise FitError(
-                f"the log-likelihood is not finite at EM iteration {n_iter} (restart {restart}): "
-                "some rows have zero or infinite density under the current parameters, which "
-                "happens with extreme values (rescale or clip the data) or with degenerate "
-                "components (increase reg_covar or use fewer components)."
-            )
+            raise FitError(non_finite_message(n_iter, restart))
         lower_bound = current
         try:
             new_params, newly = model.update(stats, params)

@@ -115,15 +115,16 @@ def _signed(vectors: np.ndarray) -> np.ndarray:
     return vectors * np.where(signs == 0, 1.0, signs)
 
 
-def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int) -> list[tuple[Move, np.ndarray]]:
+def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int,
+                    collapsed: tuple[int, ...] = ()) -> list[tuple[Move, np.ndarray]]:
     """The ``n_moves`` most promising moves, with the direction each split cuts across.
 
     ``covariances`` are the components' own full covariances
     (:func:`component_covariances`). Components to remove, in order: one with
-    no weight, then the lighter of each pair by decreasing overlap
-    (Bhattacharyya), then the lightest. Components to split: by decreasing
-    ``weight * det^(1/2d)`` of their own covariance (weight times
-    radius). Each split may cut across any of the component's principal
+    no weight, then the ``collapsed`` ones, then the lighter of each pair by
+    decreasing overlap (Bhattacharyya), then the lightest. Components to
+    split (never a collapsed one): by decreasing ``weight * det^(1/2d)`` of
+    their own covariance (weight times radius). Each split may cut across any of the component's principal
     directions, widest first. Moves are ordered by the rank of the removal
     plus the rank of the split plus DIRECTION_RANK times the rank of the
     direction.
@@ -136,6 +137,7 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
         return []
     log_dets = np.array([np.linalg.slogdet(c)[1] for c in covariances])
     removals: list[int] = [int(j) for j in np.flatnonzero(weights <= 0)]
+    removals += [int(j) for j in collapsed if int(j) not in removals]
     overlaps = [(_settled(_log_overlap(means, covariances, log_dets, i, j)), i, j)
                 for i in range(k) for j in range(i + 1, k) if weights[i] > 0 and weights[j] > 0]
     for _, i, j in sorted(overlaps, key=lambda item: (-item[0], item[1], item[2])):
@@ -148,7 +150,7 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     d = covariances.shape[-1]
     with np.errstate(divide="ignore"):
         spread_score = _settled(np.where(weights > 0, np.log(weights) + log_dets / (2 * d), -np.inf))
-    splits = [int(j) for j in np.argsort(-spread_score, kind="stable") if weights[j] > 0]
+    splits = [int(j) for j in np.argsort(-spread_score, kind="stable") if weights[j] > 0 and int(j) not in collapsed]
     directions = {split: _signed(np.linalg.eigh(covariances[split])[1][:, ::-1]) for split in splits}
     ranked = sorted(
         (a + b + DIRECTION_RANK * c, a, b, c, drop, split)

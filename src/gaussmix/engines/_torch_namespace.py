@@ -132,6 +132,9 @@ class TorchNamespace:
             start += d - i
         return out
 
+    def reshape(self, a, shape):
+        return self.torch.reshape(a, shape)
+
     def sum(self, a, axis=None):
         return self.torch.sum(a) if axis is None else self.torch.sum(a, dim=axis)
 

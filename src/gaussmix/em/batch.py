@@ -1,0 +1,218 @@
+"""Several EM runs at once: one pass over the rows per iteration for all of them.
+
+On a few hundred rows an EM iteration costs mostly its fixed cost (a few
+hundred Python and NumPy calls), not its arithmetic, and a search that runs
+many short EM runs from different starts (:mod:`gaussmix.em.fit`) pays that
+cost once per run and iteration. :func:`run_em_batch` runs ``B`` fits of
+``K`` components as one E-step pass with ``B K`` components whose
+responsibilities are normalised within each fit, and one M-step over all
+``B K`` components, so that the fixed cost is paid once per iteration for all
+of them. Each fit follows the trajectory :func:`~gaussmix.em.loop.run_em`
+would give it (the same iterates up to rounding, the same stopping rule and
+the same errors); a fit leaves the batch when it stops.
+
+It applies to models whose M-step treats components one by one, apart from
+normalising the weights (:func:`batchable`): maximum likelihood with
+per-component covariances.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gaussmix._errors import FitError
+from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.kernels import weighted_log_prob
+from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message
+from gaussmix.em.models import EMModel, MaximumLikelihood
+from gaussmix.em.params import MixtureParams, kernel_terms
+from gaussmix.em.source import DataSource
+from gaussmix.em.statistics import Statistics
+
+__all__ = ["BATCH_ELEMENTS", "batchable", "run_em_batch"]
+
+#: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
+#: outweighs its fixed cost and the fits run one by one.
+BATCH_ELEMENTS = 1 << 21
+#: Stands for the log-density of a row no fit can explain (density 0), so that a weight of 0 still
+#: makes it count for nothing (0 * -inf would be NaN).
+_NO_DENSITY = -1e30
+
+
+def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int) -> bool:
+    """Whether ``n_fits`` fits of ``model`` to ``source`` can run as one batch (and are worth it)."""
+    return (
+        n_fits > 1
+        and type(model) is MaximumLikelihood
+        and model.structure.layout.per_component
+        and source.n_samples * n_fits * n_components <= BATCH_ELEMENTS
+    )
+
+
+class _BatchResponsibilities:
+    """Responsibilities of ``B`` fits stacked as ``B K`` components, normalised within each fit.
+
+    Each chunk's result has ``B K + 2 B`` columns: the responsibilities, then
+    each row's log-density under each fit (0 where it is 0), then 1 where it
+    is 0; so the statistics' counts of those columns are each fit's weighted
+    log-likelihood and the weight of the rows it cannot explain.
+    """
+
+    def __init__(self, structure: CovarianceStructure, stacked: MixtureParams, n_fits: int, shift: np.ndarray):
+        self.layout = structure.layout
+        self.terms = kernel_terms(structure, stacked, shift)
+        self.n_fits = n_fits
+        self._on: dict = {}
+
+    def __call__(self, data: Any, start: int, stop: int, Xc: Any) -> Any:
+        xp, dtype = data.xp, data.dtype
+        key = (id(xp), str(dtype))
+        if key not in self._on:
+            self._on[key] = self.terms.on(xp, dtype)
+        rows, n_fits = Xc.shape[0], self.n_fits
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            log_prob = xp.reshape(weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype), (rows, n_fits, -1))
+            top = xp.amax(log_prob, axis=2)
+            top = xp.where(xp.isfinite(top), top, 0.0)
+            scaled = xp.exp(log_prob - top[:, :, None])
+            total = xp.sum(scaled, axis=2)
+            log_norm = xp.log(total) + top
+            usable = xp.isfinite(log_norm) & (total > 0)
+            scale = xp.where(usable, 1.0 / xp.where(usable, total, 1.0), 0.0)
+            resp = xp.reshape(scaled * scale[:, :, None], (rows, -1))
+            columns = [resp, xp.where(usable, log_norm, 0.0), xp.where(usable, 0.0, 1.0)]
+        return xp.transpose_last(xp.concat([xp.transpose_last(xp.asarray(c, dtype=dtype)) for c in columns]))
+
+
+def _stacked(params: Sequence[MixtureParams]) -> MixtureParams:
+    return MixtureParams(*(np.concatenate([getattr(p, name) for p in params])
+                           for name in ("weights", "means", "covariances", "precisions_cholesky")))
+
+
+def _part(stacked: MixtureParams, b: int, n_components: int) -> MixtureParams:
+    part = slice(b * n_components, (b + 1) * n_components)
+    return MixtureParams(stacked.weights[part], stacked.means[part], stacked.covariances[part],
+                         stacked.precisions_cholesky[part])
+
+
+class _Run:
+    """One fit's trajectory through the batch (what :func:`~gaussmix.em.loop.run_em` keeps)."""
+
+    def __init__(self, params: MixtureParams, lower_bound: float, restart: int, record: bool, name: str):
+        self.params, self.lower_bound, self.restart = params, lower_bound, restart
+        self.lower_bounds: list[float] = []
+        self.dropped: list[tuple[int, int]] = []
+        self.infos = [IterationInfo(restart, 0, lower_bound, math.nan, params, name)] if record else None
+        self.name = name
+        self.max_iter = 0
+        self.outcome: EMResult | FitError | None = None
+
+    def finish(self, n_iter: int, converged: bool, stopped: str | None = None) -> None:
+        self.outcome = EMResult(params=self.params, lower_bound=self.lower_bound,
+                                lower_bounds=tuple(self.lower_bounds), n_iter=n_iter, converged=converged,
+                                dropped=tuple(self.dropped), stopped=stopped)
+
+
+def run_em_batch(
+    source: DataSource,
+    model: EMModel,
+    starts: Sequence[MixtureParams],
+    *,
+    tol: float,
+    max_iter: int | Sequence[int],
+    restarts: Sequence[int],
+    lower_bounds: Sequence[float] | None = None,
+    record: bool = False,
+) -> tuple[list[EMResult | FitError], list[list[IterationInfo] | None]]:
+    """EM from each of ``starts`` (see :func:`~gaussmix.em.loop.run_em`), all in one batch.
+
+    ``max_iter`` and ``lower_bounds`` (the bounds the starts come with;
+    default ``-inf``) may differ from run to run. Returns, for each start,
+    its :class:`EMResult` or the :class:`FitError` ``run_em`` would have
+    raised, and (with ``record``) the iteration events ``run_em`` would have
+    passed to its callback, so that a caller can report them run by run.
+    ``restarts`` number the runs in messages and events.
+    """
+    structure = model.structure
+    n_components = starts[0].n_components
+    limits = [max_iter] * len(starts) if isinstance(max_iter, int) else list(max_iter)
+    bounds_in = [-math.inf] * len(starts) if lower_bounds is None else list(lower_bounds)
+    runs = [_Run(p, bound, r, record, structure.name) for p, bound, r in zip(starts, bounds_in, restarts)]
+    for run, limit in zip(runs, limits):
+        run.max_iter = limit
+    active = [run for run in runs if run.max_iter >= 1]
+    for run in runs:
+        if run.max_iter < 1:
+            run.finish(0, False)
+    for n_iter in range(1, max(limits, default=0) + 1):
+        if not active:
+            break
+        n_fits = len(active)
+        split = n_fits * n_components
+        stacked = _stacked([run.params for run in active])
+        stats = source.statistics(structure, _BatchResponsibilities(structure, stacked, n_fits, source.shift),
+                                  split + 2 * n_fits)
+        bounds = stats.counts[split:split + n_fits] / float(stats.total_weight)
+        lost = stats.counts[split + n_fits:]
+        keep = []
+        for position, run in enumerate(active):
+            if lost[position] > 0 or not math.isfinite(bounds[position]):
+                run.outcome = FitError(non_finite_message(n_iter, run.restart))
+            else:
+                keep.append(position)
+        new, newly = None, ()
+        while keep:
+            try:
+                new, newly = _update(model, stats, stacked, keep, n_components)
+                break
+            except SingularCovarianceError as exc:
+                bad = exc.components if exc.components is not None else range(len(keep) * n_components)
+                by_fit: dict[int, list[int]] = {}
+                for k in bad:
+                    by_fit.setdefault(k // n_components, []).append(k % n_components)
+                for j, failed in by_fit.items():
+                    run = active[keep[j]]
+                    message = model.singular_message(tuple(failed), f"at EM iteration {n_iter}")
+                    if n_iter < run.max_iter:
+                        run.outcome = FitError(message)
+                    else:  # as run_em: the parameters that entered the last iteration, with its bound
+                        run.lower_bound = float(bounds[keep[j]])
+                        run.lower_bounds.append(run.lower_bound)
+                        run.finish(n_iter, False, stopped=message)
+                keep = [position for j, position in enumerate(keep) if j not in by_fit]
+        for j, position in enumerate(keep):
+            run = active[position]
+            previous_bound = run.lower_bound
+            run.lower_bound = float(bounds[position])
+            run.params = _part(new, j, n_components)
+            run.dropped.extend((k - j * n_components, n_iter) for k in newly if k // n_components == j)
+            run.lower_bounds.append(run.lower_bound)
+            change = run.lower_bound - previous_bound
+            if run.infos is not None:
+                run.infos.append(IterationInfo(run.restart, n_iter, run.lower_bound, change, run.params, run.name))
+            if abs(change) < tol:
+                run.finish(n_iter, True)
+            elif n_iter == run.max_iter:
+                run.finish(n_iter, False)
+        active = [run for run in active if run.outcome is None]
+    return [run.outcome for run in runs], [run.infos for run in runs]
+
+
+def _update(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams, keep: list[int],
+            n_components: int) -> tuple[MixtureParams, tuple[int, ...]]:
+    """The M-step of the fits at positions ``keep`` of the batch (weights normalised within each fit)."""
+    rows = np.concatenate([np.arange(p * n_components, (p + 1) * n_components) for p in keep])
+    part = Statistics(stats.shift, stats.counts[rows], stats.first[rows], stats.second[rows], 0.0,
+                      stats.total_weight)
+    previous = MixtureParams(stacked.weights[rows], stacked.means[rows], stacked.covariances[rows],
+                             stacked.precisions_cholesky[rows])
+    new, newly = model.update(part, previous)
+    weights = new.weights.reshape(len(keep), n_components)
+    sums = weights.sum(axis=1, keepdims=True)
+    weights = weights / np.where(sums > 0, sums, 1.0)
+    return MixtureParams(weights.reshape(-1), new.means, new.covariances, new.precisions_cholesky), newly
