@@ -27,7 +27,7 @@ import numpy as np
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
-from gaussmix.em.kernels import weighted_log_prob
+from gaussmix.em.kernels import TermsResponsibilities
 from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams, kernel_terms
@@ -54,7 +54,7 @@ def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int
     )
 
 
-class _BatchResponsibilities:
+class _BatchResponsibilities(TermsResponsibilities):
     """Responsibilities of ``B`` fits stacked as ``B K`` components, normalised within each fit.
 
     Each chunk's result has ``B K + 2 B`` columns: the responsibilities, then
@@ -64,19 +64,14 @@ class _BatchResponsibilities:
     """
 
     def __init__(self, structure: CovarianceStructure, stacked: MixtureParams, n_fits: int, shift: np.ndarray):
-        self.layout = structure.layout
-        self.terms = kernel_terms(structure, stacked, shift)
+        super().__init__(structure.layout, kernel_terms(structure, stacked, shift))
         self.n_fits = n_fits
-        self._on: dict = {}
 
     def __call__(self, data: Any, start: int, stop: int, Xc: Any) -> Any:
         xp, dtype = data.xp, data.dtype
-        key = (id(xp), str(dtype))
-        if key not in self._on:
-            self._on[key] = self.terms.on(xp, dtype)
         rows, n_fits = Xc.shape[0], self.n_fits
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            log_prob = xp.reshape(weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype), (rows, n_fits, -1))
+            log_prob = xp.reshape(self.log_prob(data, Xc), (rows, n_fits, -1))
             top = xp.amax(log_prob, axis=2)
             top = xp.where(xp.isfinite(top), top, 0.0)
             scaled = xp.exp(log_prob - top[:, :, None])

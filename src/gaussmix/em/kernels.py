@@ -99,6 +99,25 @@ def estep_statistics(
     return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, log_likelihood, total_weight)
 
 
+class TermsResponsibilities:
+    """Base of responsibilities callables (``DataSource.statistics``) built on fixed kernel terms.
+
+    :meth:`log_prob` gives a chunk's ``(m, K)`` weighted log-probabilities
+    under ``terms``, moved to each namespace and dtype it meets once.
+    """
+
+    def __init__(self, layout: Layout, terms: KernelTerms):
+        self.layout, self.terms = layout, terms
+        self._on: dict = {}
+
+    def log_prob(self, data: Any, Xc: Any) -> Any:
+        xp, dtype = data.xp, data.dtype
+        key = (id(xp), str(dtype))
+        if key not in self._on:
+            self._on[key] = self.terms.on(xp, dtype)
+        return weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype)
+
+
 def limiting_log_prob(structure: CovarianceStructure, params: MixtureParams, rows: np.ndarray) -> np.ndarray:
     """``log(weight_k N(x | k))`` for rows so far out that the usual kernel overflows, shape ``(m, K)``.
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from gaussmix.covariance._registry import UNCONSTRAINED_STRUCTURE, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
-from gaussmix.em.kernels import RESPONSIBILITIES, weighted_log_prob
+from gaussmix.em.kernels import RESPONSIBILITIES, TermsResponsibilities
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
@@ -34,7 +34,7 @@ Move = tuple[int, int]
 DIRECTION_RANK = 2
 
 
-class SplitResponsibilities:
+class SplitResponsibilities(TermsResponsibilities):
     """The responsibilities of a move (see the module docstring), computed chunk by chunk.
 
     With ``move=None`` these are the fit's own responsibilities.
@@ -46,18 +46,13 @@ class SplitResponsibilities:
         if move is not None:
             weights[move[0]] = 0.0  # its rows go to the others, in proportion to their responsibilities
         shifted = MixtureParams(weights, params.means, params.covariances, params.precisions_cholesky)
-        self.layout = structure.layout
-        self.terms = kernel_terms(structure, shifted, params.means.T @ params.weights)
+        super().__init__(structure.layout, kernel_terms(structure, shifted, params.means.T @ params.weights))
         self.move, self.direction, self.means = move, direction, params.means
-        self._on: dict = {}
 
     def __call__(self, data: Any, start: int, stop: int, Xc: Any) -> Any:
         xp, dtype = data.xp, data.dtype
-        key = (id(xp), str(dtype))
-        if key not in self._on:
-            self._on[key] = self.terms.on(xp, dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            resp = RESPONSIBILITIES(xp, weighted_log_prob(xp, self.layout, Xc, self._on[key], dtype))
+            resp = RESPONSIBILITIES(xp, self.log_prob(data, Xc))
         if self.move is None:
             return resp
         drop, split = self.move
