@@ -146,7 +146,8 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     init_params : str, default="emem"
         How every candidate starts (see :class:`GaussianMixture`). The default,
         short-EM starts refined by split-and-merge moves, reaches the best
-        known optimum far more often than k-means starts, at about three times
+        known optimum far more often than k-means starts (74% of the
+        benchmark's cells against 37% with ``n_init=3``), at about six times
         the cost of ``"kmeans"`` with the same ``n_init`` (``benchmarks/README.md``).
     tol, reg_covar, max_iter : see :class:`GaussianMixture`
         The same for every candidate.
