@@ -19,7 +19,8 @@ per-component covariances.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,13 +29,13 @@ from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.kernels import TermsResponsibilities
-from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message
+from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
-__all__ = ["BATCH_ELEMENTS", "batchable", "run_em_batch"]
+__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch"]
 
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
@@ -98,13 +99,13 @@ def _part(stacked: MixtureParams, b: int, n_components: int) -> MixtureParams:
 class _Run:
     """One fit's trajectory through the batch (what :func:`~gaussmix.em.loop.run_em` keeps)."""
 
-    def __init__(self, params: MixtureParams, lower_bound: float, restart: int, record: bool, name: str):
-        self.params, self.lower_bound, self.restart = params, lower_bound, restart
+    def __init__(self, params: MixtureParams, lower_bound: float, max_iter: int, restart: int, record: bool,
+                 name: str):
+        self.params, self.lower_bound, self.max_iter, self.restart = params, lower_bound, max_iter, restart
         self.lower_bounds: list[float] = []
         self.dropped: list[tuple[int, int]] = []
         self.infos = [IterationInfo(restart, 0, lower_bound, math.nan, params, name)] if record else None
         self.name = name
-        self.max_iter = 0
         self.outcome: EMResult | FitError | None = None
 
     def finish(self, n_iter: int, converged: bool, stopped: str | None = None) -> None:
@@ -137,9 +138,8 @@ def run_em_batch(
     n_components = starts[0].n_components
     limits = [max_iter] * len(starts) if isinstance(max_iter, int) else list(max_iter)
     bounds_in = [-math.inf] * len(starts) if lower_bounds is None else list(lower_bounds)
-    runs = [_Run(p, bound, r, record, structure.name) for p, bound, r in zip(starts, bounds_in, restarts)]
-    for run, limit in zip(runs, limits):
-        run.max_iter = limit
+    runs = [_Run(p, bound, limit, r, record, structure.name)
+            for p, bound, limit, r in zip(starts, bounds_in, limits, restarts)]
     active = [run for run in runs if run.max_iter >= 1]
     for run in runs:
         if run.max_iter < 1:
@@ -211,3 +211,53 @@ def _update(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams,
     sums = weights.sum(axis=1, keepdims=True)
     weights = weights / np.where(sums > 0, sums, 1.0)
     return MixtureParams(weights.reshape(-1), new.means, new.covariances, new.precisions_cholesky), newly
+
+
+
+class EMRuns:
+    """EM from ``n_runs`` starts: as one batch where that pays (:func:`batchable`), else each when asked for.
+
+    ``start(i)`` gives run ``i``'s starting parameters (``n_components``
+    components), or None where it has none. ``max_iter`` and
+    ``lower_bounds`` are as in :func:`run_em_batch`. :meth:`run` gives run
+    ``i``'s outcome and passes its iteration events to ``callback``, numbered
+    ``restart``. One by one, the run is made then, so its events arrive as it
+    goes and runs not asked for cost nothing; in a batch, every run was made
+    at once and its events are passed on afterwards.
+    """
+
+    def __init__(self, source: DataSource, model: EMModel, n_runs: int, n_components: int,
+                 start: Callable[[int], MixtureParams | None], *, tol: float, max_iter: int | Sequence[int],
+                 lower_bounds: Sequence[float] | None = None):
+        self.source, self.model, self.start, self.tol = source, model, start, tol
+        self.limits = [max_iter] * n_runs if isinstance(max_iter, int) else list(max_iter)
+        self.bounds = [-math.inf] * n_runs if lower_bounds is None else list(lower_bounds)
+        self.batch: dict[int, tuple[EMResult | FitError, list[IterationInfo]]] | None = None
+        if batchable(source, model, n_runs, n_components):
+            starts = {i: start(i) for i in range(n_runs)}
+            made = [i for i, params in starts.items() if params is not None]
+            self.batch = {}
+            if made:
+                outcomes, events = run_em_batch(
+                    source, model, [starts[i] for i in made], tol=tol, max_iter=[self.limits[i] for i in made],
+                    lower_bounds=[self.bounds[i] for i in made], restarts=made, record=True,
+                )
+                self.batch = dict(zip(made, zip(outcomes, events)))
+
+    def run(self, i: int, restart: int, callback: Callable[[IterationInfo], None]) -> EMResult | FitError | None:
+        """Run ``i``'s result, the :class:`FitError` it ended with, or None if it had no start."""
+        if self.batch is not None:
+            if i not in self.batch:
+                return None
+            outcome, infos = self.batch[i]
+            for info in infos:
+                callback(info if info.restart == restart else replace(info, restart=restart))
+            return outcome
+        params = self.start(i)
+        if params is None:
+            return None
+        try:
+            return run_em(self.source, self.model, params, tol=self.tol, max_iter=self.limits[i],
+                          lower_bound=self.bounds[i], restart=restart, callback=callback)
+        except FitError as exc:
+            return exc

@@ -17,7 +17,7 @@ import numpy as np
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
-from gaussmix.em.batch import batchable, run_em_batch
+from gaussmix.em.batch import EMRuns
 from gaussmix.em.init import InitMethod, initial_params
 from gaussmix.em.loop import EMResult, IterationInfo, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
@@ -142,10 +142,11 @@ def fit_mixture(
     runs in which no component collapsed (a degenerate optimum is not a
     better one: its likelihood is inflated by a spike of density); only
     when every run collapsed is one of them returned, one with the fewest
-    collapsed components. The first run is kept when several are equal. ``warm_start`` is ``(params, lower_bound)``
-    of a previous fit to continue from; ``given`` the responsibilities to
-    start from (see :func:`~gaussmix.em.init.initial_params`). ``model`` is
-    what EM optimises (default: :func:`maximum_likelihood`).
+    collapsed components. The first run is kept when several are equal.
+    ``warm_start`` is ``(params, lower_bound)`` of a previous fit to
+    continue from; ``given`` the responsibilities to start from (see
+    :func:`~gaussmix.em.init.initial_params`). ``model`` is what EM
+    optimises (default: :func:`maximum_likelihood`).
 
     With ``settings.init == "emem"`` the runs are short; the best continue
     to convergence and split-and-merge moves refine each distinct one of
@@ -178,28 +179,21 @@ def fit_mixture(
         except SingularCovarianceError as exc:
             raise FitError(model.singular_message(exc.components, "at initialisation")) from None
 
-    short_tol = max(settings.tol, SHORT_EM_TOL)
-    short_iter = min(settings.max_iter, SHORT_EM_ITERATIONS)
-    batch = None
-    if short and batchable(source, model, n_restarts, settings.n_components):
-        # the short runs as one batch (the same runs; their events are reported run by run)
+    if short:  # every start first (the same draws as one by one), then their short runs, batched where that pays
         starts = [start(restart) for restart in range(n_restarts)]
-        outcomes, events = run_em_batch(source, model, [params for params, _ in starts], tol=short_tol,
-                                        max_iter=short_iter, restarts=range(n_restarts), record=True)
-        batch = list(zip(starts, outcomes, events))
+        short_runs = EMRuns(source, model, n_restarts, settings.n_components, lambda i: starts[i][0],
+                            tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS))
     best: EMResult | None = None
     runs: list[EMResult] = []
     for restart in range(n_restarts):
         observer.restart_started(restart, n_reported)
-        if batch is not None:
-            (params, init_dropped), outcome, infos = batch[restart]
-            for info in infos:
-                observer.iteration(info)
-            if isinstance(outcome, FitError):
+        if short:
+            init_dropped = starts[restart][1]
+            result = short_runs.run(restart, restart, observer.iteration)
+            if isinstance(result, FitError):
                 if not runs and restart == n_restarts - 1:
-                    raise outcome
+                    raise result
                 continue  # a short start that failed is one fewer candidate
-            result = outcome
         else:
             if warm_start is not None:
                 params, lower_bound = warm_start
@@ -207,21 +201,8 @@ def fit_mixture(
             else:
                 params, init_dropped = start(restart)
                 lower_bound = -math.inf
-            try:
-                result = run_em(
-                    source,
-                    model,
-                    params,
-                    tol=short_tol if short else settings.tol,
-                    max_iter=short_iter if short else settings.max_iter,
-                    lower_bound=lower_bound,
-                    restart=restart,
-                    callback=observer.iteration,
-                )
-            except FitError:
-                if not short or (not runs and restart == n_restarts - 1):
-                    raise
-                continue  # a short start that failed is one fewer candidate
+            result = run_em(source, model, params, tol=settings.tol, max_iter=settings.max_iter,
+                            lower_bound=lower_bound, restart=restart, callback=observer.iteration)
         if init_dropped:
             result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
         result = replace(result, collapsed=model.collapsed(result.params))
@@ -233,13 +214,13 @@ def fit_mixture(
     if short:
         # The most promising short runs continue to convergence; split-and-merge moves refine the best.
         ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
-        finished = _continued_all(source, model, [runs[i] for i in ranked[:n_continued]], settings, n_restarts,
-                                  n_reported, observer)
+        finished = _succeeded(_continued(source, model, [runs[i] for i in ranked[:n_continued]], settings,
+                                         n_restarts, n_reported, observer))
         for position, index in enumerate(ranked[n_continued:], start=n_continued):
             if not min(finished, key=_rank).collapsed:
                 break  # beyond the first few, continue runs only until one ends without a collapse
-            finished.append(_continued(source, model, runs[index], settings, n_restarts + position, n_reported,
-                                       observer))
+            finished += _succeeded(_continued(source, model, [runs[index]], settings, n_restarts + position,
+                                              n_reported, observer))
         best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
                                 n_restarts + len(finished), observer)
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
@@ -266,46 +247,34 @@ def short_em_method(start: int) -> InitMethod:
     return "kmeans" if start == 0 else "random_from_data"
 
 
-def _continued(source, model, start: EMResult, settings: FitSettings, restart: int, n_reported: int,
-               observer) -> EMResult:
-    """A short run continued to convergence (the iterations and bounds of both, as one run)."""
-    observer.restart_started(restart, n_reported)
-    if _finished(start, settings):
-        observer.restart_finished(restart, start)
-        return start
-    rest = run_em(
-        source, model, start.params, tol=settings.tol, max_iter=settings.max_iter - start.n_iter,
-        lower_bound=start.lower_bound, restart=restart, callback=observer.iteration,
-    )
-    return _joined(model, start, rest, restart, observer)
-
-
-def _continued_all(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
-                   observer) -> list[EMResult]:
-    """:func:`_continued` for each of ``starts`` (numbered from ``restart``), as one batch where that pays."""
+def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
+               observer) -> list[EMResult | FitError]:
+    """Short runs continued to convergence, numbered from ``restart`` (each with the iterations and bounds of
+    both, as one run), batched where that pays; a continuation that fails ends the list with its error."""
     pending = [i for i, start in enumerate(starts) if not _finished(start, settings)]
-    if not batchable(source, model, len(pending), settings.n_components):
-        return [_continued(source, model, start, settings, restart + i, n_reported, observer)
-                for i, start in enumerate(starts)]
-    outcomes, events = run_em_batch(
-        source, model, [starts[i].params for i in pending], tol=settings.tol,
-        max_iter=[settings.max_iter - starts[i].n_iter for i in pending],
-        lower_bounds=[starts[i].lower_bound for i in pending], restarts=[restart + i for i in pending], record=True,
-    )
-    rests = dict(zip(pending, zip(outcomes, events)))
-    results = []
+    rests = EMRuns(source, model, len(pending), settings.n_components, lambda j: starts[pending[j]].params,
+                   tol=settings.tol, max_iter=[settings.max_iter - starts[i].n_iter for i in pending],
+                   lower_bounds=[starts[i].lower_bound for i in pending])
+    results: list[EMResult | FitError] = []
     for i, start in enumerate(starts):
         observer.restart_started(restart + i, n_reported)
-        if i not in rests:
+        if i not in pending:
             observer.restart_finished(restart + i, start)
             results.append(start)
             continue
-        outcome, infos = rests[i]
-        for info in infos:
-            observer.iteration(info)
-        if isinstance(outcome, FitError):
-            raise outcome
-        results.append(_joined(model, start, outcome, restart + i, observer))
+        rest = rests.run(pending.index(i), restart + i, observer.iteration)
+        if isinstance(rest, FitError):
+            results.append(rest)
+            break
+        results.append(_joined(model, start, rest, restart + i, observer))
+    return results
+
+
+def _succeeded(results: list[EMResult | FitError]) -> list[EMResult]:
+    """``results``, or the error one of them is."""
+    for result in results:
+        if isinstance(result, FitError):
+            raise result
     return results
 
 
@@ -385,48 +354,30 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
 
     def continued(run: EMResult) -> EMResult | None:
         number = next(counter)
+        result = _continued(source, model, [run], settings, number, number + 1, observer)[0]
+        return None if isinstance(result, FitError) else result
+
+    def move_start(i: int) -> MixtureParams | None:
+        move, direction = moves[i]
+        responsibilities = SplitResponsibilities(structure, best.params, move, direction)
         try:
-            return _continued(source, model, run, settings, number, number + 1, observer)
-        except FitError:
+            return model.update(source.statistics(structure, responsibilities, n_components), None)[0]
+        except (FitError, SingularCovarianceError):
             return None
 
     covariances = component_covariances(source, structure, best.params, floor)
     moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
-    starts: list[MixtureParams | None] = []
-    for move, direction in moves:
-        responsibilities = SplitResponsibilities(structure, best.params, move, direction)
-        try:
-            starts.append(model.update(source.statistics(structure, responsibilities, n_components), None)[0])
-        except (FitError, SingularCovarianceError):
-            starts.append(None)
-    tol, max_iter = max(settings.tol, SHORT_EM_TOL), min(settings.max_iter, SPLIT_MERGE_ITERATIONS)
-    usable = [params for params in starts if params is not None]
-    batch = None
-    if batchable(source, model, len(usable), n_components):
-        outcomes, events = run_em_batch(source, model, usable, tol=tol, max_iter=max_iter,
-                                        restarts=range(len(usable)), record=True)
-        batch = iter(zip(outcomes, events))
+    # the moves in order, as if each ran when its turn came (a batch runs them all at once)
+    trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
+                        max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS))
     trials: list[EMResult] = []
-    for params in starts:
-        # the moves in order, as if each ran when its turn came (a batch ran them all at once)
+    for i in range(len(moves)):
         budget[0] -= 1
         number = next(counter)
         observer.restart_started(number, number + 1)
-        if params is None:
+        trial = trial_runs.run(i, number, observer.iteration)
+        if trial is None or isinstance(trial, FitError):
             continue
-        if batch is not None:
-            outcome, infos = next(batch)
-            for info in infos:
-                observer.iteration(replace(info, restart=number))
-            if isinstance(outcome, FitError):
-                continue
-            trial = outcome
-        else:
-            try:
-                trial = run_em(source, model, params, tol=tol, max_iter=max_iter, restart=number,
-                               callback=observer.iteration)
-            except FitError:
-                continue
         trial = replace(trial, collapsed=model.collapsed(trial.params))
         observer.restart_finished(number, trial)
         if _improves(trial, best, settings.tol):

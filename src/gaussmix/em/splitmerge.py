@@ -119,8 +119,8 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     no weight, then the ``collapsed`` ones, then the lighter of each pair by
     decreasing overlap (Bhattacharyya), then the lightest. Components to
     split (never a collapsed one): by decreasing ``weight * det^(1/2d)`` of
-    their own covariance (weight times radius). Each split may cut across any of the component's principal
-    directions, widest first. Moves are ordered by the rank of the removal
+    their own covariance (weight times radius). Each split may cut across
+    any of the component's principal directions, widest first. Moves are ordered by the rank of the removal
     plus the rank of the split plus DIRECTION_RANK times the rank of the
     direction.
     """
