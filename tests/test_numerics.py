@@ -176,3 +176,18 @@ def test_setting_another_structure_after_fitting_says_so():
     gm.set_params(covariance_type="diag")
     with pytest.raises(ValueError, match=r"covariance_type was changed after fitting"):
         gm.predict(two_clusters())
+
+
+@pytest.mark.parametrize("n_features", [1, 3, 7, 9])
+@pytest.mark.parametrize("n_matrices", [1, 5, 200])
+def test_triangular_inverse_of_every_batch_size(n_features, n_matrices):
+    from gaussmix.covariance._linalg import inverse_lower
+
+    rng = np.random.default_rng(n_features * 1000 + n_matrices)
+    a = rng.normal(size=(n_matrices, n_features, n_features))
+    lower = np.linalg.cholesky(a @ np.swapaxes(a, -1, -2) + 0.1 * np.eye(n_features))
+    inverse = inverse_lower(lower)
+    assert np.all(np.triu(inverse, 1) == 0)
+    identity = np.broadcast_to(np.eye(n_features), inverse.shape)
+    assert np.allclose(lower @ inverse, identity, atol=1e-10)
+    assert np.allclose(inverse_lower(lower[0]), inverse[0], rtol=1e-12, atol=1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import warnings
 
 import numpy as np
@@ -224,7 +225,7 @@ def test_a_split_and_merge_move_leaves_a_local_optimum(structure):
     model = maximum_likelihood(data.source, settings)
     params = MixtureParams(stuck.weights_, stuck.means_, stuck.covariances_, stuck.precisions_cholesky_)
     start = EMResult(params, stuck.lower_bound_, tuple(stuck.lower_bounds_), stuck.n_iter_, True)
-    moved = _split_and_merge(data.source, model, [start], settings, 0, FitObserver())
+    moved = _split_and_merge(data.source, model, [start], settings, itertools.count(), FitObserver())
     assert moved.lower_bound > stuck.lower_bound_ + 0.5  # about 1.3 nats per row better
     fitted = GaussianMixture.from_parameters(moved.params.weights, moved.params.means, moved.params.covariances,
                                              covariance_type=structure)
@@ -245,7 +246,7 @@ def test_a_fit_at_the_best_optimum_is_left_as_it_is():
     data = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None)
     params = MixtureParams(best.weights_, best.means_, best.covariances_, best.precisions_cholesky_)
     start = EMResult(params, best.lower_bound_, tuple(best.lower_bounds_), best.n_iter_, True)
-    assert _split_and_merge(data.source, maximum_likelihood(data.source, settings), [start], settings, 0,
+    assert _split_and_merge(data.source, maximum_likelihood(data.source, settings), [start], settings, itertools.count(),
                             FitObserver()) is start
 
 
@@ -270,7 +271,7 @@ def test_split_and_merge_searches_from_every_distinct_base():
     stuck = as_result(stuck_fit(X, "full"))
     assert _distinct([stuck, best, stuck], settings.tol) == [best, stuck]  # best first, the same optimum once
     recorder = Recorder()
-    found = _split_and_merge(source, model, [best, stuck], settings, 0, recorder)
+    found = _split_and_merge(source, model, [best, stuck], settings, itertools.count(), recorder)
     assert found is best  # the earliest of equal optima
     # the moves from the stuck fit were tried too, and reached the best optimum
     assert any(abs(r.lower_bound - best.lower_bound) < 1e-6 and r.converged for r in recorder.results)
@@ -306,7 +307,7 @@ def test_split_and_merge_moves_a_collapsed_component_first(structure):
     moves = candidate_moves(start.params, component_covariances(source, model.structure, start.params, floor), 8,
                             start.collapsed)
     assert moves[0][0][0] == 2 and all(split != 2 for (_, split), _ in moves)
-    moved = _split_and_merge(source, model, [start], settings, 0, FitObserver())
+    moved = _split_and_merge(source, model, [start], settings, itertools.count(), FitObserver())
     assert moved.collapsed == () and moved.lower_bound < start.lower_bound  # sound, though the spike scores higher
 
 
@@ -359,3 +360,71 @@ def test_one_short_em_start_is_a_k_means_start_run_to_convergence(rows):
     kmeans = GaussianMixture(3, init_params="kmeans", n_init=1, random_state=0, tol=1e-8).fit(X)
     assert emem.lower_bound_ == pytest.approx(kmeans.lower_bound_, abs=1e-8)
     np.testing.assert_allclose(emem.means_, kmeans.means_, rtol=1e-6)
+
+
+def ring_of_clusters():
+    """Fourteen tight clusters on a circle of radius 10 (like mclust's ``wreath``)."""
+    rng = np.random.RandomState(0)
+    angles = np.arange(14) * 2 * np.pi / 14
+    return np.vstack([rng.normal([10 * np.cos(a), 10 * np.sin(a)], 0.8, (40, 2)) for a in angles])
+
+
+def test_random_swaps_reach_an_optimum_split_and_merge_misses(monkeypatch):
+    import gaussmix.em.fit as fit
+
+    X = ring_of_clusters()
+
+    def fits():
+        return [GaussianMixture(2, covariance_type="spherical", init_params="emem", n_init=10, random_state=seed).fit(X)
+                for seed in range(4)]
+
+    swapped = fits()
+    monkeypatch.setattr(fit, "RANDOM_SWAP_ROUNDS", 0)
+    unswapped = fits()
+    scores = [[model.score(X) * X.shape[0] for model in group] for group in (swapped, unswapped)]
+    # the best of a long random search (random rows x100, tol 1e-5) is -3737.585: one component on one cluster
+    assert max(scores[0]) > -3738.0 and min(scores[0]) > max(scores[1]) + 1.0  # without swaps: -3751 to -3758
+    best = swapped[int(np.argmax(scores[0]))]
+    tight = int(np.argmin(best.weights_))
+    assert best.covariances_[tight] < 1.0 < 25.0 < best.covariances_[1 - tight]
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_a_random_swap_moves_one_component_to_a_row(structure):
+    from gaussmix.em.splitmerge import swapped
+
+    X = ring_of_clusters()
+    model = GaussianMixture(3, covariance_type=structure, random_state=0).fit(X)
+    layout = get_structure(structure).layout
+    from gaussmix.em.params import MixtureParams
+
+    params = MixtureParams(model.weights_, model.means_, model.covariances_, model.precisions_cholesky_)
+    moved = swapped(layout, params, 1, X[7], 2, 0.25)
+    np.testing.assert_array_equal(moved.means[[0, 2]], params.means[[0, 2]])
+    np.testing.assert_array_equal(moved.means[1], X[7])
+    weights = params.weights.copy()
+    weights[1] = 1 / 3
+    np.testing.assert_allclose(moved.weights, weights / weights.sum(), rtol=1e-15)
+    if layout.per_component:
+        np.testing.assert_allclose(moved.covariances[1], 0.25 * params.covariances[2], rtol=1e-15)
+        np.testing.assert_array_equal(moved.covariances[[0, 2]], params.covariances[[0, 2]])
+    else:
+        np.testing.assert_array_equal(moved.covariances, params.covariances)  # a shared covariance stays
+    np.testing.assert_allclose(moved.precisions_cholesky, layout.precisions_cholesky(moved.covariances), rtol=1e-12)
+    np.testing.assert_array_equal(params.means, model.means_)  # the fit itself is left as it is
+
+
+def test_random_swaps_leave_the_best_optimum_as_it_is():
+    from gaussmix.em.fit import RANDOM_SWAP_PATIENCE, RANDOM_SWAP_TRIALS, _random_swaps, maximum_likelihood
+
+    X, _ = separated_clusters()
+    settings = FitSettings(3, get_structure("full"), "emem", 1, 1e-8, 1e-6, 1000)
+    source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
+    model = maximum_likelihood(source, settings)
+    best = as_result(GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X))
+    recorder = Recorder()
+    assert _random_swaps(source, model, best, settings, np.random.RandomState(0), itertools.count(), recorder) is best
+    assert len(recorder.results) == RANDOM_SWAP_PATIENCE * RANDOM_SWAP_TRIALS  # the rounds tried before giving up
+    stuck = as_result(stuck_fit(X, "full"))
+    found = _random_swaps(source, model, stuck, settings, np.random.RandomState(0), itertools.count(), Recorder())
+    assert found.lower_bound == pytest.approx(best.lower_bound, abs=1e-6)

@@ -15,16 +15,19 @@ from typing import Any
 import numpy as np
 
 from gaussmix._errors import FitError
+from gaussmix._namespace import NUMPY
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.batch import EMRuns
-from gaussmix.em.init import InitMethod, initial_params
+from gaussmix.em.init import InitMethod, initial_params, seeding_rows
+from gaussmix.em.kernels import weighted_log_prob
+from gaussmix.em.kmeans import seed_centers
 from gaussmix.em.loop import EMResult, IterationInfo, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
-from gaussmix.em.params import MixtureParams
+from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.scale import DataScale
 from gaussmix.em.source import DataSource
-from gaussmix.em.splitmerge import SplitResponsibilities, candidate_moves, component_covariances
+from gaussmix.em.splitmerge import SplitResponsibilities, candidate_moves, component_covariances, swapped
 
 
 @dataclass(frozen=True)
@@ -159,8 +162,7 @@ def fit_mixture(
     deterministic = warm_start is not None or given is not None or settings.init == "hc"
     short = settings.init == "emem" and not deterministic
     n_restarts = 1 if deterministic else settings.n_init
-    n_continued = min(SHORT_EM_CONTINUED, n_restarts) if short else 0
-    n_reported = n_restarts + n_continued
+    n_reported = n_restarts + (min(SHORT_EM_CONTINUED, n_restarts) if short else 0)
 
     def start(restart: int) -> tuple[MixtureParams, tuple[int, ...]]:
         method = short_em_method(restart) if short else settings.init
@@ -212,17 +214,7 @@ def fit_mixture(
             best = result
     assert best is not None  # n_restarts >= 1
     if short:
-        # The most promising short runs continue to convergence; split-and-merge moves refine the best.
-        ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
-        finished = _succeeded(_continued(source, model, [runs[i] for i in ranked[:n_continued]], settings,
-                                         n_restarts, n_reported, observer))
-        for position, index in enumerate(ranked[n_continued:], start=n_continued):
-            if not min(finished, key=_rank).collapsed:
-                break  # beyond the first few, continue runs only until one ends without a collapse
-            finished += _succeeded(_continued(source, model, [runs[index]], settings, n_restarts + position,
-                                              n_reported, observer))
-        best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
-                                n_restarts + len(finished), observer)
+        best = _search(source, model, runs, settings, rng, n_restarts, n_reported, observer)
     constant = tuple(int(j) for j in np.flatnonzero(~model.scale.varies))
     return replace(best, constant=constant)
 
@@ -245,6 +237,28 @@ def short_em_method(start: int) -> InitMethod:
     with ``n_init=1`` is a k-means start run to convergence.
     """
     return "kmeans" if start == 0 else "random_from_data"
+
+
+def _search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_restarts: int, n_reported: int,
+            observer) -> EMResult:
+    """What short-EM starts lead to (see :func:`fit_mixture`), from their short ``runs``.
+
+    The most promising continue; split-and-merge moves refine each distinct
+    one of those, then random swaps refine the best.
+    """
+    n_continued = min(SHORT_EM_CONTINUED, n_restarts)
+    ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
+    finished = _succeeded(_continued(source, model, [runs[i] for i in ranked[:n_continued]], settings,
+                                     n_restarts, n_reported, observer))
+    for position, index in enumerate(ranked[n_continued:], start=n_continued):
+        if not min(finished, key=_rank).collapsed:
+            break  # beyond the first few, continue runs only until one ends without a collapse
+        finished += _succeeded(_continued(source, model, [runs[index]], settings, n_restarts + position,
+                                          n_reported, observer))
+    counter = itertools.count(n_restarts + len(finished))
+    best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
+                            counter, observer)
+    return _random_swaps(source, model, best, settings, rng, counter, observer)
 
 
 def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
@@ -308,7 +322,7 @@ SPLIT_MERGE_TRIALS = 32
 SPLIT_MERGE_BASES = 3
 
 
-def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings, restart: int,
+def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings, counter,
                      observer) -> EMResult:
     """The best of ``bases``, each improved by split-and-merge moves while they improve it.
 
@@ -323,7 +337,6 @@ def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings
     n_components = settings.n_components
     if n_components < 2:
         return min(bases, key=_rank)
-    counter = itertools.count(restart)
     reached = list(bases)
     results = []
     for base in bases:
@@ -391,6 +404,67 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
         if result is not None and _improves(result, best, settings.tol):
             return result
     return None
+
+
+#: Random swaps after split-and-merge (:func:`gaussmix.em.splitmerge.swapped`): in each round,
+#: RANDOM_SWAP_TRIALS swaps of the best fit run at most RANDOM_SWAP_ITERATIONS iterations; at most
+#: RANDOM_SWAP_ROUNDS rounds, ending after RANDOM_SWAP_PATIENCE in a row improve nothing. A moved
+#: component's covariance is RANDOM_SWAP_SHRINK times that of the one its new mean is most likely under.
+RANDOM_SWAP_ROUNDS = 12
+RANDOM_SWAP_PATIENCE = 3
+RANDOM_SWAP_TRIALS = 16
+RANDOM_SWAP_ITERATIONS = 20
+RANDOM_SWAP_SHRINK = 0.25
+
+
+def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,
+                  observer) -> EMResult:
+    """``best`` improved by rounds of random swaps while they improve it.
+
+    Each round moves a component chosen at random to each of
+    RANDOM_SWAP_TRIALS rows drawn at random (distinct, with probability
+    proportional to their weight) and runs the moved fits briefly, as one
+    batch where that pays. The best of them continues to convergence if it
+    already beats ``best`` and replaces it if it still does.
+    """
+    n_components, structure = settings.n_components, model.structure
+    if n_components < 2:
+        return best
+    rows = seeding_rows(source, n_components, rng)
+    unimproved = 0
+    for _ in range(RANDOM_SWAP_ROUNDS):
+        if unimproved >= RANDOM_SWAP_PATIENCE:
+            break
+        unimproved += 1
+        centres = seed_centers(rows, RANDOM_SWAP_TRIALS, rng, "distinct")
+        components = rng.randint(n_components, size=RANDOM_SWAP_TRIALS)
+        params = best.params
+        terms = kernel_terms(structure, params, np.zeros(centres.shape[1]))
+        owners = np.argmax(weighted_log_prob(NUMPY, structure.layout, centres, terms, np.float64), axis=1)
+
+        def swap_start(i: int, params: MixtureParams = params) -> MixtureParams:
+            return swapped(structure.layout, params, int(components[i]), centres[i], int(owners[i]),
+                           RANDOM_SWAP_SHRINK)
+
+        runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
+                      tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS))
+        trials = []
+        for i in range(RANDOM_SWAP_TRIALS):
+            number = next(counter)
+            observer.restart_started(number, number + 1)
+            trial = runs.run(i, number, observer.iteration)
+            if isinstance(trial, EMResult):
+                trial = replace(trial, collapsed=model.collapsed(trial.params))
+                observer.restart_finished(number, trial)
+                trials.append(trial)
+        top = min(trials, key=_rank, default=None)
+        if top is None or not _improves(top, best, settings.tol):
+            continue
+        number = next(counter)
+        result = _continued(source, model, [top], settings, number, number + 1, observer)[0]
+        if isinstance(result, EMResult) and _improves(result, best, settings.tol):
+            best, unimproved = result, 0
+    return best
 
 
 def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:

@@ -123,6 +123,12 @@ def _subsample(data: DataSource, n_components: int, rng: np.random.RandomState) 
     return data.weighted_sample(size, new_stream(rng))
 
 
+def seeding_rows(data: DataSource, n_components: int, rng: np.random.RandomState) -> RowSource:
+    """The rows seeds are drawn from: the data, or a weighted subsample of data too large to hold."""
+    sample = _subsample(data, n_components, rng)
+    return data.in_memory() if sample is None else sample
+
+
 def hierarchical_start(data: DataSource, n_components: int, rng: np.random.RandomState):
     """``(sample or None, labels)``: the hierarchy's partition into ``n_components`` clusters.
 

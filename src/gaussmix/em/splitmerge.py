@@ -1,4 +1,4 @@
-"""Split-and-merge moves: leave a local optimum by moving one component elsewhere.
+"""Moves that leave a local optimum by moving one component elsewhere: split-and-merge, random swaps.
 
 A fit that EM has converged can often be improved by taking a component
 from where it is least needed (one of two that overlap, or one with little
@@ -10,8 +10,18 @@ rows cut in two by the hyperplane through its mean across its widest
 direction (the second half takes ``drop``'s place). Its statistics and one
 M-step give the parameters EM continues from.
 
-Everything here works on summed statistics and chunk-wise responsibilities,
-so every engine can make the moves.
+A random swap (after Zhao, Hautamaki, Karkkainen & Franti 2012, "Random
+swap EM algorithm for Gaussian mixture models") moves a component chosen at
+random to a row drawn at random: its mean becomes the row, its weight
+``1/K`` (before the weights are normalised again), and its covariance a
+fraction of that of the component the row is most likely under, so that EM
+can settle it on whatever structure lies there (a shared covariance stays
+as it is). Where split-and-merge moves go where the fit looks worst, swaps
+reach optima no rule would point to, such as a narrow component on one arm
+of the data.
+
+Everything here works on summed statistics, chunk-wise responsibilities or
+parameters, so every engine can make the moves.
 """
 
 from __future__ import annotations
@@ -20,13 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix.covariance._layout import Layout
 from gaussmix.covariance._registry import UNCONSTRAINED_STRUCTURE, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.kernels import RESPONSIBILITIES, TermsResponsibilities
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
-__all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covariances"]
+__all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covariances", "swapped"]
 
 #: A move: (component to remove, component to split).
 Move = tuple[int, int]
@@ -156,3 +167,26 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     for *_, c, drop, split in ranked[:n_moves]:
         moves.append(((drop, split), directions[split][:, c]))
     return moves
+
+
+def swapped(layout: Layout, params: MixtureParams, component: int, row: np.ndarray, owner: int,
+            shrink: float) -> MixtureParams:
+    """``params`` with ``component`` moved to ``row`` (a random swap, see the module docstring).
+
+    ``owner`` is the component ``row`` is most likely under; with a
+    covariance per component, the moved one gets ``shrink`` times its
+    covariance.
+    """
+    n_components = params.n_components
+    weights = params.weights.copy()
+    weights[component] = 1.0 / n_components
+    weights /= np.sum(weights)
+    means = params.means.copy()
+    means[component] = row
+    covariances, precisions_cholesky = params.covariances, params.precisions_cholesky
+    if layout.per_component:
+        covariances = covariances.copy()
+        covariances[component] = shrink * params.covariances[owner]
+        precisions_cholesky = precisions_cholesky.copy()
+        precisions_cholesky[component] = params.precisions_cholesky[owner] / np.sqrt(shrink)
+    return MixtureParams(weights, means, covariances, precisions_cholesky)
