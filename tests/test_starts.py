@@ -246,8 +246,8 @@ def test_a_fit_at_the_best_optimum_is_left_as_it_is():
     data = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None)
     params = MixtureParams(best.weights_, best.means_, best.covariances_, best.precisions_cholesky_)
     start = EMResult(params, best.lower_bound_, tuple(best.lower_bounds_), best.n_iter_, True)
-    assert _split_and_merge(data.source, maximum_likelihood(data.source, settings), [start], settings, itertools.count(),
-                            FitObserver()) is start
+    model = maximum_likelihood(data.source, settings)
+    assert _split_and_merge(data.source, model, [start], settings, itertools.count(), FitObserver()) is start
 
 
 def as_result(model, source_model=None):
@@ -260,14 +260,21 @@ def as_result(model, source_model=None):
     return EMResult(params, model.lower_bound_, tuple(model.lower_bounds_), model.n_iter_, True, collapsed=collapsed)
 
 
-def test_split_and_merge_searches_from_every_distinct_base():
-    from gaussmix.em.fit import _distinct, _split_and_merge, maximum_likelihood
+def separated_problem():
+    """The separated clusters, a search's settings, data and model for them, and the best fit (full, K=3)."""
+    from gaussmix.em.fit import maximum_likelihood
 
     X, _ = separated_clusters()
     settings = FitSettings(3, get_structure("full"), "emem", 1, 1e-8, 1e-6, 1000)
     source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
-    model = maximum_likelihood(source, settings)
     best = as_result(GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X))
+    return X, settings, source, maximum_likelihood(source, settings), best
+
+
+def test_split_and_merge_searches_from_every_distinct_base():
+    from gaussmix.em.fit import _distinct, _split_and_merge
+
+    X, settings, source, model, best = separated_problem()
     stuck = as_result(stuck_fit(X, "full"))
     assert _distinct([stuck, best, stuck], settings.tol) == [best, stuck]  # best first, the same optimum once
     recorder = Recorder()
@@ -415,13 +422,9 @@ def test_a_random_swap_moves_one_component_to_a_row(structure):
 
 
 def test_random_swaps_leave_the_best_optimum_as_it_is():
-    from gaussmix.em.fit import RANDOM_SWAP_PATIENCE, RANDOM_SWAP_TRIALS, _random_swaps, maximum_likelihood
+    from gaussmix.em.fit import RANDOM_SWAP_PATIENCE, RANDOM_SWAP_TRIALS, _random_swaps
 
-    X, _ = separated_clusters()
-    settings = FitSettings(3, get_structure("full"), "emem", 1, 1e-8, 1e-6, 1000)
-    source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
-    model = maximum_likelihood(source, settings)
-    best = as_result(GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X))
+    X, settings, source, model, best = separated_problem()
     recorder = Recorder()
     assert _random_swaps(source, model, best, settings, np.random.RandomState(0), itertools.count(), recorder) is best
     assert len(recorder.results) == RANDOM_SWAP_PATIENCE * RANDOM_SWAP_TRIALS  # the rounds tried before giving up
