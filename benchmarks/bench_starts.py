@@ -199,7 +199,7 @@ def print_tables(results: dict) -> None:
 #: Larger searches (``--budgets``), each against the best known of the main run's cells: how the share
 #: reached grows with the work ``emem`` does. The last continues every start to convergence (module
 #: constants of :mod:`gaussmix.em.fit`), i.e. k-means and 49 random-row starts run in full, then
-#: split-and-merge moves.
+#: split-and-merge moves and random swaps.
 BUDGETS = {
     "emem x10": (dict(init_params="emem", n_init=10), {}),
     "emem x30": (dict(init_params="emem", n_init=30), {}),

@@ -47,13 +47,13 @@ def test_fit_prints_a_summary_and_writes_the_model(capsys, faithful_csv, tmp_pat
     assert code == 0 and err == ""
     model = gaussmix.load(path)
     X = load_faithful().data
-    # the command line's default start is emem (short-EM starts refined by split-and-merge moves)
+    # the command line's default start is emem (short-EM starts refined by split-and-merge moves and random swaps)
     expected = gaussmix.GaussianMixture(3, covariance_type="tied", init_params="emem", n_init=10, tol=1e-6,
                                         random_state=0).fit(X)
     np.testing.assert_allclose(model.means_, expected.means_)
     np.testing.assert_array_equal(model.feature_names_in_, ["eruptions", "waiting"])
     for text in ("fitted 3 components (tied covariance) to 272 rows x 2 features",
-                 "best of 10 short-EM starts, refined by split-and-merge moves",
+                 "best of 10 short-EM starts, refined by split-and-merge moves and random swaps",
                  f"BIC {expected.bic(X):.4f}", f"AIC {expected.aic(X):.4f}", "log-likelihood -1126.3",
                  "converged after", f"{expected.weights_[0]:6.3f}", "model written to"):
         assert text in out, text

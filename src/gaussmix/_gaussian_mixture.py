@@ -78,13 +78,20 @@ default="kmeans"
         direction; the 16 most promising moves each run a short EM, a move
         that ends higher continues to convergence and is kept, and this
         repeats until no move improves the fit or the search reaches an
-        optimum already reached (at most 10 rounds and 32 moves from each);
-        the best result is kept. Random rows find optima that every k-means
-        start misses when one direction dominates the data, and the moves
-        leave local optima in which two components share one group while
-        another covers two. Where the structure's covariances are per component
-        and the data are small, the short runs, the moves and the
-        continuations run as batches (one pass over the rows per iteration
+        optimum already reached (at most 10 rounds and 32 moves from each).
+        Random swaps (after Zhao et al. 2012) then refine the best: in each
+        round, 16 fits in which a component chosen at random moves to a row
+        drawn at random (its covariance a quarter of that of the component
+        the row is most likely under) each run a short EM; the best continues
+        to convergence if it is ahead and is kept if it ends higher (at most
+        12 rounds, ending after 3 that improve nothing). Random rows find
+        optima that every k-means start misses when one direction dominates
+        the data, the moves leave local optima in which two components share
+        one group while another covers two, and the swaps reach optima no
+        rule points to, such as a narrow component on one arm of the data.
+        On small data the short runs, the moves, the swaps and the
+        continuations of the ``full``, ``diag`` and ``spherical`` structures
+        run as batches (one pass over the rows per iteration
         for several runs, :mod:`gaussmix.em.batch`; the same runs as one by
         one). For its cost, see ``benchmarks/README.md``. "hc" is mclust's default start:
         model-based agglomerative hierarchical clustering (unconstrained

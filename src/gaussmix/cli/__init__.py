@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--covariance", default=DEFAULT_STRUCTURE, choices=structures,
                      help=f"covariance structure (default {DEFAULT_STRUCTURE})")
     fit.add_argument("--init", default="emem", choices=INIT_METHODS,
-                     help="initialisation (default emem: short-EM multi-starts refined by split-and-merge moves; "
+                     help="initialisation (default emem: short-EM multi-starts refined by split-and-merge moves and "
+                          "random swaps; "
                           "kmeans is scikit-learn's; see GaussianMixture)")
     fit.add_argument("--n-init", type=_positive_int, default=3, metavar="N", help="number of starts (default 3)")
     fit.add_argument("--max-iter", type=_positive_int, default=100, metavar="N", help="EM iterations (default 100)")

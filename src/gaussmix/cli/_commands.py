@@ -61,7 +61,7 @@ def fit_summary(model, table: Table, source: str) -> str:
         f"did not converge in {model.n_iter_} iterations"
     )
     if isinstance(model.init_params, str) and model.init_params == "emem":
-        starts = f" (best of {model.n_init} short-EM starts, refined by split-and-merge moves)"
+        starts = f" (best of {model.n_init} short-EM starts, refined by split-and-merge moves and random swaps)"
     else:
         starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
     return "\n".join(

@@ -30,7 +30,7 @@ class TerminalProgress:
         if now - self._last < self.interval and info.iteration not in (0, self.max_iter):
             return
         self._last = now
-        # Short-EM starts run more than n_init: the best continue, then split-and-merge moves follow.
+        # Short-EM starts run more than n_init: the best continue, then split-and-merge moves and random swaps.
         run = (f"start {info.restart + 1}/{self.n_init}" if info.restart < self.n_init
                else f"refining (run {info.restart + 1})")
         text = f"fitting: {run}  iteration {info.iteration}/{self.max_iter}"

@@ -11,7 +11,7 @@ module             what it holds
 ``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`)
 ``loop``           :func:`~gaussmix.em.loop.run_em`, one EM run
 ``fit``            restarts, observers, :func:`~gaussmix.em.fit.fit_mixture`; short-EM starts
-``splitmerge``     split-and-merge moves that refine a converged fit (short-EM starts)
+``splitmerge``     split-and-merge moves and random swaps that refine a converged fit (short-EM starts)
 ``init``           starting parameters; ``kmeans``, ``hierarchical`` (mclust's start) and
                    ``sampling`` serve it
 =================  ==========================================================================

@@ -187,12 +187,13 @@ def merge_loop(weight: np.ndarray, mean: np.ndarray, name: np.ndarray, alpha: fl
         term[a] = _term(w, trace, scatter[a], d, alpha, beta, work)
         alive[b] = False  # costs of dead clusters are left as they are and never read
         _merge_costs(a, 0, cost, alive, weight, mean, scatter, traces, term, alpha, beta, work)
-        # Rows whose best partner was merged away scan again; rows that now pair best with the new
-        # cluster pair with it (their other costs have not changed).
+        # Rows whose best partner was merged away, or whose cost to the new cluster rose, scan again;
+        # rows that now pair best with the new cluster pair with it (their other costs have not
+        # changed, so a cost below every one of them is the row's least, whatever the order).
         for i in range(k):
             if not alive[i]:
                 continue
-            if i == a or best[i] == a or best[i] == b:
+            if i == a or best[i] == b or (best[i] == a and not cost[a, i] < best_cost[i]):
                 best[i] = _argmin_row(cost, alive, i)
                 best_cost[i] = cost[i, best[i]]
             elif cost[a, i] < best_cost[i]:

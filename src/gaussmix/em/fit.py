@@ -152,8 +152,9 @@ def fit_mixture(
     optimises (default: :func:`maximum_likelihood`).
 
     With ``settings.init == "emem"`` the runs are short; the best continue
-    to convergence and split-and-merge moves refine each distinct one of
-    those (:data:`SHORT_EM_ITERATIONS`, :func:`_split_and_merge`). A short run
+    to convergence, split-and-merge moves refine each distinct one of those
+    and random swaps the best (:data:`SHORT_EM_ITERATIONS`,
+    :func:`_split_and_merge`, :func:`_random_swaps`). A short run
     that fails (a singular covariance) is one candidate fewer; only when
     every one fails does the fit fail.
     """
