@@ -422,12 +422,14 @@ def test_a_random_swap_moves_one_component_to_a_row(structure):
 
 
 def test_random_swaps_leave_the_best_optimum_as_it_is():
-    from gaussmix.em.fit import RANDOM_SWAP_PATIENCE, RANDOM_SWAP_TRIALS, _random_swaps
+    from gaussmix.em.fit import RANDOM_SWAP_PATIENCE, RANDOM_SWAP_TRIALS, _IterationCount, _random_swaps
 
     X, settings, source, model, best = separated_problem()
     recorder = Recorder()
-    assert _random_swaps(source, model, best, settings, np.random.RandomState(0), itertools.count(), recorder) is best
+    counted = _IterationCount(recorder)
+    assert _random_swaps(source, model, best, settings, np.random.RandomState(0), itertools.count(), counted) is best
     assert len(recorder.results) == RANDOM_SWAP_PATIENCE * RANDOM_SWAP_TRIALS  # the rounds tried before giving up
     stuck = as_result(stuck_fit(X, "full"))
-    found = _random_swaps(source, model, stuck, settings, np.random.RandomState(0), itertools.count(), Recorder())
+    found = _random_swaps(source, model, stuck, settings, np.random.RandomState(0), itertools.count(),
+                          _IterationCount(Recorder()))
     assert found.lower_bound == pytest.approx(best.lower_bound, abs=1e-6)

@@ -84,7 +84,8 @@ default="kmeans"
         drawn at random (its covariance a quarter of that of the component
         the row is most likely under) each run a short EM; the best continues
         to convergence if it is ahead and is kept if it ends higher (at most
-        12 rounds, ending after 3 that improve nothing). Random rows find
+        12 rounds, ending after 3 that improve nothing, and with no more EM
+        iterations than the search before them). Random rows find
         optima that every k-means start misses when one direction dominates
         the data, the moves leave local optima in which two components share
         one group while another covers two, and the swaps reach optima no

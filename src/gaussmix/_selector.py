@@ -147,7 +147,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         How every candidate starts (see :class:`GaussianMixture`). The default,
         short-EM starts refined by split-and-merge moves and random swaps,
         reaches the best known optimum far more often than k-means starts
-        (77% of the benchmark's cells against 37% with ``n_init=3``), at
+        (76% of the benchmark's cells against 37% with ``n_init=3``), at
         about eight times the cost of ``"kmeans"`` with the same ``n_init``
         (``benchmarks/README.md``).
     tol, reg_covar, max_iter : see :class:`GaussianMixture`

@@ -245,21 +245,36 @@ def _search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_r
     """What short-EM starts lead to (see :func:`fit_mixture`), from their short ``runs``.
 
     The most promising continue; split-and-merge moves refine each distinct
-    one of those, then random swaps refine the best.
+    one of those, then random swaps refine the best, with at most
+    RANDOM_SWAP_WORK times the EM iterations of the search before them.
     """
+    counted = _IterationCount(observer)
     n_continued = min(SHORT_EM_CONTINUED, n_restarts)
     ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
     finished = _succeeded(_continued(source, model, [runs[i] for i in ranked[:n_continued]], settings,
-                                     n_restarts, n_reported, observer))
+                                     n_restarts, n_reported, counted))
     for position, index in enumerate(ranked[n_continued:], start=n_continued):
         if not min(finished, key=_rank).collapsed:
             break  # beyond the first few, continue runs only until one ends without a collapse
         finished += _succeeded(_continued(source, model, [runs[index]], settings, n_restarts + position,
-                                          n_reported, observer))
+                                          n_reported, counted))
     counter = itertools.count(n_restarts + len(finished))
     best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
-                            counter, observer)
-    return _random_swaps(source, model, best, settings, rng, counter, observer)
+                            counter, counted)
+    spent = sum(run.n_iter for run in runs) + counted.count
+    return _random_swaps(source, model, best, settings, rng, counter, counted, RANDOM_SWAP_WORK * spent)
+
+
+class _IterationCount(ObserverGroup):
+    """Passes every event on to ``observer`` and counts the EM iterations (``count``)."""
+
+    def __init__(self, observer: FitObserver):
+        super().__init__(observer)
+        self.count = 0
+
+    def iteration(self, info):
+        self.count += info.iteration > 0
+        super().iteration(info)
 
 
 def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
@@ -416,25 +431,30 @@ RANDOM_SWAP_PATIENCE = 3
 RANDOM_SWAP_TRIALS = 16
 RANDOM_SWAP_ITERATIONS = 20
 RANDOM_SWAP_SHRINK = 0.25
+#: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
+#: continuations, split-and-merge): where that search converged quickly, so must the swaps.
+RANDOM_SWAP_WORK = 1.0
 
 
 def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,
-                  observer) -> EMResult:
+                  observer: _IterationCount, budget: float = math.inf) -> EMResult:
     """``best`` improved by rounds of random swaps while they improve it.
 
     Each round moves a component chosen at random to each of
     RANDOM_SWAP_TRIALS rows drawn at random (distinct, with probability
     proportional to their weight) and runs the moved fits briefly, as one
     batch where that pays. The best of them continues to convergence if it
-    already beats ``best`` and replaces it if it still does.
+    already beats ``best`` and replaces it if it still does. No round
+    starts once the swaps have run ``budget`` EM iterations (counted by
+    ``observer``).
     """
     n_components, structure = settings.n_components, model.structure
     if n_components < 2:
         return best
     rows = seeding_rows(source, n_components, rng)
-    unimproved = 0
+    unimproved, start = 0, observer.count
     for _ in range(RANDOM_SWAP_ROUNDS):
-        if unimproved >= RANDOM_SWAP_PATIENCE:
+        if unimproved >= RANDOM_SWAP_PATIENCE or observer.count - start >= budget:
             break
         unimproved += 1
         centres = seed_centers(rows, RANDOM_SWAP_TRIALS, rng, "distinct")
