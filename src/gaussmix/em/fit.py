@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -381,11 +382,6 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     structure, n_components = model.structure, settings.n_components
     floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
 
-    def continued(run: EMResult) -> EMResult | None:
-        number = next(counter)
-        result = _continued(source, model, [run], settings, number, number + 1, observer)[0]
-        return None if isinstance(result, FitError) else result
-
     def move_start(i: int) -> MixtureParams | None:
         move, direction = moves[i]
         responsibilities = SplitResponsibilities(structure, best.params, move, direction)
@@ -400,26 +396,43 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
                         max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS))
     trials: list[EMResult] = []
-    for i in range(len(moves)):
+    for trial in _trials(trial_runs, len(moves), model, counter, observer):
         budget[0] -= 1
-        number = next(counter)
-        observer.restart_started(number, number + 1)
-        trial = trial_runs.run(i, number, observer.iteration)
-        if trial is None or isinstance(trial, FitError):
+        if trial is None:
             continue
-        trial = replace(trial, collapsed=model.collapsed(trial.params))
-        observer.restart_finished(number, trial)
         if _improves(trial, best, settings.tol):
-            result = continued(trial)
+            result = _continued_one(source, model, trial, settings, counter, observer)
             if result is not None and _improves(result, best, settings.tol):
                 return result
         else:
             trials.append(trial)
     if trials:
-        result = continued(min(trials, key=_rank))
+        result = _continued_one(source, model, min(trials, key=_rank), settings, counter, observer)
         if result is not None and _improves(result, best, settings.tol):
             return result
     return None
+
+
+def _trials(runs: EMRuns, count: int, model, counter, observer) -> Iterator[EMResult | None]:
+    """The first ``count`` runs of ``runs`` in turn, each numbered from ``counter`` and reported as it is
+    asked for, with its collapsed components (None where it had no start or failed)."""
+    for i in range(count):
+        number = next(counter)
+        observer.restart_started(number, number + 1)
+        trial = runs.run(i, number, observer.iteration)
+        if not isinstance(trial, EMResult):
+            yield None
+            continue
+        trial = replace(trial, collapsed=model.collapsed(trial.params))
+        observer.restart_finished(number, trial)
+        yield trial
+
+
+def _continued_one(source, model, run: EMResult, settings: FitSettings, counter, observer) -> EMResult | None:
+    """``run`` continued to convergence, numbered from ``counter`` (None if the continuation fails)."""
+    number = next(counter)
+    result = _continued(source, model, [run], settings, number, number + 1, observer)[0]
+    return result if isinstance(result, EMResult) else None
 
 
 #: Random swaps after split-and-merge (:func:`gaussmix.em.splitmerge.swapped`): in each round,
@@ -469,21 +482,12 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
 
         runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS))
-        trials = []
-        for i in range(RANDOM_SWAP_TRIALS):
-            number = next(counter)
-            observer.restart_started(number, number + 1)
-            trial = runs.run(i, number, observer.iteration)
-            if isinstance(trial, EMResult):
-                trial = replace(trial, collapsed=model.collapsed(trial.params))
-                observer.restart_finished(number, trial)
-                trials.append(trial)
+        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, model, counter, observer) if trial is not None]
         top = min(trials, key=_rank, default=None)
         if top is None or not _improves(top, best, settings.tol):
             continue
-        number = next(counter)
-        result = _continued(source, model, [top], settings, number, number + 1, observer)[0]
-        if isinstance(result, EMResult) and _improves(result, best, settings.tol):
+        result = _continued_one(source, model, top, settings, counter, observer)
+        if result is not None and _improves(result, best, settings.tol):
             best, unimproved = result, 0
     return best
 
