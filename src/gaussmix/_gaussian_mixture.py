@@ -70,8 +70,8 @@ default="kmeans"
         20 EM iterations, or until the lower bound changes by less than
         ``max(tol, 1e-3)``; the 3 best short runs (fewest collapsed
         components first, then the highest bound) continue to convergence
-        (more, one at a time, while all of those collapsed). Each of them
-        that ended at a distinct optimum is then refined by split-and-merge
+        (more, one at a time, while all of those collapsed). The best 2 of
+        them that ended at distinct optima are then refined by split-and-merge
         moves (after Ueda et al. 2000): a collapsed component, or one that
         overlaps another (or has little weight), is removed and the
         component widest for its weight is split across its widest
@@ -84,8 +84,8 @@ default="kmeans"
         drawn at random (its covariance a quarter of that of the component
         the row is most likely under) each run a short EM; the best continues
         to convergence if it is ahead and is kept if it ends higher (at most
-        12 rounds, ending after 3 that improve nothing, and with no more EM
-        iterations than the search before them). Random rows find
+        16 rounds, ending after 4 that improve nothing, and with at most twice
+        the EM iterations of the search before them). Random rows find
         optima that every k-means start misses when one direction dominates
         the data, the moves leave local optima in which two components share
         one group while another covers two, and the swaps reach optima no

@@ -21,17 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
-from gaussmix.covariance._structure import CovarianceStructure
-from gaussmix.em.kernels import TermsResponsibilities
 from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
-from gaussmix.em.params import MixtureParams, kernel_terms
+from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
@@ -40,9 +37,6 @@ __all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch"]
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
 BATCH_ELEMENTS = 1 << 21
-#: Stands for the log-density of a row no fit can explain (density 0), so that a weight of 0 still
-#: makes it count for nothing (0 * -inf would be NaN).
-_NO_DENSITY = -1e30
 
 
 def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int) -> bool:
@@ -53,36 +47,6 @@ def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int
         and model.structure.layout.per_component
         and source.n_samples * n_fits * n_components <= BATCH_ELEMENTS
     )
-
-
-class _BatchResponsibilities(TermsResponsibilities):
-    """Responsibilities of ``B`` fits stacked as ``B K`` components, normalised within each fit.
-
-    Each chunk's result has ``B K + 2 B`` columns: the responsibilities, then
-    each row's log-density under each fit (0 where it is 0), then 1 where it
-    is 0; so the statistics' counts of those columns are each fit's weighted
-    log-likelihood and the weight of the rows it cannot explain.
-    """
-
-    def __init__(self, structure: CovarianceStructure, stacked: MixtureParams, n_fits: int, shift: np.ndarray):
-        super().__init__(structure.layout, kernel_terms(structure, stacked, shift))
-        self.n_fits = n_fits
-
-    def __call__(self, data: Any, start: int, stop: int, Xc: Any) -> Any:
-        xp, dtype = data.xp, data.dtype
-        rows, n_fits = Xc.shape[0], self.n_fits
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            log_prob = xp.reshape(self.log_prob(data, Xc), (rows, n_fits, -1))
-            top = xp.amax(log_prob, axis=2)
-            top = xp.where(xp.isfinite(top), top, 0.0)
-            scaled = xp.exp(log_prob - top[:, :, None])
-            total = xp.sum(scaled, axis=2)
-            log_norm = xp.log(total) + top
-            usable = xp.isfinite(log_norm) & (total > 0)
-            scale = xp.where(usable, 1.0 / xp.where(usable, total, 1.0), 0.0)
-            resp = xp.reshape(scaled * scale[:, :, None], (rows, -1))
-            columns = [resp, xp.where(usable, log_norm, 0.0), xp.where(usable, 0.0, 1.0)]
-        return xp.transpose_last(xp.concat([xp.transpose_last(xp.asarray(c, dtype=dtype)) for c in columns]))
 
 
 def _stacked(params: Sequence[MixtureParams]) -> MixtureParams:
@@ -148,15 +112,12 @@ def run_em_batch(
         if not active:
             break
         n_fits = len(active)
-        split = n_fits * n_components
         stacked = _stacked([run.params for run in active])
-        stats = source.statistics(structure, _BatchResponsibilities(structure, stacked, n_fits, source.shift),
-                                  split + 2 * n_fits)
-        bounds = stats.counts[split:split + n_fits] / float(stats.total_weight)
-        lost = stats.counts[split + n_fits:]
+        stats = source.estep(structure, model.kernel_terms(stacked, source.shift), groups=n_fits)
+        bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
         keep = []
         for position, run in enumerate(active):
-            if lost[position] > 0 or not math.isfinite(bounds[position]):
+            if not math.isfinite(bounds[position]):
                 run.outcome = FitError(non_finite_message(n_iter, run.restart))
             else:
                 keep.append(position)

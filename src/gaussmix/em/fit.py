@@ -336,7 +336,7 @@ SPLIT_MERGE_MOVES = 16
 SPLIT_MERGE_ROUNDS = 10
 SPLIT_MERGE_ITERATIONS = 20
 SPLIT_MERGE_TRIALS = 32
-SPLIT_MERGE_BASES = 3
+SPLIT_MERGE_BASES = 2
 
 
 def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings, counter,
@@ -370,7 +370,11 @@ def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings
                 break
             reached.append(improved)
         results.append(best)
-    return min(results, key=_rank)
+    found = results[0]
+    for result in results[1:]:  # the earliest wins unless another is higher by more than tol
+        if _improves(result, found, settings.tol):
+            found = result
+    return found
 
 
 def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings, counter, budget: list[int],
@@ -439,14 +443,14 @@ def _continued_one(source, model, run: EMResult, settings: FitSettings, counter,
 #: RANDOM_SWAP_TRIALS swaps of the best fit run at most RANDOM_SWAP_ITERATIONS iterations; at most
 #: RANDOM_SWAP_ROUNDS rounds, ending after RANDOM_SWAP_PATIENCE in a row improve nothing. A moved
 #: component's covariance is RANDOM_SWAP_SHRINK times that of the one its new mean is most likely under.
-RANDOM_SWAP_ROUNDS = 12
-RANDOM_SWAP_PATIENCE = 3
+RANDOM_SWAP_ROUNDS = 16
+RANDOM_SWAP_PATIENCE = 4
 RANDOM_SWAP_TRIALS = 16
 RANDOM_SWAP_ITERATIONS = 20
 RANDOM_SWAP_SHRINK = 0.25
 #: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
 #: continuations, split-and-merge): where that search converged quickly, so must the swaps.
-RANDOM_SWAP_WORK = 1.0
+RANDOM_SWAP_WORK = 2.0
 
 
 def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,

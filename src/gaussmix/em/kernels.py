@@ -20,9 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
+from gaussmix.covariance import layouts
 from gaussmix.covariance._layout import Layout
 from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em import _estep_loop
+from gaussmix.em._estep_loop import estep_rows
 from gaussmix.em.params import KernelTerms, MixtureParams, log_norms
 from gaussmix.em.statistics import Statistics
 
@@ -61,7 +65,7 @@ def chunk_statistics(
 
 
 def estep_statistics(
-    xp: ArrayNamespace, layout: Layout, Xt: Any, weights: Any, terms: KernelTerms, dtype: Any
+    xp: ArrayNamespace, layout: Layout, Xt: Any, weights: Any, terms: KernelTerms, dtype: Any, groups: int = 1
 ) -> Statistics:
     """E-step on one chunk: responsibilities under ``terms``, then their statistics.
 
@@ -74,29 +78,100 @@ def estep_statistics(
     row has density 0; :meth:`Statistics.to_numpy` reports that as NaN).
     Log-sum-exp is fused with the responsibilities: each entry's
     exponential is computed once.
+
+    With ``groups > 1`` the components are that many mixtures of equally
+    many components each (several fits at once, one after the other):
+    responsibilities are normalised within each, and the log-likelihood
+    has one entry per mixture.
     """
     row_terms = layout.row_terms(xp, Xt, terms.n_components)
     log_prob = log_prob_transposed(xp, layout, Xt, row_terms, terms)
-    top = xp.amax(log_prob, axis=0)
+    rows = log_prob.shape[1]
+    if groups > 1:
+        log_prob = xp.reshape(log_prob, (groups, -1, rows))
+    top = xp.amax(log_prob, axis=-2)
     top = xp.where(xp.isfinite(top), top, 0.0)
-    scaled = xp.exp(log_prob - top[None, :])
-    total = xp.sum(scaled, axis=0)
+    scaled = xp.exp(log_prob - top[..., None, :])
+    total = xp.sum(scaled, axis=-2)
     log_norm = xp.log(total) + top
     usable = xp.isfinite(log_norm) & (total > 0)
-    w_compute = xp.ones(total.shape, dtype) if weights is None else xp.asarray(weights, dtype=dtype)
+    w_compute = xp.ones((rows,), dtype) if weights is None else xp.asarray(weights, dtype=dtype)
     scale = xp.where(usable, w_compute / xp.where(usable, total, 1.0), 0.0)
-    resp = scaled * scale[None, :]
+    resp = scaled * scale[..., None, :]
+    if groups > 1:
+        resp = xp.reshape(resp, (-1, rows))
 
     norm64 = xp.to_float64(log_norm)
     if weights is None:
-        log_likelihood = xp.sum(norm64)
-        total_weight = float(norm64.shape[0])
+        log_likelihood = xp.sum(norm64, axis=-1)
+        total_weight = float(rows)
     else:
         w64 = xp.to_float64(weights)
         # Rows of weight 0 count for nothing, even where p(x) = 0 (their log is -inf).
-        log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64)
+        log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64, axis=-1)
         total_weight = xp.sum(w64)
     return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, log_likelihood, total_weight)
+
+
+def fused_estep_statistics(layout: Layout, X: np.ndarray, weights: np.ndarray | None, terms: KernelTerms,
+                           groups: int = 1) -> Statistics | None:
+    """:func:`estep_statistics` of a NumPy chunk ``X`` (rows, not centred) as one compiled loop.
+
+    The same statistics up to rounding, in one pass without ``(K, m)``
+    temporaries (:mod:`gaussmix.em._estep_loop`). None where that loop
+    does not apply: numba unavailable, float32 rows, or a layout it does
+    not know; the caller then takes :func:`estep_statistics`.
+    """
+    kind = _fused_kind(layout, terms)
+    if kind is None or X.dtype != np.float64:
+        return None
+    loop = compiled(estep_rows)
+    if loop is None:
+        return None
+    n_components, n_features = terms.n_components, X.shape[1]
+    arrays = [np.ascontiguousarray(terms.arrays[name], dtype=np.float64) if name else None
+              for name in _estep_loop.KINDS[kind]]
+    matrices, table, linear, const, scales = arrays
+    if matrices is not None and matrices.ndim == 2:
+        matrices = matrices[None]
+    second = np.zeros(_loop_second_shape(layout, n_components, n_features))
+    counts, first = np.zeros(n_components), np.zeros((n_components, n_features))
+    log_likelihood = np.zeros(groups)
+    empty1, empty2 = np.empty(0), np.empty((0, 0))
+    loop(X, np.asarray(terms.shift, dtype=np.float64), empty1 if weights is None else np.asarray(weights, np.float64),
+         kind, np.asarray(terms.log_norm, dtype=np.float64), np.empty((0, 0, 0)) if matrices is None else matrices,
+         empty2 if table is None else table, empty2 if linear is None else linear,
+         empty1 if const is None else const, empty1 if scales is None else scales, groups,
+         counts, first, second, log_likelihood)
+    shape = layout.statistic_shape(n_components, n_features)
+    total_weight = float(X.shape[0]) if weights is None else float(np.sum(weights))
+    return Statistics(terms.shift, counts, first, second.reshape(shape), log_likelihood if groups > 1 else
+                      log_likelihood[0], total_weight)
+
+
+def _fused_kind(layout: Layout, terms: KernelTerms) -> int | None:
+    """The loop's kind for a layout's kernel arrays (None: a layout the loop does not know)."""
+    kind = _FUSED_KINDS.get(type(layout))
+    if kind == _estep_loop.FULL_PACKED and "packed" not in terms.arrays:
+        return _estep_loop.FULL_WHITENED
+    return kind
+
+
+_FUSED_KINDS = {
+    layouts.FullLayout: _estep_loop.FULL_PACKED,
+    layouts.SharedLayout: _estep_loop.SHARED,
+    layouts.DiagonalLayout: _estep_loop.DIAGONAL,
+    layouts.SharedDiagonalLayout: _estep_loop.SHARED_DIAGONAL,
+    layouts.ScalarLayout: _estep_loop.SCALAR,
+}
+
+
+def _loop_second_shape(layout: Layout, n_components: int, n_features: int) -> tuple[int, int]:
+    """The statistic's second-moment shape as the loop's 2-d output (one row per component or pooled)."""
+    shape = layout.statistic_shape(n_components, n_features)
+    if len(shape) == 2:
+        return shape
+    return (n_components, 1) if layout.per_component else (1, shape[0])
 
 
 class TermsResponsibilities:

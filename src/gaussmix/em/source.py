@@ -63,8 +63,14 @@ class DataSource(Protocol):
     def feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         """Weighted mean and population variance of each feature (float64, computed once)."""
 
-    def estep(self, structure: CovarianceStructure, terms: KernelTerms) -> Statistics:
-        """Statistics (about :attr:`shift`) of the responsibilities under ``terms``, summed over all rows."""
+    def estep(self, structure: CovarianceStructure, terms: KernelTerms, groups: int = 1) -> Statistics:
+        """Statistics (about :attr:`shift`) of the responsibilities under ``terms``, summed over all rows.
+
+        With ``groups > 1`` the components are that many mixtures of equally
+        many components, one after the other (several fits at once, with a
+        per-component layout): responsibilities are normalised within each,
+        and ``log_likelihood`` is an array with one entry per mixture.
+        """
 
     def statistics(
         self, structure: CovarianceStructure, responsibilities: Responsibilities, n_components: int

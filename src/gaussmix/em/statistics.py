@@ -72,18 +72,20 @@ class Statistics:
     def to_numpy(self, xp: ArrayNamespace) -> Statistics:
         """These statistics with NumPy float64 arrays (one transfer from the device).
 
-        A log-likelihood that is not finite (a row of density 0) becomes NaN.
+        A log-likelihood that is not finite (a row of density 0) becomes NaN
+        (entry by entry, for the statistics of several mixtures at once).
         """
         counts, first, second, log_likelihood, total_weight = xp.to_numpy_many(
             [self.counts, self.first, self.second, self.log_likelihood, self.total_weight]
         )
-        log_likelihood = float(log_likelihood)
+        log_likelihood = np.asarray(log_likelihood, dtype=np.float64)
+        log_likelihood = np.where(np.isfinite(log_likelihood), log_likelihood, np.nan)
         return Statistics(
             shift=self.shift,
             counts=np.asarray(counts, dtype=np.float64),
             first=np.asarray(first, dtype=np.float64),
             second=np.asarray(second, dtype=np.float64),
-            log_likelihood=log_likelihood if np.isfinite(log_likelihood) else float("nan"),
+            log_likelihood=float(log_likelihood) if log_likelihood.ndim == 0 else log_likelihood,
             total_weight=float(total_weight),
         )
 

@@ -28,6 +28,7 @@ from gaussmix.em.kernels import (
     Reduction,
     chunk_statistics,
     estep_statistics,
+    fused_estep_statistics,
     limiting_log_prob,
     weighted_log_prob,
 )
@@ -45,6 +46,10 @@ PARALLEL_MIN_ROWS = 2048
 #: (rows x (feature width + K) x d) run in one thread: workers would cost more than they save.
 PARALLEL_ROWS = 16384
 PARALLEL_MIN_WORK = 1e7
+#: A chunk's E-step takes the compiled loop (:func:`~gaussmix.em.kernels.fused_estep_statistics`)
+#: when rows x components x (1 + row-terms width / 16) is at most this: below it NumPy's fixed cost
+#: per call outweighs the loop's slower exponentials and products (measured crossover, float64).
+FUSED_MAX_WORK = 4000
 #: Data of at most this many bytes are kept centred and transposed from one pass to the next
 #: by the NumPy engine (the shift is fixed for a whole fit). Larger data are centred afresh in
 #: every pass, so their fits hold nothing beyond the data but chunk-sized temporaries.
@@ -377,17 +382,29 @@ class ChunkedData:
                     self._centred_bytes += Xt.nbytes
         return Xt
 
-    def estep(self, structure: CovarianceStructure, terms: KernelTerms) -> Statistics:
-        """Statistics of all rows under the kernel ``terms`` (host arrays), taken about :attr:`shift`."""
+    def estep(self, structure: CovarianceStructure, terms: KernelTerms, groups: int = 1) -> Statistics:
+        """Statistics of all rows under the kernel ``terms`` (host arrays), taken about :attr:`shift`.
+
+        ``groups`` mixtures of equal size at once: see :meth:`DataSource.estep`.
+        Chunks small enough that NumPy would spend the E-step calling
+        rather than computing take the compiled loop, where there is one
+        (:func:`~gaussmix.em.kernels.fused_estep_statistics`).
+        """
         xp, layout = self.xp, structure.layout
         on_device = terms.on(xp, self.dtype)
+        width = layout.row_terms_width(self.n_features, terms.n_components)
+        fused = xp.name == "numpy" and self.dtype == np.float64
 
         def chunk_estep(start, stop, Xc, wc):
             # Distances can overflow to inf; the caller reports the non-finite likelihood.
             with np.errstate(over="ignore", invalid="ignore"):
-                return estep_statistics(xp, layout, self.centred(start, stop, Xc), wc, on_device, self.dtype)
+                if fused and (stop - start) * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
+                    statistics = fused_estep_statistics(layout, Xc, wc, terms, groups)
+                    if statistics is not None:
+                        return statistics
+                return estep_statistics(xp, layout, self.centred(start, stop, Xc), wc, on_device, self.dtype,
+                                        groups)
 
-        width = layout.row_terms_width(self.n_features, terms.n_components)
         return self.sum_chunks(chunk_estep, terms.n_components, width).to_numpy(xp)
 
     def statistics(

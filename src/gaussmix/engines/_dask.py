@@ -177,9 +177,9 @@ def _local(block, weights, offset, moments) -> ChunkedData:
     return ChunkedData(np.asarray(block), weights, n_threads=1, moments=moments, row_offset=offset)
 
 
-def _block_estep(block, weights, offset, moments, structure, terms):
+def _block_estep(block, weights, offset, moments, structure, terms, groups):
     with single_threaded_blas():  # blocks are the parallelism
-        return _local(block, weights, offset, moments).estep(structure, terms)
+        return _local(block, weights, offset, moments).estep(structure, terms, groups)
 
 
 def _finite(block) -> np.ndarray:
@@ -291,8 +291,8 @@ class DaskData:
             self._moments = checked_moments(mean, squares / self.total_weight, spread)
         return self._moments
 
-    def estep(self, structure: CovarianceStructure, terms: KernelTerms) -> Statistics:
-        return self._reduce(_block_estep, self.feature_moments(), structure, terms)
+    def estep(self, structure: CovarianceStructure, terms: KernelTerms, groups: int = 1) -> Statistics:
+        return self._reduce(_block_estep, self.feature_moments(), structure, terms, groups)
 
     def weighted_sum(self, structure: CovarianceStructure, params: MixtureParams, reduction: Reduction) -> np.ndarray:
         # One pass: the blocks' log-probabilities need no shift, so no moments are computed for them.

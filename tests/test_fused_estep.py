@@ -1,0 +1,178 @@
+"""The E-step of several mixtures at once, and the compiled loop that does a small chunk's E-step in one call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ENGINES, STRUCTURES, on_engine
+
+import gaussmix._compiled as compiled_module
+from gaussmix import GaussianMixture
+from gaussmix._namespace import NUMPY
+from gaussmix.covariance import get_structure
+from gaussmix.covariance.layouts import SharedDiagonalLayout
+from gaussmix.em.kernels import estep_statistics, fused_estep_statistics
+from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
+from gaussmix.engines import _chunked as chunked
+from gaussmix.engines import get_engine
+
+pytest.importorskip("numba")
+PER_COMPONENT = [s for s in STRUCTURES if get_structure(s).layout.per_component]
+
+
+@pytest.fixture(autouse=True)
+def compiled_loops(monkeypatch):
+    monkeypatch.setattr(compiled_module, "ENABLED", True)
+
+
+def random_params(structure, n_components, n_features, rng, centre=5.0):
+    """Components spread about ``centre`` with random covariances of the structure's shape."""
+    layout = get_structure(structure).layout
+    factors = rng.normal(size=(n_components, n_features, n_features))
+    full = factors @ np.swapaxes(factors, 1, 2) + np.eye(n_features)
+    covariances = {
+        "full": full,
+        "tied": full[0],
+        "diag": rng.uniform(0.5, 2.0, (n_components, n_features)),
+        "spherical": rng.uniform(0.5, 2.0, n_components),
+    }[structure]
+    weights = rng.dirichlet(np.ones(n_components))
+    means = centre + 3.0 * rng.normal(size=(n_components, n_features))
+    return MixtureParams(weights, means, covariances, layout.precisions_cholesky(covariances))
+
+
+def stacked(params_list):
+    return MixtureParams(*(np.concatenate([getattr(p, name) for p in params_list])
+                           for name in ("weights", "means", "covariances", "precisions_cholesky")))
+
+
+def numpy_kernel(layout, X, weights, terms, groups=1):
+    with np.errstate(over="ignore", invalid="ignore"):  # as the engines call it: far rows overflow
+        Xt = NUMPY.centre_transposed(X, terms.shift, np.float64)
+        return estep_statistics(NUMPY, layout, Xt, weights, terms, np.float64, groups).to_numpy(NUMPY)
+
+
+def assert_same_statistics(one, other, rtol=1e-10):
+    for name in ("counts", "first", "second", "log_likelihood", "total_weight"):
+        a, b = np.asarray(getattr(one, name), float), np.asarray(getattr(other, name), float)
+        assert a.shape == b.shape, name
+        scale = max(1.0, float(np.nanmax(np.abs(a), initial=0.0)))
+        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("n_components", [1, 2, 5])  # full: whitened rows for K <= 2, packed products above
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_compiled_loop_gives_the_kernels_statistics(structure, n_components, weighted):
+    rng = np.random.RandomState(n_components)
+    X = 5.0 + 3.0 * rng.normal(size=(150, 4))
+    weights = rng.uniform(0.0, 3.0, 150) if weighted else None
+    groups = 3 if structure in PER_COMPONENT else 1
+    params = stacked([random_params(structure, n_components, 4, rng) for _ in range(groups)])
+    if structure == "tied":
+        params = MixtureParams(params.weights, params.means, params.covariances[:4],
+                               params.precisions_cholesky[:4])
+    structure_ = get_structure(structure)
+    terms = kernel_terms(structure_, params, X.mean(axis=0))
+    fused = fused_estep_statistics(structure_.layout, X, weights, terms, groups)
+    assert fused is not None
+    assert_same_statistics(fused, numpy_kernel(structure_.layout, X, weights, terms, groups))
+
+
+def test_the_compiled_loop_pools_a_shared_diagonal():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3))
+    layout = SharedDiagonalLayout()
+    variances = rng.uniform(0.5, 2.0, 3)
+    params = MixtureParams(np.array([0.3, 0.7]), rng.normal(size=(2, 3)), variances, 1.0 / np.sqrt(variances))
+    log_norm = np.log(params.weights) + np.sum(np.log(params.precisions_cholesky)) - 1.5 * np.log(2 * np.pi)
+    terms = KernelTerms(log_norm, layout.kernel_arrays(params, X.mean(axis=0)), X.mean(axis=0))
+    fused = fused_estep_statistics(layout, X, None, terms)
+    assert fused.second.shape == (3,)
+    assert_same_statistics(fused, numpy_kernel(layout, X, None, terms))
+
+
+@pytest.mark.parametrize("structure", PER_COMPONENT)
+def test_a_mixture_that_cannot_explain_a_row_has_no_likelihood_and_the_others_keep_theirs(structure):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(60, 2))
+    X[7] = [1e5, -1e5]
+    weights = np.ones(60)
+    layout = get_structure(structure).layout
+    wide = random_params(structure, 2, 2, rng, centre=0.0)
+    covariances = wide.covariances * 1e-300  # row 7's distance overflows: its density is 0
+    narrow = MixtureParams(wide.weights, wide.means, covariances, layout.precisions_cholesky(covariances))
+    terms = kernel_terms(get_structure(structure), stacked([narrow, wide]), np.zeros(2))
+    kept = slice(2, 4)  # the wide mixture's components
+
+    def assert_same_for_the_wide_mixture(fused, expected):
+        for name in ("counts", "first", "second"):
+            np.testing.assert_allclose(getattr(fused, name)[kept], getattr(expected, name)[kept], rtol=1e-10)
+        assert fused.log_likelihood[1] == pytest.approx(expected.log_likelihood[1], rel=1e-12)
+
+    for w in (None, weights):
+        fused, expected = fused_estep_statistics(layout, X, w, terms, 2), numpy_kernel(layout, X, w, terms, 2)
+        assert np.isnan(fused.log_likelihood[0]) and np.isfinite(fused.log_likelihood[1])
+        assert_same_for_the_wide_mixture(fused, expected)
+    weights[7] = 0.0  # a row of weight 0 counts for nothing, even at density 0
+    fused = fused_estep_statistics(layout, X, weights, terms, 2)
+    assert np.all(np.isfinite(fused.log_likelihood))
+    assert fused.counts[:2].sum() == pytest.approx(59.0) and fused.counts[kept].sum() == pytest.approx(59.0)
+    assert_same_for_the_wide_mixture(fused, numpy_kernel(layout, X, weights, terms, 2))
+
+
+def test_the_compiled_loop_is_only_for_float64_rows_and_with_numba(monkeypatch):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 3))
+    structure = get_structure("diag")
+    terms = kernel_terms(structure, random_params("diag", 2, 3, rng), X.mean(axis=0))
+    assert fused_estep_statistics(structure.layout, X.astype(np.float32), None, terms) is None
+    monkeypatch.setattr(compiled_module, "ENABLED", False)
+    assert fused_estep_statistics(structure.layout, X, None, terms) is None
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("structure", PER_COMPONENT)
+def test_each_mixture_of_a_grouped_estep_gets_its_own_statistics(engine, structure):
+    """``estep(..., groups=B)``: B mixtures at once give each the statistics it has on its own."""
+    if engine != "numpy":
+        pytest.importorskip("torch" if engine == "torch" else "dask")
+    rng = np.random.RandomState(2)
+    X = 5.0 + 2.0 * rng.normal(size=(300, 3))
+    weights = rng.uniform(0.5, 2.0, 300)
+    source = get_engine(engine).fit_data(GaussianMixture(), on_engine(X, engine), weights, device=None).source
+    structure_ = get_structure(structure)
+    parts = [random_params(structure, 3, 3, rng) for _ in range(4)]
+    together = source.estep(structure_, kernel_terms(structure_, stacked(parts), source.shift), groups=4)
+    assert together.log_likelihood.shape == (4,)
+    for b, part in enumerate(parts):
+        alone = source.estep(structure_, kernel_terms(structure_, part, source.shift))
+        rows = slice(3 * b, 3 * b + 3)
+        np.testing.assert_allclose(together.counts[rows], alone.counts, rtol=1e-9)
+        np.testing.assert_allclose(together.first[rows], alone.first, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(together.second[rows], alone.second, rtol=1e-9, atol=1e-9)
+        assert together.log_likelihood[b] == pytest.approx(alone.log_likelihood, rel=1e-10)
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_fits_are_the_same_with_and_without_the_compiled_loop(structure, monkeypatch):
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.normal(0.0, 1.0, (60, 3)), rng.normal(4.0, 0.7, (60, 3))])
+    loops = []
+
+    def counted(*args):
+        statistics = fused_estep_statistics(*args)
+        loops.append(statistics is not None)
+        return statistics
+
+    monkeypatch.setattr(chunked, "fused_estep_statistics", counted)
+    fits = []
+    for enabled in (True, False):
+        monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+        fits.append(GaussianMixture(2, covariance_type=structure, tol=1e-8, random_state=0).fit(X))
+        assert any(loops) == enabled and loops  # small enough for the loop: taken where numba is
+        loops.clear()
+    with_loop, without = fits
+    assert with_loop.n_iter_ == without.n_iter_
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(with_loop, name), getattr(without, name), rtol=1e-8, atol=1e-10)
