@@ -55,8 +55,10 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
         for j in range(d):
             centred[i, j] = X[i, j] - shift[j]
     resp = np.empty((n_rows, log_norm.shape[0]))
+    full = kind == FULL_PACKED or kind == FULL_WHITENED
+    products = _packed_products(centred) if full else np.empty((0, 0))
     if kind == FULL_PACKED:
-        _packed_distances(centred, table, linear, const, resp)
+        _packed_distances(products, centred, table, linear, const, resp)
     elif kind == FULL_WHITENED:
         _whitened_distances(centred, matrices, linear, resp)
     elif kind == SHARED:
@@ -72,8 +74,8 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
             counts[c] += r
             for j in range(d):
                 first[c, j] += r * centred[i, j]
-    if kind == FULL_PACKED or kind == FULL_WHITENED:
-        _packed_second(centred, resp, second)
+    if full:
+        _packed_second(products, resp, second)
     elif kind == DIAGONAL:
         _diagonal_second(centred, resp, second)
     elif kind == SCALAR:
@@ -124,20 +126,27 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood):
     return row_weights
 
 
-def _packed_distances(centred, packed, linear, const, out):
-    """``packed_c . q(x) - 2 linear_c . x + const_c``, ``q(x)`` a row's packed products (full)."""
+def _packed_products(centred):
+    """Each row's products ``x_a x_b`` for ``a <= b``, in packed upper-triangular order: (rows, d(d+1)/2)."""
     n_rows, d = centred.shape
-    products = np.empty(packed.shape[1])
+    products = np.empty((n_rows, d * (d + 1) // 2))
     for i in range(n_rows):
         p = 0
         for a in range(d):
             for b in range(a, d):
-                products[p] = centred[i, a] * centred[i, b]
+                products[i, p] = centred[i, a] * centred[i, b]
                 p += 1
+    return products
+
+
+def _packed_distances(products, centred, packed, linear, const, out):
+    """``packed_c . q(x) - 2 linear_c . x + const_c``, ``q(x)`` a row's packed products (full)."""
+    n_rows, d = centred.shape
+    for i in range(n_rows):
         for c in range(out.shape[1]):
             value = 0.0
-            for q in range(products.shape[0]):
-                value += packed[c, q] * products[q]
+            for q in range(products.shape[1]):
+                value += packed[c, q] * products[i, q]
             cross = 0.0
             for j in range(d):
                 cross += linear[c, j] * centred[i, j]
@@ -203,20 +212,13 @@ def _scalar_distances(centred, means, const, precisions, out):
             out[i, c] = (squared - 2.0 * cross + const[c]) * precisions[c]
 
 
-def _packed_second(centred, resp, second):
-    n_rows, d = centred.shape
-    products = np.empty(second.shape[1])
-    for i in range(n_rows):
-        p = 0
-        for a in range(d):
-            for b in range(a, d):
-                products[p] = centred[i, a] * centred[i, b]
-                p += 1
+def _packed_second(products, resp, second):
+    for i in range(products.shape[0]):
         for c in range(resp.shape[1]):
             r = resp[i, c]
             if r != 0.0:
-                for q in range(products.shape[0]):
-                    second[c, q] += r * products[q]
+                for q in range(products.shape[1]):
+                    second[c, q] += r * products[i, q]
 
 
 def _diagonal_second(centred, resp, second):
