@@ -57,6 +57,7 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     resp = np.empty((n_rows, log_norm.shape[0]))
     full = kind == FULL_PACKED or kind == FULL_WHITENED
     products = _packed_products(centred) if full else np.empty((0, 0))
+    norms = _squared_norms(centred) if kind == SCALAR else np.empty(0)
     if kind == FULL_PACKED:
         _packed_distances(products, centred, table, linear, const, resp)
     elif kind == FULL_WHITENED:
@@ -66,7 +67,7 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     elif kind == DIAGONAL or kind == SHARED_DIAGONAL:
         _diagonal_distances(centred, table, linear, const, resp)
     else:
-        _scalar_distances(centred, linear, const, scales, resp)
+        _scalar_distances(centred, norms, linear, const, scales, resp)
     row_weights = _responsibilities(resp, log_norm, weights, groups, log_likelihood)
     for i in range(n_rows):
         for c in range(resp.shape[1]):
@@ -79,7 +80,7 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     elif kind == DIAGONAL:
         _diagonal_second(centred, resp, second)
     elif kind == SCALAR:
-        _scalar_second(centred, resp, second)
+        _scalar_second(norms, resp, second)
     elif kind == SHARED:
         _pooled_second(centred, row_weights, second)
     else:
@@ -198,18 +199,25 @@ def _diagonal_distances(centred, precisions, linear, const, out):
             out[i, c] = value + const[c]
 
 
-def _scalar_distances(centred, means, const, precisions, out):
+def _squared_norms(centred):
+    """Each row's ``|x|^2``."""
+    n_rows, d = centred.shape
+    norms = np.zeros(n_rows)
+    for i in range(n_rows):
+        for j in range(d):
+            norms[i] += centred[i, j] * centred[i, j]
+    return norms
+
+
+def _scalar_distances(centred, norms, means, const, precisions, out):
     """``p_c (|x|^2 - 2 x . mu_c + |mu_c|^2)``."""
     n_rows, d = centred.shape
     for i in range(n_rows):
-        squared = 0.0
-        for j in range(d):
-            squared += centred[i, j] * centred[i, j]
         for c in range(out.shape[1]):
             cross = 0.0
             for j in range(d):
                 cross += means[c, j] * centred[i, j]
-            out[i, c] = (squared - 2.0 * cross + const[c]) * precisions[c]
+            out[i, c] = (norms[i] - 2.0 * cross + const[c]) * precisions[c]
 
 
 def _packed_second(products, resp, second):
@@ -230,14 +238,10 @@ def _diagonal_second(centred, resp, second):
                 second[c, j] += r * centred[i, j] * centred[i, j]
 
 
-def _scalar_second(centred, resp, second):
-    n_rows, d = centred.shape
-    for i in range(n_rows):
-        squared = 0.0
-        for j in range(d):
-            squared += centred[i, j] * centred[i, j]
+def _scalar_second(norms, resp, second):
+    for i in range(norms.shape[0]):
         for c in range(resp.shape[1]):
-            second[c, 0] += resp[i, c] * squared
+            second[c, 0] += resp[i, c] * norms[i]
 
 
 def _pooled_second(centred, row_weights, second):

@@ -117,36 +117,44 @@ def fused_estep_statistics(layout: Layout, X: np.ndarray, weights: np.ndarray | 
                            groups: int = 1) -> Statistics | None:
     """:func:`estep_statistics` of a NumPy chunk ``X`` (rows, not centred) as one compiled loop.
 
-    The same statistics up to rounding, in one pass without ``(K, m)``
-    temporaries (:mod:`gaussmix.em._estep_loop`). None where that loop
-    does not apply: numba unavailable, float32 rows, or a layout it does
-    not know; the caller then takes :func:`estep_statistics`.
+    The same statistics up to rounding, without ``(K, m)`` temporaries
+    beyond the chunk's own (:mod:`gaussmix.em._estep_loop`). None where
+    that loop does not apply (see :func:`fused_estep`); the caller then
+    takes :func:`estep_statistics`.
     """
+    estep = fused_estep(layout, terms, groups) if X.dtype == np.float64 else None
+    return None if estep is None else estep(X, weights)
+
+
+def fused_estep(layout: Layout, terms: KernelTerms, groups: int = 1
+                ) -> Callable[[np.ndarray, np.ndarray | None], Statistics] | None:
+    """The compiled E-step under ``terms`` as ``estep(X, weights)`` for float64 chunks, its arrays
+    prepared once; None where numba is unavailable or the layout is one the loop does not know."""
     kind = _fused_kind(layout, terms)
-    if kind is None or X.dtype != np.float64:
-        return None
-    loop = compiled(estep_rows)
+    loop = None if kind is None else compiled(estep_rows)
     if loop is None:
         return None
-    n_components, n_features = terms.n_components, X.shape[1]
-    arrays = [np.ascontiguousarray(terms.arrays[name], dtype=np.float64) if name else None
-              for name in _estep_loop.KINDS[kind]]
-    matrices, table, linear, const, scales = arrays
-    if matrices is not None and matrices.ndim == 2:
-        matrices = matrices[None]
-    second = np.zeros(_loop_second_shape(layout, n_components, n_features))
-    counts, first = np.zeros(n_components), np.zeros((n_components, n_features))
-    log_likelihood = np.zeros(groups)
-    empty1, empty2 = np.empty(0), np.empty((0, 0))
-    loop(X, np.asarray(terms.shift, dtype=np.float64), empty1 if weights is None else np.asarray(weights, np.float64),
-         kind, np.asarray(terms.log_norm, dtype=np.float64), np.empty((0, 0, 0)) if matrices is None else matrices,
-         empty2 if table is None else table, empty2 if linear is None else linear,
-         empty1 if const is None else const, empty1 if scales is None else scales, groups,
-         counts, first, second, log_likelihood)
-    shape = layout.statistic_shape(n_components, n_features)
-    total_weight = float(X.shape[0]) if weights is None else float(np.sum(weights))
-    return Statistics(terms.shift, counts, first, second.reshape(shape), log_likelihood if groups > 1 else
-                      log_likelihood[0], total_weight)
+    n_components = terms.n_components
+    empty = {1: np.empty(0), 2: np.empty((0, 0)), 3: np.empty((0, 0, 0))}
+    arrays = [np.ascontiguousarray(terms.arrays[name], dtype=np.float64) if name else empty[dims]
+              for name, dims in zip(_estep_loop.KINDS[kind], (3, 2, 2, 1, 1))]
+    if arrays[0].ndim == 2:  # one shared whitening matrix
+        arrays[0] = arrays[0][None]
+    shift = np.asarray(terms.shift, dtype=np.float64)
+    log_norm = np.asarray(terms.log_norm, dtype=np.float64)
+
+    def estep(X: np.ndarray, weights: np.ndarray | None) -> Statistics:
+        n_features = X.shape[1]
+        second = np.zeros(_loop_second_shape(layout, n_components, n_features))
+        counts, first = np.zeros(n_components), np.zeros((n_components, n_features))
+        log_likelihood = np.zeros(groups)
+        loop(X, shift, empty[1] if weights is None else np.asarray(weights, np.float64), kind, log_norm, *arrays,
+             groups, counts, first, second, log_likelihood)
+        total_weight = float(X.shape[0]) if weights is None else float(np.sum(weights))
+        return Statistics(terms.shift, counts, first, second.reshape(layout.statistic_shape(n_components, n_features)),
+                          log_likelihood if groups > 1 else log_likelihood[0], total_weight)
+
+    return estep
 
 
 def _fused_kind(layout: Layout, terms: KernelTerms) -> int | None:

@@ -28,7 +28,7 @@ from gaussmix.em.kernels import (
     Reduction,
     chunk_statistics,
     estep_statistics,
-    fused_estep_statistics,
+    fused_estep,
     limiting_log_prob,
     weighted_log_prob,
 )
@@ -393,15 +393,18 @@ class ChunkedData:
         xp, layout = self.xp, structure.layout
         on_device = terms.on(xp, self.dtype)
         width = layout.row_terms_width(self.n_features, terms.n_components)
-        fused = xp.name == "numpy" and self.dtype == np.float64
+        fused = None
+        if xp.name == "numpy" and self.dtype == np.float64:
+            largest = max(stop - start for start, stop in chunk_bounds(self.n_samples, self.chunk_rows(
+                terms.n_components, width)))
+            if largest * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
+                fused = fused_estep(layout, terms, groups)
 
         def chunk_estep(start, stop, Xc, wc):
             # Distances can overflow to inf; the caller reports the non-finite likelihood.
             with np.errstate(over="ignore", invalid="ignore"):
-                if fused and (stop - start) * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
-                    statistics = fused_estep_statistics(layout, Xc, wc, terms, groups)
-                    if statistics is not None:
-                        return statistics
+                if fused is not None:
+                    return fused(Xc, wc)
                 return estep_statistics(xp, layout, self.centred(start, stop, Xc), wc, on_device, self.dtype,
                                         groups)
 
