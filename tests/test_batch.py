@@ -13,11 +13,9 @@ from gaussmix.em import batch
 from gaussmix.em.batch import batchable, run_em_batch
 from gaussmix.em.fit import FitObserver, FitSettings, maximum_likelihood
 from gaussmix.em.init import initial_params
-from gaussmix.em.loop import run_em
+from gaussmix.em.loop import EMResult, run_em
 from gaussmix.em.params import MixtureParams
 from gaussmix.engines import get_engine
-
-PER_COMPONENT = [s for s in STRUCTURES if get_structure(s).layout.per_component]
 
 
 def problem(structure, X, weights=None, n_components=4, reg_covar=1e-6, engine="numpy"):
@@ -57,7 +55,7 @@ def clusters(seed=0):
     return np.vstack([rng.normal(centre, scale, (60, 3)) for centre, scale in ((0, 1.0), (4, 0.5), (8, 2.0))])
 
 
-@pytest.mark.parametrize("structure", PER_COMPONENT)
+@pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_each_run_of_a_batch_is_the_run_on_its_own(structure, weighted):
     X = clusters()
@@ -102,13 +100,36 @@ def test_a_run_that_fails_leaves_the_others_as_they_are():
             assert isinstance(outcomes[1], FitError) and "singular at EM iteration 1" in str(outcomes[1])
 
 
+def test_a_fit_whose_shared_covariance_fails_leaves_the_others_as_they_are():
+    rng = np.random.RandomState(0)
+    t = rng.uniform(size=40)
+    X = np.column_stack([t, np.repeat([0.0, 1e3], 20)])  # two parallel lines: pooled within them, no spread in y
+    source, model = problem("tied", X, n_components=2, reg_covar=0.0)
+    layout = get_structure("tied").layout
+    covariance = np.diag([0.1, 1e4])
+    split = MixtureParams(np.array([0.5, 0.5]), np.array([[0.5, 0.0], [0.5, 1e3]]), covariance,
+                          layout.precisions_cholesky(covariance))  # each line its own component: singular
+    together = MixtureParams(np.array([0.5, 0.5]), np.array([[0.2, 500.0], [0.8, 500.0]]), covariance,
+                             layout.precisions_cholesky(covariance))
+    starts = [together, split, together]
+    for max_iter in (1, 2, 30):
+        outcomes, _ = run_em_batch(source, model, starts, tol=1e-6, max_iter=max_iter, restarts=range(3))
+        for i, (start, outcome) in enumerate(zip(starts, outcomes)):
+            assert_same_run(outcome, alone(source, model, start, i, tol=1e-6, max_iter=max_iter)[0])
+        assert isinstance(outcomes[0], EMResult) and not outcomes[0].stopped
+        if max_iter == 1:
+            assert outcomes[1].stopped and "singular" in outcomes[1].stopped
+        else:
+            assert isinstance(outcomes[1], FitError) and "singular at EM iteration 1" in str(outcomes[1])
+
+
 def test_what_is_batched():
     X = clusters()
     source, model = problem("full", X)
     assert batchable(source, model, 10, 4) and not batchable(source, model, 1, 4)
     assert not batchable(source, model, 10, batch.BATCH_ELEMENTS // (10 * X.shape[0]) + 1)  # too large
     tied_source, tied_model = problem("tied", X)
-    assert not batchable(tied_source, tied_model, 10, 4)  # one covariance per fit: not component by component
+    assert batchable(tied_source, tied_model, 10, 4)  # each fit's shared covariance repeated per component
 
 
 class Events(FitObserver):
@@ -125,7 +146,7 @@ class Events(FitObserver):
         self.events.append(("finished", restart, round(result.lower_bound, 6)))
 
 
-@pytest.mark.parametrize("structure", PER_COMPONENT)
+@pytest.mark.parametrize("structure", STRUCTURES)
 def test_short_em_makes_the_same_search_with_and_without_batches(structure, monkeypatch):
     from test_starts import size_dominated
 

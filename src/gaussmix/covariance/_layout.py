@@ -54,6 +54,23 @@ class Layout(ABC):
     #: whether each component has its own covariance (False: one shared by all)
     per_component: ClassVar[bool] = True
 
+    @property
+    def expanded(self) -> Layout | None:
+        """For a shared layout, the per-component layout that holds its covariance once per component.
+
+        Several mixtures, each with its own shared covariance, are then one
+        set of components of that layout (their stored arrays repeated along
+        a leading component axis), evaluated together
+        (:mod:`gaussmix.em.batch`); :meth:`pooled_second` turns the
+        statistics back. None for a per-component layout.
+        """
+        return None
+
+    def pooled_second(self, second: np.ndarray) -> np.ndarray:
+        """A shared layout's second moment from the per-component ones of :attr:`expanded` (their sum over
+        the components, the last axis but one: leading axes are kept)."""
+        raise NotImplementedError(f"the {self.name} layout is not shared")
+
     # -- shapes ----------------------------------------------------------------
     @abstractmethod
     def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:

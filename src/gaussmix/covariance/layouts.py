@@ -142,6 +142,17 @@ class SharedLayout(MatrixLayout):
     name = "shared"
     per_component = False
 
+    @property
+    def expanded(self):
+        return FULL
+
+    def pooled_second(self, second):
+        n_features = int(round((np.sqrt(8 * second.shape[-1] + 1) - 1) / 2))
+        rows, cols = packed_index(n_features)
+        pooled = np.empty(second.shape[:-2] + (n_features, n_features))
+        pooled[..., rows, cols] = pooled[..., cols, rows] = np.sum(second, axis=-2)
+        return pooled
+
     def shape(self, n_components, n_features):
         return (n_features, n_features)
 
@@ -257,6 +268,13 @@ class SharedDiagonalLayout(DiagonalLayout):
 
     name = "shared-diagonal"
     per_component = False
+
+    @property
+    def expanded(self):
+        return DIAGONAL
+
+    def pooled_second(self, second):
+        return np.sum(second, axis=-2)
 
     def shape(self, n_components, n_features):
         return (n_features,)

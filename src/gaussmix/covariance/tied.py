@@ -15,7 +15,7 @@ from gaussmix.covariance.layouts import SHARED
 
 def estimate(scatter, counts, reg, previous):
     cov = symmetrize(scatter / max(float(np.sum(counts)), np.finfo(float).tiny))
-    cov[np.diag_indices_from(cov)] += reg
+    cov.flat[:: cov.shape[0] + 1] += reg  # the diagonal
     return cov
 
 

@@ -11,9 +11,13 @@ of them. Each fit follows the trajectory :func:`~gaussmix.em.loop.run_em`
 would give it (the same iterates up to rounding, the same stopping rule and
 the same errors); a fit leaves the batch when it stops.
 
-It applies to models whose M-step treats components one by one, apart from
-normalising the weights (:func:`batchable`): maximum likelihood with
-per-component covariances.
+It applies to maximum likelihood (:func:`batchable`). With per-component
+covariances, whose M-step treats components one by one apart from
+normalising the weights, the M-step is one over all ``B K`` components.
+With a shared covariance (each fit has its own), the fits are evaluated in
+the layout's per-component form (:attr:`~gaussmix.covariance.Layout.expanded`:
+each fit's covariance repeated for its components) and each fit's M-step
+pools its components' second moments.
 """
 
 from __future__ import annotations
@@ -41,23 +45,39 @@ BATCH_ELEMENTS = 1 << 21
 
 def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int) -> bool:
     """Whether ``n_fits`` fits of ``model`` to ``source`` can run as one batch (and are worth it)."""
+    layout = model.structure.layout
     return (
         n_fits > 1
         and type(model) is MaximumLikelihood
-        and model.structure.layout.per_component
+        and (layout.per_component or layout.expanded is not None)
         and source.n_samples * n_fits * n_components <= BATCH_ELEMENTS
     )
 
 
-def _stacked(params: Sequence[MixtureParams]) -> MixtureParams:
-    return MixtureParams(*(np.concatenate([getattr(p, name) for p in params])
-                           for name in ("weights", "means", "covariances", "precisions_cholesky")))
+def _stacked(params: Sequence[MixtureParams], layout) -> MixtureParams:
+    """Several fits' parameters as one set (a shared covariance: one per fit, stacked)."""
+    join = np.concatenate if layout.per_component else np.stack
+    return MixtureParams(np.concatenate([p.weights for p in params]), np.concatenate([p.means for p in params]),
+                         join([p.covariances for p in params]), join([p.precisions_cholesky for p in params]))
 
 
-def _part(stacked: MixtureParams, b: int, n_components: int) -> MixtureParams:
+def _part(stacked: MixtureParams, b: int, n_components: int, layout) -> MixtureParams:
     part = slice(b * n_components, (b + 1) * n_components)
-    return MixtureParams(stacked.weights[part], stacked.means[part], stacked.covariances[part],
-                         stacked.precisions_cholesky[part])
+    own = part if layout.per_component else b
+    return MixtureParams(stacked.weights[part], stacked.means[part], stacked.covariances[own],
+                         stacked.precisions_cholesky[own])
+
+
+def _evaluated(model: MaximumLikelihood, stacked: MixtureParams, n_components: int
+               ) -> tuple[MaximumLikelihood, MixtureParams]:
+    """The model whose kernels evaluate stacked fits, and their parameters in its form: ``model`` itself, or
+    with a shared layout its per-component form with each fit's covariance repeated for its components."""
+    layout = model.structure.layout
+    if layout.per_component:
+        return model, stacked
+    expanded = replace(model, structure=replace(model.structure, layout=layout.expanded))
+    return expanded, replace(stacked, covariances=np.repeat(stacked.covariances, n_components, axis=0),
+                             precisions_cholesky=np.repeat(stacked.precisions_cholesky, n_components, axis=0))
 
 
 class _Run:
@@ -98,7 +118,7 @@ def run_em_batch(
     passed to its callback, so that a caller can report them run by run.
     ``restarts`` number the runs in messages and events.
     """
-    structure = model.structure
+    structure, layout = model.structure, model.structure.layout
     n_components = starts[0].n_components
     limits = [max_iter] * len(starts) if isinstance(max_iter, int) else list(max_iter)
     bounds_in = [-math.inf] * len(starts) if lower_bounds is None else list(lower_bounds)
@@ -112,8 +132,9 @@ def run_em_batch(
         if not active:
             break
         n_fits = len(active)
-        stacked = _stacked([run.params for run in active])
-        stats = source.estep(structure, model.kernel_terms(stacked, source.shift), groups=n_fits)
+        stacked = _stacked([run.params for run in active], layout)
+        evaluated, form = _evaluated(model, stacked, n_components)
+        stats = source.estep(evaluated.structure, evaluated.kernel_terms(form, source.shift), groups=n_fits)
         bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
         keep = []
         for position, run in enumerate(active):
@@ -121,32 +142,22 @@ def run_em_batch(
                 run.outcome = FitError(non_finite_message(n_iter, run.restart))
             else:
                 keep.append(position)
-        new, newly = None, ()
-        while keep:
-            try:
-                new, newly = _update(model, stats, stacked, keep, n_components)
-                break
-            except SingularCovarianceError as exc:
-                bad = exc.components if exc.components is not None else range(len(keep) * n_components)
-                by_fit: dict[int, list[int]] = {}
-                for k in bad:
-                    by_fit.setdefault(k // n_components, []).append(k % n_components)
-                for j, failed in by_fit.items():
-                    run = active[keep[j]]
-                    message = model.singular_message(tuple(failed), f"at EM iteration {n_iter}")
-                    if n_iter < run.max_iter:
-                        run.outcome = FitError(message)
-                    else:  # as run_em: the parameters that entered the last iteration, with its bound
-                        run.lower_bound = float(bounds[keep[j]])
-                        run.lower_bounds.append(run.lower_bound)
-                        run.finish(n_iter, False, stopped=message)
-                keep = [position for j, position in enumerate(keep) if j not in by_fit]
-        for j, position in enumerate(keep):
+        updated = _m_steps(model, stats, stacked, keep, n_components)
+        for position, outcome in zip(keep, updated):
             run = active[position]
+            if isinstance(outcome, SingularCovarianceError):
+                message = model.singular_message(outcome.components, f"at EM iteration {n_iter}")
+                if n_iter < run.max_iter:
+                    run.outcome = FitError(message)
+                else:  # as run_em: the parameters that entered the last iteration, with its bound
+                    run.lower_bound = float(bounds[position])
+                    run.lower_bounds.append(run.lower_bound)
+                    run.finish(n_iter, False, stopped=message)
+                continue
             previous_bound = run.lower_bound
             run.lower_bound = float(bounds[position])
-            run.params = _part(new, j, n_components)
-            run.dropped.extend((k - j * n_components, n_iter) for k in newly if k // n_components == j)
+            run.params, newly = outcome
+            run.dropped.extend((k, n_iter) for k in newly)
             run.lower_bounds.append(run.lower_bound)
             change = run.lower_bound - previous_bound
             if run.infos is not None:
@@ -159,20 +170,40 @@ def run_em_batch(
     return [run.outcome for run in runs], [run.infos for run in runs]
 
 
-def _update(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams, keep: list[int],
-            n_components: int) -> tuple[MixtureParams, tuple[int, ...]]:
-    """The M-step of the fits at positions ``keep`` of the batch (weights normalised within each fit)."""
-    rows = np.concatenate([np.arange(p * n_components, (p + 1) * n_components) for p in keep])
-    part = Statistics(stats.shift, stats.counts[rows], stats.first[rows], stats.second[rows], 0.0,
-                      stats.total_weight)
-    previous = MixtureParams(stacked.weights[rows], stacked.means[rows], stacked.covariances[rows],
-                             stacked.precisions_cholesky[rows])
-    new, newly = model.update(part, previous)
-    weights = new.weights.reshape(len(keep), n_components)
-    sums = weights.sum(axis=1, keepdims=True)
-    weights = weights / np.where(sums > 0, sums, 1.0)
-    return MixtureParams(weights.reshape(-1), new.means, new.covariances, new.precisions_cholesky), newly
-
+def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams, keep: list[int],
+             n_components: int) -> list[tuple[MixtureParams, tuple[int, ...]] | SingularCovarianceError]:
+    """The M-steps of the fits at positions ``keep`` of the batch (``stacked``: the parameters of all), as one:
+    for each, its new parameters and newly dropped components, or the error its M-step raised."""
+    layout = model.structure.layout
+    outcomes: list = [None] * len(keep)
+    pending = list(range(len(keep)))
+    while pending:  # a fit that fails leaves, and the others' M-step is made again without it
+        fits = [keep[j] for j in pending]
+        rows = np.concatenate([np.arange(p * n_components, (p + 1) * n_components) for p in fits])
+        second = stats.second[rows]
+        if not layout.per_component:  # each fit pools its components' second moments
+            second = layout.pooled_second(second.reshape((len(fits), n_components) + second.shape[1:]))
+        part = Statistics(stats.shift, stats.counts[rows], stats.first[rows], second, 0.0, stats.total_weight)
+        previous = stacked if fits == list(range(len(fits))) and len(fits) * n_components == \
+            stacked.n_components else _stacked([_part(stacked, p, n_components, layout) for p in fits], layout)
+        try:
+            new, newly = model.update(part, previous, groups=len(fits))
+        except SingularCovarianceError as exc:
+            by_fit: dict[int, tuple[int, ...] | None] = {}
+            if not layout.per_component:
+                by_fit = dict.fromkeys(range(len(fits)) if exc.components is None else exc.components)
+            else:
+                for k in range(len(fits) * n_components) if exc.components is None else exc.components:
+                    by_fit[k // n_components] = by_fit.get(k // n_components, ()) + (k % n_components,)
+            for i, failed in by_fit.items():
+                outcomes[pending[i]] = SingularCovarianceError(failed)
+            pending = [j for i, j in enumerate(pending) if i not in by_fit]
+            continue
+        for i, j in enumerate(pending):
+            outcomes[j] = (_part(new, i, n_components, layout),
+                           tuple(k - i * n_components for k in newly if k // n_components == i))
+        break
+    return outcomes
 
 
 class EMRuns:

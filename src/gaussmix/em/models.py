@@ -84,7 +84,7 @@ class MaximumLikelihood:
         return kernel_terms(self.structure, params, shift)
 
     def update(
-        self, stats: Statistics, previous: MixtureParams | None
+        self, stats: Statistics, previous: MixtureParams | None, groups: int | None = None
     ) -> tuple[MixtureParams, tuple[int, ...]]:
         """New parameters from statistics; returns them and the newly dropped components.
 
@@ -92,22 +92,40 @@ class MaximumLikelihood:
         and covariance (axis-aligned data-scale covariances when there is
         none) and gets weight 0.
 
+        With ``groups`` given, the components are that many mixtures of
+        equal size (as the E-step's groups, :mod:`gaussmix.em.batch`), whose
+        weights sum to 1 within each. With a shared layout, ``stats.second``
+        then holds one pooled second moment per mixture, and the parameters
+        (``previous`` and the result) one covariance per mixture, stacked
+        (even for one mixture).
+
         Raises
         ------
         SingularCovarianceError
             If a covariance is not positive definite, or (with a
             regularisation below rounding noise) is zero in some direction
-            up to rounding.
+            up to rounding. With groups and a shared layout, it names the
+            mixtures whose covariance failed.
         """
         structure, scale, layout = self.structure, self.scale, self.structure.layout
         n_components = stats.counts.shape[0]
+        grouped = groups is not None and not layout.per_component
+        groups = 1 if groups is None else groups
+        size = n_components // groups
         empty = stats.counts <= EMPTY_COMPONENT_FRACTION * stats.total_weight
         counts = np.where(empty, 0.0, stats.counts)
         first = np.where(empty[:, None], 0.0, stats.first)
         means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
-        covariances = structure.covariances(
-            counts, first, stats.second, scale.reg, None if previous is None else previous.covariances
-        )
+        before = None if previous is None else previous.covariances
+        if grouped:  # one shared covariance per mixture
+            covariances = np.stack([
+                structure.covariances(counts[g * size:(g + 1) * size], first[g * size:(g + 1) * size],
+                                      stats.second[g], scale.reg, None if before is None else before[g])
+                for g in range(groups)])
+            stored = layout.expanded
+        else:
+            covariances = structure.covariances(counts, first, stats.second, scale.reg, before)
+            stored = layout
         if np.any(empty):
             if previous is not None:
                 means = np.where(empty[:, None], previous.means, means)
@@ -115,10 +133,15 @@ class MaximumLikelihood:
             else:
                 source = layout.default_covariances(scale.scale + scale.reg, n_components)
             covariances = layout.replace_components(covariances, source, empty)
-        weights = counts / np.sum(counts)
-        precisions_cholesky = layout.precisions_cholesky(covariances)
+        sums = np.sum(counts.reshape(groups, size), axis=1)
+        weights = (counts.reshape(groups, size) / sums[:, None]).reshape(-1)
+        precisions_cholesky = stored.precisions_cholesky(covariances)
         params = MixtureParams(weights, means, covariances, precisions_cholesky)
-        singular = singular_components(structure, params, scale)
+        if stored is layout:
+            singular = singular_components(structure, params, scale)
+        else:
+            singular = tuple(g for g in range(groups) if singular_components(
+                structure, _group(params, g, size), scale) is None)
         if singular != ():
             raise SingularCovarianceError(singular)
         was_alive = np.ones(n_components, bool) if previous is None else previous.weights > 0
@@ -133,3 +156,10 @@ class MaximumLikelihood:
 
     def collapsed(self, params: MixtureParams) -> tuple[int, ...]:
         return collapsed_components(self.structure, params, self.scale)
+
+
+def _group(params: MixtureParams, group: int, size: int) -> MixtureParams:
+    """Mixture ``group`` of parameters holding several of ``size`` components, each with a shared covariance."""
+    part = slice(group * size, (group + 1) * size)
+    return MixtureParams(params.weights[part], params.means[part], params.covariances[group],
+                         params.precisions_cholesky[group])
