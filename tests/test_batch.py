@@ -166,6 +166,41 @@ def test_short_em_makes_the_same_search_with_and_without_batches(structure, monk
     assert batched_events == single_events  # the same runs, reported in the same order
 
 
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_a_search_nobody_listens_to_is_the_same_search(structure, monkeypatch):
+    """Batches whose events nobody uses report only how many iterations they made, and the search (whose
+    later rounds are budgeted by those iterations) is the same."""
+    from test_starts import size_dominated
+
+    from gaussmix.em import fit
+    from gaussmix.em.fit import fit_mixture
+
+    monkeypatch.setattr(fit, "RANDOM_SWAP_WORK", 0.05)  # the budget, not patience, ends the swaps
+    monkeypatch.setattr(fit, "RANDOM_SWAP_PATIENCE", 100)
+
+    X, _ = size_dominated()
+    settings = FitSettings(4, get_structure(structure), "emem", 10, 1e-5, 1e-6, 1000)
+    class Runs(FitObserver):  # not listening to iterations
+        def __init__(self):
+            self.finished = []
+
+        def restart_finished(self, restart, result):
+            self.finished.append((restart, round(result.lower_bound, 6)))
+
+    listening, deaf = Events(), Runs()
+    assert listening.listens and not deaf.listens
+    results = []
+    for observer in (listening, deaf):
+        source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
+        results.append(fit_mixture(source, settings, np.random.RandomState(0), observer=observer))
+    assert_same_run(*results)
+    assert deaf.finished == [event[1:] for event in listening.events if event[0] == "finished"]
+    outcomes, counts = run_em_batch(source, maximum_likelihood(source, settings),
+                                    random_starts(source, maximum_likelihood(source, settings), 3),
+                                    tol=1e-5, max_iter=[2, 30, 0], restarts=range(3))
+    assert counts == [outcome.n_iter for outcome in outcomes]
+
+
 @pytest.mark.parametrize("engine", ["torch", "dask"])
 def test_batches_run_on_every_engine(engine):
     pytest.importorskip("torch" if engine == "torch" else "dask")

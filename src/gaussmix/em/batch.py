@@ -68,6 +68,16 @@ def _part(stacked: MixtureParams, b: int, n_components: int, layout) -> MixtureP
                          stacked.precisions_cholesky[own])
 
 
+def _take(stacked: MixtureParams, fits: Sequence[int], n_components: int, layout) -> MixtureParams:
+    """The fits at positions ``fits`` of stacked parameters, stacked (``stacked`` itself when that is all)."""
+    if len(fits) * n_components == stacked.n_components:
+        return stacked  # positions are increasing: all of them, in order
+    rows = (np.asarray(fits)[:, None] * n_components + np.arange(n_components)).reshape(-1)
+    own = rows if layout.per_component else np.asarray(fits)
+    return MixtureParams(stacked.weights[rows], stacked.means[rows], stacked.covariances[own],
+                         stacked.precisions_cholesky[own])
+
+
 def _evaluated(model: MaximumLikelihood, stacked: MixtureParams, n_components: int
                ) -> tuple[MaximumLikelihood, MixtureParams]:
     """The model whose kernels evaluate stacked fits, and their parameters in its form: ``model`` itself, or
@@ -89,6 +99,7 @@ class _Run:
         self.lower_bounds: list[float] = []
         self.dropped: list[tuple[int, int]] = []
         self.infos = [IterationInfo(restart, 0, lower_bound, math.nan, params, name)] if record else None
+        self.events = 0  # iteration events made (or that would be made without record)
         self.name = name
         self.outcome: EMResult | FitError | None = None
 
@@ -108,14 +119,15 @@ def run_em_batch(
     restarts: Sequence[int],
     lower_bounds: Sequence[float] | None = None,
     record: bool = False,
-) -> tuple[list[EMResult | FitError], list[list[IterationInfo] | None]]:
+) -> tuple[list[EMResult | FitError], list[list[IterationInfo] | int]]:
     """EM from each of ``starts`` (see :func:`~gaussmix.em.loop.run_em`), all in one batch.
 
     ``max_iter`` and ``lower_bounds`` (the bounds the starts come with;
     default ``-inf``) may differ from run to run. Returns, for each start,
     its :class:`EMResult` or the :class:`FitError` ``run_em`` would have
-    raised, and (with ``record``) the iteration events ``run_em`` would have
-    passed to its callback, so that a caller can report them run by run.
+    raised, and with ``record`` the iteration events ``run_em`` would have
+    passed to its callback, so that a caller can report them run by run
+    (without, the number of iterations those events would have reported).
     ``restarts`` number the runs in messages and events.
     """
     structure, layout = model.structure, model.structure.layout
@@ -128,13 +140,13 @@ def run_em_batch(
     for run in runs:
         if run.max_iter < 1:
             run.finish(0, False)
+    stacked = _stacked([run.params for run in active], layout) if active else None
     for n_iter in range(1, max(limits, default=0) + 1):
         if not active:
             break
-        n_fits = len(active)
-        stacked = _stacked([run.params for run in active], layout)
+        # stacked holds the parameters of the active runs, in order (a run's own are taken out when needed)
         evaluated, form = _evaluated(model, stacked, n_components)
-        stats = source.estep(evaluated.structure, evaluated.kernel_terms(form, source.shift), groups=n_fits)
+        stats = source.estep(evaluated.structure, evaluated.kernel_terms(form, source.shift), groups=len(active))
         bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
         keep = []
         for position, run in enumerate(active):
@@ -142,52 +154,61 @@ def run_em_batch(
                 run.outcome = FitError(non_finite_message(n_iter, run.restart))
             else:
                 keep.append(position)
-        updated = _m_steps(model, stats, stacked, keep, n_components)
-        for position, outcome in zip(keep, updated):
+        new, done, newly, failed = _m_steps(model, stats, stacked, keep, n_components)
+        for position, components in failed.items():
             run = active[position]
-            if isinstance(outcome, SingularCovarianceError):
-                message = model.singular_message(outcome.components, f"at EM iteration {n_iter}")
-                if n_iter < run.max_iter:
-                    run.outcome = FitError(message)
-                else:  # as run_em: the parameters that entered the last iteration, with its bound
-                    run.lower_bound = float(bounds[position])
-                    run.lower_bounds.append(run.lower_bound)
-                    run.finish(n_iter, False, stopped=message)
-                continue
+            message = model.singular_message(components, f"at EM iteration {n_iter}")
+            if n_iter < run.max_iter:
+                run.outcome = FitError(message)
+            else:  # as run_em: the parameters that entered the last iteration, with its bound
+                run.params = _part(stacked, position, n_components, layout)
+                run.lower_bound = float(bounds[position])
+                run.lower_bounds.append(run.lower_bound)
+                run.finish(n_iter, False, stopped=message)
+        going = []
+        for i, position in enumerate(done):
+            run = active[position]
             previous_bound = run.lower_bound
             run.lower_bound = float(bounds[position])
-            run.params, newly = outcome
-            run.dropped.extend((k, n_iter) for k in newly)
+            run.dropped.extend((k, n_iter) for k in newly[i])
             run.lower_bounds.append(run.lower_bound)
             change = run.lower_bound - previous_bound
+            run.events += 1
             if run.infos is not None:
+                run.params = _part(new, i, n_components, layout)
                 run.infos.append(IterationInfo(run.restart, n_iter, run.lower_bound, change, run.params, run.name))
-            if abs(change) < tol:
-                run.finish(n_iter, True)
-            elif n_iter == run.max_iter:
-                run.finish(n_iter, False)
-        active = [run for run in active if run.outcome is None]
-    return [run.outcome for run in runs], [run.infos for run in runs]
+            if abs(change) < tol or n_iter == run.max_iter:
+                run.params = _part(new, i, n_components, layout)
+                run.finish(n_iter, abs(change) < tol)
+            else:
+                going.append(i)
+        active = [active[done[i]] for i in going]
+        if active:
+            stacked = _take(new, going, n_components, layout)
+    return [run.outcome for run in runs], [run.infos if record else run.events for run in runs]
 
 
 def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams, keep: list[int],
-             n_components: int) -> list[tuple[MixtureParams, tuple[int, ...]] | SingularCovarianceError]:
-    """The M-steps of the fits at positions ``keep`` of the batch (``stacked``: the parameters of all), as one:
-    for each, its new parameters and newly dropped components, or the error its M-step raised."""
+             n_components: int) -> tuple[MixtureParams | None, list[int], list[tuple[int, ...]],
+                                         dict[int, tuple[int, ...] | None]]:
+    """The M-steps of the fits at positions ``keep`` of the batch (``stacked``: the parameters of all), as one.
+
+    Returns the new parameters of the fits whose M-step succeeded, stacked,
+    their positions, the components each newly dropped (numbered within
+    it), and for each fit that failed (by position) its failed components
+    (None: its shared covariance).
+    """
     layout = model.structure.layout
-    outcomes: list = [None] * len(keep)
-    pending = list(range(len(keep)))
-    while pending:  # a fit that fails leaves, and the others' M-step is made again without it
-        fits = [keep[j] for j in pending]
-        rows = np.concatenate([np.arange(p * n_components, (p + 1) * n_components) for p in fits])
+    failed: dict[int, tuple[int, ...] | None] = {}
+    fits = list(keep)
+    while fits:  # a fit that fails leaves, and the others' M-step is made again without it
+        rows = (np.asarray(fits)[:, None] * n_components + np.arange(n_components)).reshape(-1)
         second = stats.second[rows]
         if not layout.per_component:  # each fit pools its components' second moments
             second = layout.pooled_second(second.reshape((len(fits), n_components) + second.shape[1:]))
         part = Statistics(stats.shift, stats.counts[rows], stats.first[rows], second, 0.0, stats.total_weight)
-        previous = stacked if fits == list(range(len(fits))) and len(fits) * n_components == \
-            stacked.n_components else _stacked([_part(stacked, p, n_components, layout) for p in fits], layout)
         try:
-            new, newly = model.update(part, previous, groups=len(fits))
+            new, dropped = model.update(part, _take(stacked, fits, n_components, layout), groups=len(fits))
         except SingularCovarianceError as exc:
             by_fit: dict[int, tuple[int, ...] | None] = {}
             if not layout.per_component:
@@ -195,15 +216,12 @@ def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams
             else:
                 for k in range(len(fits) * n_components) if exc.components is None else exc.components:
                     by_fit[k // n_components] = by_fit.get(k // n_components, ()) + (k % n_components,)
-            for i, failed in by_fit.items():
-                outcomes[pending[i]] = SingularCovarianceError(failed)
-            pending = [j for i, j in enumerate(pending) if i not in by_fit]
+            failed.update({fits[i]: components for i, components in by_fit.items()})
+            fits = [p for i, p in enumerate(fits) if i not in by_fit]
             continue
-        for i, j in enumerate(pending):
-            outcomes[j] = (_part(new, i, n_components, layout),
-                           tuple(k - i * n_components for k in newly if k // n_components == i))
-        break
-    return outcomes
+        newly = [tuple(k - i * n_components for k in dropped if k // n_components == i) for i in range(len(fits))]
+        return new, fits, newly, failed
+    return None, [], [], failed
 
 
 class EMRuns:
@@ -212,19 +230,20 @@ class EMRuns:
     ``start(i)`` gives run ``i``'s starting parameters (``n_components``
     components), or None where it has none. ``max_iter`` and
     ``lower_bounds`` are as in :func:`run_em_batch`. :meth:`run` gives run
-    ``i``'s outcome and passes its iteration events to ``callback``, numbered
+    ``i``'s outcome and passes its iteration events to ``observer``, numbered
     ``restart``. One by one, the run is made then, so its events arrive as it
     goes and runs not asked for cost nothing; in a batch, every run was made
-    at once and its events are passed on afterwards.
+    at once and its events are passed on afterwards, or, when the observer
+    does not listen to them (``record=False``), only their number.
     """
 
     def __init__(self, source: DataSource, model: EMModel, n_runs: int, n_components: int,
                  start: Callable[[int], MixtureParams | None], *, tol: float, max_iter: int | Sequence[int],
-                 lower_bounds: Sequence[float] | None = None):
+                 lower_bounds: Sequence[float] | None = None, record: bool = True):
         self.source, self.model, self.start, self.tol = source, model, start, tol
         self.limits = [max_iter] * n_runs if isinstance(max_iter, int) else list(max_iter)
         self.bounds = [-math.inf] * n_runs if lower_bounds is None else list(lower_bounds)
-        self.batch: dict[int, tuple[EMResult | FitError, list[IterationInfo]]] | None = None
+        self.batch: dict[int, tuple[EMResult | FitError, list[IterationInfo] | int]] | None = None
         if batchable(source, model, n_runs, n_components):
             starts = {i: start(i) for i in range(n_runs)}
             made = [i for i, params in starts.items() if params is not None]
@@ -232,24 +251,30 @@ class EMRuns:
             if made:
                 outcomes, events = run_em_batch(
                     source, model, [starts[i] for i in made], tol=tol, max_iter=[self.limits[i] for i in made],
-                    lower_bounds=[self.bounds[i] for i in made], restarts=made, record=True,
+                    lower_bounds=[self.bounds[i] for i in made], restarts=made, record=record,
                 )
                 self.batch = dict(zip(made, zip(outcomes, events)))
 
-    def run(self, i: int, restart: int, callback: Callable[[IterationInfo], None]) -> EMResult | FitError | None:
-        """Run ``i``'s result, the :class:`FitError` it ended with, or None if it had no start."""
+    def run(self, i: int, restart: int, observer) -> EMResult | FitError | None:
+        """Run ``i``'s result, the :class:`FitError` it ended with, or None if it had no start.
+
+        ``observer`` is a :class:`~gaussmix.em.fit.FitObserver`.
+        """
         if self.batch is not None:
             if i not in self.batch:
                 return None
             outcome, infos = self.batch[i]
+            if isinstance(infos, int):
+                observer.unreported(restart, infos)
+                return outcome
             for info in infos:
-                callback(info if info.restart == restart else replace(info, restart=restart))
+                observer.iteration(info if info.restart == restart else replace(info, restart=restart))
             return outcome
         params = self.start(i)
         if params is None:
             return None
         try:
             return run_em(self.source, self.model, params, tol=self.tol, max_iter=self.limits[i],
-                          lower_bound=self.bounds[i], restart=restart, callback=callback)
+                          lower_bound=self.bounds[i], restart=restart, callback=observer.iteration)
         except FitError as exc:
             return exc

@@ -47,11 +47,23 @@ class FitSettings:
 class FitObserver:
     """Receives progress events; the base class ignores them all."""
 
+    @property
+    def listens(self) -> bool:
+        """Whether :meth:`iteration` uses its events (it is overridden).
+
+        Where no observer listens, runs made several at once do not build
+        the events and report only how many there were (:meth:`unreported`).
+        """
+        return type(self).iteration is not FitObserver.iteration
+
     def restart_started(self, restart: int, n_restarts: int) -> None:
         """Called before restart ``restart`` (0-based) initialises."""
 
     def iteration(self, info: IterationInfo) -> None:
         """Called with the starting parameters (iteration 0), then after each EM iteration."""
+
+    def unreported(self, restart: int, n_iterations: int) -> None:
+        """Called instead of :meth:`iteration` for the EM iterations of a run whose events were not built."""
 
     def restart_finished(self, restart: int, result: EMResult) -> None:
         """Called after restart ``restart`` has finished."""
@@ -63,6 +75,10 @@ class ObserverGroup(FitObserver):
     def __init__(self, *observers: FitObserver):
         self.observers = observers
 
+    @property
+    def listens(self) -> bool:
+        return any(observer.listens for observer in self.observers)
+
     def restart_started(self, restart, n_restarts):
         for observer in self.observers:
             observer.restart_started(restart, n_restarts)
@@ -70,6 +86,10 @@ class ObserverGroup(FitObserver):
     def iteration(self, info):
         for observer in self.observers:
             observer.iteration(info)
+
+    def unreported(self, restart, n_iterations):
+        for observer in self.observers:
+            observer.unreported(restart, n_iterations)
 
     def restart_finished(self, restart, result):
         for observer in self.observers:
@@ -186,14 +206,15 @@ def fit_mixture(
     if short:  # every start first (the same draws as one by one), then their short runs, batched where that pays
         starts = [start(restart) for restart in range(n_restarts)]
         short_runs = EMRuns(source, model, n_restarts, settings.n_components, lambda i: starts[i][0],
-                            tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS))
+                            tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, SHORT_EM_ITERATIONS),
+                            record=observer.listens)
     best: EMResult | None = None
     runs: list[EMResult] = []
     for restart in range(n_restarts):
         observer.restart_started(restart, n_reported)
         if short:
             init_dropped = starts[restart][1]
-            result = short_runs.run(restart, restart, observer.iteration)
+            result = short_runs.run(restart, restart, observer)
             if isinstance(result, FitError):
                 if not runs and restart == n_restarts - 1:
                     raise result
@@ -277,6 +298,10 @@ class _IterationCount(ObserverGroup):
         self.count += info.iteration > 0
         super().iteration(info)
 
+    def unreported(self, restart, n_iterations):
+        self.count += n_iterations
+        super().unreported(restart, n_iterations)
+
 
 def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
                observer) -> list[EMResult | FitError]:
@@ -285,7 +310,7 @@ def _continued(source, model, starts: list[EMResult], settings: FitSettings, res
     pending = [i for i, start in enumerate(starts) if not _finished(start, settings)]
     rests = EMRuns(source, model, len(pending), settings.n_components, lambda j: starts[pending[j]].params,
                    tol=settings.tol, max_iter=[settings.max_iter - starts[i].n_iter for i in pending],
-                   lower_bounds=[starts[i].lower_bound for i in pending])
+                   lower_bounds=[starts[i].lower_bound for i in pending], record=observer.listens)
     results: list[EMResult | FitError] = []
     for i, start in enumerate(starts):
         observer.restart_started(restart + i, n_reported)
@@ -293,7 +318,7 @@ def _continued(source, model, starts: list[EMResult], settings: FitSettings, res
             observer.restart_finished(restart + i, start)
             results.append(start)
             continue
-        rest = rests.run(pending.index(i), restart + i, observer.iteration)
+        rest = rests.run(pending.index(i), restart + i, observer)
         if isinstance(rest, FitError):
             results.append(rest)
             break
@@ -398,7 +423,7 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
     # the moves in order, as if each ran when its turn came (a batch runs them all at once)
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
-                        max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS))
+                        max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens)
     trials: list[EMResult] = []
     for trial in _trials(trial_runs, len(moves), model, counter, observer):
         budget[0] -= 1
@@ -423,7 +448,7 @@ def _trials(runs: EMRuns, count: int, model, counter, observer) -> Iterator[EMRe
     for i in range(count):
         number = next(counter)
         observer.restart_started(number, number + 1)
-        trial = runs.run(i, number, observer.iteration)
+        trial = runs.run(i, number, observer)
         if not isinstance(trial, EMResult):
             yield None
             continue
@@ -485,7 +510,8 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
                            RANDOM_SWAP_SHRINK)
 
         runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
-                      tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS))
+                      tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
+                      record=observer.listens)
         trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, model, counter, observer) if trial is not None]
         top = min(trials, key=_rank, default=None)
         if top is None or not _improves(top, best, settings.tol):
