@@ -70,22 +70,21 @@ default="kmeans"
         20 EM iterations, or until the lower bound changes by less than
         ``max(tol, 1e-3)``; the 3 best short runs (fewest collapsed
         components first, then the highest bound) continue to convergence
-        (more, one at a time, while all of those collapsed). The best 2 of
-        them that ended at distinct optima are then refined by split-and-merge
-        moves (after Ueda et al. 2000): a collapsed component, or one that
+        (more, one at a time, while all of those collapsed). The best of them
+        is then refined by split-and-merge moves (after Ueda et al. 2000): a collapsed component, or one that
         overlaps another (or has little weight), is removed and the
         component widest for its weight is split across its widest
         direction; the 16 most promising moves each run a short EM, a move
         that ends higher continues to convergence and is kept, and this
         repeats until no move improves the fit or the search reaches an
-        optimum already reached (at most 10 rounds and 32 moves from each).
-        Random swaps (after Zhao et al. 2012) then refine the best: in each
-        round, 16 fits in which a component chosen at random moves to a row
+        optimum already reached (at most 10 rounds and 32 moves).
+        Random swaps (after Zhao et al. 2012) then refine the result: in each
+        round, 8 fits in which a component chosen at random moves to a row
         drawn at random (its covariance a quarter of that of the component
         the row is most likely under) each run a short EM; the best continues
         to convergence if it is ahead and is kept if it ends higher (at most
-        16 rounds, ending after 4 that improve nothing, and with at most twice
-        the EM iterations of the search before them). Random rows find
+        128 rounds, ending after 16 that improve nothing, and with at most 4
+        times the EM iterations of the search before them). Random rows find
         optima that every k-means start misses when one direction dominates
         the data, the moves leave local optima in which two components share
         one group while another covers two, and the swaps reach optima no

@@ -173,8 +173,8 @@ def fit_mixture(
     optimises (default: :func:`maximum_likelihood`).
 
     With ``settings.init == "emem"`` the runs are short; the best continue
-    to convergence, split-and-merge moves refine each distinct one of those
-    and random swaps the best (:data:`SHORT_EM_ITERATIONS`,
+    to convergence, split-and-merge moves refine the first
+    :data:`SPLIT_MERGE_BASES` distinct ones of those and random swaps the best (:data:`SHORT_EM_ITERATIONS`,
     :func:`_split_and_merge`, :func:`_random_swaps`). A short run
     that fails (a singular covariance) is one candidate fewer; only when
     every one fails does the fit fail.
@@ -266,8 +266,8 @@ def _search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_r
             observer) -> EMResult:
     """What short-EM starts lead to (see :func:`fit_mixture`), from their short ``runs``.
 
-    The most promising continue; split-and-merge moves refine each distinct
-    one of those, then random swaps refine the best, with at most
+    The most promising continue; split-and-merge moves refine the first
+    SPLIT_MERGE_BASES distinct ones of those, then random swaps refine the best, with at most
     RANDOM_SWAP_WORK times the EM iterations of the search before them.
     """
     counted = _IterationCount(observer)
@@ -361,7 +361,7 @@ SPLIT_MERGE_MOVES = 16
 SPLIT_MERGE_ROUNDS = 10
 SPLIT_MERGE_ITERATIONS = 20
 SPLIT_MERGE_TRIALS = 32
-SPLIT_MERGE_BASES = 2
+SPLIT_MERGE_BASES = 1
 
 
 def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings, counter,
@@ -468,14 +468,14 @@ def _continued_one(source, model, run: EMResult, settings: FitSettings, counter,
 #: RANDOM_SWAP_TRIALS swaps of the best fit run at most RANDOM_SWAP_ITERATIONS iterations; at most
 #: RANDOM_SWAP_ROUNDS rounds, ending after RANDOM_SWAP_PATIENCE in a row improve nothing. A moved
 #: component's covariance is RANDOM_SWAP_SHRINK times that of the one its new mean is most likely under.
-RANDOM_SWAP_ROUNDS = 16
-RANDOM_SWAP_PATIENCE = 4
-RANDOM_SWAP_TRIALS = 16
+RANDOM_SWAP_ROUNDS = 128
+RANDOM_SWAP_PATIENCE = 16
+RANDOM_SWAP_TRIALS = 8
 RANDOM_SWAP_ITERATIONS = 20
 RANDOM_SWAP_SHRINK = 0.25
 #: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
 #: continuations, split-and-merge): where that search converged quickly, so must the swaps.
-RANDOM_SWAP_WORK = 2.0
+RANDOM_SWAP_WORK = 4.0
 
 
 def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,
