@@ -8,6 +8,7 @@ from conftest import STRUCTURES, on_engine
 
 from gaussmix import GaussianMixture
 from gaussmix._errors import FitError
+from gaussmix._namespace import NUMPY
 from gaussmix.covariance import get_structure
 from gaussmix.em import batch
 from gaussmix.em.batch import batchable, run_em_batch
@@ -213,3 +214,25 @@ def test_batches_run_on_every_engine(engine):
     for one, other in zip(*results):
         assert one.n_iter == other.n_iter
         np.testing.assert_allclose(one.lower_bounds, other.lower_bounds, rtol=1e-9)
+
+
+def test_shared_layouts_pool_the_second_moments_of_their_expanded_form():
+    from gaussmix.covariance.layouts import (
+        DIAGONAL,
+        FULL,
+        SCALAR,
+        SHARED,
+        SHARED_DIAGONAL,
+    )
+
+    assert SHARED.expanded is FULL and SHARED_DIAGONAL.expanded is DIAGONAL
+    assert FULL.expanded is None and DIAGONAL.expanded is None and SCALAR.expanded is None
+    rng = np.random.RandomState(0)
+    X, resp = rng.normal(size=(3, 40)), rng.dirichlet(np.ones(4), size=40).T  # (d, m) rows, (K, m)
+    for shared in (SHARED, SHARED_DIAGONAL):
+        expanded = shared.expanded
+        per_component = expanded.second_moment(NUMPY, X, expanded.row_terms(NUMPY, X, 4), resp)
+        direct = shared.second_moment(NUMPY, X, shared.row_terms(NUMPY, X, 4), resp)
+        np.testing.assert_allclose(shared.pooled_second(per_component), direct, rtol=1e-12)
+        stacked = np.stack([per_component, 2 * per_component])  # leading axes are kept
+        np.testing.assert_allclose(shared.pooled_second(stacked)[1], 2 * direct, rtol=1e-12)
