@@ -78,16 +78,22 @@ def _take(stacked: MixtureParams, fits: Sequence[int], n_components: int, layout
                          stacked.precisions_cholesky[own])
 
 
-def _evaluated(model: MaximumLikelihood, stacked: MixtureParams, n_components: int
-               ) -> tuple[MaximumLikelihood, MixtureParams]:
-    """The model whose kernels evaluate stacked fits, and their parameters in its form: ``model`` itself, or
-    with a shared layout its per-component form with each fit's covariance repeated for its components."""
+def _evaluated(model: MaximumLikelihood) -> MaximumLikelihood:
+    """The model whose kernels evaluate stacked fits: ``model`` itself, or with a shared layout its
+    per-component form (see :func:`_form`)."""
     layout = model.structure.layout
     if layout.per_component:
-        return model, stacked
-    expanded = replace(model, structure=replace(model.structure, layout=layout.expanded))
-    return expanded, replace(stacked, covariances=np.repeat(stacked.covariances, n_components, axis=0),
-                             precisions_cholesky=np.repeat(stacked.precisions_cholesky, n_components, axis=0))
+        return model
+    return replace(model, structure=replace(model.structure, layout=layout.expanded))
+
+
+def _form(stacked: MixtureParams, n_components: int, layout) -> MixtureParams:
+    """Stacked fits' parameters as :func:`_evaluated`'s model takes them: with a shared layout, each
+    fit's covariance repeated for its components."""
+    if layout.per_component:
+        return stacked
+    return replace(stacked, covariances=np.repeat(stacked.covariances, n_components, axis=0),
+                   precisions_cholesky=np.repeat(stacked.precisions_cholesky, n_components, axis=0))
 
 
 class _Run:
@@ -131,6 +137,7 @@ def run_em_batch(
     ``restarts`` number the runs in messages and events.
     """
     structure, layout = model.structure, model.structure.layout
+    evaluated = _evaluated(model)
     n_components = starts[0].n_components
     limits = [max_iter] * len(starts) if isinstance(max_iter, int) else list(max_iter)
     bounds_in = [-math.inf] * len(starts) if lower_bounds is None else list(lower_bounds)
@@ -145,8 +152,8 @@ def run_em_batch(
         if not active:
             break
         # stacked holds the parameters of the active runs, in order (a run's own are taken out when needed)
-        evaluated, form = _evaluated(model, stacked, n_components)
-        stats = source.estep(evaluated.structure, evaluated.kernel_terms(form, source.shift), groups=len(active))
+        terms = evaluated.kernel_terms(_form(stacked, n_components, layout), source.shift)
+        stats = source.estep(evaluated.structure, terms, groups=len(active))
         bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
         keep = []
         for position, run in enumerate(active):

@@ -174,8 +174,9 @@ def fit_mixture(
 
     With ``settings.init == "emem"`` the runs are short; the best continue
     to convergence, split-and-merge moves refine the first
-    :data:`SPLIT_MERGE_BASES` distinct ones of those and random swaps the best (:data:`SHORT_EM_ITERATIONS`,
-    :func:`_split_and_merge`, :func:`_random_swaps`). A short run
+    :data:`SPLIT_MERGE_BASES` distinct ones of those and random swaps the
+    best (:data:`SHORT_EM_ITERATIONS`, :func:`_split_and_merge`,
+    :func:`_random_swaps`). A short run
     that fails (a singular covariance) is one candidate fewer; only when
     every one fails does the fit fail.
     """
@@ -267,8 +268,9 @@ def _search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_r
     """What short-EM starts lead to (see :func:`fit_mixture`), from their short ``runs``.
 
     The most promising continue; split-and-merge moves refine the first
-    SPLIT_MERGE_BASES distinct ones of those, then random swaps refine the best, with at most
-    RANDOM_SWAP_WORK times the EM iterations of the search before them.
+    SPLIT_MERGE_BASES distinct ones of those, then random swaps refine the
+    best, with at most RANDOM_SWAP_WORK times the EM iterations of the
+    search before them.
     """
     counted = _IterationCount(observer)
     n_continued = min(SHORT_EM_CONTINUED, n_restarts)
