@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--budgets", action="store_true",
                         help="larger emem searches against the best known of results/starts.json")
     parser.add_argument("--variant", nargs="*", metavar="NAME=VALUE",
-                        help="emem x10 with these module constants of gaussmix.em.fit against the default, "
+                        help="emem x10 with these module constants of gaussmix.em.search against the default, "
                              "held out, on the cells of results/starts.json")
     parser.add_argument("--random-state", type=int, default=1, help="for --variant (default 1)")
     args = parser.parse_args()
@@ -242,7 +242,7 @@ def print_tables(results: dict) -> None:
 
 #: Larger searches (``--budgets``), each against the best known of the main run's cells: how the share
 #: reached grows with the work ``emem`` does. The last continues every start to convergence (module
-#: constants of :mod:`gaussmix.em.fit`), i.e. k-means and 49 random-row starts run in full, then
+#: constants of :mod:`gaussmix.em.search`), i.e. k-means and 49 random-row starts run in full, then
 #: split-and-merge moves and random swaps.
 BUDGETS = {
     "emem x10": (dict(init_params="emem", n_init=10), {}),
@@ -257,7 +257,7 @@ def budgets() -> None:
     """Run :data:`BUDGETS` on the cells of ``results/starts.json``; write ``results/starts-budgets.json``."""
     from threadpoolctl import threadpool_limits
 
-    import gaussmix.em.fit as fit_module
+    import gaussmix.em.search as search_module
 
     results = json.loads((HERE / "results" / "starts.json").read_text())
     cells = results["cells"]
@@ -266,9 +266,9 @@ def budgets() -> None:
     rows = {}
     with threadpool_limits(1):
         for name, (options, constants) in BUDGETS.items():
-            saved = {key: getattr(fit_module, key) for key in constants}
+            saved = {key: getattr(search_module, key) for key in constants}
             for key, value in constants.items():
-                setattr(fit_module, key, value)
+                setattr(search_module, key, value)
             try:
                 hit = above = 0
                 seconds = 0.0
@@ -283,7 +283,7 @@ def budgets() -> None:
                     seconds += spent
             finally:
                 for key, value in saved.items():
-                    setattr(fit_module, key, value)
+                    setattr(search_module, key, value)
             rows[name] = {"reached": hit, "above_best_known": above, "cells": len(cells),
                           "share": hit / len(cells), "time_vs_sklearn_x10": seconds / sklearn_time}
             print(f"{name}: {hit / len(cells):.1%}, {seconds / sklearn_time:.2f}", flush=True)
@@ -299,15 +299,15 @@ def budgets() -> None:
 
 
 def variant(constants: dict[str, str], random_state: int) -> None:
-    """``emem`` x10 with ``constants`` set in :mod:`gaussmix.em.fit`, and the default, alternately on each cell
+    """``emem`` x10 with ``constants`` set in :mod:`gaussmix.em.search`, and the default, alternately on each cell
     of ``results/starts.json``: the share of its best known each reaches (held out) and the time ratio."""
     from threadpoolctl import threadpool_limits
 
-    import gaussmix.em.fit as fit_module
+    import gaussmix.em.search as search_module
 
     cells = json.loads((HERE / "results" / "starts.json").read_text())["cells"]
-    values = {key: type(getattr(fit_module, key))(float(value)) for key, value in constants.items()}
-    defaults = {key: getattr(fit_module, key) for key in values}
+    values = {key: type(getattr(search_module, key))(float(value)) for key, value in constants.items()}
+    defaults = {key: getattr(search_module, key) for key in values}
     options = dict(init_params="emem", n_init=10, random_state=random_state)
     hits, seconds, data = {"default": 0, "variant": 0}, {"default": 0.0, "variant": 0.0}, {}
     with threadpool_limits(1):
@@ -317,12 +317,12 @@ def variant(constants: dict[str, str], random_state: int) -> None:
                 data[cell["data"]] = X[:, None] if X.ndim == 1 else X
             for name, setting in (("default", defaults), ("variant", values)):
                 for key, value in setting.items():
-                    setattr(fit_module, key, value)
+                    setattr(search_module, key, value)
                 value, bad, spent = fit_gaussmix(data[cell["data"]], cell["structure"], cell["K"], options)
                 hits[name] += reaches(value, bad, cell["best"])
                 seconds[name] += spent
     for key, value in defaults.items():
-        setattr(fit_module, key, value)
+        setattr(search_module, key, value)
     for name in hits:
         print(f"{name}: {hits[name]} of {len(cells)} ({hits[name] / len(cells):.1%}), {seconds[name]:.1f} s")
     print(f"time of the variant relative to the default: {seconds['variant'] / seconds['default']:.2f}")

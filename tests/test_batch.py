@@ -12,9 +12,10 @@ from gaussmix._namespace import NUMPY
 from gaussmix.covariance import get_structure
 from gaussmix.em import batch
 from gaussmix.em.batch import batchable, run_em_batch
-from gaussmix.em.fit import FitObserver, FitSettings, maximum_likelihood
+from gaussmix.em.fit import FitSettings, maximum_likelihood
 from gaussmix.em.init import initial_params
 from gaussmix.em.loop import EMResult, run_em
+from gaussmix.em.observers import FitObserver
 from gaussmix.em.params import MixtureParams
 from gaussmix.engines import get_engine
 
@@ -173,11 +174,11 @@ def test_a_search_nobody_listens_to_is_the_same_search(structure, monkeypatch):
     later rounds are budgeted by those iterations) is the same."""
     from test_starts import size_dominated
 
-    from gaussmix.em import fit
+    from gaussmix.em import search
     from gaussmix.em.fit import fit_mixture
 
-    monkeypatch.setattr(fit, "RANDOM_SWAP_WORK", 0.05)  # the budget, not patience, ends the swaps
-    monkeypatch.setattr(fit, "RANDOM_SWAP_PATIENCE", 100)
+    monkeypatch.setattr(search, "RANDOM_SWAP_WORK", 0.05)  # the budget, not patience, ends the swaps
+    monkeypatch.setattr(search, "RANDOM_SWAP_PATIENCE", 100)
 
     X, _ = size_dominated()
     settings = FitSettings(4, get_structure(structure), "emem", 10, 1e-5, 1e-6, 1000)

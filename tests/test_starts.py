@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 from conftest import STRUCTURES, as_numpy, on_engine
 
-from gaussmix import CollapsedComponentWarning, GaussianMixture, GaussianMixtureSelector, InvalidParameterError
+from gaussmix import (
+    CollapsedComponentWarning,
+    GaussianMixture,
+    GaussianMixtureSelector,
+    InvalidParameterError,
+)
 from gaussmix.covariance import get_structure
-from gaussmix.em.fit import SHORT_EM_ITERATIONS, FitObserver, FitSettings, fit_mixture
+from gaussmix.em.fit import FitSettings, fit_mixture
+from gaussmix.em.observers import FitObserver
+from gaussmix.em.search import SHORT_EM_ITERATIONS
 from gaussmix.engines import get_engine
 
 
@@ -211,9 +218,9 @@ def stuck_fit(X, structure):
 def test_a_split_and_merge_move_leaves_a_local_optimum(structure):
     from sklearn.metrics import adjusted_rand_score
 
-    from gaussmix.em.fit import _split_and_merge
     from gaussmix.em.loop import EMResult
     from gaussmix.em.params import MixtureParams
+    from gaussmix.em.search import _split_and_merge
 
     X, labels = separated_clusters()
     stuck = stuck_fit(X, structure)
@@ -236,9 +243,10 @@ def test_a_split_and_merge_move_leaves_a_local_optimum(structure):
 
 
 def test_a_fit_at_the_best_optimum_is_left_as_it_is():
-    from gaussmix.em.fit import _split_and_merge, maximum_likelihood
+    from gaussmix.em.fit import maximum_likelihood
     from gaussmix.em.loop import EMResult
     from gaussmix.em.params import MixtureParams
+    from gaussmix.em.search import _split_and_merge
 
     X, _ = separated_clusters()
     best = GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X)
@@ -272,7 +280,7 @@ def separated_problem():
 
 
 def test_split_and_merge_searches_from_every_distinct_base():
-    from gaussmix.em.fit import _distinct, _split_and_merge
+    from gaussmix.em.search import _distinct, _split_and_merge
 
     X, settings, source, model, best = separated_problem()
     stuck = as_result(stuck_fit(X, "full"))
@@ -286,8 +294,8 @@ def test_split_and_merge_searches_from_every_distinct_base():
 
 
 def test_fewer_collapsed_components_rank_first():
-    from gaussmix.em.fit import _improves, _rank
     from gaussmix.em.loop import EMResult
+    from gaussmix.em.search import _improves, _rank
 
     runs = [EMResult(None, bound, (bound,), 1, True, collapsed=collapsed)
             for bound, collapsed in ((5.0, (0, 1)), (3.0, (2,)), (1.0, ()))]
@@ -298,7 +306,8 @@ def test_fewer_collapsed_components_rank_first():
 
 @pytest.mark.parametrize("structure", [s for s in STRUCTURES if get_structure(s).layout.per_component])
 def test_split_and_merge_moves_a_collapsed_component_first(structure):
-    from gaussmix.em.fit import _split_and_merge, maximum_likelihood
+    from gaussmix.em.fit import maximum_likelihood
+    from gaussmix.em.search import _split_and_merge
     from gaussmix.em.splitmerge import candidate_moves, component_covariances
 
     X = degenerate_data()
@@ -377,7 +386,7 @@ def ring_of_clusters():
 
 
 def test_random_swaps_reach_an_optimum_split_and_merge_misses(monkeypatch):
-    import gaussmix.em.fit as fit
+    import gaussmix.em.search as search
 
     X = ring_of_clusters()
 
@@ -386,7 +395,7 @@ def test_random_swaps_reach_an_optimum_split_and_merge_misses(monkeypatch):
                 for seed in range(4)]
 
     swapped = fits()
-    monkeypatch.setattr(fit, "RANDOM_SWAP_ROUNDS", 0)
+    monkeypatch.setattr(search, "RANDOM_SWAP_ROUNDS", 0)
     unswapped = fits()
     scores = [[model.score(X) * X.shape[0] for model in group] for group in (swapped, unswapped)]
     # the best of a long random search (random rows x100, tol 1e-5) is -3737.585: one component on one cluster
@@ -422,14 +431,19 @@ def test_a_random_swap_moves_one_component_to_a_row(structure):
 
 
 def test_random_swaps_leave_the_best_optimum_as_it_is():
-    from gaussmix.em.fit import RANDOM_SWAP_PATIENCE, RANDOM_SWAP_TRIALS, _IterationCount, _random_swaps
+    from gaussmix.em.observers import IterationCount
+    from gaussmix.em.search import (
+        RANDOM_SWAP_PATIENCE,
+        RANDOM_SWAP_TRIALS,
+        _random_swaps,
+    )
 
     X, settings, source, model, best = separated_problem()
     recorder = Recorder()
-    counted = _IterationCount(recorder)
+    counted = IterationCount(recorder)
     assert _random_swaps(source, model, best, settings, np.random.RandomState(0), itertools.count(), counted) is best
     assert len(recorder.results) == RANDOM_SWAP_PATIENCE * RANDOM_SWAP_TRIALS  # the rounds tried before giving up
     stuck = as_result(stuck_fit(X, "full"))
     found = _random_swaps(source, model, stuck, settings, np.random.RandomState(0), itertools.count(),
-                          _IterationCount(Recorder()))
+                          IterationCount(Recorder()))
     assert found.lower_bound == pytest.approx(best.lower_bound, abs=1e-6)

@@ -20,21 +20,19 @@ from sklearn.utils import check_random_state
 
 from gaussmix._base import GaussmixEstimator
 from gaussmix._state import MIXTURE_ATTRIBUTES, MixtureState
-from gaussmix._validation import check_initial_partition, check_means_init, check_weights_init
+from gaussmix._validation import (
+    check_initial_partition,
+    check_means_init,
+    check_weights_init,
+)
 from gaussmix.covariance import get_structure
 from gaussmix.covariance._structure import CovarianceStructure
-from gaussmix.em.fit import (
-    CallbackObserver,
-    FitSettings,
-    ObserverGroup,
-    VerbosePrinter,
-    fit_mixture,
-    maximum_likelihood,
-)
+from gaussmix.em.fit import FitSettings, fit_mixture, maximum_likelihood
 from gaussmix.em.init import GivenResponsibilities, LabelResponsibilities
 from gaussmix.em.kernels import LABELS, LOG_DENSITY, RESPONSIBILITIES
 from gaussmix.em.loop import EMResult
 from gaussmix.em.models import EMModel
+from gaussmix.em.observers import CallbackObserver, ObserverGroup, VerbosePrinter
 from gaussmix.em.params import MixtureParams, checked_params
 from gaussmix.em.scale import constant_features_message
 from gaussmix.engines import FitData, resolve_engine

@@ -10,8 +10,10 @@ module             what it holds
 ``scale``          the data's scale and every decision taken relative to it
 ``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`)
 ``loop``           :func:`~gaussmix.em.loop.run_em`, one EM run
-``fit``            restarts, observers, :func:`~gaussmix.em.fit.fit_mixture`; short-EM starts
-``splitmerge``     split-and-merge moves and random swaps that refine a converged fit (short-EM starts)
+``fit``            restarts and the best of them: :func:`~gaussmix.em.fit.fit_mixture`
+``observers``      what a fit reports as it goes (:class:`~gaussmix.em.observers.FitObserver`)
+``search``         the short-EM search (``init_params="emem"``) from many short runs
+``splitmerge``     split-and-merge moves and random swaps that refine a converged fit (the search)
 ``init``           starting parameters; ``kmeans``, ``hierarchical`` (mclust's start) and
                    ``sampling`` serve it
 =================  ==========================================================================

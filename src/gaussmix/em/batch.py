@@ -2,7 +2,7 @@
 
 On a few hundred rows an EM iteration costs mostly its fixed cost (a few
 hundred Python and NumPy calls), not its arithmetic, and a search that runs
-many short EM runs from different starts (:mod:`gaussmix.em.fit`) pays that
+many short EM runs from different starts (:mod:`gaussmix.em.search`) pays that
 cost once per run and iteration. :func:`run_em_batch` runs ``B`` fits of
 ``K`` components as one E-step pass with ``B K`` components whose
 responsibilities are normalised within each fit, and one M-step over all
@@ -265,7 +265,7 @@ class EMRuns:
     def run(self, i: int, restart: int, observer) -> EMResult | FitError | None:
         """Run ``i``'s result, the :class:`FitError` it ended with, or None if it had no start.
 
-        ``observer`` is a :class:`~gaussmix.em.fit.FitObserver`.
+        ``observer`` is a :class:`~gaussmix.em.observers.FitObserver`.
         """
         if self.batch is not None:
             if i not in self.batch:

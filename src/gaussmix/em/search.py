@@ -1,0 +1,338 @@
+"""The short-EM search ("emem"): what short runs from many starts lead to.
+
+After Biernacki, Celeux & Govaert (2003): ``n_init`` starts each run a few
+EM iterations, the most promising continue to convergence, split-and-merge
+moves refine the best of those (:mod:`gaussmix.em.splitmerge`), then random
+swaps refine the result while they improve it, within a budget of EM
+iterations proportional to the search before them. Runs that start
+together run as one batch where that pays (:class:`~gaussmix.em.batch.EMRuns`).
+The module constants set the search; ``benchmarks/bench_starts.py`` measures
+them (its ``--variant`` option sets them here).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gaussmix._errors import FitError
+from gaussmix._namespace import NUMPY
+from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.em.batch import EMRuns
+from gaussmix.em.init import InitMethod, seeding_rows
+from gaussmix.em.kernels import weighted_log_prob
+from gaussmix.em.kmeans import seed_centers
+from gaussmix.em.loop import EMResult
+from gaussmix.em.observers import IterationCount
+from gaussmix.em.params import MixtureParams, kernel_terms
+from gaussmix.em.splitmerge import (
+    SplitResponsibilities,
+    candidate_moves,
+    component_covariances,
+    swapped,
+)
+
+if TYPE_CHECKING:
+    from gaussmix.em.fit import FitSettings
+
+
+#: Short-EM starts ("emem", after Biernacki, Celeux & Govaert 2003): each of the ``n_init`` starts
+#: runs at most SHORT_EM_ITERATIONS iterations, or until the lower bound changes by less than
+#: SHORT_EM_TOL per row; the SHORT_EM_CONTINUED best short runs then continue to convergence (and
+#: further ones, in order, while every continued run has a collapsed component).
+SHORT_EM_ITERATIONS = 20
+SHORT_EM_TOL = 1e-3
+SHORT_EM_CONTINUED = 3
+
+
+def short_em_method(start: int) -> InitMethod:
+    """The seeding of short-EM start ``start``: k-means first, then distinct random rows.
+
+    Random rows land in basins that every k-means start misses when one
+    direction dominates the data (k-means++ seeds, spread along that
+    direction, mostly miss them too); the first start being k-means, "emem"
+    with ``n_init=1`` is a k-means start run to convergence.
+    """
+    return "kmeans" if start == 0 else "random_from_data"
+
+
+def search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_restarts: int, n_reported: int,
+           observer) -> EMResult:
+    """What short-EM starts lead to, from their short ``runs`` (:func:`~gaussmix.em.fit.fit_mixture` made them).
+
+    The SHORT_EM_CONTINUED most promising continue to convergence (and
+    further ones while every continued run has a collapsed component); split-and-merge moves refine the first
+    SPLIT_MERGE_BASES distinct ones of those, then random swaps refine the
+    best, with at most RANDOM_SWAP_WORK times the EM iterations of the
+    search before them.
+    """
+    counted = IterationCount(observer)
+    n_continued = min(SHORT_EM_CONTINUED, n_restarts)
+    ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
+    finished = _succeeded(_continued(source, model, [runs[i] for i in ranked[:n_continued]], settings,
+                                     n_restarts, n_reported, counted))
+    for position, index in enumerate(ranked[n_continued:], start=n_continued):
+        if not min(finished, key=_rank).collapsed:
+            break  # beyond the first few, continue runs only until one ends without a collapse
+        finished += _succeeded(_continued(source, model, [runs[index]], settings, n_restarts + position,
+                                          n_reported, counted))
+    counter = itertools.count(n_restarts + len(finished))
+    best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
+                            counter, counted)
+    spent = sum(run.n_iter for run in runs) + counted.count
+    return _random_swaps(source, model, best, settings, rng, counter, counted, RANDOM_SWAP_WORK * spent)
+
+
+def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
+               observer) -> list[EMResult | FitError]:
+    """Short runs continued to convergence, numbered from ``restart`` (each with the iterations and bounds of
+    both, as one run), batched where that pays; a continuation that fails ends the list with its error."""
+    pending = [i for i, start in enumerate(starts) if not _finished(start, settings)]
+    rests = EMRuns(source, model, len(pending), settings.n_components, lambda j: starts[pending[j]].params,
+                   tol=settings.tol, max_iter=[settings.max_iter - starts[i].n_iter for i in pending],
+                   lower_bounds=[starts[i].lower_bound for i in pending], record=observer.listens)
+    results: list[EMResult | FitError] = []
+    for i, start in enumerate(starts):
+        observer.restart_started(restart + i, n_reported)
+        if i not in pending:
+            observer.restart_finished(restart + i, start)
+            results.append(start)
+            continue
+        rest = rests.run(pending.index(i), restart + i, observer)
+        if isinstance(rest, FitError):
+            results.append(rest)
+            break
+        results.append(_joined(model, start, rest, restart + i, observer))
+    return results
+
+
+def _succeeded(results: list[EMResult | FitError]) -> list[EMResult]:
+    """``results``, or the error one of them is."""
+    for result in results:
+        if isinstance(result, FitError):
+            raise result
+    return results
+
+
+def _finished(start: EMResult, settings: FitSettings) -> bool:
+    """Whether a short run cannot continue (it stopped on a singular covariance, or used every iteration)."""
+    return start.stopped is not None or start.n_iter >= settings.max_iter
+
+
+def _joined(model, start: EMResult, rest: EMResult, restart: int, observer) -> EMResult:
+    """A short run and its continuation as one run."""
+    result = replace(
+        rest,
+        lower_bounds=start.lower_bounds + rest.lower_bounds,
+        n_iter=start.n_iter + rest.n_iter,
+        dropped=start.dropped + tuple((k, start.n_iter + it) for k, it in rest.dropped),
+        collapsed=model.collapsed(rest.params),
+    )
+    observer.restart_finished(restart, result)
+    return result
+
+
+#: Split-and-merge rounds after the short-EM search (:mod:`gaussmix.em.splitmerge`), from each
+#: distinct continued run: each round tries the SPLIT_MERGE_MOVES most promising moves with short
+#: runs of at most SPLIT_MERGE_ITERATIONS iterations, and keeps one that improves the fit after
+#: continuing to convergence; at most SPLIT_MERGE_ROUNDS rounds and SPLIT_MERGE_TRIALS moves in
+#: all from each of the first SPLIT_MERGE_BASES distinct continued runs.
+SPLIT_MERGE_MOVES = 16
+SPLIT_MERGE_ROUNDS = 10
+SPLIT_MERGE_ITERATIONS = 20
+SPLIT_MERGE_TRIALS = 32
+SPLIT_MERGE_BASES = 1
+
+
+def _split_and_merge(source, model, bases: list[EMResult], settings: FitSettings, counter,
+                     observer) -> EMResult:
+    """The best of ``bases``, each improved by split-and-merge moves while they improve it.
+
+    From each base in turn (see :mod:`gaussmix.em.splitmerge`), in each
+    round the moves are tried in order with short runs. A short run that
+    already beats the current fit continues to convergence at once and, if
+    it still does, replaces it and starts the next round; when none does,
+    the best short run continues. No improvement ends the search from that
+    base, and so does reaching an optimum already reached (the search from
+    there has been made). The earliest of equal results wins.
+    """
+    n_components = settings.n_components
+    if n_components < 2:
+        return min(bases, key=_rank)
+    reached = list(bases)
+    results = []
+    for base in bases:
+        best, budget = base, [SPLIT_MERGE_TRIALS]
+        for _ in range(SPLIT_MERGE_ROUNDS):
+            if budget[0] <= 0:
+                break
+            improved = _split_and_merge_round(source, model, best, settings, counter, budget, observer)
+            if improved is None:
+                break
+            known = any(_same_optimum(improved, other, settings.tol) for other in reached)
+            best = improved
+            if known:
+                break
+            reached.append(improved)
+        results.append(best)
+    found = results[0]
+    for result in results[1:]:  # the earliest wins unless another is higher by more than tol
+        if _improves(result, found, settings.tol):
+            found = result
+    return found
+
+
+def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings, counter, budget: list[int],
+                           observer) -> EMResult | None:
+    """One round of moves from ``best`` (see :func:`_split_and_merge`): the improved fit, or None.
+
+    ``budget[0]`` is how many moves may still be tried; each one tried counts.
+    """
+    structure, n_components = model.structure, settings.n_components
+    floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
+
+    def move_start(i: int) -> MixtureParams | None:
+        move, direction = moves[i]
+        responsibilities = SplitResponsibilities(structure, best.params, move, direction)
+        try:
+            return model.update(source.statistics(structure, responsibilities, n_components), None)[0]
+        except (FitError, SingularCovarianceError):
+            return None
+
+    covariances = component_covariances(source, structure, best.params, floor)
+    moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
+    # the moves in order, as if each ran when its turn came (a batch runs them all at once)
+    trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
+                        max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens)
+    trials: list[EMResult] = []
+    for trial in _trials(trial_runs, len(moves), model, counter, observer):
+        budget[0] -= 1
+        if trial is None:
+            continue
+        if _improves(trial, best, settings.tol):
+            result = _continued_one(source, model, trial, settings, counter, observer)
+            if result is not None and _improves(result, best, settings.tol):
+                return result
+        else:
+            trials.append(trial)
+    if trials:
+        result = _continued_one(source, model, min(trials, key=_rank), settings, counter, observer)
+        if result is not None and _improves(result, best, settings.tol):
+            return result
+    return None
+
+
+def _trials(runs: EMRuns, count: int, model, counter, observer) -> Iterator[EMResult | None]:
+    """The first ``count`` runs of ``runs`` in turn, each numbered from ``counter`` and reported as it is
+    asked for, with its collapsed components (None where it had no start or failed)."""
+    for i in range(count):
+        number = next(counter)
+        observer.restart_started(number, number + 1)
+        trial = runs.run(i, number, observer)
+        if not isinstance(trial, EMResult):
+            yield None
+            continue
+        trial = replace(trial, collapsed=model.collapsed(trial.params))
+        observer.restart_finished(number, trial)
+        yield trial
+
+
+def _continued_one(source, model, run: EMResult, settings: FitSettings, counter, observer) -> EMResult | None:
+    """``run`` continued to convergence, numbered from ``counter`` (None if the continuation fails)."""
+    number = next(counter)
+    result = _continued(source, model, [run], settings, number, number + 1, observer)[0]
+    return result if isinstance(result, EMResult) else None
+
+
+#: Random swaps after split-and-merge (:func:`gaussmix.em.splitmerge.swapped`): in each round,
+#: RANDOM_SWAP_TRIALS swaps of the best fit run at most RANDOM_SWAP_ITERATIONS iterations; at most
+#: RANDOM_SWAP_ROUNDS rounds, ending after RANDOM_SWAP_PATIENCE in a row improve nothing. A moved
+#: component's covariance is RANDOM_SWAP_SHRINK times that of the one its new mean is most likely under.
+RANDOM_SWAP_ROUNDS = 128
+RANDOM_SWAP_PATIENCE = 16
+RANDOM_SWAP_TRIALS = 8
+RANDOM_SWAP_ITERATIONS = 20
+RANDOM_SWAP_SHRINK = 0.25
+#: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
+#: continuations, split-and-merge): where that search converged quickly, so must the swaps.
+RANDOM_SWAP_WORK = 4.0
+
+
+def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,
+                  observer: IterationCount, budget: float = math.inf) -> EMResult:
+    """``best`` improved by rounds of random swaps while they improve it.
+
+    Each round moves a component chosen at random to each of
+    RANDOM_SWAP_TRIALS rows drawn at random (distinct, with probability
+    proportional to their weight) and runs the moved fits briefly, as one
+    batch where that pays. The best of them continues to convergence if it
+    already beats ``best`` and replaces it if it still does. No round
+    starts once the swaps have run ``budget`` EM iterations (counted by
+    ``observer``).
+    """
+    n_components, structure = settings.n_components, model.structure
+    if n_components < 2:
+        return best
+    rows = seeding_rows(source, n_components, rng)
+    unimproved, start = 0, observer.count
+    for _ in range(RANDOM_SWAP_ROUNDS):
+        if unimproved >= RANDOM_SWAP_PATIENCE or observer.count - start >= budget:
+            break
+        unimproved += 1
+        centres = seed_centers(rows, RANDOM_SWAP_TRIALS, rng, "distinct")
+        components = rng.randint(n_components, size=RANDOM_SWAP_TRIALS)
+        params = best.params
+        terms = kernel_terms(structure, params, np.zeros(centres.shape[1]))
+        owners = np.argmax(weighted_log_prob(NUMPY, structure.layout, centres, terms, np.float64), axis=1)
+
+        def swap_start(i: int, params: MixtureParams = params) -> MixtureParams:
+            return swapped(structure.layout, params, int(components[i]), centres[i], int(owners[i]),
+                           RANDOM_SWAP_SHRINK)
+
+        runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
+                      tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
+                      record=observer.listens)
+        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, model, counter, observer) if trial is not None]
+        top = min(trials, key=_rank, default=None)
+        if top is None or not _improves(top, best, settings.tol):
+            continue
+        result = _continued_one(source, model, top, settings, counter, observer)
+        if result is not None and _improves(result, best, settings.tol):
+            best, unimproved = result, 0
+    return best
+
+
+def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:
+    """Whether two converged runs are taken to be at the same optimum (bounds within 10 ``tol``)."""
+    return len(result.collapsed) == len(other.collapsed) and abs(result.lower_bound - other.lower_bound) <= 10 * tol
+
+
+def _distinct(runs: list[EMResult], tol: float) -> list[EMResult]:
+    """``runs``, best first (see :func:`_rank`), without those at an optimum an earlier one reached."""
+    kept: list[EMResult] = []
+    for run in sorted(runs, key=_rank):
+        if not any(_same_optimum(run, other, tol) for other in kept):
+            kept.append(run)
+    return kept
+
+
+def _rank(result: EMResult) -> tuple[int, float]:
+    """Sort key of runs, best first: fewer collapsed components first, then the higher lower bound."""
+    return len(result.collapsed), -result.lower_bound
+
+
+def _improves(result: EMResult, best: EMResult, tol: float) -> bool:
+    """Whether ``result`` beats ``best`` by more than ``tol`` per row (or has fewer collapsed components)."""
+    if len(result.collapsed) != len(best.collapsed):
+        return len(result.collapsed) < len(best.collapsed)
+    return result.lower_bound > best.lower_bound + tol
+
+
+def better(result: EMResult, best: EMResult) -> bool:
+    """Whether ``result`` beats ``best`` (see :func:`_rank`; the earlier run wins ties)."""
+    return _rank(result) < _rank(best)
