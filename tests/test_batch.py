@@ -177,8 +177,9 @@ def test_a_search_nobody_listens_to_is_the_same_search(structure, monkeypatch):
     from gaussmix.em import search
     from gaussmix.em.fit import fit_mixture
 
-    monkeypatch.setattr(search, "RANDOM_SWAP_WORK", 0.05)  # the budget, not patience, ends the swaps
-    monkeypatch.setattr(search, "RANDOM_SWAP_PATIENCE", 100)
+    for work, patience in (("RANDOM_SWAP_WORK", "RANDOM_SWAP_PATIENCE"), ("AGREED_WORK", "AGREED_PATIENCE")):
+        monkeypatch.setattr(search, work, 0.05)  # the budget, not patience, ends the swaps
+        monkeypatch.setattr(search, patience, 100)
 
     X, _ = size_dominated()
     settings = FitSettings(4, get_structure(structure), "emem", 10, 1e-5, 1e-6, 1000)

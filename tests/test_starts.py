@@ -447,3 +447,28 @@ def test_random_swaps_leave_the_best_optimum_as_it_is():
     found = _random_swaps(source, model, stuck, settings, np.random.RandomState(0), itertools.count(),
                           IterationCount(Recorder()))
     assert found.lower_bound == pytest.approx(best.lower_bound, abs=1e-6)
+
+
+def test_swaps_are_a_short_check_where_the_continued_runs_agree(monkeypatch):
+    """Where every continued run ends at the same optimum the swaps get their short budget; elsewhere the long."""
+    import gaussmix.em.search as search
+
+    calls = []
+
+    def recording(*args):
+        calls.append(args[-2:])  # the budget and the patience
+        return original(*args)
+
+    original = search._random_swaps
+    monkeypatch.setattr(search, "_random_swaps", recording)
+    monkeypatch.setattr(search, "AGREED_WORK", 0.0)
+    X, _ = separated_clusters()
+    model = GaussianMixture(3, init_params="emem", n_init=10, random_state=1).fit(X)
+    assert calls == [(0.0, search.AGREED_PATIENCE)]  # the three continued runs agree: no swap is tried
+    best = GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X)
+    assert model.score(X) == pytest.approx(best.score(X), abs=1e-3)  # and it is the best optimum
+    calls.clear()
+    X, _ = size_dominated()
+    GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=10, random_state=0).fit(X)
+    (budget, patience), = calls
+    assert patience == search.RANDOM_SWAP_PATIENCE and budget > 0  # the continued runs differ

@@ -66,10 +66,13 @@ def search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_re
     """What short-EM starts lead to, from their short ``runs`` (:func:`~gaussmix.em.fit.fit_mixture` made them).
 
     The SHORT_EM_CONTINUED most promising continue to convergence (and
-    further ones while every continued run has a collapsed component); split-and-merge moves refine the first
-    SPLIT_MERGE_BASES distinct ones of those, then random swaps refine the
-    best, with at most RANDOM_SWAP_WORK times the EM iterations of the
-    search before them.
+    further ones while every continued run has a collapsed component);
+    split-and-merge moves refine the first SPLIT_MERGE_BASES distinct ones
+    of those, then random swaps refine the best, with at most
+    RANDOM_SWAP_WORK times the EM iterations of the search before them.
+    Where every continued run ended at the same optimum, the data have
+    few competing optima near it and the swaps are a short check instead
+    (AGREED_WORK, AGREED_PATIENCE); the time saved goes to the others.
     """
     counted = IterationCount(observer)
     n_continued = min(SHORT_EM_CONTINUED, n_restarts)
@@ -82,10 +85,12 @@ def search(source, model, runs: list[EMResult], settings: FitSettings, rng, n_re
         finished += _succeeded(_continued(source, model, [runs[index]], settings, n_restarts + position,
                                           n_reported, counted))
     counter = itertools.count(n_restarts + len(finished))
-    best = _split_and_merge(source, model, _distinct(finished, settings.tol)[:SPLIT_MERGE_BASES], settings,
-                            counter, counted)
+    distinct = _distinct(finished, settings.tol)
+    best = _split_and_merge(source, model, distinct[:SPLIT_MERGE_BASES], settings, counter, counted)
     spent = sum(run.n_iter for run in runs) + counted.count
-    return _random_swaps(source, model, best, settings, rng, counter, counted, RANDOM_SWAP_WORK * spent)
+    agreed = len(distinct) == 1 and len(finished) > 1
+    work, patience = (AGREED_WORK, AGREED_PATIENCE) if agreed else (RANDOM_SWAP_WORK, RANDOM_SWAP_PATIENCE)
+    return _random_swaps(source, model, best, settings, rng, counter, counted, work * spent, patience)
 
 
 def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
@@ -254,17 +259,22 @@ def _continued_one(source, model, run: EMResult, settings: FitSettings, counter,
 #: RANDOM_SWAP_ROUNDS rounds, ending after RANDOM_SWAP_PATIENCE in a row improve nothing. A moved
 #: component's covariance is RANDOM_SWAP_SHRINK times that of the one its new mean is most likely under.
 RANDOM_SWAP_ROUNDS = 128
-RANDOM_SWAP_PATIENCE = 16
+RANDOM_SWAP_PATIENCE = 20
 RANDOM_SWAP_TRIALS = 8
 RANDOM_SWAP_ITERATIONS = 20
 RANDOM_SWAP_SHRINK = 0.25
 #: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
 #: continuations, split-and-merge): where that search converged quickly, so must the swaps.
-RANDOM_SWAP_WORK = 4.0
+RANDOM_SWAP_WORK = 4.5
+#: Where every continued run ended at the same optimum, the swaps end after AGREED_PATIENCE rounds in a
+#: row without improvement, within AGREED_WORK times the iterations of the search before them.
+AGREED_WORK = 1.0
+AGREED_PATIENCE = 3
 
 
 def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,
-                  observer: IterationCount, budget: float = math.inf) -> EMResult:
+                  observer: IterationCount, budget: float = math.inf,
+                  patience: int | None = None) -> EMResult:
     """``best`` improved by rounds of random swaps while they improve it.
 
     Each round moves a component chosen at random to each of
@@ -280,8 +290,9 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
         return best
     rows = seeding_rows(source, n_components, rng)
     unimproved, start = 0, observer.count
+    patience = RANDOM_SWAP_PATIENCE if patience is None else patience
     for _ in range(RANDOM_SWAP_ROUNDS):
-        if unimproved >= RANDOM_SWAP_PATIENCE or observer.count - start >= budget:
+        if unimproved >= patience or observer.count - start >= budget:
             break
         unimproved += 1
         centres = seed_centers(rows, RANDOM_SWAP_TRIALS, rng, "distinct")
