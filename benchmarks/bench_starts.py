@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import itertools
 import json
 import math
@@ -69,6 +70,13 @@ HELD_OUT = {
 HELD_OUT_SKLEARN = {"held out: scikit-learn k-means x10, random_state 1": 1,
                     "held out: scikit-learn k-means x10, random_state 2": 2}
 REPEATS = 2  # timings: the shortest of this many fits
+
+
+@functools.cache
+def load(name: str) -> np.ndarray:
+    """Data set ``name`` of ``starts/data`` as a 2-d array."""
+    X = np.loadtxt(DATA / f"{name}.csv", delimiter=",", skiprows=1)
+    return X[:, None] if X.ndim == 1 else X
 
 
 def collapsed(structure: str, weights, means, covariances, X) -> bool:
@@ -160,8 +168,7 @@ def main() -> None:
     cells = []
     with threadpool_limits(1):
         for path in sorted(DATA.glob("*.csv")):
-            X = np.loadtxt(path, delimiter=",", skiprows=1)
-            X = X[:, None] if X.ndim == 1 else X
+            X = load(path.stem)
             for structure in structures:
                 for k in counts:
                     results = {name: fit_gaussmix(X, structure, k, options, REPEATS)
@@ -273,7 +280,6 @@ def budgets() -> None:
     results = json.loads((HERE / "results" / "starts.json").read_text())
     cells = results["cells"]
     sklearn_time = sum(c[SKLEARN][2] for c in cells)
-    data = {}
     rows = {}
     with threadpool_limits(1):
         for name, (options, constants) in BUDGETS.items():
@@ -284,10 +290,7 @@ def budgets() -> None:
                 hit = above = 0
                 seconds = 0.0
                 for cell in cells:
-                    if cell["data"] not in data:
-                        X = np.loadtxt(DATA / f"{cell['data']}.csv", delimiter=",", skiprows=1)
-                        data[cell["data"]] = X[:, None] if X.ndim == 1 else X
-                    value, bad, spent = fit_gaussmix(data[cell["data"]], cell["structure"], cell["K"], options)
+                    value, bad, spent = fit_gaussmix(load(cell["data"]), cell["structure"], cell["K"], options)
                     best = cell["best"]
                     hit += reaches(value, bad, best)
                     above += reaches(value, bad, best) and value > best + max(0.02, 1e-5 * abs(best))
@@ -324,18 +327,14 @@ def variant(constants: dict[str, str], random_states: list[int]) -> None:
     settings = {"default": defaults, "variant": values} if values else {"default": defaults}
     outcomes = {name: {state: [] for state in random_states} for name in settings}
     seconds = dict.fromkeys(settings, 0.0)
-    data = {}
     with threadpool_limits(1):
         for state in random_states:
             options = dict(init_params="emem", n_init=10, random_state=state)
             for cell in cells:
-                if cell["data"] not in data:
-                    X = np.loadtxt(DATA / f"{cell['data']}.csv", delimiter=",", skiprows=1)
-                    data[cell["data"]] = X[:, None] if X.ndim == 1 else X
                 for name, setting in settings.items():
                     for key, value in setting.items():
                         setattr(search_module, key, value)
-                    value, bad, spent = fit_gaussmix(data[cell["data"]], cell["structure"], cell["K"], options)
+                    value, bad, spent = fit_gaussmix(load(cell["data"]), cell["structure"], cell["K"], options)
                     outcomes[name][state].append((value, bad))
                     seconds[name] += spent
     for key, value in defaults.items():
@@ -368,8 +367,7 @@ def selector_times(structures, counts) -> dict:
 
     rows, totals = [], {"kmeans": 0.0, "hc": 0.0}
     for path in sorted(DATA.glob("*.csv")):
-        X = np.loadtxt(path, delimiter=",", skiprows=1)
-        X = X[:, None] if X.ndim == 1 else X
+        X = load(path.stem)
         row = {"data": path.stem, "rows": X.shape[0]}
         for name in ("kmeans", "hc"):
             begin = time.perf_counter()

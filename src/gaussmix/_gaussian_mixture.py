@@ -83,15 +83,16 @@ default="kmeans"
         drawn at random (its covariance a quarter of that of the component
         the row is most likely under) each run a short EM; the best continues
         to convergence if it is ahead and is kept if it ends higher (at most
-        128 rounds, ending after 16 that improve nothing, and with at most 4
-        times the EM iterations of the search before them). Random rows find
+        128 rounds, ending after 20 that improve nothing, and with at most
+        4.5 times the EM iterations of the search before them; where every
+        continued run ended at the same optimum, after 3 and within once
+        those iterations). Random rows find
         optima that every k-means start misses when one direction dominates
         the data, the moves leave local optima in which two components share
         one group while another covers two, and the swaps reach optima no
         rule points to, such as a narrow component on one arm of the data.
         On small data the short runs, the moves, the swaps and the
-        continuations of the ``full``, ``diag`` and ``spherical`` structures
-        run as batches (one pass over the rows per iteration
+        continuations run as batches (one pass over the rows per iteration
         for several runs, :mod:`gaussmix.em.batch`; the same runs as one by
         one). For its cost, see ``benchmarks/README.md``. "hc" is mclust's default start:
         model-based agglomerative hierarchical clustering (unconstrained

@@ -20,11 +20,7 @@ from sklearn.utils import check_random_state
 
 from gaussmix._base import GaussmixEstimator
 from gaussmix._state import MIXTURE_ATTRIBUTES, MixtureState
-from gaussmix._validation import (
-    check_initial_partition,
-    check_means_init,
-    check_weights_init,
-)
+from gaussmix._validation import check_initial_partition, check_means_init, check_weights_init
 from gaussmix.covariance import get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.fit import FitSettings, fit_mixture, maximum_likelihood

@@ -68,11 +68,16 @@ def _part(stacked: MixtureParams, b: int, n_components: int, layout) -> MixtureP
                          stacked.precisions_cholesky[own])
 
 
+def _rows(fits: Sequence[int], n_components: int) -> np.ndarray:
+    """The components of the fits at positions ``fits`` of a batch, in order."""
+    return (np.asarray(fits)[:, None] * n_components + np.arange(n_components)).reshape(-1)
+
+
 def _take(stacked: MixtureParams, fits: Sequence[int], n_components: int, layout) -> MixtureParams:
     """The fits at positions ``fits`` of stacked parameters, stacked (``stacked`` itself when that is all)."""
     if len(fits) * n_components == stacked.n_components:
         return stacked  # positions are increasing: all of them, in order
-    rows = (np.asarray(fits)[:, None] * n_components + np.arange(n_components)).reshape(-1)
+    rows = _rows(fits, n_components)
     own = rows if layout.per_component else np.asarray(fits)
     return MixtureParams(stacked.weights[rows], stacked.means[rows], stacked.covariances[own],
                          stacked.precisions_cholesky[own])
@@ -209,7 +214,7 @@ def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams
     failed: dict[int, tuple[int, ...] | None] = {}
     fits = list(keep)
     while fits:  # a fit that fails leaves, and the others' M-step is made again without it
-        rows = (np.asarray(fits)[:, None] * n_components + np.arange(n_components)).reshape(-1)
+        rows = _rows(fits, n_components)
         second = stats.second[rows]
         if not layout.per_component:  # each fit pools its components' second moments
             second = layout.pooled_second(second.reshape((len(fits), n_components) + second.shape[1:]))
