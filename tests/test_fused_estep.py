@@ -1,4 +1,5 @@
-"""The E-step of several mixtures at once, and the compiled loop that does a small chunk's E-step in one call."""
+"""The E-step of several mixtures at once, the compiled loop that does a small chunk's E-step in one call, and the
+compiled EM iteration of small data."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from gaussmix import GaussianMixture
 from gaussmix._namespace import NUMPY
 from gaussmix.covariance import get_structure
 from gaussmix.covariance.layouts import SharedDiagonalLayout
-from gaussmix.em.kernels import estep_statistics, fused_estep, fused_estep_statistics
+from gaussmix.em import _estep_loop
+from gaussmix.em import batch as em_batch
+from gaussmix.em import loop as em_loop
+from gaussmix.em.fit import FitSettings, maximum_likelihood
+from gaussmix.em.kernels import compiled_em_iteration, estep_statistics, fused_estep, fused_estep_statistics
 from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
 from gaussmix.engines import _chunked as chunked
 from gaussmix.engines import get_engine
@@ -166,6 +171,8 @@ def test_fits_are_the_same_with_and_without_the_compiled_loop(structure, monkeyp
         return estep
 
     monkeypatch.setattr(chunked, "fused_estep", counted)
+    for module in (em_loop, em_batch):  # the E-step alone (diag and spherical iterations have their own loop)
+        monkeypatch.setattr(module, "compiled_em_iteration", lambda source, model: None)
     fits = []
     for enabled in (True, False):
         monkeypatch.setattr(compiled_module, "ENABLED", enabled)
@@ -176,3 +183,112 @@ def test_fits_are_the_same_with_and_without_the_compiled_loop(structure, monkeyp
     assert with_loop.n_iter_ == without.n_iter_
     for name in ("weights_", "means_", "covariances_"):
         np.testing.assert_allclose(getattr(with_loop, name), getattr(without, name), rtol=1e-8, atol=1e-10)
+
+
+def iteration_problem(structure, weighted, reg_covar=1e-6, n_rows=150, dtype=np.float64, n_features=4):
+    rng = np.random.RandomState(7)
+    X = (5.0 + 3.0 * rng.normal(size=(n_rows, n_features))).astype(dtype)
+    weights = rng.uniform(0.0, 3.0, n_rows) if weighted else None
+    settings = FitSettings(3, get_structure(structure), "kmeans", 1, 1e-5, reg_covar, 100)
+    source = get_engine("numpy").fit_data(GaussianMixture(), X, weights, device=None).source
+    return source, maximum_likelihood(source, settings), rng
+
+
+def stacked_fits(structure, parts):
+    """Several fits' parameters as a batch holds them (a shared covariance: one per fit, stacked)."""
+    if len(parts) == 1:
+        return parts[0]
+    join = np.stack if structure == "tied" else np.concatenate
+    return MixtureParams(np.concatenate([p.weights for p in parts]), np.concatenate([p.means for p in parts]),
+                         join([p.covariances for p in parts]), join([p.precisions_cholesky for p in parts]))
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("n_features", [1, 4])
+def test_a_compiled_iteration_is_each_mixtures_general_one(structure, weighted, groups, n_features):
+    source, model, rng = iteration_problem(structure, weighted, n_features=n_features)
+    parts = [random_params(structure, 3, n_features, rng) for _ in range(groups)]
+    iteration = compiled_em_iteration(source, model)
+    assert iteration is not None
+    new, log_likelihood = iteration(stacked_fits(structure, parts), groups)
+    assert log_likelihood.shape == (groups,)
+    for b, part in enumerate(parts):
+        stats = source.estep(model.structure, kernel_terms(model.structure, part, source.shift))
+        expected, dropped = model.update(stats, part)
+        assert dropped == ()
+        assert log_likelihood[b] == pytest.approx(stats.log_likelihood, rel=1e-12)
+        rows = slice(3 * b, 3 * b + 3)
+        own = rows if structure != "tied" else (b if groups > 1 else slice(None))
+        for name in ("weights", "means", "covariances", "precisions_cholesky"):
+            got = getattr(new, name)[rows if name in ("weights", "means") else own]
+            np.testing.assert_allclose(got, getattr(expected, name), rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_what_is_not_plain_arithmetic_is_left_to_the_general_iteration(structure):
+    source, model, rng = iteration_problem(structure, False)
+    iteration = compiled_em_iteration(source, model)
+    params = random_params(structure, 3, 4, rng)
+    assert iteration(params, 1) is not None
+    dropped = MixtureParams(np.array([0.5, 0.5, 0.0]), params.means, params.covariances, params.precisions_cholesky)
+    assert iteration(dropped, 1) is None  # a dropped component keeps its parameters: the general M-step's rule
+    far = params.means.copy()
+    far[2] += 1e4  # no row near it: an empty component
+    assert iteration(MixtureParams(params.weights, far, params.covariances, params.precisions_cholesky), 1) is None
+    if structure in ("diag", "spherical"):
+        tiny = params.covariances * 1e-320  # infinite precisions: every row at density 0, no likelihood
+        layout = get_structure(structure).layout
+        assert iteration(MixtureParams(params.weights, params.means, tiny, layout.precisions_cholesky(tiny)), 1) is None
+
+
+def test_the_compiled_iteration_is_only_where_it_applies(monkeypatch):
+    assert compiled_em_iteration(*iteration_problem("diag", False, dtype=np.float32)[:2]) is None
+    assert compiled_em_iteration(*iteration_problem("full", False, reg_covar=0.0)[:2]) is None  # checks singularity
+    source, model, rng = iteration_problem("diag", False, n_rows=(1 << 19) // (3 * 8) + 1)
+    assert compiled_em_iteration(source, model)(random_params("diag", 3, 4, rng), 1) is None  # too large at once
+    monkeypatch.setattr(compiled_module, "ENABLED", False)
+    assert compiled_em_iteration(*iteration_problem("diag", False)[:2]) is None
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("init_params", ["kmeans", "emem"])
+def test_fits_are_the_same_with_and_without_the_compiled_iteration(structure, init_params, monkeypatch):
+    rng = np.random.RandomState(4)
+    X = np.vstack([rng.normal(0.0, 1.0, (80, 3)), rng.normal(4.0, 0.7, (60, 3)), rng.normal((0, 6, 0), 1.5, (60, 3))])
+    fits = []
+    for enabled in (True, False):
+        made = []
+
+        def counted(source, model, made=made, enabled=enabled):
+            iteration = compiled_em_iteration(source, model) if enabled else None
+            made.append(iteration is not None)
+            return iteration
+
+        monkeypatch.setattr(em_loop, "compiled_em_iteration", counted)
+        monkeypatch.setattr(em_batch, "compiled_em_iteration", counted)
+        fits.append(GaussianMixture(3, covariance_type=structure, init_params=init_params, n_init=4, tol=1e-8,
+                                    random_state=0).fit(X))
+        assert made and all(made) == enabled
+    with_loop, without = fits
+    assert with_loop.n_iter_ == without.n_iter_
+    assert with_loop.lower_bound_ == pytest.approx(without.lower_bound_, rel=1e-12)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(with_loop, name), getattr(without, name), rtol=1e-8, atol=1e-10)
+
+
+def test_the_compiled_exponential():
+    exp_in_place = compiled_module.compiled(_estep_loop._exp_in_place)
+    x = np.concatenate([np.linspace(-760.0, 715.0, 100_001), [0.0, -708.0, 709.0, -745.1, -745.3, 709.5],
+                        [np.nan, np.inf, -np.inf]])
+    result = x.copy()
+    exp_in_place(result)
+    with np.errstate(over="ignore"):
+        expected = np.exp(x)
+    normal = np.isfinite(expected) & (expected >= np.finfo(float).tiny)
+    np.testing.assert_allclose(result[normal], expected[normal], rtol=1e-15)
+    assert np.all(result[expected == 0.0] == 0.0)
+    edges = ~normal & (expected > 0)  # subnormal results and overflow
+    np.testing.assert_allclose(result[edges], expected[edges], rtol=1e-12, atol=1e-320)
+    assert np.isnan(result[-3]) and result[-2] == np.inf and result[-1] == 0.0

@@ -91,14 +91,17 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood):
     """Squared distances ``values`` (rows, C) into weighted responsibilities, in place; each row's total.
 
     Adds each row's weighted log-density within each group to
-    ``log_likelihood`` (NaN where it is 0 and the weight is not).
+    ``log_likelihood`` (NaN where it is 0 and the weight is not). Three
+    passes: the log-densities shifted by each row's largest in its group,
+    their exponentials all at once (:func:`_exp_in_place`), then the
+    normalisation.
     """
     n_rows, n_total = values.shape
     n_per = n_total // groups
     weighted = weights.shape[0] > 0
     row_weights = np.zeros(n_rows)
+    tops = np.empty((n_rows, groups))
     for i in range(n_rows):
-        w = weights[i] if weighted else 1.0
         for g in range(groups):
             lo = g * n_per
             top = -math.inf
@@ -108,11 +111,18 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood):
                     top = values[i, c]
             if not math.isfinite(top):
                 top = 0.0
+            tops[i, g] = top
+            for c in range(lo, lo + n_per):
+                values[i, c] -= top
+    _exp_in_place(values.reshape(-1))
+    for i in range(n_rows):
+        w = weights[i] if weighted else 1.0
+        for g in range(groups):
+            lo = g * n_per
             total = 0.0
             for c in range(lo, lo + n_per):
-                values[i, c] = math.exp(values[i, c] - top)
                 total += values[i, c]
-            density = math.log(total) + top if total > 0.0 else -math.inf
+            density = math.log(total) + tops[i, g] if total > 0.0 else -math.inf
             if not math.isfinite(density):
                 if w > 0.0:
                     log_likelihood[g] = math.nan
@@ -125,6 +135,50 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood):
                 values[i, c] *= scale
                 row_weights[i] += values[i, c]
     return row_weights
+
+
+#: exp(x) = 2^k exp(r), k = round(x / ln 2), r = x - k ln 2 (ln 2 in two parts, the first exact in k ln 2)
+LOG2E = 1.4426950408889634
+LN2_HIGH = 0.6931471803691238
+LN2_LOW = 1.9082149292705877e-10
+ROUNDER = 6755399441055744.0  # 1.5 * 2^52: x + ROUNDER - ROUNDER rounds x to an integer (|x| < 2^51)
+ROUNDER_BITS = 4843621399236968448  # the bits of ROUNDER as an int64
+
+
+def _exp_in_place(a):
+    """``a = exp(a)`` for a 1-d float64 array, in loops the compiler turns into SIMD code.
+
+    On [-708, 709] a degree-12 Taylor polynomial of ``exp(r)``, ``|r| <= ln 2 / 2``
+    (relative error below 4e-16), times ``2^k`` built from its exponent bits;
+    below -745.2 the result is 0, and elsewhere (the edges, infinities, NaN)
+    ``math.exp``. NumPy's own exponential is several times slower on CPUs
+    without AVX-512, and libm's one by one too.
+    """
+    n = a.shape[0]
+    polynomial = np.empty(n)
+    powers = np.empty(n)
+    for i in range(n):
+        x = a[i]
+        x = x if x > -708.0 else -708.0
+        x = x if x < 709.0 else 709.0
+        y = x * LOG2E + ROUNDER
+        k = y - ROUNDER
+        r = (x - k * LN2_HIGH) - k * LN2_LOW
+        polynomial[i] = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (
+            1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (
+                1.0 / 39916800 + r * (1.0 / 479001600))))))))))))
+        powers[i] = y
+    bits = powers.view(np.int64)
+    for i in range(n):
+        bits[i] = (bits[i] - ROUNDER_BITS + 1023) << 52
+    for i in range(n):
+        x = a[i]
+        if x >= -708.0 and x <= 709.0:
+            a[i] = polynomial[i] * powers[i]
+        elif x < -745.2:
+            a[i] = 0.0
+        else:
+            a[i] = math.exp(x)
 
 
 def _packed_products(centred):
@@ -258,3 +312,219 @@ def _pooled_diagonal_second(centred, row_weights, second):
     for i in range(n_rows):
         for j in range(d):
             second[0, j] += row_weights[i] * centred[i, j] * centred[i, j]
+
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean,
+                       empty_weight, new_means, new_variances, new_precisions, new_weights, log_likelihood):
+    """One EM iteration of ``groups`` mixtures with diagonal (``DIAGONAL``) or scalar (``SCALAR``) variances.
+
+    The E-step of :func:`estep_rows` under the parameters ``means`` (C, d),
+    ``variances`` ((C, d) or (C, 1)) and ``mix_weights`` (C,), then the
+    maximum-likelihood M-step (``reg`` (d,) added to each variance, or its
+    mean ``reg_mean`` to a scalar one) into the ``new_`` arrays, with the
+    precisions' Cholesky factors ``1 / sqrt(variance)``. ``log_likelihood``
+    (groups,) receives each mixture's weighted log-likelihood.
+
+    Returns False, leaving the outputs incomplete, where the iteration needs
+    more than these arithmetic steps: a weight that is 0, a log-likelihood
+    that is not finite, a component with at most ``empty_weight`` of
+    responsibility, or a variance that is not positive and finite. The
+    caller then makes the iteration its general way.
+    """
+    n_components, d = means.shape
+    for c in range(n_components):
+        if not mix_weights[c] > 0.0:
+            return False
+    precisions = np.empty(variances.shape)
+    linear = np.empty((n_components, d))
+    const = np.zeros(n_components)
+    log_norm = np.empty(n_components)
+    for c in range(n_components):
+        log_det = 0.0
+        for j in range(variances.shape[1]):
+            factor = 1.0 / math.sqrt(variances[c, j])
+            precisions[c, j] = factor * factor
+            log_det += math.log(factor)
+        if kind == SCALAR:
+            log_det *= d
+        log_norm[c] = math.log(mix_weights[c]) + log_det - 0.5 * d * LOG_2PI
+        for j in range(d):
+            centred = means[c, j] - shift[j]
+            if kind == SCALAR:
+                linear[c, j] = centred
+                const[c] += centred * centred
+            else:
+                linear[c, j] = centred * precisions[c, j]
+                const[c] += centred * centred * precisions[c, j]
+    counts = np.zeros(n_components)
+    first = np.zeros((n_components, d))
+    second = np.zeros(variances.shape)
+    scales = precisions[:, 0].copy() if kind == SCALAR else np.empty(0)
+    table = precisions if kind != SCALAR else np.empty((0, 0))
+    estep_rows(X, shift, weights, kind, log_norm, np.empty((0, 0, 0)), table, linear, const, scales, groups,
+               counts, first, second, log_likelihood)
+    for g in range(groups):
+        if not math.isfinite(log_likelihood[g]):
+            return False
+    size = n_components // groups
+    for g in range(groups):
+        total = 0.0
+        for c in range(g * size, (g + 1) * size):
+            if counts[c] <= empty_weight:
+                return False
+            total += counts[c]
+        for c in range(g * size, (g + 1) * size):
+            new_weights[c] = counts[c] / total
+    for c in range(n_components):
+        spread = 0.0
+        for j in range(d):
+            mean = first[c, j] / counts[c]
+            new_means[c, j] = shift[j] + mean
+            if kind == SCALAR:
+                spread += first[c, j] * first[c, j]
+            else:
+                value = (second[c, j] - first[c, j] * first[c, j] / counts[c]) / counts[c] + reg[j]
+                if not (value > 0.0 and math.isfinite(value)):
+                    return False
+                new_variances[c, j] = value
+                new_precisions[c, j] = 1.0 / math.sqrt(value)
+        if kind == SCALAR:
+            value = (second[c, 0] - spread / counts[c]) / (counts[c] * d) + reg_mean
+            if not (value > 0.0 and math.isfinite(value)):
+                return False
+            new_variances[c, 0] = value
+            new_precisions[c, 0] = 1.0 / math.sqrt(value)
+    return True
+
+
+def full_iteration(X, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight,
+                   new_means, new_covariances, new_factors, new_weights, log_likelihood):
+    """One EM iteration of ``groups`` mixtures with full covariances (see :func:`variance_iteration`).
+
+    ``factors`` (C, d, d) are the precisions' upper-triangular Cholesky
+    factors ``U`` (precision ``U U'``) of each component. The M-step
+    estimates a covariance per component, or with ``pooled`` one per
+    mixture from its components' pooled scatter (its components' factors
+    are then its own, repeated), adds ``reg`` (d,) to its diagonal and
+    factors it (lower Cholesky factor ``L``, then ``U = (L^-1)'``) into
+    ``new_covariances`` and ``new_factors`` (C or ``groups``, d, d).
+    Returns False where :func:`variance_iteration` does, or where a new
+    covariance has no Cholesky factor.
+    """
+    n_components, d = means.shape
+    for c in range(n_components):
+        if not mix_weights[c] > 0.0:
+            return False
+    n_packed = d * (d + 1) // 2
+    packed = np.empty((n_components, n_packed))
+    linear = np.empty((n_components, d))
+    const = np.zeros(n_components)
+    log_norm = np.empty(n_components)
+    precision = np.empty((d, d))
+    centred = np.empty(d)
+    for c in range(n_components):
+        log_det = 0.0
+        for a in range(d):
+            log_det += math.log(factors[c, a, a])
+            for b in range(a, d):
+                value = 0.0
+                for k in range(d):
+                    value += factors[c, a, k] * factors[c, b, k]
+                precision[a, b] = value
+                precision[b, a] = value
+        log_norm[c] = math.log(mix_weights[c]) + log_det - 0.5 * d * LOG_2PI
+        for a in range(d):
+            centred[a] = means[c, a] - shift[a]
+        q = 0
+        for a in range(d):
+            value = 0.0
+            for b in range(d):
+                value += precision[a, b] * centred[b]
+            linear[c, a] = value
+            const[c] += centred[a] * value
+            for b in range(a, d):
+                packed[c, q] = precision[a, b] if a == b else 2.0 * precision[a, b]
+                q += 1
+    counts = np.zeros(n_components)
+    first = np.zeros((n_components, d))
+    second = np.zeros((n_components, n_packed))
+    estep_rows(X, shift, weights, FULL_PACKED, log_norm, np.empty((0, 0, 0)), packed, linear, const, np.empty(0),
+               groups, counts, first, second, log_likelihood)
+    for g in range(groups):
+        if not math.isfinite(log_likelihood[g]):
+            return False
+    size = n_components // groups
+    for g in range(groups):
+        total = 0.0
+        for c in range(g * size, (g + 1) * size):
+            if counts[c] <= empty_weight:
+                return False
+            total += counts[c]
+        for c in range(g * size, (g + 1) * size):
+            new_weights[c] = counts[c] / total
+    for c in range(n_components):
+        for a in range(d):
+            new_means[c, a] = shift[a] + first[c, a] / counts[c]
+    lower = np.empty((d, d))
+    scatter = np.empty(n_packed)
+    for m in range(new_covariances.shape[0]):  # each component's covariance, or each mixture's
+        members = range(m * size, (m + 1) * size) if pooled else range(m, m + 1)
+        total = 0.0
+        for q in range(n_packed):
+            scatter[q] = 0.0
+        for c in members:
+            total += counts[c]
+            q = 0
+            for a in range(d):
+                for b in range(a, d):
+                    scatter[q] += second[c, q] - first[c, a] * first[c, b] / counts[c]
+                    q += 1
+        q = 0
+        for a in range(d):
+            for b in range(a, d):
+                value = scatter[q] / total
+                if a == b:
+                    value += reg[a]
+                new_covariances[m, a, b] = value
+                new_covariances[m, b, a] = value
+                q += 1
+        if not _cholesky_lower(new_covariances[m], lower):
+            return False
+        _inverse_lower_transposed(lower, new_factors[m])
+    return True
+
+
+def _cholesky_lower(matrix, lower):
+    """``lower`` := the lower Cholesky factor of ``matrix``; False if it has none (not positive definite)."""
+    d = matrix.shape[0]
+    for i in range(d):
+        for j in range(i + 1):
+            value = matrix[i, j]
+            for k in range(j):
+                value -= lower[i, k] * lower[j, k]
+            if i == j:
+                if not (value > 0.0 and math.isfinite(value)):
+                    return False
+                lower[i, i] = math.sqrt(value)
+            else:
+                lower[i, j] = value / lower[j, j]
+        for j in range(i + 1, d):
+            lower[i, j] = 0.0
+    return True
+
+
+def _inverse_lower_transposed(lower, out):
+    """``out`` := ``(L^-1)'`` for a lower-triangular ``L`` with a positive diagonal (forward substitution)."""
+    d = lower.shape[0]
+    for j in range(d):  # column j of L^-1 is row j of out
+        for i in range(d):
+            if i < j:
+                out[j, i] = 0.0
+                continue
+            value = 1.0 if i == j else 0.0
+            for k in range(j, i):
+                value -= lower[i, k] * out[j, k]
+            out[j, i] = value / lower[i, i]

@@ -30,6 +30,7 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.em.kernels import compiled_em_iteration
 from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams
@@ -153,20 +154,27 @@ def run_em_batch(
         if run.max_iter < 1:
             run.finish(0, False)
     stacked = _stacked([run.params for run in active], layout) if active else None
+    compiled = compiled_em_iteration(source, model) if active else None
     for n_iter in range(1, max(limits, default=0) + 1):
         if not active:
             break
         # stacked holds the parameters of the active runs, in order (a run's own are taken out when needed)
-        terms = evaluated.kernel_terms(_form(stacked, n_components, layout), source.shift)
-        stats = source.estep(evaluated.structure, terms, groups=len(active))
-        bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
-        keep = []
-        for position, run in enumerate(active):
-            if not math.isfinite(bounds[position]):
-                run.outcome = FitError(non_finite_message(n_iter, run.restart))
-            else:
-                keep.append(position)
-        new, done, newly, failed = _m_steps(model, stats, stacked, keep, n_components)
+        made = None if compiled is None else compiled(stacked, len(active))
+        if made is not None:  # plain arithmetic for every run: the iteration below, compiled
+            new, log_likelihood = made
+            bounds = log_likelihood / float(source.total_weight)
+            done, newly, failed = list(range(len(active))), [()] * len(active), {}
+        else:
+            terms = evaluated.kernel_terms(_form(stacked, n_components, layout), source.shift)
+            stats = source.estep(evaluated.structure, terms, groups=len(active))
+            bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
+            keep = []
+            for position, run in enumerate(active):
+                if not math.isfinite(bounds[position]):
+                    run.outcome = FitError(non_finite_message(n_iter, run.restart))
+                else:
+                    keep.append(position)
+            new, done, newly, failed = _m_steps(model, stats, stacked, keep, n_components)
         for position, components in failed.items():
             run = active[position]
             message = model.singular_message(components, f"at EM iteration {n_iter}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
+from gaussmix.em.kernels import compiled_em_iteration
 from gaussmix.em.models import EMModel
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
@@ -132,22 +133,28 @@ def run_em(
     structure = model.structure
     if callback is not None:
         callback(IterationInfo(restart, 0, lower_bound, math.nan, params, structure.name))
+    compiled = compiled_em_iteration(source, model)
     for n_iter in range(1, max_iter + 1):
-        stats = source.estep(structure, model.kernel_terms(params, source.shift))
         previous_bound = lower_bound
-        current = model.bound(stats, params)
-        if not math.isfinite(current):
-            raise FitError(non_finite_message(n_iter, restart))
-        lower_bound = current
-        try:
-            new_params, newly = model.update(stats, params)
-        except SingularCovarianceError as exc:
-            message = model.singular_message(exc.components, f"at EM iteration {n_iter}")
-            if n_iter < max_iter:
-                raise FitError(message) from None
-            lower_bounds.append(lower_bound)
-            stopped = message
-            break
+        made = None if compiled is None else compiled(params, 1)
+        if made is not None:  # plain arithmetic: the iteration below, compiled
+            new_params, log_likelihood = made
+            lower_bound, newly = float(log_likelihood[0]) / float(source.total_weight), ()
+        else:
+            stats = source.estep(structure, model.kernel_terms(params, source.shift))
+            current = model.bound(stats, params)
+            if not math.isfinite(current):
+                raise FitError(non_finite_message(n_iter, restart))
+            lower_bound = current
+            try:
+                new_params, newly = model.update(stats, params)
+            except SingularCovarianceError as exc:
+                message = model.singular_message(exc.components, f"at EM iteration {n_iter}")
+                if n_iter < max_iter:
+                    raise FitError(message) from None
+                lower_bounds.append(lower_bound)
+                stopped = message
+                break
         params = new_params
         dropped.extend((k, n_iter) for k in newly)
         lower_bounds.append(lower_bound)
