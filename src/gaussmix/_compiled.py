@@ -35,24 +35,36 @@ def _numba():
     return numba
 
 
-@functools.cache
 def _compile(function: types.FunctionType) -> Callable | None:
-    """``function`` and every function of its module it may call, compiled together.
+    """``function`` compiled, with every function of its module it may call (see :func:`_compiled_module`)."""
+    namespace = _compiled_module(function.__module__, function.__globals__)
+    return None if namespace is None else namespace[function.__name__]
 
-    Compiled code calls only compiled functions, so each plain function of
-    the module is compiled in a copy of the module's namespace in which its
-    helpers are their compiled versions; the module itself is left as it is.
+
+_MODULES: dict[str, dict | None] = {}
+
+
+def _compiled_module(name: str, globals_: dict) -> dict | None:
+    """A copy of module ``name``'s namespace in which each of its plain functions is compiled.
+
+    Compiled code calls only compiled functions, so each function is copied
+    into this namespace, where its helpers are their compiled versions; the
+    module itself is left as it is. One namespace per module: a helper that
+    several entry points call is compiled once for each argument types.
     """
-    numba = _numba()
-    if numba is None:
-        return None
-    namespace = dict(function.__globals__)
-    for key, value in function.__globals__.items():
-        if isinstance(value, types.FunctionType) and value.__module__ == function.__module__:
-            copy = types.FunctionType(value.__code__, namespace, value.__name__, value.__defaults__)
-            copy.__module__, copy.__qualname__ = value.__module__, value.__qualname__
-            namespace[key] = _jit(numba, copy)
-    return namespace[function.__name__]
+    if name not in _MODULES:
+        numba = _numba()
+        if numba is None:
+            _MODULES[name] = None
+        else:
+            namespace = dict(globals_)
+            for key, value in globals_.items():
+                if isinstance(value, types.FunctionType) and value.__module__ == name:
+                    copy = types.FunctionType(value.__code__, namespace, value.__name__, value.__defaults__)
+                    copy.__module__, copy.__qualname__ = value.__module__, value.__qualname__
+                    namespace[key] = _jit(numba, copy)
+            _MODULES[name] = namespace
+    return _MODULES[name]
 
 
 def _jit(numba, function: types.FunctionType):

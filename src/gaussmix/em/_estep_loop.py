@@ -49,12 +49,8 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     can explain adds NaN unless its weight is 0 (its responsibilities
     there are 0).
     """
-    n_rows, d = X.shape
-    centred = np.empty((n_rows, d))
-    for i in range(n_rows):
-        for j in range(d):
-            centred[i, j] = X[i, j] - shift[j]
-    resp = np.empty((n_rows, log_norm.shape[0]))
+    centred = _centred(X, shift)
+    resp = np.empty((X.shape[0], log_norm.shape[0]))
     full = kind == FULL_PACKED or kind == FULL_WHITENED
     products = _packed_products(centred) if full else np.empty((0, 0))
     norms = _squared_norms(centred) if kind == SCALAR else np.empty(0)
@@ -69,12 +65,7 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     else:
         _scalar_distances(centred, norms, linear, const, scales, resp)
     row_weights = _responsibilities(resp, log_norm, weights, groups, log_likelihood)
-    for i in range(n_rows):
-        for c in range(resp.shape[1]):
-            r = resp[i, c]
-            counts[c] += r
-            for j in range(d):
-                first[c, j] += r * centred[i, j]
+    _first_moments(centred, resp, counts, first)
     if full:
         _packed_second(products, resp, second)
     elif kind == DIAGONAL:
@@ -85,6 +76,26 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
         _pooled_second(centred, row_weights, second)
     else:
         _pooled_diagonal_second(centred, row_weights, second)
+
+
+def _centred(X, shift):
+    """The rows minus ``shift``."""
+    n_rows, d = X.shape
+    centred = np.empty((n_rows, d))
+    for i in range(n_rows):
+        for j in range(d):
+            centred[i, j] = X[i, j] - shift[j]
+    return centred
+
+
+def _first_moments(centred, resp, counts, first):
+    """Add each component's total responsibility to ``counts`` and its weighted sum of rows to ``first``."""
+    for i in range(centred.shape[0]):
+        for c in range(resp.shape[1]):
+            r = resp[i, c]
+            counts[c] += r
+            for j in range(centred.shape[1]):
+                first[c, j] += r * centred[i, j]
 
 
 def _responsibilities(values, log_norm, weights, groups, log_likelihood):
@@ -321,7 +332,7 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
                        empty_weight, new_means, new_variances, new_precisions, new_weights, log_likelihood):
     """One EM iteration of ``groups`` mixtures with diagonal (``DIAGONAL``) or scalar (``SCALAR``) variances.
 
-    The E-step of :func:`estep_rows` under the parameters ``means`` (C, d),
+    The E-step (as :func:`estep_rows`) under the parameters ``means`` (C, d),
     ``variances`` ((C, d) or (C, 1)) and ``mix_weights`` (C,), then the
     maximum-likelihood M-step (``reg`` (d,) added to each variance, or its
     mean ``reg_mean`` to a scalar one) into the ``new_`` arrays, with the
@@ -362,10 +373,19 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
     counts = np.zeros(n_components)
     first = np.zeros((n_components, d))
     second = np.zeros(variances.shape)
-    scales = precisions[:, 0].copy() if kind == SCALAR else np.empty(0)
-    table = precisions if kind != SCALAR else np.empty((0, 0))
-    estep_rows(X, shift, weights, kind, log_norm, np.empty((0, 0, 0)), table, linear, const, scales, groups,
-               counts, first, second, log_likelihood)
+    centred = _centred(X, shift)
+    resp = np.empty((X.shape[0], n_components))
+    if kind == SCALAR:
+        norms = _squared_norms(centred)
+        _scalar_distances(centred, norms, linear, const, precisions[:, 0].copy(), resp)
+    else:
+        _diagonal_distances(centred, precisions, linear, const, resp)
+    _responsibilities(resp, log_norm, weights, groups, log_likelihood)
+    _first_moments(centred, resp, counts, first)
+    if kind == SCALAR:
+        _scalar_second(norms, resp, second)
+    else:
+        _diagonal_second(centred, resp, second)
     for g in range(groups):
         if not math.isfinite(log_likelihood[g]):
             return False
@@ -451,8 +471,13 @@ def full_iteration(X, shift, weights, means, factors, mix_weights, groups, poole
     counts = np.zeros(n_components)
     first = np.zeros((n_components, d))
     second = np.zeros((n_components, n_packed))
-    estep_rows(X, shift, weights, FULL_PACKED, log_norm, np.empty((0, 0, 0)), packed, linear, const, np.empty(0),
-               groups, counts, first, second, log_likelihood)
+    centred = _centred(X, shift)
+    products = _packed_products(centred)
+    resp = np.empty((X.shape[0], n_components))
+    _packed_distances(products, centred, packed, linear, const, resp)
+    _responsibilities(resp, log_norm, weights, groups, log_likelihood)
+    _first_moments(centred, resp, counts, first)
+    _packed_second(products, resp, second)
     for g in range(groups):
         if not math.isfinite(log_likelihood[g]):
             return False
