@@ -253,16 +253,14 @@ class MatrixLayout(Layout):
         batch = covariances.reshape((-1,) + covariances.shape[-2:])[:, keep][:, :, keep]
         spread = (batch - np.diag(reg[keep])) / np.outer(units[keep], units[keep])
         shared = batch.shape[0] != thresholds.shape[0]
-        limits = [np.max(thresholds)] if shared else thresholds
-        identity = np.eye(keep.size)
-        flags = []
-        for matrix, limit in zip(spread, limits):
-            try:
-                np.linalg.cholesky(symmetrize(matrix) - limit * identity)
-                flags.append(False)
-            except np.linalg.LinAlgError:
-                flags.append(True)
-        return np.broadcast_to(np.array(flags), thresholds.shape)  # a shared matrix counts for every component
+        limits = np.array([np.max(thresholds)]) if shared else np.asarray(thresholds)
+        shifted = symmetrize(spread) - limits[:, None, None] * np.eye(keep.size)
+        try:  # all at once; one by one only when some matrix has no factor
+            np.linalg.cholesky(shifted)
+            flags = np.zeros(shifted.shape[0], bool)
+        except np.linalg.LinAlgError:
+            flags = np.array([_has_no_cholesky(matrix) for matrix in shifted])
+        return np.broadcast_to(flags, thresholds.shape)  # a shared matrix counts for every component
 
     def check_covariance_values(self, covariances):
         batch = covariances.reshape((-1,) + covariances.shape[-2:])
@@ -333,3 +331,11 @@ class VarianceLayout(Layout):
 
     def covariances_from_precisions_cholesky(self, precisions_cholesky):
         return 1.0 / precisions_cholesky**2
+
+
+def _has_no_cholesky(matrix: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(matrix)
+        return False
+    except np.linalg.LinAlgError:
+        return True
