@@ -472,3 +472,30 @@ def test_swaps_are_a_short_check_where_the_continued_runs_agree(monkeypatch):
     GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=10, random_state=0).fit(X)
     (budget, patience), = calls
     assert patience == search.RANDOM_SWAP_PATIENCE and budget > 0  # the continued runs differ
+
+
+def test_the_short_runs_are_dealt_to_independent_searches(monkeypatch):
+    """With SEARCHES = 2, short runs 0, 2, 4, ... make one search and 1, 3, 5, ... the other; the better wins."""
+    import gaussmix.em.search as search
+
+    monkeypatch.setattr(search, "SEARCHES", 2)
+    assert [search.n_searches(n) for n in (1, 3, 5, 6, 10)] == [1, 1, 1, 2, 2]  # at least 3 short runs a search
+    assert [search.n_continued(n) for n in (3, 5, 10)] == [3, 3, 6]
+    dealt, results = [], []
+
+    def recording(source, model, runs, *args):
+        dealt.append([run.lower_bounds for run in runs])
+        results.append(original(source, model, runs, *args))
+        return results[-1]
+
+    original = search._one_search
+    monkeypatch.setattr(search, "_one_search", recording)
+    X, _ = size_dominated()
+    seen = []
+    fit = GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=10, random_state=0,
+                          callback=seen.append).fit(X)
+    short = [tuple(info.lower_bound for info in seen if info.restart == r and info.iteration > 0) for r in range(10)]
+    assert dealt == [short[0::2], short[1::2]]
+    assert fit.lower_bound_ == pytest.approx(max(result.lower_bound for result in results), abs=fit.tol)
+    restarts = sorted({info.restart for info in seen})
+    assert restarts == list(range(len(restarts)))  # every run numbered once, in both searches

@@ -80,7 +80,7 @@ def fit_mixture(
     deterministic = warm_start is not None or given is not None or settings.init == "hc"
     short = settings.init == "emem" and not deterministic
     n_restarts = 1 if deterministic else settings.n_init
-    n_reported = n_restarts + (min(search.SHORT_EM_CONTINUED, n_restarts) if short else 0)
+    n_reported = n_restarts + (search.n_continued(n_restarts) if short else 0)
 
     def start(restart: int) -> tuple[MixtureParams, tuple[int, ...]]:
         method = search.short_em_method(restart) if short else settings.init
