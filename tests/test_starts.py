@@ -464,14 +464,14 @@ def test_swaps_are_a_short_check_where_the_continued_runs_agree(monkeypatch):
     monkeypatch.setattr(search, "AGREED_WORK", 0.0)
     X, _ = separated_clusters()
     model = GaussianMixture(3, init_params="emem", n_init=10, random_state=1).fit(X)
-    assert calls == [(0.0, search.AGREED_PATIENCE)]  # the three continued runs agree: no swap is tried
+    assert calls == [(0.0, search.AGREED_PATIENCE)] * search.n_searches(10)  # each search's continued runs agree
     best = GaussianMixture(3, means_init=[[0, 0], [30, 0], [60, 0]], tol=1e-8, max_iter=1000).fit(X)
     assert model.score(X) == pytest.approx(best.score(X), abs=1e-3)  # and it is the best optimum
     calls.clear()
     X, _ = size_dominated()
     GaussianMixture(4, covariance_type="tied", init_params="emem", n_init=10, random_state=0).fit(X)
-    (budget, patience), = calls
-    assert patience == search.RANDOM_SWAP_PATIENCE and budget > 0  # the continued runs differ
+    assert len(calls) == search.n_searches(10)
+    assert all(patience == search.RANDOM_SWAP_PATIENCE and budget > 0 for budget, patience in calls)  # they differ
 
 
 def test_the_short_runs_are_dealt_to_independent_searches(monkeypatch):

@@ -68,9 +68,12 @@ default="kmeans"
         after Biernacki, Celeux & Govaert 2003): ``n_init`` starts (the first
         by k-means, the others from distinct random rows) each run at most
         20 EM iterations, or until the lower bound changes by less than
-        ``max(tol, 1e-3)``; the 3 best short runs (fewest collapsed
-        components first, then the highest bound) continue to convergence
-        (more, one at a time, while all of those collapsed). The best of them
+        ``max(tol, 1e-3)``. The short runs are dealt in turn to two
+        independent searches (one search where there are fewer than six),
+        and the better of their results is kept. In each search, the 3 best
+        short runs (fewest collapsed components first, then the highest
+        bound) continue to convergence (more, one at a time, while all of
+        those collapsed). The best of them
         is then refined by split-and-merge moves (after Ueda et al. 2000): a collapsed component, or one that
         overlaps another (or has little weight), is removed and the
         component widest for its weight is split across its widest
@@ -86,7 +89,9 @@ default="kmeans"
         128 rounds, ending after 20 that improve nothing, and with at most
         4.5 times the EM iterations of the search before them; where every
         continued run ended at the same optimum, after 3 and within once
-        those iterations). Random rows find
+        those iterations). Two searches from five starts each reach the
+        best optimum more often than one from ten (a search's swaps stay
+        near the optimum it found). Random rows find
         optima that every k-means start misses when one direction dominates
         the data, the moves leave local optima in which two components share
         one group while another covers two, and the swaps reach optima no
@@ -94,7 +99,8 @@ default="kmeans"
         On small data the short runs, the moves, the swaps and the
         continuations run as batches (one pass over the rows per iteration
         for several runs, :mod:`gaussmix.em.batch`; the same runs as one by
-        one). For its cost, see ``benchmarks/README.md``. "hc" is mclust's default start:
+        one), and with numba installed each iteration on small data is one
+        compiled call. For its cost, see ``benchmarks/README.md``. "hc" is mclust's default start:
         model-based agglomerative hierarchical clustering (unconstrained
         Gaussian clusters, mclust's criterion and its "SVD" transformation of
         the data; the same merges as mclust's ``hc``), cut at

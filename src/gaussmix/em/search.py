@@ -52,7 +52,7 @@ SHORT_EM_CONTINUED = 3
 #: than SHORT_EM_CONTINUED short runs for each), each continued, refined and swapped on its own; the
 #: best of their results wins. Two searches from five starts each reach the best known optimum more
 #: often than one from ten with twice its swaps: a search's swaps stay in the basin it found.
-SEARCHES = 1
+SEARCHES = 2
 
 
 def short_em_method(start: int) -> InitMethod:
