@@ -147,8 +147,8 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         How every candidate starts (see :class:`GaussianMixture`). The default,
         short-EM starts refined by split-and-merge moves and random swaps,
         reaches the best known optimum far more often than k-means starts
-        (80% of the benchmark's cells against 36% with ``n_init=3``), at
-        about seven times the cost of ``"kmeans"`` with the same ``n_init``
+        (76% of the benchmark's cells against 36% with ``n_init=3``), at
+        about eight times the cost of ``"kmeans"`` with the same ``n_init``
         (``benchmarks/README.md``).
     tol, reg_covar, max_iter : see :class:`GaussianMixture`
         The same for every candidate.
