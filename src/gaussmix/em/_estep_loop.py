@@ -386,18 +386,8 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
         _scalar_second(norms, resp, second)
     else:
         _diagonal_second(centred, resp, second)
-    for g in range(groups):
-        if not math.isfinite(log_likelihood[g]):
-            return False
-    size = n_components // groups
-    for g in range(groups):
-        total = 0.0
-        for c in range(g * size, (g + 1) * size):
-            if counts[c] <= empty_weight:
-                return False
-            total += counts[c]
-        for c in range(g * size, (g + 1) * size):
-            new_weights[c] = counts[c] / total
+    if not _new_weights(log_likelihood, counts, empty_weight, new_weights):
+        return False
     for c in range(n_components):
         spread = 0.0
         for j in range(d):
@@ -478,18 +468,9 @@ def full_iteration(X, shift, weights, means, factors, mix_weights, groups, poole
     _responsibilities(resp, log_norm, weights, groups, log_likelihood)
     _first_moments(centred, resp, counts, first)
     _packed_second(products, resp, second)
-    for g in range(groups):
-        if not math.isfinite(log_likelihood[g]):
-            return False
+    if not _new_weights(log_likelihood, counts, empty_weight, new_weights):
+        return False
     size = n_components // groups
-    for g in range(groups):
-        total = 0.0
-        for c in range(g * size, (g + 1) * size):
-            if counts[c] <= empty_weight:
-                return False
-            total += counts[c]
-        for c in range(g * size, (g + 1) * size):
-            new_weights[c] = counts[c] / total
     for c in range(n_components):
         for a in range(d):
             new_means[c, a] = shift[a] + first[c, a] / counts[c]
@@ -553,3 +534,25 @@ def _inverse_lower_transposed(lower, out):
             for k in range(j, i):
                 value -= lower[i, k] * out[j, k]
             out[j, i] = value / lower[i, i]
+
+
+def _new_weights(log_likelihood, counts, empty_weight, new_weights):
+    """Each mixture's weights, its components' counts over their sum, into ``new_weights``.
+
+    False where a mixture's log-likelihood is not finite or one of its
+    components has at most ``empty_weight`` of responsibility.
+    """
+    groups = log_likelihood.shape[0]
+    size = counts.shape[0] // groups
+    for g in range(groups):
+        if not math.isfinite(log_likelihood[g]):
+            return False
+        total = 0.0
+        for c in range(g * size, (g + 1) * size):
+            if counts[c] <= empty_weight:
+                return False
+            total += counts[c]
+        for c in range(g * size, (g + 1) * size):
+            new_weights[c] = counts[c] / total
+    return True
+
