@@ -499,3 +499,32 @@ def test_the_short_runs_are_dealt_to_independent_searches(monkeypatch):
     assert fit.lower_bound_ == pytest.approx(max(result.lower_bound for result in results), abs=fit.tol)
     restarts = sorted({info.restart for info in seen})
     assert restarts == list(range(len(restarts)))  # every run numbered once, in both searches
+
+
+def test_the_best_swap_trial_is_the_best_by_rank_judged_only_as_far_as_needed():
+    """``_best`` gives what ranking every trial would, judging collapses from the highest bound down."""
+    import dataclasses
+
+    import gaussmix.em.search as search
+    from gaussmix.em.loop import EMResult
+
+    rng = np.random.RandomState(0)
+    for _ in range(300):
+        n = rng.randint(1, 9)
+        bounds = rng.choice([-1.0, -2.0, -3.0], size=n)  # equal bounds, to check that the earliest wins
+        collapsed = [tuple(range(rng.choice([0, 0, 1, 2]))) for _ in range(n)]
+        trials = [EMResult(params=i, lower_bound=float(b), lower_bounds=(float(b),), n_iter=1, converged=True)
+                  for i, b in enumerate(bounds)]
+        judged = []
+
+        class Model:
+            def collapsed(self, params):
+                judged.append(params)
+                return collapsed[params]
+
+        best = search._best(trials, Model())
+        expected = min((dataclasses.replace(t, collapsed=collapsed[t.params]) for t in trials), key=search._rank)
+        assert (best.params, best.collapsed) == (expected.params, expected.collapsed)
+        clean = [i for i in sorted(range(n), key=lambda i: -bounds[i]) if not collapsed[i]]
+        assert len(judged) == (n if not clean else sorted(range(n), key=lambda i: -bounds[i]).index(clean[0]) + 1)
+    assert search._best([], Model()) is None

@@ -273,9 +273,9 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     return None
 
 
-def _trials(runs: EMRuns, count: int, model, counter, observer) -> Iterator[EMResult | None]:
+def _trials(runs: EMRuns, count: int, model, counter, observer, judged: bool = True) -> Iterator[EMResult | None]:
     """The first ``count`` runs of ``runs`` in turn, each numbered from ``counter`` and reported as it is
-    asked for, with its collapsed components (None where it had no start or failed)."""
+    asked for, with its collapsed components unless not ``judged`` (None where it had no start or failed)."""
     for i in range(count):
         number = next(counter)
         observer.restart_started(number, number + 1)
@@ -283,9 +283,26 @@ def _trials(runs: EMRuns, count: int, model, counter, observer) -> Iterator[EMRe
         if not isinstance(trial, EMResult):
             yield None
             continue
-        trial = replace(trial, collapsed=model.collapsed(trial.params))
+        if judged:
+            trial = replace(trial, collapsed=model.collapsed(trial.params))
         observer.restart_finished(number, trial)
         yield trial
+
+
+def _best(trials: list[EMResult], model) -> EMResult | None:
+    """The best of runs whose collapsed components are not judged yet (:func:`_rank`; the earliest of equals).
+
+    They are judged from the highest bound down, only until one has no
+    collapsed component: none after it can rank higher.
+    """
+    best = None
+    for trial in sorted(trials, key=lambda run: -run.lower_bound):  # stable: the earlier of equal bounds first
+        trial = replace(trial, collapsed=model.collapsed(trial.params))
+        if best is None or _rank(trial) < _rank(best):
+            best = trial
+        if not trial.collapsed:
+            break
+    return best
 
 
 def _continued_one(source, model, run: EMResult, settings: FitSettings, counter, observer) -> EMResult | None:
@@ -349,8 +366,9 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
         runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens)
-        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, model, counter, observer) if trial is not None]
-        top = min(trials, key=_rank, default=None)
+        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, model, counter, observer, judged=False)
+                  if trial is not None]
+        top = _best(trials, model)
         if top is None or not _improves(top, best, settings.tol):
             continue
         result = _continued_one(source, model, top, settings, counter, observer)
