@@ -248,6 +248,8 @@ def test_the_compiled_iteration_is_only_where_it_applies(monkeypatch):
     assert compiled_em_iteration(*iteration_problem("full", False, reg_covar=0.0)[:2]) is None  # checks singularity
     source, model, rng = iteration_problem("diag", False, n_rows=(1 << 19) // (3 * 8) + 1)
     assert compiled_em_iteration(source, model)(random_params("diag", 3, 4, rng), 1) is None  # too large at once
+    source, model, _ = iteration_problem("diag", False, n_rows=(1 << 19) // 8 + 1)
+    assert compiled_em_iteration(source, model) is None and "float64_rows" not in source.memo  # even for one
     monkeypatch.setattr(compiled_module, "ENABLED", False)
     assert compiled_em_iteration(*iteration_problem("diag", False)[:2]) is None
 

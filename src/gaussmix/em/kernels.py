@@ -314,16 +314,19 @@ def compiled_em_iteration(source: Any, model: Any) -> Callable[[MixtureParams, i
     if type(model) is not MaximumLikelihood:
         return None
     kind = _ITERATION_KINDS.get(type(model.structure.layout))
-    rows = getattr(source, "float64_rows", lambda: None)()
-    if kind is None or rows is None or model.scale.checks_singularity:
+    if kind is None or model.scale.checks_singularity:
         return None
-    loop = compiled(full_iteration if kind == _estep_loop.FULL_PACKED else variance_iteration)
+    n_rows, n_features = source.n_samples, source.n_features
+    terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
+    if n_rows * (terms + 4) > COMPILED_MAX_WORK:  # too large even for one component: no copy of the rows
+        return None
+    rows = getattr(source, "float64_rows", lambda: None)()
+    loop = None if rows is None else compiled(full_iteration if kind == _estep_loop.FULL_PACKED
+                                              else variance_iteration)
     if loop is None:
         return None
     X, weights = rows
-    n_rows, n_features = X.shape
     pooled = not model.structure.layout.per_component
-    terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
     weights = np.empty(0) if weights is None else weights
     shift = np.asarray(source.shift, dtype=np.float64)
     reg = np.asarray(model.scale.reg, dtype=np.float64)

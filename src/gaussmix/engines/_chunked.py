@@ -314,7 +314,7 @@ class ChunkedData:
     def float64_rows(self) -> tuple[np.ndarray, np.ndarray | None] | None:
         """The rows as one C-contiguous float64 NumPy array and their weights (None: all 1), for compiled
         loops over all of them; None unless the NumPy engine holds float64 rows."""
-        if self.xp.name != "numpy" or self.dtype != np.float64:
+        if self.xp.name != "numpy" or self._streamed or self.dtype != np.float64:
             return None
         if "float64_rows" not in self.memo:
             self.memo["float64_rows"] = np.ascontiguousarray(self.X, dtype=np.float64)
