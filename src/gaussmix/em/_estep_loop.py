@@ -1,4 +1,5 @@
-"""The E-step and its statistics as compiled loops over a chunk's rows (see :mod:`gaussmix._compiled`).
+"""The E-step and its statistics as compiled loops over a chunk's rows, and whole EM iterations of small
+data (see :mod:`gaussmix._compiled`).
 
 The same arithmetic as :func:`gaussmix.em.kernels.estep_statistics` on the
 layouts' kernel arrays (``Layout.kernel_arrays``), in three passes over
@@ -12,8 +13,13 @@ its own tight loop: a call per row, or a branch per component, costs more
 than the arithmetic (numba passes arrays between functions with reference
 counting). One signature serves every layout (numba compiles each set of
 argument types once), so the arrays a layout does not use are empty;
-:data:`KINDS` names which arrays each layout fills. Everything here is in
-the subset of Python numba compiles; nothing imports numba.
+:data:`KINDS` names which arrays each layout fills.
+
+:func:`variance_iteration` and :func:`full_iteration` make a whole EM
+iteration (E-step, statistics and M-step) of one or several mixtures from
+the same passes; they live here because a compiled function can call only
+the compiled functions of its own module. Everything here is in the
+subset of Python numba compiles; nothing imports numba.
 """
 
 from __future__ import annotations

@@ -129,9 +129,11 @@ def _one_search(source, model, runs: list[EMResult], settings: FitSettings, rng,
 
 
 def _numbers(counter, count: int) -> int:
-    """The first of ``count`` consecutive numbers taken from ``counter``."""
-    numbers = [next(counter) for _ in range(count)]
-    return numbers[0] if numbers else 0
+    """The first of ``count`` (at least 1) consecutive numbers taken from ``counter``."""
+    first = next(counter)
+    for _ in range(count - 1):
+        next(counter)
+    return first
 
 
 def _continued(source, model, starts: list[EMResult], settings: FitSettings, restart: int, n_reported: int,
