@@ -16,7 +16,13 @@ from gaussmix.em import _estep_loop
 from gaussmix.em import batch as em_batch
 from gaussmix.em import loop as em_loop
 from gaussmix.em.fit import FitSettings, maximum_likelihood
-from gaussmix.em.kernels import compiled_em_iteration, estep_statistics, fused_estep, fused_estep_statistics
+from gaussmix.em.kernels import (
+    compiled_em_iteration,
+    compiled_em_runs,
+    estep_statistics,
+    fused_estep,
+    fused_estep_statistics,
+)
 from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
 from gaussmix.engines import _chunked as chunked
 from gaussmix.engines import get_engine
@@ -173,6 +179,7 @@ def test_fits_are_the_same_with_and_without_the_compiled_loop(structure, monkeyp
     monkeypatch.setattr(chunked, "fused_estep", counted)
     for module in (em_loop, em_batch):  # the E-step alone (diag and spherical iterations have their own loop)
         monkeypatch.setattr(module, "compiled_em_iteration", lambda source, model: None)
+    monkeypatch.setattr(em_batch, "compiled_em_runs", lambda source, model: None)
     fits = []
     for enabled in (True, False):
         monkeypatch.setattr(compiled_module, "ENABLED", enabled)
@@ -250,34 +257,90 @@ def test_the_compiled_iteration_is_only_where_it_applies(monkeypatch):
     assert compiled_em_iteration(source, model)(random_params("diag", 3, 4, rng), 1) is None  # too large at once
     source, model, _ = iteration_problem("diag", False, n_rows=(1 << 19) // 8 + 1)
     assert compiled_em_iteration(source, model) is None and "float64_rows" not in source.memo  # even for one
+    assert compiled_em_runs(source, model) is None
+    source, model, rng = iteration_problem("diag", False, n_rows=(1 << 19) // (3 * 8) + 1)
+    assert compiled_em_runs(source, model)(random_params("diag", 3, 4, rng), 1, [-np.inf], [5], 1e-3) is None
+    assert compiled_em_runs(*iteration_problem("full", False, reg_covar=0.0)[:2]) is None
     monkeypatch.setattr(compiled_module, "ENABLED", False)
     assert compiled_em_iteration(*iteration_problem("diag", False)[:2]) is None
+    assert compiled_em_runs(*iteration_problem("diag", False)[:2]) is None
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("init_params", ["kmeans", "emem"])
-def test_fits_are_the_same_with_and_without_the_compiled_iteration(structure, init_params, monkeypatch):
+def test_fits_are_the_same_with_compiled_runs_iterations_or_neither(structure, init_params, monkeypatch):
     rng = np.random.RandomState(4)
     X = np.vstack([rng.normal(0.0, 1.0, (80, 3)), rng.normal(4.0, 0.7, (60, 3)), rng.normal((0, 6, 0), 1.5, (60, 3))])
     fits = []
-    for enabled in (True, False):
-        made = []
+    for runs_on, iteration_on in ((True, True), (False, True), (False, False)):
+        made = {"runs": [], "iteration": []}
 
-        def counted(source, model, made=made, enabled=enabled):
-            iteration = compiled_em_iteration(source, model) if enabled else None
-            made.append(iteration is not None)
-            return iteration
+        def counted(make, name, on):
+            def wrapped(source, model):
+                loop = make(source, model) if on else None
+                made[name].append(loop is not None)
+                return loop
+            return wrapped
 
-        monkeypatch.setattr(em_loop, "compiled_em_iteration", counted)
-        monkeypatch.setattr(em_batch, "compiled_em_iteration", counted)
+        monkeypatch.setattr(em_batch, "compiled_em_runs", counted(compiled_em_runs, "runs", runs_on))
+        for module in (em_loop, em_batch):
+            monkeypatch.setattr(module, "compiled_em_iteration", counted(compiled_em_iteration, "iteration",
+                                                                         iteration_on))
         fits.append(GaussianMixture(3, covariance_type=structure, init_params=init_params, n_init=4, tol=1e-8,
                                     random_state=0).fit(X))
-        assert made and all(made) == enabled
-    with_loop, without = fits
-    assert with_loop.n_iter_ == without.n_iter_
-    assert with_loop.lower_bound_ == pytest.approx(without.lower_bound_, rel=1e-12)
-    for name in ("weights_", "means_", "covariances_"):
-        np.testing.assert_allclose(getattr(with_loop, name), getattr(without, name), rtol=1e-8, atol=1e-10)
+        assert made["runs"] and all(made["runs"]) == runs_on
+        assert bool(made["iteration"]) == (not runs_on) and all(made["iteration"]) == iteration_on
+    first = fits[0]
+    for other in fits[1:]:
+        assert first.n_iter_ == other.n_iter_
+        assert first.lower_bound_ == pytest.approx(other.lower_bound_, rel=1e-12)
+        for name in ("weights_", "means_", "covariances_"):
+            np.testing.assert_allclose(getattr(first, name), getattr(other, name), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_compiled_runs_are_each_mixtures_iterations_in_turn(structure, weighted):
+    source, model, rng = iteration_problem(structure, weighted)
+    parts = [random_params(structure, 3, 4, rng) for _ in range(3)]
+    bounds, limits, tol = [-np.inf, -np.inf, -3.0], [1, 300, 3], 1e-4
+    new, history, n_done, status = compiled_em_runs(source, model)(stacked_fits(structure, parts), 3, bounds,
+                                                                   limits, tol)
+    assert history.shape == (3, 300)
+    iteration = compiled_em_iteration(source, model)
+    for b, part in enumerate(parts):
+        params, bound, expected = part, bounds[b], []
+        for _ in range(limits[b]):
+            params, log_likelihood = iteration(params, 1)
+            previous, bound = bound, float(log_likelihood[0]) / float(source.total_weight)
+            expected.append(bound)
+            if abs(bound - previous) < tol:
+                break
+        converged = abs(bound - previous) < tol
+        assert status[b] == (_estep_loop.RUN_CONVERGED if converged else _estep_loop.RUN_LIMIT)
+        assert n_done[b] == len(expected) and (b != 0 or n_done[b] == 1)
+        np.testing.assert_allclose(history[b, :n_done[b]], expected, rtol=1e-12)
+        rows = slice(3 * b, 3 * b + 3)
+        own = rows if structure != "tied" else b
+        for name in ("weights", "means", "covariances", "precisions_cholesky"):
+            got = getattr(new, name)[rows if name in ("weights", "means") else own]
+            np.testing.assert_allclose(got, getattr(params, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    assert status[1] == _estep_loop.RUN_CONVERGED and status[0] == _estep_loop.RUN_LIMIT
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_compiled_runs_stop_before_what_is_not_plain_arithmetic(structure):
+    source, model, rng = iteration_problem(structure, False)
+    good, bad = random_params(structure, 3, 4, rng), random_params(structure, 3, 4, rng)
+    dropped = MixtureParams(np.array([0.5, 0.5, 0.0]), bad.means, bad.covariances, bad.precisions_cholesky)
+    stacked = stacked_fits(structure, [dropped, good])
+    new, history, n_done, status = compiled_em_runs(source, model)(stacked, 2, [-np.inf] * 2, [30, 30], 1e-4)
+    assert status[0] == _estep_loop.RUN_GENERAL and n_done[0] == 0  # its first iteration: left as it was
+    for name in ("weights", "means"):
+        np.testing.assert_array_equal(getattr(new, name)[:3], getattr(dropped, name))
+    own = slice(0, 3) if structure != "tied" else 0
+    np.testing.assert_array_equal(new.covariances[own], stacked.covariances[own])
+    assert status[1] != _estep_loop.RUN_GENERAL and n_done[1] > 1  # the other mixture is not held back
 
 
 def test_the_compiled_exponential():

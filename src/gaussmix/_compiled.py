@@ -67,11 +67,16 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
     return _MODULES[name]
 
 
+#: Division by zero gives inf or NaN, as in NumPy (the loops' NumPy counterparts), rather than raising:
+#: a division that may raise is never turned into SIMD code.
+_OPTIONS = dict(nogil=True, error_model="numpy")
+
+
 def _jit(numba, function: types.FunctionType):
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True, **_OPTIONS)(function)
     except RuntimeError:  # nowhere to cache compiled code: compile in every process
-        return numba.njit(nogil=True)(function)
+        return numba.njit(**_OPTIONS)(function)
 
 
 def compiled(function: Callable) -> Callable | None:

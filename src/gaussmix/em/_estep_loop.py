@@ -1,25 +1,30 @@
-"""The E-step and its statistics as compiled loops over a chunk's rows, and whole EM iterations of small
-data (see :mod:`gaussmix._compiled`).
+"""The E-step and its statistics as compiled loops over a chunk's rows, and whole EM iterations and runs of
+small data (see :mod:`gaussmix._compiled`).
 
 The same arithmetic as :func:`gaussmix.em.kernels.estep_statistics` on the
-layouts' kernel arrays (``Layout.kernel_arrays``), in three passes over
-the chunk: every row's squared distances to the components, their
-normalisation within each group of components into responsibilities, and
-the statistics. On a few hundred rows NumPy spends most of an E-step
-calling rather than computing, over a dozen passes; these loops do not.
+layouts' kernel arrays (``Layout.kernel_arrays``): every row's squared
+distances to the components, their normalisation within each group of
+components into responsibilities, and the statistics. On a few hundred rows
+NumPy spends most of an E-step calling rather than computing, over a dozen
+passes; these loops do not.
 
 Each pass is one call over the whole chunk, and each kind of distance has
-its own tight loop: a call per row, or a branch per component, costs more
-than the arithmetic (numba passes arrays between functions with reference
-counting). One signature serves every layout (numba compiles each set of
-argument types once), so the arrays a layout does not use are empty;
-:data:`KINDS` names which arrays each layout fills.
+its own tight loop. The innermost loop of each runs along contiguous
+memory over independent sums (the rows of a component for the distances
+and responsibilities, the components of a row for the statistics), which
+the compiler turns into SIMD code; a sum along a row's few features is one
+chain of dependent additions, and a call per row, or a branch per
+component, costs more than the arithmetic. One signature serves every
+layout (numba compiles each set of argument types once), so the arrays a
+layout does not use are empty; :data:`KINDS` names which arrays each layout
+fills.
 
 :func:`variance_iteration` and :func:`full_iteration` make a whole EM
 iteration (E-step, statistics and M-step) of one or several mixtures from
-the same passes; they live here because a compiled function can call only
-the compiled functions of its own module. Everything here is in the
-subset of Python numba compiles; nothing imports numba.
+the same passes, and :func:`variance_runs` and :func:`full_runs` iterate
+until each mixture converges; they live here because a compiled function
+can call only the compiled functions of its own module. Everything here is
+in the subset of Python numba compiles; nothing imports numba.
 """
 
 from __future__ import annotations
@@ -56,21 +61,23 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     there are 0).
     """
     centred = _centred(X, shift)
-    resp = np.empty((X.shape[0], log_norm.shape[0]))
+    columns = np.ascontiguousarray(centred.T)
+    distances = np.empty((log_norm.shape[0], X.shape[0]))
     full = kind == FULL_PACKED or kind == FULL_WHITENED
     products = _packed_products(centred) if full else np.empty((0, 0))
     norms = _squared_norms(centred) if kind == SCALAR else np.empty(0)
     if kind == FULL_PACKED:
-        _packed_distances(products, centred, table, linear, const, resp)
+        _packed_distances(np.ascontiguousarray(products.T), columns, table, linear, const, distances)
     elif kind == FULL_WHITENED:
-        _whitened_distances(centred, matrices, linear, resp)
+        _whitened_distances(columns, matrices, linear, distances)
     elif kind == SHARED:
-        _shared_distances(centred, matrices, linear, const, resp)
+        _shared_distances(columns, matrices, linear, const, distances)
     elif kind == DIAGONAL or kind == SHARED_DIAGONAL:
-        _diagonal_distances(centred, table, linear, const, resp)
+        _diagonal_distances(columns, table, linear, const, distances)
     else:
-        _scalar_distances(centred, norms, linear, const, scales, resp)
-    row_weights = _responsibilities(resp, log_norm, weights, groups, log_likelihood)
+        _scalar_distances(columns, norms, linear, const, scales, distances)
+    resp = np.empty((X.shape[0], log_norm.shape[0]))
+    row_weights = _responsibilities(distances, log_norm, weights, groups, log_likelihood, resp)
     _first_moments(centred, resp, counts, first)
     if full:
         _packed_second(products, resp, second)
@@ -84,6 +91,15 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
         _pooled_diagonal_second(centred, row_weights, second)
 
 
+def _prepared(X, shift, full, scalar):
+    """What the iterations take of rows ``X``: centred at ``shift`` by row and by column, with full
+    covariances their packed products by row and by column, with scalar ones their squared norms."""
+    centred = _centred(X, shift)
+    products = _packed_products(centred) if full else np.empty((0, 0))
+    norms = _squared_norms(centred) if scalar else np.empty(0)
+    return centred, np.ascontiguousarray(centred.T), products, np.ascontiguousarray(products.T), norms
+
+
 def _centred(X, shift):
     """The rows minus ``shift``."""
     n_rows, d = X.shape
@@ -95,62 +111,95 @@ def _centred(X, shift):
 
 
 def _first_moments(centred, resp, counts, first):
-    """Add each component's total responsibility to ``counts`` and its weighted sum of rows to ``first``."""
-    for i in range(centred.shape[0]):
-        for c in range(resp.shape[1]):
-            r = resp[i, c]
-            counts[c] += r
-            for j in range(centred.shape[1]):
-                first[c, j] += r * centred[i, j]
+    """Add each component's total responsibility to ``counts`` and its weighted sum of rows to ``first``.
 
-
-def _responsibilities(values, log_norm, weights, groups, log_likelihood):
-    """Squared distances ``values`` (rows, C) into weighted responsibilities, in place; each row's total.
-
-    Adds each row's weighted log-density within each group to
-    ``log_likelihood`` (NaN where it is 0 and the weight is not). Three
-    passes: the log-densities shifted by each row's largest in its group,
-    their exponentials all at once (:func:`_exp_in_place`), then the
-    normalisation.
+    Like every loop here that adds over rows, it runs over the components
+    innermost, on a transposed copy of its output: independent sums in
+    contiguous memory, which the compiler turns into SIMD code (a sum over
+    a row's features or products is one dependent chain).
     """
-    n_rows, n_total = values.shape
+    n_rows, d = centred.shape
+    n_total = resp.shape[1]
+    sums = np.zeros((d, n_total))
+    for i in range(n_rows):
+        r = resp[i]
+        for c in range(n_total):
+            counts[c] += r[c]
+        for j in range(d):
+            x = centred[i, j]
+            total = sums[j]
+            for c in range(n_total):
+                total[c] += r[c] * x
+    for c in range(n_total):
+        for j in range(d):
+            first[c, j] += sums[j, c]
+
+
+def _responsibilities(values, log_norm, weights, groups, log_likelihood, resp):
+    """Squared distances ``values`` (C, rows) into weighted responsibilities ``resp`` (rows, C); each row's total.
+
+    ``values`` is overwritten. Adds each row's weighted log-density within
+    each group to ``log_likelihood`` (NaN where it is 0 and the weight is
+    not). The passes run over the rows innermost, component by component
+    (a group's few components would make short loops): the log-densities
+    shifted by each row's largest in its group, their exponentials all at
+    once (:func:`_exp_in_place`), the totals and their logarithms
+    (:func:`_log_in_place`), then the normalisation; the result is
+    transposed for the statistics' loops.
+    """
+    n_total, n_rows = values.shape
     n_per = n_total // groups
     weighted = weights.shape[0] > 0
-    row_weights = np.zeros(n_rows)
-    tops = np.empty((n_rows, groups))
-    for i in range(n_rows):
-        for g in range(groups):
-            lo = g * n_per
-            top = -math.inf
-            for c in range(lo, lo + n_per):
-                values[i, c] = log_norm[c] - 0.5 * values[i, c]
-                if values[i, c] > top:
-                    top = values[i, c]
-            if not math.isfinite(top):
-                top = 0.0
-            tops[i, g] = top
-            for c in range(lo, lo + n_per):
-                values[i, c] -= top
+    tops = np.empty((groups, n_rows))
+    for c in range(n_total):
+        row = values[c]
+        shift = log_norm[c]
+        for i in range(n_rows):
+            row[i] = shift - 0.5 * row[i]
+    for g in range(groups):
+        top = tops[g]
+        for i in range(n_rows):
+            top[i] = -math.inf
+        for c in range(g * n_per, (g + 1) * n_per):
+            row = values[c]
+            for i in range(n_rows):
+                top[i] = row[i] if row[i] > top[i] else top[i]
+        for i in range(n_rows):
+            top[i] = top[i] if (top[i] > -math.inf) & (top[i] < math.inf) else 0.0
+        for c in range(g * n_per, (g + 1) * n_per):
+            row = values[c]
+            for i in range(n_rows):
+                row[i] -= top[i]
     _exp_in_place(values.reshape(-1))
+    totals = np.zeros((groups, n_rows))
+    for c in range(n_total):
+        row, total = values[c], totals[c // n_per]
+        for i in range(n_rows):
+            total[i] += row[i]
+    logs = totals.copy()
+    _log_in_place(logs.reshape(-1))
+    scales = np.empty((groups, n_rows))
+    for g in range(groups):
+        added = log_likelihood[g]
+        for i in range(n_rows):
+            w = weights[i] if weighted else 1.0
+            density = logs[g, i] + tops[g, i] if totals[g, i] > 0.0 else -math.inf
+            if (density > -math.inf) & (density < math.inf):
+                added += w * density
+                scales[g, i] = w / totals[g, i]
+            else:  # no component of the group explains the row: NaN unless its weight is 0
+                added += math.nan if w > 0.0 else 0.0
+                scales[g, i] = 0.0
+        log_likelihood[g] = added
+    row_weights = np.zeros(n_rows)
+    for c in range(n_total):
+        row, scale = values[c], scales[c // n_per]
+        for i in range(n_rows):
+            row[i] = row[i] * scale[i] if scale[i] > 0.0 else 0.0
+            row_weights[i] += row[i]
     for i in range(n_rows):
-        w = weights[i] if weighted else 1.0
-        for g in range(groups):
-            lo = g * n_per
-            total = 0.0
-            for c in range(lo, lo + n_per):
-                total += values[i, c]
-            density = math.log(total) + tops[i, g] if total > 0.0 else -math.inf
-            if not math.isfinite(density):
-                if w > 0.0:
-                    log_likelihood[g] = math.nan
-                for c in range(lo, lo + n_per):
-                    values[i, c] = 0.0
-                continue
-            log_likelihood[g] += w * density
-            scale = w / total
-            for c in range(lo, lo + n_per):
-                values[i, c] *= scale
-                row_weights[i] += values[i, c]
+        for c in range(n_total):
+            resp[i, c] = values[c, i]
     return row_weights
 
 
@@ -160,42 +209,109 @@ LN2_HIGH = 0.6931471803691238
 LN2_LOW = 1.9082149292705877e-10
 ROUNDER = 6755399441055744.0  # 1.5 * 2^52: x + ROUNDER - ROUNDER rounds x to an integer (|x| < 2^51)
 ROUNDER_BITS = 4843621399236968448  # the bits of ROUNDER as an int64
+#: 1 / j!, the Taylor coefficients of exp
+EXP_TERMS = tuple(1.0 / math.factorial(j) for j in range(13))
 
 
 def _exp_in_place(a):
     """``a = exp(a)`` for a 1-d float64 array, in loops the compiler turns into SIMD code.
 
-    On [-708, 709] a degree-12 Taylor polynomial of ``exp(r)``, ``|r| <= ln 2 / 2``
-    (relative error below 4e-16), times ``2^k`` built from its exponent bits;
-    below -745.2 the result is 0, and elsewhere (the edges, infinities, NaN)
-    ``math.exp``. NumPy's own exponential is several times slower on CPUs
-    without AVX-512, and libm's one by one too.
+    On [-708, 709]: ``1 + r q(r)``, ``q`` the degree-11 Taylor polynomial of
+    ``(exp(r) - 1) / r`` for ``|r| <= ln 2 / 2`` (relative error below
+    5e-16), times ``2^k`` built from its exponent bits. ``q`` is evaluated
+    by Estrin's scheme, whose short chains of dependent steps let the CPU
+    overlap consecutive values (Horner's rule is one chain of 22). Below
+    -745.2 the result is 0, and elsewhere (the edges, infinities, NaN)
+    ``math.exp``, in a last pass only where there are such values. NumPy's
+    own exponential is several times slower on CPUs without AVX-512, and
+    libm's one by one too.
     """
     n = a.shape[0]
     polynomial = np.empty(n)
     powers = np.empty(n)
     for i in range(n):
-        x = a[i]
-        x = x if x > -708.0 else -708.0
-        x = x if x < 709.0 else 709.0
+        x = min(max(a[i], -708.0), 709.0)
         y = x * LOG2E + ROUNDER
         k = y - ROUNDER
         r = (x - k * LN2_HIGH) - k * LN2_LOW
-        polynomial[i] = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (
-            1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (
-                1.0 / 39916800 + r * (1.0 / 479001600))))))))))))
+        r2 = r * r
+        r4 = r2 * r2
+        low = (EXP_TERMS[1] + EXP_TERMS[2] * r) + (EXP_TERMS[3] + EXP_TERMS[4] * r) * r2
+        middle = (EXP_TERMS[5] + EXP_TERMS[6] * r) + (EXP_TERMS[7] + EXP_TERMS[8] * r) * r2
+        high = (EXP_TERMS[9] + EXP_TERMS[10] * r) + (EXP_TERMS[11] + EXP_TERMS[12] * r) * r2
+        polynomial[i] = 1.0 + r * ((low + middle * r4) + high * (r4 * r4))
         powers[i] = y
     bits = powers.view(np.int64)
     for i in range(n):
         bits[i] = (bits[i] - ROUNDER_BITS + 1023) << 52
+    others = 0
+    for i in range(n):  # the results inside [-708, 709] and 0 below it; powers keeps the arguments
+        x = a[i]
+        inside = (x >= -708.0) & (x <= 709.0)
+        a[i] = polynomial[i] * powers[i] if inside else 0.0
+        powers[i] = x
+        others += not (inside | (x < -745.2))
+    if others:
+        for i in range(n):
+            x = powers[i]
+            if not (x >= -708.0 and x <= 709.0 or x < -745.2):
+                a[i] = math.exp(x)
+
+
+#: For the logarithm: 1 / (2j + 1), the Taylor coefficients of atanh(s) / s in s^2; the bits of 2^52
+#: and of 1.0, and the mantissa's bits
+ATANH_TERMS = tuple(1.0 / (2 * j + 1) for j in range(10))
+TWO52_BITS = 0x4330000000000000
+ONE_BITS = 0x3FF0000000000000
+MANTISSA_BITS = (1 << 52) - 1
+SQRT2 = math.sqrt(2.0)
+SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
+def _log_in_place(a):
+    """``a = log(a)`` for a 1-d float64 array, in loops the compiler turns into SIMD code.
+
+    For positive normal ``x = m 2^e`` (``m`` scaled into [sqrt(1/2), sqrt(2))),
+    ``log x = e ln 2 + 2 atanh(s)``, ``s = (m - 1) / (m + 1)`` (``|s| < 0.172``),
+    the series of ``atanh`` to ``s^19`` by Estrin's scheme (relative error
+    below 5e-16); ``e`` is read from the exponent bits as a float without an
+    integer conversion (which AVX2 lacks). Elsewhere (0, subnormal, negative,
+    infinite, NaN) ``np.log``, in a last pass only where there are such values.
+    """
+    n = a.shape[0]
+    bits = a.view(np.int64)
+    mantissas = np.empty(n)
+    exponents = np.empty(n)
+    mantissa_bits = mantissas.view(np.int64)
+    exponent_bits = exponents.view(np.int64)
+    for i in range(n):
+        b = bits[i]
+        exponent_bits[i] = (b >> 52) | TWO52_BITS  # 2^52 + the biased exponent
+        mantissa_bits[i] = (b & MANTISSA_BITS) | ONE_BITS  # in [1, 2)
+    others = 0
     for i in range(n):
         x = a[i]
-        if x >= -708.0 and x <= 709.0:
-            a[i] = polynomial[i] * powers[i]
-        elif x < -745.2:
-            a[i] = 0.0
-        else:
-            a[i] = math.exp(x)
+        m = mantissas[i]
+        big = m > SQRT2
+        m = m * (0.5 if big else 1.0)
+        e = (exponents[i] - 4503599627371519.0) + (1.0 if big else 0.0)  # minus 2^52 + 1023
+        f = m - 1.0
+        s = f / (2.0 + f)
+        z = s * s
+        z2 = z * z
+        z4 = z2 * z2
+        low = (ATANH_TERMS[1] + ATANH_TERMS[2] * z) + (ATANH_TERMS[3] + ATANH_TERMS[4] * z) * z2
+        high = (ATANH_TERMS[5] + ATANH_TERMS[6] * z) + (ATANH_TERMS[7] + ATANH_TERMS[8] * z) * z2 + ATANH_TERMS[9] * z4
+        twice = s + s
+        normal = (x >= SMALLEST_NORMAL) & (x < math.inf)
+        a[i] = (e * LN2_HIGH + (twice + (twice * ((low + high * z4) * z) + e * LN2_LOW))) if normal else 0.0
+        mantissas[i] = x
+        others += 0 if normal else 1
+    if others:
+        for i in range(n):
+            x = mantissas[i]
+            if not ((x >= SMALLEST_NORMAL) & (x < math.inf)):
+                a[i] = np.log(x)
 
 
 def _packed_products(centred):
@@ -211,63 +327,81 @@ def _packed_products(centred):
     return products
 
 
-def _packed_distances(products, centred, packed, linear, const, out):
-    """``packed_c . q(x) - 2 linear_c . x + const_c``, ``q(x)`` a row's packed products (full)."""
-    n_rows, d = centred.shape
-    for i in range(n_rows):
-        for c in range(out.shape[1]):
-            value = 0.0
-            for q in range(products.shape[1]):
-                value += packed[c, q] * products[i, q]
-            cross = 0.0
-            for j in range(d):
-                cross += linear[c, j] * centred[i, j]
-            out[i, c] = value - 2.0 * cross + const[c]
+def _packed_distances(products, columns, packed, linear, const, out):
+    """``packed_c . q(x) - 2 linear_c . x + const_c`` into ``out`` (C, rows) (full).
+
+    ``q(x)`` are a row's packed products; ``products`` (terms, rows) and
+    ``columns`` (d, rows) hold them and the centred rows by column, so
+    that each term is added to all rows at once (see :func:`_first_moments`).
+    """
+    n_rows = columns.shape[1]
+    for c in range(out.shape[0]):
+        row = out[c]
+        for i in range(n_rows):
+            row[i] = const[c]
+        for q in range(products.shape[0]):
+            term, values = packed[c, q], products[q]
+            for i in range(n_rows):
+                row[i] += term * values[i]
+        for j in range(columns.shape[0]):
+            term, values = -2.0 * linear[c, j], columns[j]
+            for i in range(n_rows):
+                row[i] += term * values[i]
 
 
-def _whitened_distances(centred, whiten, means, out):
-    """``|W_c x - m_c|^2``, with ``m_c`` the whitened mean (full, few components)."""
-    n_rows, d = centred.shape
-    for i in range(n_rows):
-        for c in range(out.shape[1]):
-            value = 0.0
-            for a in range(d):
-                z = -means[c, a]
-                for b in range(d):
-                    z += whiten[c, a, b] * centred[i, b]
-                value += z * z
-            out[i, c] = value
-
-
-def _shared_distances(centred, whiten, means, const, out):
-    """``|z|^2 - 2 z . m_c + const_c`` for each row whitened once, ``z = W x`` (shared)."""
-    n_rows, d = centred.shape
-    z = np.empty(d)
-    for i in range(n_rows):
-        norm = 0.0
+def _whitened_distances(columns, whiten, means, out):
+    """``|W_c x - m_c|^2``, with ``m_c`` the whitened mean (full, few components), into ``out`` (C, rows)."""
+    d, n_rows = columns.shape
+    z = np.empty(n_rows)
+    for c in range(out.shape[0]):
+        row = out[c]
+        for i in range(n_rows):
+            row[i] = 0.0
         for a in range(d):
-            value = 0.0
+            for i in range(n_rows):
+                z[i] = -means[c, a]
             for b in range(d):
-                value += whiten[0, a, b] * centred[i, b]
-            z[a] = value
-            norm += value * value
-        for c in range(out.shape[1]):
-            cross = 0.0
-            for j in range(d):
-                cross += means[c, j] * z[j]
-            out[i, c] = norm - 2.0 * cross + const[c]
+                term, values = whiten[c, a, b], columns[b]
+                for i in range(n_rows):
+                    z[i] += term * values[i]
+            for i in range(n_rows):
+                row[i] += z[i] * z[i]
 
 
-def _diagonal_distances(centred, precisions, linear, const, out):
-    """``precisions_c . x^2 - 2 linear_c . x + const_c`` (diagonal and shared diagonal)."""
-    n_rows, d = centred.shape
-    for i in range(n_rows):
-        for c in range(out.shape[1]):
-            value = 0.0
-            for j in range(d):
-                x = centred[i, j]
-                value += (precisions[c, j] * x - 2.0 * linear[c, j]) * x
-            out[i, c] = value + const[c]
+def _shared_distances(columns, whiten, means, const, out):
+    """``|z|^2 - 2 z . m_c + const_c`` for each row whitened once, ``z = W x`` (shared), into ``out`` (C, rows)."""
+    d, n_rows = columns.shape
+    z = np.zeros((d, n_rows))
+    norms = np.zeros(n_rows)
+    for a in range(d):
+        whitened = z[a]
+        for b in range(d):
+            term, values = whiten[0, a, b], columns[b]
+            for i in range(n_rows):
+                whitened[i] += term * values[i]
+        for i in range(n_rows):
+            norms[i] += whitened[i] * whitened[i]
+    for c in range(out.shape[0]):
+        row = out[c]
+        for i in range(n_rows):
+            row[i] = norms[i] + const[c]
+        for j in range(d):
+            term, values = -2.0 * means[c, j], z[j]
+            for i in range(n_rows):
+                row[i] += term * values[i]
+
+
+def _diagonal_distances(columns, precisions, linear, const, out):
+    """``precisions_c . x^2 - 2 linear_c . x + const_c`` (diagonal and shared diagonal), into ``out`` (C, rows)."""
+    n_rows = columns.shape[1]
+    for c in range(out.shape[0]):
+        row = out[c]
+        for i in range(n_rows):
+            row[i] = const[c]
+        for j in range(columns.shape[0]):
+            scaled, term, values = precisions[c, j], -2.0 * linear[c, j], columns[j]
+            for i in range(n_rows):
+                row[i] += (scaled * values[i] + term) * values[i]
 
 
 def _squared_norms(centred):
@@ -280,33 +414,51 @@ def _squared_norms(centred):
     return norms
 
 
-def _scalar_distances(centred, norms, means, const, precisions, out):
-    """``p_c (|x|^2 - 2 x . mu_c + |mu_c|^2)``."""
-    n_rows, d = centred.shape
-    for i in range(n_rows):
-        for c in range(out.shape[1]):
-            cross = 0.0
-            for j in range(d):
-                cross += means[c, j] * centred[i, j]
-            out[i, c] = (norms[i] - 2.0 * cross + const[c]) * precisions[c]
+def _scalar_distances(columns, norms, means, const, precisions, out):
+    """``p_c (|x|^2 - 2 x . mu_c + |mu_c|^2)``, into ``out`` (C, rows)."""
+    n_rows = columns.shape[1]
+    for c in range(out.shape[0]):
+        row = out[c]
+        for i in range(n_rows):
+            row[i] = norms[i] + const[c]
+        for j in range(columns.shape[0]):
+            term, values = -2.0 * means[c, j], columns[j]
+            for i in range(n_rows):
+                row[i] += term * values[i]
+        for i in range(n_rows):
+            row[i] *= precisions[c]
 
 
 def _packed_second(products, resp, second):
-    for i in range(products.shape[0]):
-        for c in range(resp.shape[1]):
-            r = resp[i, c]
-            if r != 0.0:
-                for q in range(products.shape[1]):
-                    second[c, q] += r * products[i, q]
+    n_rows, n_packed = products.shape
+    n_total = resp.shape[1]
+    sums = np.zeros((n_packed, n_total))
+    for i in range(n_rows):
+        r = resp[i]
+        for q in range(n_packed):
+            p = products[i, q]
+            total = sums[q]
+            for c in range(n_total):
+                total[c] += r[c] * p
+    for c in range(n_total):
+        for q in range(n_packed):
+            second[c, q] += sums[q, c]
 
 
 def _diagonal_second(centred, resp, second):
     n_rows, d = centred.shape
+    n_total = resp.shape[1]
+    sums = np.zeros((d, n_total))
     for i in range(n_rows):
-        for c in range(resp.shape[1]):
-            r = resp[i, c]
-            for j in range(d):
-                second[c, j] += r * centred[i, j] * centred[i, j]
+        r = resp[i]
+        for j in range(d):
+            square = centred[i, j] * centred[i, j]
+            total = sums[j]
+            for c in range(n_total):
+                total[c] += r[c] * square
+    for c in range(n_total):
+        for j in range(d):
+            second[c, j] += sums[j, c]
 
 
 def _scalar_second(norms, resp, second):
@@ -351,10 +503,22 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
     responsibility, or a variance that is not positive and finite. The
     caller then makes the iteration its general way.
     """
+    ok = np.ones(groups, dtype=np.bool_)
+    _variance_step(_prepared(X, shift, False, kind == SCALAR), shift, weights, kind, means, variances, mix_weights,
+                   groups, reg, reg_mean, empty_weight, new_means, new_variances, new_precisions, new_weights,
+                   log_likelihood, ok)
+    return ok.all()
+
+
+def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean, empty_weight,
+                   new_means, new_variances, new_precisions, new_weights, log_likelihood, ok):
+    """:func:`variance_iteration` on the rows as :func:`_prepared` gives them; ``ok[g]`` := False for each
+    mixture ``g`` whose iteration is not plain arithmetic (its outputs are then incomplete)."""
     n_components, d = means.shape
+    size = n_components // groups
     for c in range(n_components):
         if not mix_weights[c] > 0.0:
-            return False
+            ok[c // size] = False
     precisions = np.empty(variances.shape)
     linear = np.empty((n_components, d))
     const = np.zeros(n_components)
@@ -379,22 +543,23 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
     counts = np.zeros(n_components)
     first = np.zeros((n_components, d))
     second = np.zeros(variances.shape)
-    centred = _centred(X, shift)
-    resp = np.empty((X.shape[0], n_components))
+    centred, columns, _, _, norms = data
+    distances = np.empty((n_components, centred.shape[0]))
     if kind == SCALAR:
-        norms = _squared_norms(centred)
-        _scalar_distances(centred, norms, linear, const, precisions[:, 0].copy(), resp)
+        _scalar_distances(columns, norms, linear, const, precisions[:, 0].copy(), distances)
     else:
-        _diagonal_distances(centred, precisions, linear, const, resp)
-    _responsibilities(resp, log_norm, weights, groups, log_likelihood)
+        _diagonal_distances(columns, precisions, linear, const, distances)
+    resp = np.empty((centred.shape[0], n_components))
+    _responsibilities(distances, log_norm, weights, groups, log_likelihood, resp)
     _first_moments(centred, resp, counts, first)
     if kind == SCALAR:
         _scalar_second(norms, resp, second)
     else:
         _diagonal_second(centred, resp, second)
-    if not _new_weights(log_likelihood, counts, empty_weight, new_weights):
-        return False
+    _new_weights(log_likelihood, counts, empty_weight, new_weights, ok)
     for c in range(n_components):
+        if not ok[c // size]:
+            continue
         spread = 0.0
         for j in range(d):
             mean = first[c, j] / counts[c]
@@ -404,16 +569,15 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
             else:
                 value = (second[c, j] - first[c, j] * first[c, j] / counts[c]) / counts[c] + reg[j]
                 if not (value > 0.0 and math.isfinite(value)):
-                    return False
+                    ok[c // size] = False
                 new_variances[c, j] = value
                 new_precisions[c, j] = 1.0 / math.sqrt(value)
         if kind == SCALAR:
             value = (second[c, 0] - spread / counts[c]) / (counts[c] * d) + reg_mean
             if not (value > 0.0 and math.isfinite(value)):
-                return False
+                ok[c // size] = False
             new_variances[c, 0] = value
             new_precisions[c, 0] = 1.0 / math.sqrt(value)
-    return True
 
 
 def full_iteration(X, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight,
@@ -430,10 +594,20 @@ def full_iteration(X, shift, weights, means, factors, mix_weights, groups, poole
     Returns False where :func:`variance_iteration` does, or where a new
     covariance has no Cholesky factor.
     """
+    ok = np.ones(groups, dtype=np.bool_)
+    _full_step(_prepared(X, shift, True, False), shift, weights, means, factors, mix_weights, groups, pooled, reg,
+               empty_weight, new_means, new_covariances, new_factors, new_weights, log_likelihood, ok)
+    return ok.all()
+
+
+def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, new_means,
+               new_covariances, new_factors, new_weights, log_likelihood, ok):
+    """:func:`full_iteration` on the rows as :func:`_prepared` gives them; ``ok`` as in :func:`_variance_step`."""
     n_components, d = means.shape
+    size = n_components // groups
     for c in range(n_components):
         if not mix_weights[c] > 0.0:
-            return False
+            ok[c // size] = False
     n_packed = d * (d + 1) // 2
     packed = np.empty((n_components, n_packed))
     linear = np.empty((n_components, d))
@@ -467,22 +641,23 @@ def full_iteration(X, shift, weights, means, factors, mix_weights, groups, poole
     counts = np.zeros(n_components)
     first = np.zeros((n_components, d))
     second = np.zeros((n_components, n_packed))
-    centred = _centred(X, shift)
-    products = _packed_products(centred)
-    resp = np.empty((X.shape[0], n_components))
-    _packed_distances(products, centred, packed, linear, const, resp)
-    _responsibilities(resp, log_norm, weights, groups, log_likelihood)
+    centred, columns, products, product_columns, _ = data
+    distances = np.empty((n_components, centred.shape[0]))
+    _packed_distances(product_columns, columns, packed, linear, const, distances)
+    resp = np.empty((centred.shape[0], n_components))
+    _responsibilities(distances, log_norm, weights, groups, log_likelihood, resp)
     _first_moments(centred, resp, counts, first)
     _packed_second(products, resp, second)
-    if not _new_weights(log_likelihood, counts, empty_weight, new_weights):
-        return False
-    size = n_components // groups
+    _new_weights(log_likelihood, counts, empty_weight, new_weights, ok)
     for c in range(n_components):
         for a in range(d):
             new_means[c, a] = shift[a] + first[c, a] / counts[c]
     lower = np.empty((d, d))
     scatter = np.empty(n_packed)
     for m in range(new_covariances.shape[0]):  # each component's covariance, or each mixture's
+        group = m if pooled else m // size
+        if not ok[group]:
+            continue
         members = range(m * size, (m + 1) * size) if pooled else range(m, m + 1)
         total = 0.0
         for q in range(n_packed):
@@ -504,9 +679,137 @@ def full_iteration(X, shift, weights, means, factors, mix_weights, groups, poole
                 new_covariances[m, b, a] = value
                 q += 1
         if not _cholesky_lower(new_covariances[m], lower):
-            return False
+            ok[group] = False
+            continue
         _inverse_lower_transposed(lower, new_factors[m])
-    return True
+
+
+#: What :func:`variance_runs` and :func:`full_runs` say of each mixture: it converged, it made all the
+#: iterations it was allowed, or its next iteration is not plain arithmetic (the caller makes that one)
+RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL = range(3)
+
+
+def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weights, groups, reg, reg_mean,
+                  empty_weight, total_weight, tol, bounds, limits, history, n_done, status):
+    """EM iterations (:func:`variance_iteration`) of each of ``groups`` mixtures until it stops, in place.
+
+    Mixture ``g`` (its ``K`` consecutive components of ``means``,
+    ``variances``, their precisions' factors ``factors`` and ``mix_weights``)
+    starts from the bound ``bounds[g]`` and makes at most ``limits[g]``
+    iterations; it stops where its bound (log-likelihood over
+    ``total_weight``) changes by less than ``tol``, or before an iteration
+    that is not plain arithmetic. Each iteration's bound goes to
+    ``history[g]``; ``n_done[g]`` counts them, ``status[g]`` says why it
+    stopped (``RUN_*``), and the parameter arrays hold its last iterate.
+    The mixtures still going make each iteration together, as one
+    :func:`variance_iteration` would (each mixture's arithmetic is its own).
+    """
+    size = means.shape[0] // groups
+    data = _prepared(X, shift, False, kind == SCALAR)
+    going = np.arange(groups)
+    m, v, f, w = means.copy(), variances.copy(), factors.copy(), mix_weights.copy()
+    bound = bounds.copy()
+    n_done[:] = 0
+    while going.shape[0] > 0:
+        count = going.shape[0]
+        new_m, new_v, new_f, new_w = np.empty_like(m), np.empty_like(v), np.empty_like(f), np.empty_like(w)
+        log_likelihood = np.zeros(count)
+        ok = np.ones(count, dtype=np.bool_)
+        _variance_step(data, shift, weights, kind, m, v, w, count, reg, reg_mean, empty_weight, new_m, new_v, new_f,
+                       new_w, log_likelihood, ok)
+        stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
+        _stopped(means, m, new_m, going, stops, size)
+        _stopped(variances, v, new_v, going, stops, size)
+        _stopped(factors, f, new_f, going, stops, size)
+        _stopped(mix_weights, w, new_w, going, stops, size)
+        kept = np.flatnonzero(stops < 0)
+        going = going[kept]
+        m, v, f, w = _kept(new_m, kept, size), _kept(new_v, kept, size), _kept(new_f, kept, size), \
+            _kept(new_w, kept, size)
+
+
+def full_runs(X, shift, weights, means, covariances, factors, mix_weights, groups, pooled, reg, empty_weight,
+              total_weight, tol, bounds, limits, history, n_done, status):
+    """EM iterations (:func:`full_iteration`) of each of ``groups`` mixtures until it stops, in place.
+
+    As :func:`variance_runs`; ``covariances`` and ``factors`` hold one
+    matrix per component, or with ``pooled`` one per mixture.
+    """
+    size = means.shape[0] // groups
+    own = 1 if pooled else size
+    data = _prepared(X, shift, True, False)
+    going = np.arange(groups)
+    m, s, f, w = means.copy(), covariances.copy(), factors.copy(), mix_weights.copy()
+    bound = bounds.copy()
+    n_done[:] = 0
+    while going.shape[0] > 0:
+        count = going.shape[0]
+        each = f if not pooled else _repeated(f, size)  # the factor of each component
+        new_m, new_s, new_f, new_w = np.empty_like(m), np.empty_like(s), np.empty_like(f), np.empty_like(w)
+        log_likelihood = np.zeros(count)
+        ok = np.ones(count, dtype=np.bool_)
+        _full_step(data, shift, weights, m, each, w, count, pooled, reg, empty_weight, new_m, new_s, new_f, new_w,
+                   log_likelihood, ok)
+        stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
+        _stopped(means, m, new_m, going, stops, size)
+        _stopped(covariances, s, new_s, going, stops, own)
+        _stopped(factors, f, new_f, going, stops, own)
+        _stopped(mix_weights, w, new_w, going, stops, size)
+        kept = np.flatnonzero(stops < 0)
+        going = going[kept]
+        m, s, f, w = _kept(new_m, kept, size), _kept(new_s, kept, own), _kept(new_f, kept, own), \
+            _kept(new_w, kept, size)
+
+
+def _stops(going, ok, new_bounds, tol, bound, limits, history, n_done, status):
+    """Each mixture's iteration in a run (mixture ``going[a]`` at position ``a``): -1 where it goes on,
+    else how it stops (``RUN_*``); its bound, history, count and status are updated."""
+    stops = np.full(going.shape[0], -1)
+    for a in range(going.shape[0]):
+        g = going[a]
+        if not ok[a]:
+            stops[a] = RUN_GENERAL
+        else:
+            previous = bound[g]
+            bound[g] = new_bounds[a]
+            history[g, n_done[g]] = new_bounds[a]
+            n_done[g] += 1
+            if abs(new_bounds[a] - previous) < tol:
+                stops[a] = RUN_CONVERGED
+            elif n_done[g] >= limits[g]:
+                stops[a] = RUN_LIMIT
+        if stops[a] >= 0:
+            status[g] = stops[a]
+    return stops
+
+
+def _stopped(out, old, new, going, stops, size):
+    """The parameters (``size`` entries per mixture) of the mixtures that stop, into ``out``: those that
+    entered the iteration where the next is not plain arithmetic, else the iteration's."""
+    for a in range(going.shape[0]):
+        if stops[a] >= 0:
+            _put(out, old if stops[a] == RUN_GENERAL else new, going[a], a, size)
+
+
+def _put(out, values, g, a, size):
+    """Mixture ``g``'s ``size`` consecutive entries of ``out`` := those at position ``a`` of ``values``."""
+    out[g * size:(g + 1) * size] = values[a * size:(a + 1) * size]
+
+
+def _kept(values, kept, size):
+    """The entries of the mixtures at positions ``kept`` (``size`` consecutive entries each), in order."""
+    out = np.empty((kept.shape[0] * size,) + values.shape[1:])
+    for i in range(kept.shape[0]):
+        out[i * size:(i + 1) * size] = values[kept[i] * size:(kept[i] + 1) * size]
+    return out
+
+
+def _repeated(factors, size):
+    """Each of ``factors`` (one per mixture) ``size`` times in a row."""
+    out = np.empty((factors.shape[0] * size,) + factors.shape[1:])
+    for i in range(out.shape[0]):
+        out[i] = factors[i // size]
+    return out
 
 
 def _cholesky_lower(matrix, lower):
@@ -542,23 +845,21 @@ def _inverse_lower_transposed(lower, out):
             out[j, i] = value / lower[i, i]
 
 
-def _new_weights(log_likelihood, counts, empty_weight, new_weights):
+def _new_weights(log_likelihood, counts, empty_weight, new_weights, ok):
     """Each mixture's weights, its components' counts over their sum, into ``new_weights``.
 
-    False where a mixture's log-likelihood is not finite or one of its
-    components has at most ``empty_weight`` of responsibility.
+    ``ok[g]`` := False where mixture ``g``'s log-likelihood is not finite or
+    one of its components has at most ``empty_weight`` of responsibility.
     """
     groups = log_likelihood.shape[0]
     size = counts.shape[0] // groups
     for g in range(groups):
-        if not math.isfinite(log_likelihood[g]):
-            return False
         total = 0.0
         for c in range(g * size, (g + 1) * size):
             if counts[c] <= empty_weight:
-                return False
+                ok[g] = False
             total += counts[c]
+        if not math.isfinite(log_likelihood[g]):
+            ok[g] = False
         for c in range(g * size, (g + 1) * size):
             new_weights[c] = counts[c] / total
-    return True
-

@@ -11,6 +11,11 @@ of them. Each fit follows the trajectory :func:`~gaussmix.em.loop.run_em`
 would give it (the same iterates up to rounding, the same stopping rule and
 the same errors); a fit leaves the batch when it stops.
 
+Where no observer listens to the iteration events and the compiled loops
+apply (:func:`~gaussmix.em.kernels.compiled_em_runs`), one compiled call
+makes every plain iteration of every fit, and the general iteration below
+only the others (a dropped component, a covariance without a factor).
+
 It applies to maximum likelihood (:func:`batchable`). With per-component
 covariances, whose M-step treats components one by one apart from
 normalising the weights, the M-step is one over all ``B K`` components.
@@ -30,14 +35,15 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
-from gaussmix.em.kernels import compiled_em_iteration
+from gaussmix.em._estep_loop import RUN_CONVERGED, RUN_GENERAL
+from gaussmix.em.kernels import compiled_em_iteration, compiled_em_runs
 from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
-__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch"]
+__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch", "run_one"]
 
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
@@ -112,6 +118,7 @@ class _Run:
         self.dropped: list[tuple[int, int]] = []
         self.infos = [IterationInfo(restart, 0, lower_bound, math.nan, params, name)] if record else None
         self.events = 0  # iteration events made (or that would be made without record)
+        self.n_iter = 0  # iterations made
         self.name = name
         self.outcome: EMResult | FitError | None = None
 
@@ -153,12 +160,23 @@ def run_em_batch(
     for run in runs:
         if run.max_iter < 1:
             run.finish(0, False)
-    stacked = _stacked([run.params for run in active], layout) if active else None
-    compiled = compiled_em_iteration(source, model) if active else None
-    for n_iter in range(1, max(limits, default=0) + 1):
-        if not active:
-            break
+    if not active:
+        return [run.outcome for run in runs], [run.infos if record else run.events for run in runs]
+    stacked = _stacked([run.params for run in active], layout)
+    # without events to record, compiled runs make every plain iteration; else a compiled iteration each
+    advance = None if record else compiled_em_runs(source, model)
+    compiled = compiled_em_iteration(source, model) if advance is None else None
+    while active:
+        if advance is not None:
+            made = advance(stacked, len(active), [run.lower_bound for run in active],
+                           [run.max_iter - run.n_iter for run in active], tol)
+            if made is not None:
+                stacked, active = _advanced(made, active, n_components, layout)
+                if not active:
+                    break
         # stacked holds the parameters of the active runs, in order (a run's own are taken out when needed)
+        for run in active:
+            run.n_iter += 1
         made = None if compiled is None else compiled(stacked, len(active))
         if made is not None:  # plain arithmetic for every run: the iteration below, compiled
             new, log_likelihood = made
@@ -171,41 +189,68 @@ def run_em_batch(
             keep = []
             for position, run in enumerate(active):
                 if not math.isfinite(bounds[position]):
-                    run.outcome = FitError(non_finite_message(n_iter, run.restart))
+                    run.outcome = FitError(non_finite_message(run.n_iter, run.restart))
                 else:
                     keep.append(position)
             new, done, newly, failed = _m_steps(model, stats, stacked, keep, n_components)
         for position, components in failed.items():
             run = active[position]
-            message = model.singular_message(components, f"at EM iteration {n_iter}")
-            if n_iter < run.max_iter:
+            message = model.singular_message(components, f"at EM iteration {run.n_iter}")
+            if run.n_iter < run.max_iter:
                 run.outcome = FitError(message)
             else:  # as run_em: the parameters that entered the last iteration, with its bound
                 run.params = _part(stacked, position, n_components, layout)
                 run.lower_bound = float(bounds[position])
                 run.lower_bounds.append(run.lower_bound)
-                run.finish(n_iter, False, stopped=message)
+                run.finish(run.n_iter, False, stopped=message)
         going = []
         for i, position in enumerate(done):
             run = active[position]
             previous_bound = run.lower_bound
             run.lower_bound = float(bounds[position])
-            run.dropped.extend((k, n_iter) for k in newly[i])
+            run.dropped.extend((k, run.n_iter) for k in newly[i])
             run.lower_bounds.append(run.lower_bound)
             change = run.lower_bound - previous_bound
             run.events += 1
             if run.infos is not None:
                 run.params = _part(new, i, n_components, layout)
-                run.infos.append(IterationInfo(run.restart, n_iter, run.lower_bound, change, run.params, run.name))
-            if abs(change) < tol or n_iter == run.max_iter:
+                run.infos.append(IterationInfo(run.restart, run.n_iter, run.lower_bound, change, run.params,
+                                               run.name))
+            if abs(change) < tol or run.n_iter == run.max_iter:
                 run.params = _part(new, i, n_components, layout)
-                run.finish(n_iter, abs(change) < tol)
+                run.finish(run.n_iter, abs(change) < tol)
             else:
                 going.append(i)
         active = [active[done[i]] for i in going]
         if active:
             stacked = _take(new, going, n_components, layout)
     return [run.outcome for run in runs], [run.infos if record else run.events for run in runs]
+
+
+def _advanced(made, active: list[_Run], n_components: int, layout) -> tuple[MixtureParams, list[_Run]]:
+    """The active runs after compiled runs ``made`` (see :func:`~gaussmix.em.kernels.compiled_em_runs`).
+
+    Those that converged or reached their limit finish; the others, whose
+    next iteration is not plain arithmetic, are returned with their
+    parameters, stacked.
+    """
+    new, history, n_done, status = made
+    going = []
+    for i, run in enumerate(active):
+        count = int(n_done[i])
+        if count:
+            run.lower_bounds.extend(history[i, :count].tolist())
+            run.lower_bound = run.lower_bounds[-1]
+            run.n_iter += count
+            run.events += count
+        if status[i] == RUN_GENERAL:
+            going.append(i)
+        else:
+            run.params = _part(new, i, n_components, layout)
+            run.finish(run.n_iter, status[i] == RUN_CONVERGED)
+    if not going:
+        return new, []
+    return _take(new, going, n_components, layout), [active[i] for i in going]
 
 
 def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams, keep: list[int],
@@ -294,7 +339,27 @@ class EMRuns:
         if params is None:
             return None
         try:
-            return run_em(self.source, self.model, params, tol=self.tol, max_iter=self.limits[i],
-                          lower_bound=self.bounds[i], restart=restart, callback=observer.iteration)
+            return run_one(self.source, self.model, params, tol=self.tol, max_iter=self.limits[i],
+                           lower_bound=self.bounds[i], restart=restart, observer=observer)
         except FitError as exc:
             return exc
+
+
+def run_one(source: DataSource, model: EMModel, params: MixtureParams, *, tol: float, max_iter: int,
+            lower_bound: float, restart: int, observer) -> EMResult:
+    """EM from ``params``, as :func:`~gaussmix.em.loop.run_em` with ``observer``'s iteration events.
+
+    Where ``observer`` does not listen to them and compiled runs apply
+    (:func:`~gaussmix.em.kernels.compiled_em_runs`), a batch of one makes
+    the run, its plain iterations in one compiled call, and the observer
+    hears only how many there were. Raises the :class:`FitError` of the run.
+    """
+    if not observer.listens and batchable(source, model, 2, 1) and compiled_em_runs(source, model) is not None:
+        (outcome,), (events,) = run_em_batch(source, model, [params], tol=tol, max_iter=max_iter, restarts=[restart],
+                                             lower_bounds=[lower_bound])
+        observer.unreported(restart, events)
+        if isinstance(outcome, FitError):
+            raise outcome
+        return outcome
+    return run_em(source, model, params, tol=tol, max_iter=max_iter, lower_bound=lower_bound, restart=restart,
+                  callback=observer.iteration)

@@ -16,9 +16,9 @@ from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import search
-from gaussmix.em.batch import EMRuns
+from gaussmix.em.batch import EMRuns, run_one
 from gaussmix.em.init import InitMethod, initial_params
-from gaussmix.em.loop import EMResult, run_em
+from gaussmix.em.loop import EMResult
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.observers import FitObserver
 from gaussmix.em.params import MixtureParams
@@ -123,8 +123,8 @@ def fit_mixture(
             else:
                 params, init_dropped = start(restart)
                 lower_bound = -math.inf
-            result = run_em(source, model, params, tol=settings.tol, max_iter=settings.max_iter,
-                            lower_bound=lower_bound, restart=restart, callback=observer.iteration)
+            result = run_one(source, model, params, tol=settings.tol, max_iter=settings.max_iter,
+                             lower_bound=lower_bound, restart=restart, observer=observer)
         if init_dropped:
             result = replace(result, dropped=tuple((k, 0) for k in init_dropped) + result.dropped)
         result = replace(result, collapsed=model.collapsed(result.params))

@@ -26,7 +26,7 @@ from gaussmix.covariance import layouts
 from gaussmix.covariance._layout import Layout
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
-from gaussmix.em._estep_loop import estep_rows, full_iteration, variance_iteration
+from gaussmix.em._estep_loop import estep_rows, full_iteration, full_runs, variance_iteration, variance_runs
 from gaussmix.em.models import EMPTY_COMPONENT_FRACTION, MaximumLikelihood
 from gaussmix.em.params import KernelTerms, MixtureParams, log_norms
 from gaussmix.em.statistics import Statistics
@@ -311,55 +311,117 @@ def compiled_em_iteration(source: Any, model: Any) -> Callable[[MixtureParams, i
     float64 NumPy rows, or the regularisation is below rounding noise (the
     M-step then checks for singular covariances).
     """
-    if type(model) is not MaximumLikelihood:
-        return None
-    kind = _ITERATION_KINDS.get(type(model.structure.layout))
-    if kind is None or model.scale.checks_singularity:
-        return None
-    n_rows, n_features = source.n_samples, source.n_features
-    terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
-    if n_rows * (terms + 4) > COMPILED_MAX_WORK:  # too large even for one component: no copy of the rows
-        return None
-    rows = getattr(source, "float64_rows", lambda: None)()
-    loop = None if rows is None else compiled(full_iteration if kind == _estep_loop.FULL_PACKED
-                                              else variance_iteration)
-    if loop is None:
-        return None
-    X, weights = rows
-    pooled = not model.structure.layout.per_component
-    weights = np.empty(0) if weights is None else weights
-    shift = np.asarray(source.shift, dtype=np.float64)
-    reg = np.asarray(model.scale.reg, dtype=np.float64)
-    reg_mean = float(np.mean(reg))
-    empty_weight = EMPTY_COMPONENT_FRACTION * float(source.total_weight)
+    loops = _CompiledEM.make(source, model)
+    return None if loops is None else loops.iteration
 
-    def iteration(params: MixtureParams, groups: int) -> tuple[MixtureParams, np.ndarray] | None:
-        n_components = params.means.shape[0]
-        if n_rows * n_components * (terms + 4) > COMPILED_MAX_WORK:
+
+def compiled_em_runs(source: Any, model: Any) -> Callable[..., tuple[MixtureParams, np.ndarray, np.ndarray,
+                                                                     np.ndarray] | None] | None:
+    """Compiled EM runs: many iterations of several mixtures in one call (where :func:`compiled_em_iteration` applies).
+
+    Returns ``runs(params, groups, bounds, limits, tol)``: each of the
+    ``groups`` mixtures stacked in ``params`` iterates from its bound
+    ``bounds[g]`` for at most ``limits[g]`` iterations, until its bound
+    changes by less than ``tol``, or until its next iteration is not plain
+    arithmetic. Gives the mixtures' last iterates (stacked), each one's
+    bounds by iteration (``(groups, max(limits))``, the first ``n_done[g]``
+    of row ``g`` made), ``n_done`` and ``status`` (``RUN_CONVERGED``,
+    ``RUN_LIMIT`` or ``RUN_GENERAL`` of :mod:`gaussmix.em._estep_loop`: the
+    caller then makes the next iteration its general way); or None where
+    the data are too large for it.
+    """
+    loops = _CompiledEM.make(source, model)
+    return None if loops is None else loops.runs
+
+
+class _CompiledEM:
+    """The rows and settings the compiled EM loops of one source and model take (see :meth:`make`)."""
+
+    def __init__(self, source: Any, model: Any, kind: int, terms: int, rows: tuple[np.ndarray, np.ndarray | None]):
+        self.kind, self.terms = kind, terms
+        self.full = kind == _estep_loop.FULL_PACKED
+        self.X, weights = rows
+        self.n_rows, self.n_features = source.n_samples, source.n_features
+        self.pooled = not model.structure.layout.per_component
+        self.weights = np.empty(0) if weights is None else weights
+        self.shift = np.asarray(source.shift, dtype=np.float64)
+        self.reg = np.asarray(model.scale.reg, dtype=np.float64)
+        self.reg_mean = float(np.mean(self.reg))
+        self.total_weight = float(source.total_weight)
+        self.empty_weight = EMPTY_COMPONENT_FRACTION * self.total_weight
+
+    @classmethod
+    def make(cls, source: Any, model: Any) -> _CompiledEM | None:
+        if type(model) is not MaximumLikelihood:
+            return None
+        kind = _ITERATION_KINDS.get(type(model.structure.layout))
+        if kind is None or model.scale.checks_singularity:
+            return None
+        n_features = source.n_features
+        terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
+        if source.n_samples * (terms + 4) > COMPILED_MAX_WORK:  # too large even for one component: no copy
+            return None
+        if compiled(full_iteration) is None:
+            return None
+        rows = getattr(source, "float64_rows", lambda: None)()
+        return None if rows is None else cls(source, model, kind, terms, rows)
+
+    def fits(self, n_components: int) -> bool:
+        """Whether ``n_components`` components in all are small enough work (:data:`COMPILED_MAX_WORK`)."""
+        return self.n_rows * n_components * (self.terms + 4) <= COMPILED_MAX_WORK
+
+    def iteration(self, params: MixtureParams, groups: int) -> tuple[MixtureParams, np.ndarray] | None:
+        n_components, d = params.means.shape
+        if not self.fits(n_components):
             return None
         new_means, new_weights = np.empty_like(params.means), np.empty(n_components)
         log_likelihood = np.zeros(groups)
         with np.errstate(over="ignore", invalid="ignore"):
-            if kind == _estep_loop.FULL_PACKED:
+            if self.full:
                 factors = params.precisions_cholesky
-                if pooled:  # one covariance per mixture (stacked, or alone): repeated for its components
-                    factors = np.repeat(factors.reshape(-1, n_features, n_features), n_components // groups, axis=0)
+                if self.pooled:  # one covariance per mixture (stacked, or alone): repeated for its components
+                    factors = np.repeat(factors.reshape(-1, d, d), n_components // groups, axis=0)
                 new_covariances, new_factors = np.empty_like(params.covariances), np.empty_like(params.covariances)
-                done = loop(X, shift, weights, params.means, factors, params.weights, groups, pooled, reg,
-                            empty_weight, new_means, new_covariances.reshape(-1, n_features, n_features),
-                            new_factors.reshape(-1, n_features, n_features), new_weights, log_likelihood)
+                done = compiled(full_iteration)(
+                    self.X, self.shift, self.weights, params.means, factors, params.weights, groups, self.pooled,
+                    self.reg, self.empty_weight, new_means, new_covariances.reshape(-1, d, d),
+                    new_factors.reshape(-1, d, d), new_weights, log_likelihood)
             else:
                 variances = params.covariances.reshape(n_components, -1)
                 new_covariances, new_factors = np.empty_like(variances), np.empty_like(variances)
-                done = loop(X, shift, weights, kind, params.means, variances, params.weights, groups, reg, reg_mean,
-                            empty_weight, new_means, new_covariances, new_factors, new_weights, log_likelihood)
+                done = compiled(variance_iteration)(
+                    self.X, self.shift, self.weights, self.kind, params.means, variances, params.weights, groups,
+                    self.reg, self.reg_mean, self.empty_weight, new_means, new_covariances, new_factors, new_weights,
+                    log_likelihood)
         if not done:
             return None
         shape = params.covariances.shape
         return MixtureParams(new_weights, new_means, new_covariances.reshape(shape),
                              new_factors.reshape(shape)), log_likelihood
 
-    return iteration
+    def runs(self, params: MixtureParams, groups: int, bounds, limits,
+             tol: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
+        n_components, d = params.means.shape
+        if not self.fits(n_components):
+            return None
+        limits = np.asarray(limits, dtype=np.int64)
+        history = np.empty((groups, int(limits.max(initial=0))))
+        n_done, status = np.zeros(groups, dtype=np.int64), np.zeros(groups, dtype=np.int64)
+        means, weights = params.means.copy(), params.weights.copy()
+        covariances, factors = params.covariances.copy(), params.precisions_cholesky.copy()
+        bounds = np.asarray(bounds, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.full:
+                compiled(full_runs)(
+                    self.X, self.shift, self.weights, means, covariances.reshape(-1, d, d),
+                    factors.reshape(-1, d, d), weights, groups, self.pooled, self.reg, self.empty_weight,
+                    self.total_weight, tol, bounds, limits, history, n_done, status)
+            else:
+                compiled(variance_runs)(
+                    self.X, self.shift, self.weights, self.kind, means, covariances.reshape(n_components, -1),
+                    factors.reshape(n_components, -1), weights, groups, self.reg, self.reg_mean, self.empty_weight,
+                    self.total_weight, tol, bounds, limits, history, n_done, status)
+        return MixtureParams(weights, means, covariances, factors), history, n_done, status
 
 
 _ITERATION_KINDS = {
