@@ -357,3 +357,20 @@ def test_the_compiled_exponential():
     edges = ~normal & (expected > 0)  # subnormal results and overflow
     np.testing.assert_allclose(result[edges], expected[edges], rtol=1e-12, atol=1e-320)
     assert np.isnan(result[-3]) and result[-2] == np.inf and result[-1] == 0.0
+
+
+def test_the_compiled_logarithm():
+    log_in_place = compiled_module.compiled(_estep_loop._log_in_place)
+    rng = np.random.RandomState(0)
+    x = np.concatenate([np.exp(rng.uniform(-700.0, 700.0, 50_000)), 1.0 + rng.uniform(-1e-6, 1e-6, 1000),
+                        rng.uniform(1.0, 9.0, 10_000), [1.0, 2.0, np.sqrt(2.0), np.finfo(float).max,
+                                                        np.finfo(float).tiny, 5e-324, 1e-310, 0.0, -1.0, np.inf,
+                                                        np.nan]])
+    result = x.copy()
+    log_in_place(result)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.log(x)
+    finite = np.isfinite(expected) & (expected != 0.0)
+    np.testing.assert_allclose(result[finite], expected[finite], rtol=2e-15)
+    assert np.all(np.abs(result[expected == 0.0]) <= 1e-300)
+    assert result[-4] == -np.inf and np.isnan(result[-3]) and result[-2] == np.inf and np.isnan(result[-1])
