@@ -135,8 +135,22 @@ def mclust_reference() -> dict:
     return table
 
 
-def main() -> None:
+def single_threaded():
+    """A context in which every thread pool the benchmark uses runs one thread.
+
+    threadpoolctl limits the libraries loaded when the context is entered,
+    so scikit-learn (its OpenMP runtime) and SciPy (its own OpenBLAS) are
+    loaded first; otherwise they would run two threads each, and their
+    threads, still spinning after a fit, would slow the next one.
+    """
+    import scipy.linalg  # noqa: F401
+    import sklearn.mixture  # noqa: F401
     from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="K = 1..4 and two structures only")
@@ -166,7 +180,7 @@ def main() -> None:
     structures = ("full", "spherical") if args.quick else tuple(MCLUST)
     counts = range(1, 5) if args.quick else range(1, 10)
     cells = []
-    with threadpool_limits(1):
+    with single_threaded():
         for path in sorted(DATA.glob("*.csv")):
             X = load(path.stem)
             for structure in structures:
@@ -191,7 +205,7 @@ def main() -> None:
                         if n in STRATEGIES or n == SKLEARN), flush=True)
 
     summary = summarise(cells)
-    with threadpool_limits(1):
+    with single_threaded():
         selectors = selector_times(structures, counts)
     out = HERE / "results" / ("starts-quick.json" if args.quick else "starts.json")
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "settings": SETTINGS, "cells": cells,
@@ -273,15 +287,13 @@ BUDGETS = {
 
 def budgets() -> None:
     """Run :data:`BUDGETS` on the cells of ``results/starts.json``; write ``results/starts-budgets.json``."""
-    from threadpoolctl import threadpool_limits
-
     import gaussmix.em.search as search_module
 
     results = json.loads((HERE / "results" / "starts.json").read_text())
     cells = results["cells"]
     sklearn_time = sum(c[SKLEARN][2] for c in cells)
     rows = {}
-    with threadpool_limits(1):
+    with single_threaded():
         for name, (options, constants) in BUDGETS.items():
             saved = {key: getattr(search_module, key) for key in constants}
             for key, value in constants.items():
@@ -317,8 +329,6 @@ def variant(constants: dict[str, str], random_states: list[int]) -> None:
     of ``results/starts.json`` and for each of ``random_states``: the share of the cells whose best known each
     reaches (held out), per random state and on average, and the time ratio. Without ``constants``, the default
     alone, and the share reached by the best of ``m`` of its searches with different random states."""
-    from threadpoolctl import threadpool_limits
-
     import gaussmix.em.search as search_module
 
     cells = json.loads((HERE / "results" / "starts.json").read_text())["cells"]
@@ -327,7 +337,7 @@ def variant(constants: dict[str, str], random_states: list[int]) -> None:
     settings = {"default": defaults, "variant": values} if values else {"default": defaults}
     outcomes = {name: {state: [] for state in random_states} for name in settings}
     seconds = dict.fromkeys(settings, 0.0)
-    with threadpool_limits(1):
+    with single_threaded():
         for state in random_states:
             options = dict(init_params="emem", n_init=10, random_state=state)
             for cell in cells:
