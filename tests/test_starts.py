@@ -462,6 +462,7 @@ def test_swaps_are_a_short_check_where_the_continued_runs_agree(monkeypatch):
     original = search._random_swaps
     monkeypatch.setattr(search, "_random_swaps", recording)
     monkeypatch.setattr(search, "AGREED_WORK", 0.0)
+    monkeypatch.setattr(search, "SEARCHES", 2)  # five short runs a search: here each one's continued runs agree
     X, _ = separated_clusters()
     model = GaussianMixture(3, init_params="emem", n_init=10, random_state=1).fit(X)
     assert calls == [(0.0, search.AGREED_PATIENCE)] * search.n_searches(10)  # each search's continued runs agree

@@ -68,9 +68,10 @@ default="kmeans"
         after Biernacki, Celeux & Govaert 2003): ``n_init`` starts (the first
         by k-means, the others from distinct random rows) each run at most
         20 EM iterations, or until the lower bound changes by less than
-        ``max(tol, 1e-3)``. The short runs are dealt in turn to two
-        independent searches (one search where there are fewer than six),
-        and the better of their results is kept. In each search, the 3 best
+        ``max(tol, 1e-3)``. The short runs are dealt in turn to three
+        independent searches (one search where there are fewer than six
+        short runs, two where there are fewer than nine), and the best of
+        their results is kept. In each search, the 3 best
         short runs (fewest collapsed components first, then the highest
         bound) continue to convergence (more, one at a time, while all of
         those collapsed). The best of them

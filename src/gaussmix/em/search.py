@@ -51,8 +51,9 @@ SHORT_EM_CONTINUED = 3
 #: The short runs are dealt in turn to this many independent searches (fewer where there are fewer
 #: than SHORT_EM_CONTINUED short runs for each), each continued, refined and swapped on its own; the
 #: best of their results wins. Two searches from five starts each reach the best known optimum more
-#: often than one from ten with twice its swaps: a search's swaps stay in the basin it found.
-SEARCHES = 2
+#: often than one from ten with twice its swaps (a search's swaps stay in the basin it found), and
+#: three from three or four more often still (benchmarks/README.md).
+SEARCHES = 3
 
 
 def short_em_method(start: int) -> InitMethod:
