@@ -258,6 +258,55 @@ def test_a_fit_at_the_best_optimum_is_left_as_it_is():
     assert _split_and_merge(data.source, model, [start], settings, itertools.count(), FitObserver()) is start
 
 
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_move_starts_are_each_moves_statistics_and_m_step(structure):
+    """Every move's start (one pass over the rows for them all, or one each with a shared covariance) is the
+    M-step of the fit's responsibilities with one component removed and another cut in two."""
+    from gaussmix.em.fit import maximum_likelihood
+    from gaussmix.em.splitmerge import candidate_moves, component_covariances, move_starts
+
+    X, _ = separated_clusters()
+    fit = stuck_fit(X, structure)
+    settings = FitSettings(3, get_structure(structure), "emem", 1, 1e-8, 1e-6, 1000)
+    source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
+    model = maximum_likelihood(source, settings)
+    params = as_result(fit).params
+    moves = candidate_moves(params, component_covariances(source, model.structure, params, np.full(2, 1e-6)), 4)
+    assert len(moves) == 4
+    starts = move_starts(source, model, params, moves)
+    from scipy.stats import multivariate_normal
+
+    full = {"full": lambda c: c, "tied": lambda c: np.repeat(c[None], 3, axis=0),
+            "diag": lambda c: np.stack([np.diag(v) for v in c]),
+            "spherical": lambda c: np.stack([v * np.eye(2) for v in c])}[structure](fit.covariances_)
+    log_prob = np.stack([np.log(fit.weights_[k]) + multivariate_normal(fit.means_[k], full[k]).logpdf(X)
+                         for k in range(3)], axis=1)
+    reg = model.scale.reg
+    for ((drop, split), direction), start in zip(moves, starts):
+        removed = log_prob.copy()
+        removed[:, drop] = -np.inf
+        top = removed.max(axis=1, keepdims=True)
+        resp = np.exp(removed - top)
+        resp /= resp.sum(axis=1, keepdims=True)
+        upper = (X - params.means[split]) @ direction > 0
+        resp[:, drop], resp[:, split] = resp[:, split] * upper, resp[:, split] * ~upper
+        counts = resp.sum(axis=0)
+        means = resp.T @ X / counts[:, None]
+        scatter = np.stack([(resp[:, k, None] * (X - means[k])).T @ (X - means[k]) for k in range(3)])
+        if structure == "full":
+            expected = scatter / counts[:, None, None] + np.diag(reg)
+        elif structure == "tied":
+            expected = scatter.sum(axis=0) / counts.sum() + np.diag(reg)
+        elif structure == "diag":
+            expected = np.stack([np.diag(m) for m in scatter]) / counts[:, None] + reg
+        else:
+            expected = np.trace(scatter, axis1=1, axis2=2) / (2 * counts) + reg.mean()
+        np.testing.assert_allclose(start.weights, counts / counts.sum(), rtol=1e-9)
+        np.testing.assert_allclose(start.means, means, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(start.covariances, expected, rtol=1e-7, atol=1e-9)
+    assert move_starts(source, model, params, []) == []
+
+
 def as_result(model, source_model=None):
     """A fitted estimator's parameters and bound as an EM result (collapsed components judged by ``source_model``)."""
     from gaussmix.em.loop import EMResult

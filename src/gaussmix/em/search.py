@@ -22,7 +22,6 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix._namespace import NUMPY
-from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.em.batch import EMRuns
 from gaussmix.em.init import InitMethod, seeding_rows
 from gaussmix.em.kernels import weighted_log_prob
@@ -30,12 +29,7 @@ from gaussmix.em.kmeans import seed_centers
 from gaussmix.em.loop import EMResult
 from gaussmix.em.observers import IterationCount
 from gaussmix.em.params import MixtureParams, kernel_terms
-from gaussmix.em.splitmerge import (
-    SplitResponsibilities,
-    candidate_moves,
-    component_covariances,
-    swapped,
-)
+from gaussmix.em.splitmerge import candidate_moves, component_covariances, move_starts, swapped
 
 if TYPE_CHECKING:
     from gaussmix.em.fit import FitSettings
@@ -245,16 +239,14 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     structure, n_components = model.structure, settings.n_components
     floor = np.maximum(model.scale.reg, 1e-6 * model.scale.scale)
 
-    def move_start(i: int) -> MixtureParams | None:
-        move, direction = moves[i]
-        responsibilities = SplitResponsibilities(structure, best.params, move, direction)
-        try:
-            return model.update(source.statistics(structure, responsibilities, n_components), None)[0]
-        except (FitError, SingularCovarianceError):
-            return None
-
     covariances = component_covariances(source, structure, best.params, floor)
     moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
+    if structure.layout.per_component:  # every move's statistics from one pass over the rows
+        move_start = move_starts(source, model, best.params, moves).__getitem__
+    else:
+        def move_start(i: int) -> MixtureParams | None:  # a pass each, made when the move's turn comes
+            return move_starts(source, model, best.params, [moves[i]])[0]
+
     # the moves in order, as if each ran when its turn came (a batch runs them all at once)
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
                         max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens)

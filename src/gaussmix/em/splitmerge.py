@@ -30,14 +30,16 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix._errors import FitError
 from gaussmix.covariance._layout import Layout
+from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._registry import UNCONSTRAINED_STRUCTURE, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.kernels import RESPONSIBILITIES, TermsResponsibilities
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
-__all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covariances", "swapped"]
+__all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covariances", "move_starts", "swapped"]
 
 #: A move: (component to remove, component to split).
 Move = tuple[int, int]
@@ -46,34 +48,66 @@ DIRECTION_RANK = 2
 
 
 class SplitResponsibilities(TermsResponsibilities):
-    """The responsibilities of a move (see the module docstring), computed chunk by chunk.
+    """The responsibilities of moves (see the module docstring), computed chunk by chunk.
 
-    With ``move=None`` these are the fit's own responsibilities.
+    ``moves`` is a list of ``(move, direction)``; each move's ``K``
+    responsibilities follow the previous one's (``len(moves) K`` columns),
+    all from one evaluation of the fit's log-probabilities. With
+    ``moves=None`` these are the fit's own responsibilities.
     """
 
-    def __init__(self, structure: CovarianceStructure, params: MixtureParams, move: Move | None = None,
-                 direction: np.ndarray | None = None):
-        weights = params.weights.copy()
-        if move is not None:
-            weights[move[0]] = 0.0  # its rows go to the others, in proportion to their responsibilities
-        shifted = MixtureParams(weights, params.means, params.covariances, params.precisions_cholesky)
-        super().__init__(structure.layout, kernel_terms(structure, shifted, params.means.T @ params.weights))
-        self.move, self.direction, self.means = move, direction, params.means
+    def __init__(self, structure: CovarianceStructure, params: MixtureParams,
+                 moves: list[tuple[Move, np.ndarray]] | None = None):
+        super().__init__(structure.layout, kernel_terms(structure, params, params.means.T @ params.weights))
+        self.moves, self.means = moves, params.means
 
     def __call__(self, data: Any, start: int, stop: int, Xc: Any) -> Any:
         xp, dtype = data.xp, data.dtype
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            resp = RESPONSIBILITIES(xp, self.log_prob(data, Xc))
-        if self.move is None:
-            return resp
-        drop, split = self.move
-        centre = xp.asarray(self.means[split], dtype=dtype)
-        side = (Xc - centre[None, :]) @ xp.asarray(self.direction, dtype=dtype)
-        upper = xp.where(side > 0, 1.0, 0.0)
-        columns = [resp[:, k] for k in range(resp.shape[1])]
-        columns[drop] = columns[split] * upper
-        columns[split] = columns[split] * (1.0 - upper)
+            log_prob = self.log_prob(data, Xc)
+            if self.moves is None:
+                return RESPONSIBILITIES(xp, log_prob)
+            columns = []
+            for (drop, split), direction in self.moves:
+                removed = np.zeros(self.means.shape[0])
+                removed[drop] = -np.inf  # its rows go to the others, in proportion to their responsibilities
+                resp = RESPONSIBILITIES(xp, log_prob + xp.asarray(removed, dtype=dtype)[None, :])
+                centre = xp.asarray(self.means[split], dtype=dtype)
+                side = (Xc - centre[None, :]) @ xp.asarray(direction, dtype=dtype)
+                upper = xp.where(side > 0, 1.0, 0.0)
+                own = [resp[:, k] for k in range(resp.shape[1])]
+                own[drop] = own[split] * upper
+                own[split] = own[split] * (1.0 - upper)
+                columns.extend(own)
         return xp.stack(columns, axis=1)
+
+
+def move_starts(source: DataSource, model: Any, params: MixtureParams,
+                moves: list[tuple[Move, np.ndarray]]) -> list[MixtureParams | None]:
+    """The parameters EM continues from after each of ``moves`` of the fit ``params``: the statistics of the
+    move's responsibilities and one M-step of ``model`` (None where that fails).
+
+    With a covariance per component the statistics of every move come from
+    one pass over the rows (each move's components are its own); with a
+    shared covariance, one pass each.
+    """
+    structure, n_components = model.structure, params.n_components
+    if not moves:
+        return []
+    if not structure.layout.per_component:
+        stats = [source.statistics(structure, SplitResponsibilities(structure, params, [move]), n_components)
+                 for move in moves]
+    else:
+        together = source.statistics(structure, SplitResponsibilities(structure, params, moves),
+                                     len(moves) * n_components)
+        stats = [together.part(slice(i * n_components, (i + 1) * n_components)) for i in range(len(moves))]
+    starts = []
+    for part in stats:
+        try:
+            starts.append(model.update(part, None)[0])
+        except (FitError, SingularCovarianceError):
+            starts.append(None)
+    return starts
 
 
 def component_covariances(

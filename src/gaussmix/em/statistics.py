@@ -69,6 +69,12 @@ class Statistics:
             total_weight=self.total_weight + other.total_weight,
         )
 
+    def part(self, components: slice) -> Statistics:
+        """The statistics of some of the components (a per-component layout's), with the same totals."""
+        shift = self.shift if np.ndim(self.shift) == 1 else self.shift[components]
+        return Statistics(shift, self.counts[components], self.first[components], self.second[components],
+                          self.log_likelihood, self.total_weight)
+
     def to_numpy(self, xp: ArrayNamespace) -> Statistics:
         """These statistics with NumPy float64 arrays (one transfer from the device).
 
