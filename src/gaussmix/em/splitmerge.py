@@ -125,17 +125,28 @@ def component_covariances(
     return covariances + np.diag(floor)[None, :, :]
 
 
-def _log_overlap(means: np.ndarray, covariances: np.ndarray, log_dets: np.ndarray, i: int, j: int) -> float:
-    """Minus the Bhattacharyya distance between components ``i`` and ``j`` (0 when identical)."""
-    average = 0.5 * (covariances[i] + covariances[j])
-    diff = means[i] - means[j]
-    try:
+def _log_overlaps(means: np.ndarray, covariances: np.ndarray, log_dets: np.ndarray, first: np.ndarray,
+                  second: np.ndarray) -> np.ndarray:
+    """Minus the Bhattacharyya distance between components ``first[p]`` and ``second[p]`` for each pair ``p``
+    (0 when identical; -inf where their average covariance has no Cholesky factor)."""
+    average = 0.5 * (covariances[first] + covariances[second])
+    diff = means[first] - means[second]
+    try:  # all at once; one by one only when some average has no factor
         chol = np.linalg.cholesky(average)
+        factored = np.ones(len(first), dtype=bool)
     except np.linalg.LinAlgError:
-        return -np.inf
-    z = np.linalg.solve(chol, diff)
-    log_det = 2 * np.sum(np.log(np.diag(chol)))
-    return -(0.125 * z @ z + 0.5 * (log_det - 0.5 * (log_dets[i] + log_dets[j])))
+        chol = np.stack([np.eye(average.shape[-1])] * len(first))
+        factored = np.zeros(len(first), dtype=bool)
+        for p, matrix in enumerate(average):
+            try:
+                chol[p] = np.linalg.cholesky(matrix)
+                factored[p] = True
+            except np.linalg.LinAlgError:
+                pass
+    z = np.linalg.solve(chol, diff[:, :, None])[:, :, 0]
+    log_det = 2 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+    values = -(0.125 * np.sum(z * z, axis=1) + 0.5 * (log_det - 0.5 * (log_dets[first] + log_dets[second])))
+    return np.where(factored, values, -np.inf)
 
 
 def _settled(values):
@@ -175,11 +186,15 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     k = weights.shape[0]
     if k < 2:
         return []
-    log_dets = np.array([np.linalg.slogdet(c)[1] for c in covariances])
+    log_dets = np.linalg.slogdet(covariances)[1]
     removals: list[int] = [int(j) for j in np.flatnonzero(weights <= 0)]
     removals += [int(j) for j in collapsed if int(j) not in removals]
-    overlaps = [(_settled(_log_overlap(means, covariances, log_dets, i, j)), i, j)
-                for i in range(k) for j in range(i + 1, k) if weights[i] > 0 and weights[j] > 0]
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k) if weights[i] > 0 and weights[j] > 0]
+    overlaps = []
+    if pairs:
+        first, second = (np.array(side) for side in zip(*pairs))
+        values = _settled(_log_overlaps(means, covariances, log_dets, first, second))
+        overlaps = [(float(value), i, j) for value, (i, j) in zip(np.atleast_1d(values), pairs)]
     for _, i, j in sorted(overlaps, key=lambda item: (-item[0], item[1], item[2])):
         lighter = j if weights[j] <= weights[i] else i
         if lighter not in removals:
@@ -191,7 +206,8 @@ def candidate_moves(params: MixtureParams, covariances: np.ndarray, n_moves: int
     with np.errstate(divide="ignore"):
         spread_score = _settled(np.where(weights > 0, np.log(weights) + log_dets / (2 * d), -np.inf))
     splits = [int(j) for j in np.argsort(-spread_score, kind="stable") if weights[j] > 0 and int(j) not in collapsed]
-    directions = {split: _signed(np.linalg.eigh(covariances[split])[1][:, ::-1]) for split in splits}
+    vectors = np.linalg.eigh(covariances[splits])[1] if splits else []
+    directions = {split: _signed(vectors[i][:, ::-1]) for i, split in enumerate(splits)}
     ranked = sorted(
         (a + b + DIRECTION_RANK * c, a, b, c, drop, split)
         for a, drop in enumerate(removals) for b, split in enumerate(splits) if drop != split
