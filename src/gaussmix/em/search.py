@@ -251,18 +251,21 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
                         max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens)
     trials: list[EMResult] = []
-    for trial in _trials(trial_runs, len(moves), model, counter, observer):
+    for trial in _trials(trial_runs, len(moves), model, counter, observer, judged=False):
         budget[0] -= 1
         if trial is None:
             continue
-        if _improves(trial, best, settings.tol):
-            result = _continued_one(source, model, trial, settings, counter, observer)
-            if result is not None and _improves(result, best, settings.tol):
-                return result
-        else:
-            trials.append(trial)
+        # a trial can beat a fit without collapsed components only by a higher bound: only then is it judged
+        if best.collapsed or trial.lower_bound > best.lower_bound + settings.tol:
+            trial = replace(trial, collapsed=model.collapsed(trial.params))
+            if _improves(trial, best, settings.tol):
+                result = _continued_one(source, model, trial, settings, counter, observer)
+                if result is not None and _improves(result, best, settings.tol):
+                    return result
+                continue
+        trials.append(trial)
     if trials:
-        result = _continued_one(source, model, min(trials, key=_rank), settings, counter, observer)
+        result = _continued_one(source, model, _best(trials, model), settings, counter, observer)
         if result is not None and _improves(result, best, settings.tol):
             return result
     return None
