@@ -693,8 +693,8 @@ def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weight
                   empty_weight, total_weight, tol, bounds, limits, history, n_done, status):
     """EM iterations (:func:`variance_iteration`) of each of ``groups`` mixtures until it stops, in place.
 
-    Mixture ``g`` (its ``K`` consecutive components of ``means``,
-    ``variances``, their precisions' factors ``factors`` and ``mix_weights``)
+    Mixture ``g`` (its ``K`` consecutive rows of ``means``, ``variances``,
+    their precisions' factors ``factors`` and ``mix_weights`` (C, 1))
     starts from the bound ``bounds[g]`` and makes at most ``limits[g]``
     iterations; it stops where its bound (log-likelihood over
     ``total_weight``) changes by less than ``tol``, or before an iteration
@@ -703,6 +703,7 @@ def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weight
     stopped (``RUN_*``), and the parameter arrays hold its last iterate.
     The mixtures still going make each iteration together, as one
     :func:`variance_iteration` would (each mixture's arithmetic is its own).
+    Every parameter array is 2-d, so that the bookkeeping compiles once.
     """
     size = means.shape[0] // groups
     data = _prepared(X, shift, False, kind == SCALAR)
@@ -715,8 +716,8 @@ def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weight
         new_m, new_v, new_f, new_w = np.empty_like(m), np.empty_like(v), np.empty_like(f), np.empty_like(w)
         log_likelihood = np.zeros(count)
         ok = np.ones(count, dtype=np.bool_)
-        _variance_step(data, shift, weights, kind, m, v, w, count, reg, reg_mean, empty_weight, new_m, new_v, new_f,
-                       new_w, log_likelihood, ok)
+        _variance_step(data, shift, weights, kind, m, v, w.reshape(w.shape[0]), count, reg, reg_mean, empty_weight,
+                       new_m, new_v, new_f, new_w.reshape(w.shape[0]), log_likelihood, ok)
         stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
         _stopped(means, m, new_m, going, stops, size)
         _stopped(variances, v, new_v, going, stops, size)
@@ -733,9 +734,11 @@ def full_runs(X, shift, weights, means, covariances, factors, mix_weights, group
     """EM iterations (:func:`full_iteration`) of each of ``groups`` mixtures until it stops, in place.
 
     As :func:`variance_runs`; ``covariances`` and ``factors`` hold one
-    matrix per component, or with ``pooled`` one per mixture.
+    matrix per component, or with ``pooled`` one per mixture, each as a row
+    of ``d * d`` entries.
     """
     size = means.shape[0] // groups
+    d = means.shape[1]
     own = 1 if pooled else size
     data = _prepared(X, shift, True, False)
     going = np.arange(groups)
@@ -744,12 +747,13 @@ def full_runs(X, shift, weights, means, covariances, factors, mix_weights, group
     n_done[:] = 0
     while going.shape[0] > 0:
         count = going.shape[0]
-        each = f if not pooled else _repeated(f, size)  # the factor of each component
+        each = _repeated(f, size) if pooled else f  # the factor of each component
         new_m, new_s, new_f, new_w = np.empty_like(m), np.empty_like(s), np.empty_like(f), np.empty_like(w)
         log_likelihood = np.zeros(count)
         ok = np.ones(count, dtype=np.bool_)
-        _full_step(data, shift, weights, m, each, w, count, pooled, reg, empty_weight, new_m, new_s, new_f, new_w,
-                   log_likelihood, ok)
+        _full_step(data, shift, weights, m, each.reshape((each.shape[0], d, d)), w.reshape(w.shape[0]), count,
+                   pooled, reg, empty_weight, new_m, new_s.reshape((s.shape[0], d, d)),
+                   new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok)
         stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
         _stopped(means, m, new_m, going, stops, size)
         _stopped(covariances, s, new_s, going, stops, own)
@@ -792,23 +796,26 @@ def _stopped(out, old, new, going, stops, size):
 
 
 def _put(out, values, g, a, size):
-    """Mixture ``g``'s ``size`` consecutive entries of ``out`` := those at position ``a`` of ``values``."""
-    out[g * size:(g + 1) * size] = values[a * size:(a + 1) * size]
+    """Rows ``g size`` to ``(g + 1) size`` of ``out`` := those from ``a size`` of ``values`` (both 2-d)."""
+    for i in range(size):
+        for j in range(values.shape[1]):
+            out[g * size + i, j] = values[a * size + i, j]
 
 
 def _kept(values, kept, size):
-    """The entries of the mixtures at positions ``kept`` (``size`` consecutive entries each), in order."""
-    out = np.empty((kept.shape[0] * size,) + values.shape[1:])
+    """The rows of the mixtures at positions ``kept`` (``size`` consecutive rows each), in order."""
+    out = np.empty((kept.shape[0] * size, values.shape[1]))
     for i in range(kept.shape[0]):
-        out[i * size:(i + 1) * size] = values[kept[i] * size:(kept[i] + 1) * size]
+        _put(out, values, i, kept[i], size)
     return out
 
 
-def _repeated(factors, size):
-    """Each of ``factors`` (one per mixture) ``size`` times in a row."""
-    out = np.empty((factors.shape[0] * size,) + factors.shape[1:])
+def _repeated(values, size):
+    """Each row of ``values`` (one per mixture) ``size`` times in a row."""
+    out = np.empty((values.shape[0] * size, values.shape[1]))
     for i in range(out.shape[0]):
-        out[i] = factors[i // size]
+        for j in range(values.shape[1]):
+            out[i, j] = values[i // size, j]
     return out
 
 

@@ -407,20 +407,24 @@ class _CompiledEM:
         limits = np.asarray(limits, dtype=np.int64)
         history = np.empty((groups, int(limits.max(initial=0))))
         n_done, status = np.zeros(groups, dtype=np.int64), np.zeros(groups, dtype=np.int64)
-        means, weights = params.means.copy(), params.weights.copy()
-        covariances, factors = params.covariances.copy(), params.precisions_cholesky.copy()
+        # every parameter array as a 2-d copy: one row per component (or shared matrix)
+        means, weights = params.means.copy(), params.weights.reshape(-1, 1).copy()
+        rows = params.covariances.size // (d * d) if self.full else n_components
+        covariances = params.covariances.reshape(rows, -1).copy()
+        factors = params.precisions_cholesky.reshape(rows, -1).copy()
         bounds = np.asarray(bounds, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             if self.full:
                 compiled(full_runs)(
-                    self.X, self.shift, self.weights, means, covariances.reshape(-1, d, d),
-                    factors.reshape(-1, d, d), weights, groups, self.pooled, self.reg, self.empty_weight,
-                    self.total_weight, tol, bounds, limits, history, n_done, status)
+                    self.X, self.shift, self.weights, means, covariances, factors, weights, groups, self.pooled,
+                    self.reg, self.empty_weight, self.total_weight, tol, bounds, limits, history, n_done, status)
             else:
                 compiled(variance_runs)(
-                    self.X, self.shift, self.weights, self.kind, means, covariances.reshape(n_components, -1),
-                    factors.reshape(n_components, -1), weights, groups, self.reg, self.reg_mean, self.empty_weight,
-                    self.total_weight, tol, bounds, limits, history, n_done, status)
+                    self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
+                    self.reg, self.reg_mean, self.empty_weight, self.total_weight, tol, bounds, limits, history,
+                    n_done, status)
+        shape = params.covariances.shape
+        weights, covariances, factors = weights.reshape(-1), covariances.reshape(shape), factors.reshape(shape)
         return MixtureParams(weights, means, covariances, factors), history, n_done, status
 
 
