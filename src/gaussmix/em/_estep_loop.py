@@ -19,10 +19,10 @@ layout (numba compiles each set of argument types once), so the arrays a
 layout does not use are empty; :data:`KINDS` names which arrays each layout
 fills.
 
-:func:`variance_iteration` and :func:`full_iteration` make a whole EM
-iteration (E-step, statistics and M-step) of one or several mixtures from
-the same passes, and :func:`variance_runs` and :func:`full_runs` iterate
-until each mixture converges; they live here because a compiled function
+:func:`variance_runs` and :func:`full_runs` make whole EM iterations
+(E-step, statistics and M-step) of one or several mixtures from the same
+passes, until each mixture converges (one iteration, with a limit of one);
+they live here because a compiled function
 can call only the compiled functions of its own module. Everything here is
 in the subset of Python numba compiles; nothing imports numba.
 """
@@ -486,8 +486,8 @@ def _pooled_diagonal_second(centred, row_weights, second):
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean,
-                       empty_weight, new_means, new_variances, new_precisions, new_weights, log_likelihood):
+def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean, empty_weight,
+                   new_means, new_variances, new_precisions, new_weights, log_likelihood, ok):
     """One EM iteration of ``groups`` mixtures with diagonal (``DIAGONAL``) or scalar (``SCALAR``) variances.
 
     The E-step (as :func:`estep_rows`) under the parameters ``means`` (C, d),
@@ -497,23 +497,13 @@ def variance_iteration(X, shift, weights, kind, means, variances, mix_weights, g
     precisions' Cholesky factors ``1 / sqrt(variance)``. ``log_likelihood``
     (groups,) receives each mixture's weighted log-likelihood.
 
-    Returns False, leaving the outputs incomplete, where the iteration needs
+    The rows are as :func:`_prepared` gives them. ``ok[g]`` := False
+    (mixture ``g``'s outputs then incomplete) where its iteration needs
     more than these arithmetic steps: a weight that is 0, a log-likelihood
     that is not finite, a component with at most ``empty_weight`` of
     responsibility, or a variance that is not positive and finite. The
-    caller then makes the iteration its general way.
+    caller then makes that iteration its general way.
     """
-    ok = np.ones(groups, dtype=np.bool_)
-    _variance_step(_prepared(X, shift, False, kind == SCALAR), shift, weights, kind, means, variances, mix_weights,
-                   groups, reg, reg_mean, empty_weight, new_means, new_variances, new_precisions, new_weights,
-                   log_likelihood, ok)
-    return ok.all()
-
-
-def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean, empty_weight,
-                   new_means, new_variances, new_precisions, new_weights, log_likelihood, ok):
-    """:func:`variance_iteration` on the rows as :func:`_prepared` gives them; ``ok[g]`` := False for each
-    mixture ``g`` whose iteration is not plain arithmetic (its outputs are then incomplete)."""
     n_components, d = means.shape
     size = n_components // groups
     for c in range(n_components):
@@ -580,9 +570,9 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
             new_precisions[c, 0] = 1.0 / math.sqrt(value)
 
 
-def full_iteration(X, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight,
-                   new_means, new_covariances, new_factors, new_weights, log_likelihood):
-    """One EM iteration of ``groups`` mixtures with full covariances (see :func:`variance_iteration`).
+def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, new_means,
+               new_covariances, new_factors, new_weights, log_likelihood, ok):
+    """One EM iteration of ``groups`` mixtures with full covariances (see :func:`_variance_step`).
 
     ``factors`` (C, d, d) are the precisions' upper-triangular Cholesky
     factors ``U`` (precision ``U U'``) of each component. The M-step
@@ -591,18 +581,9 @@ def full_iteration(X, shift, weights, means, factors, mix_weights, groups, poole
     are then its own, repeated), adds ``reg`` (d,) to its diagonal and
     factors it (lower Cholesky factor ``L``, then ``U = (L^-1)'``) into
     ``new_covariances`` and ``new_factors`` (C or ``groups``, d, d).
-    Returns False where :func:`variance_iteration` does, or where a new
-    covariance has no Cholesky factor.
+    ``ok[g]`` := False where :func:`_variance_step` says so, or where a new
+    covariance of mixture ``g`` has no Cholesky factor.
     """
-    ok = np.ones(groups, dtype=np.bool_)
-    _full_step(_prepared(X, shift, True, False), shift, weights, means, factors, mix_weights, groups, pooled, reg,
-               empty_weight, new_means, new_covariances, new_factors, new_weights, log_likelihood, ok)
-    return ok.all()
-
-
-def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, new_means,
-               new_covariances, new_factors, new_weights, log_likelihood, ok):
-    """:func:`full_iteration` on the rows as :func:`_prepared` gives them; ``ok`` as in :func:`_variance_step`."""
     n_components, d = means.shape
     size = n_components // groups
     for c in range(n_components):
@@ -691,7 +672,7 @@ RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL = range(3)
 
 def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weights, groups, reg, reg_mean,
                   empty_weight, total_weight, tol, bounds, limits, history, n_done, status):
-    """EM iterations (:func:`variance_iteration`) of each of ``groups`` mixtures until it stops, in place.
+    """EM iterations (:func:`_variance_step`) of each of ``groups`` mixtures until it stops, in place.
 
     Mixture ``g`` (its ``K`` consecutive rows of ``means``, ``variances``,
     their precisions' factors ``factors`` and ``mix_weights`` (C, 1))
@@ -702,7 +683,7 @@ def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weight
     ``history[g]``; ``n_done[g]`` counts them, ``status[g]`` says why it
     stopped (``RUN_*``), and the parameter arrays hold its last iterate.
     The mixtures still going make each iteration together, as one
-    :func:`variance_iteration` would (each mixture's arithmetic is its own).
+    :func:`_variance_step` would (each mixture's arithmetic is its own).
     Every parameter array is 2-d, so that the bookkeeping compiles once.
     """
     size = means.shape[0] // groups
@@ -731,7 +712,7 @@ def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weight
 
 def full_runs(X, shift, weights, means, covariances, factors, mix_weights, groups, pooled, reg, empty_weight,
               total_weight, tol, bounds, limits, history, n_done, status):
-    """EM iterations (:func:`full_iteration`) of each of ``groups`` mixtures until it stops, in place.
+    """EM iterations (:func:`_full_step`) of each of ``groups`` mixtures until it stops, in place.
 
     As :func:`variance_runs`; ``covariances`` and ``factors`` hold one
     matrix per component, or with ``pooled`` one per mixture, each as a row

@@ -26,7 +26,7 @@ from gaussmix.covariance import layouts
 from gaussmix.covariance._layout import Layout
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
-from gaussmix.em._estep_loop import estep_rows, full_iteration, full_runs, variance_iteration, variance_runs
+from gaussmix.em._estep_loop import estep_rows, full_runs, variance_runs
 from gaussmix.em.models import EMPTY_COMPONENT_FRACTION, MaximumLikelihood
 from gaussmix.em.params import KernelTerms, MixtureParams, log_norms
 from gaussmix.em.statistics import Statistics
@@ -303,7 +303,7 @@ def compiled_em_iteration(source: Any, model: Any) -> Callable[[MixtureParams, i
     :mod:`gaussmix.em.batch` holds them) and each mixture's log-likelihood
     under ``params``, or None where the iteration is not plain arithmetic (a
     dropped or emptied component, a density of 0, a covariance that is not
-    positive definite; see :func:`~gaussmix.em._estep_loop.variance_iteration`)
+    positive definite; see :func:`~gaussmix.em._estep_loop._variance_step`)
     or the data are too large for it (:data:`COMPILED_MAX_WORK`): the caller
     then makes it its general way, whose results these are up to rounding.
     None instead of a function where numba is unavailable, the layout is
@@ -361,7 +361,7 @@ class _CompiledEM:
         terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
         if source.n_samples * (terms + 4) > COMPILED_MAX_WORK:  # too large even for one component: no copy
             return None
-        if compiled(full_iteration) is None:
+        if compiled(full_runs) is None:
             return None
         rows = getattr(source, "float64_rows", lambda: None)()
         return None if rows is None else cls(source, model, kind, terms, rows)
@@ -371,36 +371,20 @@ class _CompiledEM:
         return self.n_rows * n_components * (self.terms + 4) <= COMPILED_MAX_WORK
 
     def iteration(self, params: MixtureParams, groups: int) -> tuple[MixtureParams, np.ndarray] | None:
-        n_components, d = params.means.shape
-        if not self.fits(n_components):
+        """One iteration of every mixture: a compiled run with a limit of one (bounds as log-likelihoods)."""
+        made = self._runs(params, groups, np.full(groups, -np.inf), np.ones(groups, dtype=np.int64), -1.0, 1.0)
+        if made is None or np.any(made[3] == _estep_loop.RUN_GENERAL):
             return None
-        new_means, new_weights = np.empty_like(params.means), np.empty(n_components)
-        log_likelihood = np.zeros(groups)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if self.full:
-                factors = params.precisions_cholesky
-                if self.pooled:  # one covariance per mixture (stacked, or alone): repeated for its components
-                    factors = np.repeat(factors.reshape(-1, d, d), n_components // groups, axis=0)
-                new_covariances, new_factors = np.empty_like(params.covariances), np.empty_like(params.covariances)
-                done = compiled(full_iteration)(
-                    self.X, self.shift, self.weights, params.means, factors, params.weights, groups, self.pooled,
-                    self.reg, self.empty_weight, new_means, new_covariances.reshape(-1, d, d),
-                    new_factors.reshape(-1, d, d), new_weights, log_likelihood)
-            else:
-                variances = params.covariances.reshape(n_components, -1)
-                new_covariances, new_factors = np.empty_like(variances), np.empty_like(variances)
-                done = compiled(variance_iteration)(
-                    self.X, self.shift, self.weights, self.kind, params.means, variances, params.weights, groups,
-                    self.reg, self.reg_mean, self.empty_weight, new_means, new_covariances, new_factors, new_weights,
-                    log_likelihood)
-        if not done:
-            return None
-        shape = params.covariances.shape
-        return MixtureParams(new_weights, new_means, new_covariances.reshape(shape),
-                             new_factors.reshape(shape)), log_likelihood
+        new, history = made[:2]
+        return new, history[:, 0]
 
     def runs(self, params: MixtureParams, groups: int, bounds, limits,
              tol: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
+        return self._runs(params, groups, bounds, limits, tol, self.total_weight)
+
+    def _runs(self, params: MixtureParams, groups: int, bounds, limits, tol: float,
+              total_weight: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`runs`, with bounds that are log-likelihoods over ``total_weight``."""
         n_components, d = params.means.shape
         if not self.fits(n_components):
             return None
@@ -417,11 +401,11 @@ class _CompiledEM:
             if self.full:
                 compiled(full_runs)(
                     self.X, self.shift, self.weights, means, covariances, factors, weights, groups, self.pooled,
-                    self.reg, self.empty_weight, self.total_weight, tol, bounds, limits, history, n_done, status)
+                    self.reg, self.empty_weight, total_weight, tol, bounds, limits, history, n_done, status)
             else:
                 compiled(variance_runs)(
                     self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
-                    self.reg, self.reg_mean, self.empty_weight, self.total_weight, tol, bounds, limits, history,
+                    self.reg, self.reg_mean, self.empty_weight, total_weight, tol, bounds, limits, history,
                     n_done, status)
         shape = params.covariances.shape
         weights, covariances, factors = weights.reshape(-1), covariances.reshape(shape), factors.reshape(shape)
