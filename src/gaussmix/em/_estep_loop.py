@@ -19,10 +19,9 @@ layout (numba compiles each set of argument types once), so the arrays a
 layout does not use are empty; :data:`KINDS` names which arrays each layout
 fills.
 
-:func:`variance_runs` and :func:`full_runs` make whole EM iterations
-(E-step, statistics and M-step) of one or several mixtures from the same
-passes, until each mixture converges (one iteration, with a limit of one);
-they live here because a compiled function
+:func:`runs` makes whole EM iterations (E-step, statistics and M-step) of
+one or several mixtures from the same passes, until each mixture
+converges (one iteration, with a limit of one); it lives here because a compiled function
 can call only the compiled functions of its own module. Everything here is
 in the subset of Python numba compiles; nothing imports numba.
 """
@@ -60,14 +59,11 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
     can explain adds NaN unless its weight is 0 (its responsibilities
     there are 0).
     """
-    centred = _centred(X, shift)
-    columns = np.ascontiguousarray(centred.T)
-    distances = np.empty((log_norm.shape[0], X.shape[0]))
     full = kind == FULL_PACKED or kind == FULL_WHITENED
-    products = _packed_products(centred) if full else np.empty((0, 0))
-    norms = _squared_norms(centred) if kind == SCALAR else np.empty(0)
+    centred, columns, products, product_columns, norms = _prepared(X, shift, full, kind == SCALAR)
+    distances = np.empty((log_norm.shape[0], X.shape[0]))
     if kind == FULL_PACKED:
-        _packed_distances(np.ascontiguousarray(products.T), columns, table, linear, const, distances)
+        _packed_distances(product_columns, columns, table, linear, const, distances)
     elif kind == FULL_WHITENED:
         _whitened_distances(columns, matrices, linear, distances)
     elif kind == SHARED:
@@ -92,7 +88,7 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
 
 
 def _prepared(X, shift, full, scalar):
-    """What the iterations take of rows ``X``: centred at ``shift`` by row and by column, with full
+    """What the passes take of rows ``X``: centred at ``shift`` by row and by column, with full
     covariances their packed products by row and by column, with scalar ones their squared norms."""
     centred = _centred(X, shift)
     products = _packed_products(centred) if full else np.empty((0, 0))
@@ -665,76 +661,52 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
         _inverse_lower_transposed(lower, new_factors[m])
 
 
-#: What :func:`variance_runs` and :func:`full_runs` say of each mixture: it converged, it made all the
+#: What :func:`runs` says of each mixture: it converged, it made all the
 #: iterations it was allowed, or its next iteration is not plain arithmetic (the caller makes that one)
 RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL = range(3)
 
 
-def variance_runs(X, shift, weights, kind, means, variances, factors, mix_weights, groups, reg, reg_mean,
-                  empty_weight, total_weight, tol, bounds, limits, history, n_done, status):
-    """EM iterations (:func:`_variance_step`) of each of ``groups`` mixtures until it stops, in place.
+def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, groups, pooled, reg, reg_mean,
+         empty_weight, total_weight, tol, bounds, limits, history, n_done, status):
+    """EM iterations (:func:`_full_step` for ``FULL_PACKED``, else :func:`_variance_step`) of each of ``groups``
+    mixtures until it stops, in place.
 
-    Mixture ``g`` (its ``K`` consecutive rows of ``means``, ``variances``,
-    their precisions' factors ``factors`` and ``mix_weights`` (C, 1))
-    starts from the bound ``bounds[g]`` and makes at most ``limits[g]``
-    iterations; it stops where its bound (log-likelihood over
-    ``total_weight``) changes by less than ``tol``, or before an iteration
-    that is not plain arithmetic. Each iteration's bound goes to
-    ``history[g]``; ``n_done[g]`` counts them, ``status[g]`` says why it
-    stopped (``RUN_*``), and the parameter arrays hold its last iterate.
-    The mixtures still going make each iteration together, as one
-    :func:`_variance_step` would (each mixture's arithmetic is its own).
-    Every parameter array is 2-d, so that the bookkeeping compiles once.
-    """
-    size = means.shape[0] // groups
-    data = _prepared(X, shift, False, kind == SCALAR)
-    going = np.arange(groups)
-    m, v, f, w = means.copy(), variances.copy(), factors.copy(), mix_weights.copy()
-    bound = bounds.copy()
-    n_done[:] = 0
-    while going.shape[0] > 0:
-        count = going.shape[0]
-        new_m, new_v, new_f, new_w = np.empty_like(m), np.empty_like(v), np.empty_like(f), np.empty_like(w)
-        log_likelihood = np.zeros(count)
-        ok = np.ones(count, dtype=np.bool_)
-        _variance_step(data, shift, weights, kind, m, v, w.reshape(w.shape[0]), count, reg, reg_mean, empty_weight,
-                       new_m, new_v, new_f, new_w.reshape(w.shape[0]), log_likelihood, ok)
-        stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
-        _stopped(means, m, new_m, going, stops, size)
-        _stopped(variances, v, new_v, going, stops, size)
-        _stopped(factors, f, new_f, going, stops, size)
-        _stopped(mix_weights, w, new_w, going, stops, size)
-        kept = np.flatnonzero(stops < 0)
-        going = going[kept]
-        m, v, f, w = _kept(new_m, kept, size), _kept(new_v, kept, size), _kept(new_f, kept, size), \
-            _kept(new_w, kept, size)
-
-
-def full_runs(X, shift, weights, means, covariances, factors, mix_weights, groups, pooled, reg, empty_weight,
-              total_weight, tol, bounds, limits, history, n_done, status):
-    """EM iterations (:func:`_full_step`) of each of ``groups`` mixtures until it stops, in place.
-
-    As :func:`variance_runs`; ``covariances`` and ``factors`` hold one
-    matrix per component, or with ``pooled`` one per mixture, each as a row
-    of ``d * d`` entries.
+    Mixture ``g`` (its ``K`` consecutive rows of ``means``, ``covariances``,
+    their precisions' factors ``factors`` and ``mix_weights`` (C, 1); with
+    ``pooled`` one row of ``covariances`` and ``factors`` per mixture; a
+    full matrix as a row of ``d * d`` entries) starts from the bound
+    ``bounds[g]`` and makes at most ``limits[g]`` iterations; it stops where
+    its bound (log-likelihood over ``total_weight``) changes by less than
+    ``tol``, or before an iteration that is not plain arithmetic. Each
+    iteration's bound goes to ``history[g]``; ``n_done[g]`` counts them,
+    ``status[g]`` says why it stopped (``RUN_*``), and the parameter arrays
+    hold its last iterate. The mixtures still going make each iteration
+    together, as one step over all of them would (each mixture's arithmetic
+    is its own). Every parameter array is 2-d, so that the bookkeeping
+    compiles once.
     """
     size = means.shape[0] // groups
     d = means.shape[1]
     own = 1 if pooled else size
-    data = _prepared(X, shift, True, False)
+    full = kind == FULL_PACKED
+    data = _prepared(X, shift, full, kind == SCALAR)
     going = np.arange(groups)
     m, s, f, w = means.copy(), covariances.copy(), factors.copy(), mix_weights.copy()
     bound = bounds.copy()
     n_done[:] = 0
     while going.shape[0] > 0:
         count = going.shape[0]
-        each = _repeated(f, size) if pooled else f  # the factor of each component
         new_m, new_s, new_f, new_w = np.empty_like(m), np.empty_like(s), np.empty_like(f), np.empty_like(w)
         log_likelihood = np.zeros(count)
         ok = np.ones(count, dtype=np.bool_)
-        _full_step(data, shift, weights, m, each.reshape((each.shape[0], d, d)), w.reshape(w.shape[0]), count,
-                   pooled, reg, empty_weight, new_m, new_s.reshape((s.shape[0], d, d)),
-                   new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok)
+        if full:
+            each = _repeated(f, size) if pooled else f  # the factor of each component
+            _full_step(data, shift, weights, m, each.reshape((each.shape[0], d, d)), w.reshape(w.shape[0]), count,
+                       pooled, reg, empty_weight, new_m, new_s.reshape((s.shape[0], d, d)),
+                       new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok)
+        else:
+            _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, reg, reg_mean,
+                           empty_weight, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood, ok)
         stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
         _stopped(means, m, new_m, going, stops, size)
         _stopped(covariances, s, new_s, going, stops, own)

@@ -26,7 +26,7 @@ from gaussmix.covariance import layouts
 from gaussmix.covariance._layout import Layout
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
-from gaussmix.em._estep_loop import estep_rows, full_runs, variance_runs
+from gaussmix.em._estep_loop import estep_rows, runs
 from gaussmix.em.models import EMPTY_COMPONENT_FRACTION, MaximumLikelihood
 from gaussmix.em.params import KernelTerms, MixtureParams, log_norms
 from gaussmix.em.statistics import Statistics
@@ -361,7 +361,7 @@ class _CompiledEM:
         terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
         if source.n_samples * (terms + 4) > COMPILED_MAX_WORK:  # too large even for one component: no copy
             return None
-        if compiled(full_runs) is None:
+        if compiled(runs) is None:
             return None
         rows = getattr(source, "float64_rows", lambda: None)()
         return None if rows is None else cls(source, model, kind, terms, rows)
@@ -398,15 +398,9 @@ class _CompiledEM:
         factors = params.precisions_cholesky.reshape(rows, -1).copy()
         bounds = np.asarray(bounds, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.full:
-                compiled(full_runs)(
-                    self.X, self.shift, self.weights, means, covariances, factors, weights, groups, self.pooled,
-                    self.reg, self.empty_weight, total_weight, tol, bounds, limits, history, n_done, status)
-            else:
-                compiled(variance_runs)(
-                    self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
-                    self.reg, self.reg_mean, self.empty_weight, total_weight, tol, bounds, limits, history,
-                    n_done, status)
+            compiled(runs)(self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
+                           self.pooled, self.reg, self.reg_mean, self.empty_weight, total_weight, tol, bounds,
+                           limits, history, n_done, status)
         shape = params.covariances.shape
         weights, covariances, factors = weights.reshape(-1), covariances.reshape(shape), factors.reshape(shape)
         return MixtureParams(weights, means, covariances, factors), history, n_done, status
