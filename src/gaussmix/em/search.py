@@ -251,7 +251,7 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
                         max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens)
     trials: list[EMResult] = []
-    for trial in _trials(trial_runs, len(moves), model, counter, observer, judged=False):
+    for trial in _trials(trial_runs, len(moves), counter, observer):
         budget[0] -= 1
         if trial is None:
             continue
@@ -271,9 +271,9 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     return None
 
 
-def _trials(runs: EMRuns, count: int, model, counter, observer, judged: bool = True) -> Iterator[EMResult | None]:
+def _trials(runs: EMRuns, count: int, counter, observer) -> Iterator[EMResult | None]:
     """The first ``count`` runs of ``runs`` in turn, each numbered from ``counter`` and reported as it is
-    asked for, with its collapsed components unless not ``judged`` (None where it had no start or failed)."""
+    asked for (None where it had no start or failed); their collapsed components are not judged yet."""
     for i in range(count):
         number = next(counter)
         observer.restart_started(number, number + 1)
@@ -281,8 +281,6 @@ def _trials(runs: EMRuns, count: int, model, counter, observer, judged: bool = T
         if not isinstance(trial, EMResult):
             yield None
             continue
-        if judged:
-            trial = replace(trial, collapsed=model.collapsed(trial.params))
         observer.restart_finished(number, trial)
         yield trial
 
@@ -364,8 +362,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
         runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens)
-        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, model, counter, observer, judged=False)
-                  if trial is not None]
+        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, counter, observer) if trial is not None]
         top = _best(trials, model)
         if top is None or not _improves(top, best, settings.tol):
             continue
