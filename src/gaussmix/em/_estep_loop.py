@@ -107,28 +107,35 @@ def _centred(X, shift):
 
 
 def _first_moments(centred, resp, counts, first):
-    """Add each component's total responsibility to ``counts`` and its weighted sum of rows to ``first``.
+    """Add each component's total responsibility to ``counts`` and its weighted sum of rows to ``first``."""
+    for i in range(centred.shape[0]):
+        r = resp[i]
+        for c in range(resp.shape[1]):
+            counts[c] += r[c]
+    _weighted_sums(centred, resp, first)
+
+
+def _weighted_sums(terms, resp, out):
+    """Add each component's responsibility-weighted sum of the rows' ``terms`` (rows, T) to ``out`` (C, T).
 
     Like every loop here that adds over rows, it runs over the components
     innermost, on a transposed copy of its output: independent sums in
     contiguous memory, which the compiler turns into SIMD code (a sum over
     a row's features or products is one dependent chain).
     """
-    n_rows, d = centred.shape
+    n_rows, n_terms = terms.shape
     n_total = resp.shape[1]
-    sums = np.zeros((d, n_total))
+    sums = np.zeros((n_terms, n_total))
     for i in range(n_rows):
         r = resp[i]
-        for c in range(n_total):
-            counts[c] += r[c]
-        for j in range(d):
-            x = centred[i, j]
-            total = sums[j]
+        for q in range(n_terms):
+            value = terms[i, q]
+            total = sums[q]
             for c in range(n_total):
-                total[c] += r[c] * x
+                total[c] += r[c] * value
     for c in range(n_total):
-        for j in range(d):
-            first[c, j] += sums[j, c]
+        for q in range(n_terms):
+            out[c, q] += sums[q, c]
 
 
 def _responsibilities(values, log_norm, weights, groups, log_likelihood, resp):
@@ -328,7 +335,7 @@ def _packed_distances(products, columns, packed, linear, const, out):
 
     ``q(x)`` are a row's packed products; ``products`` (terms, rows) and
     ``columns`` (d, rows) hold them and the centred rows by column, so
-    that each term is added to all rows at once (see :func:`_first_moments`).
+    that each term is added to all rows at once (see :func:`_weighted_sums`).
     """
     n_rows = columns.shape[1]
     for c in range(out.shape[0]):
@@ -426,35 +433,11 @@ def _scalar_distances(columns, norms, means, const, precisions, out):
 
 
 def _packed_second(products, resp, second):
-    n_rows, n_packed = products.shape
-    n_total = resp.shape[1]
-    sums = np.zeros((n_packed, n_total))
-    for i in range(n_rows):
-        r = resp[i]
-        for q in range(n_packed):
-            p = products[i, q]
-            total = sums[q]
-            for c in range(n_total):
-                total[c] += r[c] * p
-    for c in range(n_total):
-        for q in range(n_packed):
-            second[c, q] += sums[q, c]
+    _weighted_sums(products, resp, second)
 
 
 def _diagonal_second(centred, resp, second):
-    n_rows, d = centred.shape
-    n_total = resp.shape[1]
-    sums = np.zeros((d, n_total))
-    for i in range(n_rows):
-        r = resp[i]
-        for j in range(d):
-            square = centred[i, j] * centred[i, j]
-            total = sums[j]
-            for c in range(n_total):
-                total[c] += r[c] * square
-    for c in range(n_total):
-        for j in range(d):
-            second[c, j] += sums[j, c]
+    _weighted_sums(centred * centred, resp, second)
 
 
 def _scalar_second(norms, resp, second):
