@@ -479,6 +479,116 @@ def test_a_random_swap_moves_one_component_to_a_row(structure):
     np.testing.assert_array_equal(params.means, model.means_)  # the fit itself is left as it is
 
 
+def flat_group():
+    """Three overlapping clusters in 3-d and, among them, seven rows almost on a line segment."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal([0, 0, 0], 1.0, (80, 3)), rng.normal([4, 0, 0], 1.0, (80, 3)),
+                   rng.normal([0, 4, 0], 1.0, (80, 3))])
+    line = np.linspace(-1, 1, 7)[:, None] * np.array([[1.0, 0.5, 0.2]]) + [0.5, 0.5, 0.0]
+    return np.vstack([X, line + rng.normal(0, 0.01, (7, 3))])
+
+
+def test_tight_group_swaps_reach_a_flat_group_random_starts_miss(monkeypatch):
+    """A component on seven rows spanning almost no volume: tight-group swaps put one there, random ones miss it."""
+    import gaussmix.em.search as search
+
+    X = flat_group()
+
+    def fits():
+        return [GaussianMixture(4, covariance_type="full", init_params="emem", n_init=10, random_state=seed).fit(X)
+                for seed in range(4)]
+
+    grouped = fits()
+    monkeypatch.setattr(search, "TIGHT_SWAP_TRIALS", 0)
+    ungrouped = fits()
+    scores = [[model.score(X) * X.shape[0] for model in group] for group in (grouped, ungrouped)]
+    # random rows x300 (tol 1e-6) reach -1256.59 at best; with the line's own component the fit reaches -1245.75
+    assert min(scores[0]) > -1246.0 and max(scores[1]) < -1250.0
+    for model in grouped:
+        line = int(np.argmin(model.weights_))
+        assert model.weights_[line] * X.shape[0] == pytest.approx(7.0, abs=0.1)
+        np.testing.assert_allclose(model.means_[line], X[-7:].mean(axis=0), atol=1e-3)
+
+
+def test_tight_groups_are_each_rows_nearest_rows_with_their_weighted_moments():
+    from gaussmix.em.splitmerge import TIGHT_GROUP_EXTRA, tight_groups
+
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(60, 3)) * [1.0, 10.0, 0.1]
+    X[5] = X[9]  # a repeated row: each of the two is first in its own group
+    weights = rng.uniform(0.5, 2.0, 60)
+    scale = X.var(axis=0)
+    floor = 1e-6 * scale
+    groups = tight_groups(X, weights, scale, floor)
+    assert [g.members.shape for g in groups] == [(60, 3 + 1 + extra) for extra in TIGHT_GROUP_EXTRA]
+    distances = (((X[:, None, :] - X[None, :, :]) ** 2) / scale).sum(axis=2)
+    for group in groups:
+        size = group.members.shape[1]
+        np.testing.assert_array_equal(group.members[:, 0], np.arange(60))
+        for i in range(60):
+            others = np.sort(np.delete(distances[i], i))
+            np.testing.assert_allclose(np.sort(distances[i, group.members[i, 1:]]), others[:size - 1])
+            w, rows = weights[group.members[i]], X[group.members[i]]
+            mean = w @ rows / w.sum()
+            covariance = (w[:, None] * (rows - mean)).T @ (rows - mean) / w.sum() + np.diag(floor)
+            np.testing.assert_allclose(group.means[i], mean, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(group.covariances[i], covariance, rtol=1e-10, atol=1e-14)
+            share = w.sum() / weights.sum()
+            assert group.share[i] == pytest.approx(share, rel=1e-12)
+            own = w.sum() * (np.log(share) - 0.5 * (3 * np.log(2 * np.pi) + np.linalg.slogdet(covariance)[1] + 3))
+            assert group.own[i] == pytest.approx(own, rel=1e-10)
+    assert tight_groups(X[:9], weights[:9], scale, floor) == []  # too few rows for a group of any size
+
+
+def test_group_moves_score_a_groups_gain_less_the_moved_components_loss():
+    from scipy.special import logsumexp
+
+    from gaussmix._namespace import NUMPY
+    from gaussmix.em.kernels import weighted_log_prob
+    from gaussmix.em.params import MixtureParams, kernel_terms
+    from gaussmix.em.splitmerge import group_moves, grouped, tight_groups
+
+    X = flat_group()
+    model = GaussianMixture(4, covariance_type="full", random_state=0).fit(X)  # no component on the line
+    layout = get_structure("full").layout
+    params = MixtureParams(model.weights_, model.means_, model.covariances_, model.precisions_cholesky_)
+    weights = np.ones(X.shape[0])
+    groups = tight_groups(X, weights, X.var(axis=0), 1e-6 * X.var(axis=0))
+    terms = kernel_terms(get_structure("full"), params, np.zeros(3))
+    log_prob = weighted_log_prob(NUMPY, layout, X, terms, np.float64)
+    tried = set()
+    moves = group_moves(groups, log_prob, 4, tried)
+    assert len(moves) == 4 and tried == set(moves)
+    size, row, component = moves[0]
+    for i, first in enumerate(moves):  # no move starts in another's group
+        assert all(first[1] not in groups[other[0]].members[other[1]] for other in moves[:i])
+
+    def score(move):  # directly: the group's own fit less what moving the component away loses
+        size, row, component = move
+        group = groups[size]
+        density = logsumexp(log_prob, axis=1)
+        without = logsumexp(np.delete(log_prob, component, axis=1), axis=1)
+        return group.own[row] - density[group.members[row]].sum() - (density - without).sum()
+
+    scores = [score(move) for move in moves]
+    assert scores == sorted(scores, reverse=True)
+    everything = [(s, r, k) for s in range(len(groups)) for r in range(X.shape[0]) for k in range(4)]
+    assert scores[0] == pytest.approx(max(score(move) for move in everything), rel=1e-9)
+    again = group_moves(groups, log_prob, 4, tried)
+    assert not set(again) & set(moves) and len(tried) == 8  # tried moves are not proposed again
+
+    moved = grouped(layout, params, groups, moves[0])
+    group = groups[size]
+    np.testing.assert_array_equal(moved.means[component], group.means[row])
+    np.testing.assert_array_equal(moved.covariances[component], group.covariances[row])
+    expected = params.weights.copy()
+    expected[component] = group.share[row]
+    np.testing.assert_allclose(moved.weights, expected / expected.sum(), rtol=1e-15)
+    others = [k for k in range(4) if k != component]
+    np.testing.assert_array_equal(moved.means[others], params.means[others])
+    np.testing.assert_allclose(moved.precisions_cholesky, layout.precisions_cholesky(moved.covariances), rtol=1e-10)
+
+
 def test_random_swaps_leave_the_best_optimum_as_it_is():
     from gaussmix.em.observers import IterationCount
     from gaussmix.em.search import (

@@ -29,7 +29,16 @@ from gaussmix.em.kmeans import seed_centers
 from gaussmix.em.loop import EMResult
 from gaussmix.em.observers import IterationCount
 from gaussmix.em.params import MixtureParams, kernel_terms
-from gaussmix.em.splitmerge import candidate_moves, component_covariances, move_starts, swapped
+from gaussmix.em.splitmerge import (
+    TightGroups,
+    candidate_moves,
+    component_covariances,
+    group_moves,
+    grouped,
+    move_starts,
+    swapped,
+    tight_groups,
+)
 
 if TYPE_CHECKING:
     from gaussmix.em.fit import FitSettings
@@ -317,6 +326,10 @@ RANDOM_SWAP_PATIENCE = 20
 RANDOM_SWAP_TRIALS = 8
 RANDOM_SWAP_ITERATIONS = 20
 RANDOM_SWAP_SHRINK = 0.25
+#: Of each round's trials, up to TIGHT_SWAP_TRIALS are tight-group swaps where covariances are full
+#: matrices per component and the data have at most TIGHT_MAX_ROWS rows (see :func:`_tight_groups`).
+TIGHT_SWAP_TRIALS = 4
+TIGHT_MAX_ROWS = 2000
 #: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
 #: continuations, split-and-merge): where that search converged quickly, so must the swaps.
 RANDOM_SWAP_WORK = 4.5
@@ -334,42 +347,72 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
     Each round moves a component chosen at random to each of
     RANDOM_SWAP_TRIALS rows drawn at random (distinct, with probability
     proportional to their weight) and runs the moved fits briefly, as one
-    batch where that pays. The best of them continues to convergence if it
-    already beats ``best`` and replaces it if it still does. No round
-    starts once the swaps have run ``budget`` EM iterations (counted by
-    ``observer``).
+    batch where that pays; where :func:`_tight_groups` has groups, up to
+    TIGHT_SWAP_TRIALS of the trials are instead the most promising
+    tight-group swaps not yet tried from the current fit. The best of them
+    continues to convergence if it already beats ``best`` and replaces it
+    if it still does. No round starts once the swaps have run ``budget`` EM
+    iterations (counted by ``observer``).
     """
     n_components, structure = settings.n_components, model.structure
     if n_components < 2:
         return best
     rows = seeding_rows(source, n_components, rng)
+    groups = _tight_groups(source, model)
+    tried: set = set()
     unimproved, start = 0, observer.count
     patience = RANDOM_SWAP_PATIENCE if patience is None else patience
     for _ in range(RANDOM_SWAP_ROUNDS):
         if unimproved >= patience or observer.count - start >= budget:
             break
         unimproved += 1
-        centres = seed_centers(rows, RANDOM_SWAP_TRIALS, rng, "distinct")
-        components = rng.randint(n_components, size=RANDOM_SWAP_TRIALS)
         params = best.params
+        starts = _group_starts(model, params, groups, tried) if groups else []
+        n_random = RANDOM_SWAP_TRIALS - len(starts)
+        centres = seed_centers(rows, n_random, rng, "distinct")
+        components = rng.randint(n_components, size=n_random)
         terms = kernel_terms(structure, params, np.zeros(centres.shape[1]))
         owners = np.argmax(weighted_log_prob(NUMPY, structure.layout, centres, terms, np.float64), axis=1)
-
-        def swap_start(i: int, params: MixtureParams = params) -> MixtureParams:
-            return swapped(structure.layout, params, int(components[i]), centres[i], int(owners[i]),
-                           RANDOM_SWAP_SHRINK)
-
-        runs = EMRuns(source, model, RANDOM_SWAP_TRIALS, n_components, swap_start,
+        starts += [swapped(structure.layout, params, int(components[i]), centres[i], int(owners[i]),
+                           RANDOM_SWAP_SHRINK) for i in range(n_random)]
+        runs = EMRuns(source, model, len(starts), n_components, starts.__getitem__,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens)
-        trials = [trial for trial in _trials(runs, RANDOM_SWAP_TRIALS, counter, observer) if trial is not None]
+        trials = [trial for trial in _trials(runs, len(starts), counter, observer) if trial is not None]
         top = _best(trials, model)
         if top is None or not _improves(top, best, settings.tol):
             continue
         result = _continued_one(source, model, top, settings, counter, observer)
         if result is not None and _improves(result, best, settings.tol):
             best, unimproved = result, 0
+            tried = set()  # from a new fit, every group may be tried again
     return best
+
+
+def _tight_groups(source, model) -> list[TightGroups] | None:
+    """The tight groups of the data's rows (:func:`~gaussmix.em.splitmerge.tight_groups`), kept in the
+    source's ``memo`` for every fit of the same data; None unless covariances are full matrices per
+    component and the data have at most TIGHT_MAX_ROWS rows (in more, a few rows cannot make an optimum)."""
+    layout = model.structure.layout
+    if not (TIGHT_SWAP_TRIALS and layout.per_component and layout.is_matrix and source.n_samples <= TIGHT_MAX_ROWS):
+        return None
+    scale = model.scale
+    key = ("tight groups", scale.reg_covar)
+    if key not in source.memo:
+        rows = source.in_memory()
+        X = np.asarray(rows.xp.to_numpy(rows.rows(np.arange(rows.n_samples))), dtype=np.float64)
+        source.memo[key] = tight_groups(X, rows.weights_numpy(), scale.scale,
+                                        np.maximum(scale.reg, 1e-6 * scale.scale))
+    return source.memo[key]
+
+
+def _group_starts(model, params: MixtureParams, groups: list[TightGroups], tried: set) -> list[MixtureParams]:
+    """The starts of the TIGHT_SWAP_TRIALS most promising tight-group swaps of ``params`` not in ``tried``."""
+    layout = model.structure.layout
+    terms = kernel_terms(model.structure, params, np.zeros(params.n_features))
+    log_prob = weighted_log_prob(NUMPY, layout, groups[0].rows, terms, np.float64)
+    moves = group_moves(groups, log_prob, TIGHT_SWAP_TRIALS, tried)
+    return [start for start in (grouped(layout, params, groups, move) for move in moves) if start is not None]
 
 
 def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:

@@ -20,12 +20,22 @@ as it is). Where split-and-merge moves go where the fit looks worst, swaps
 reach optima no rule would point to, such as a narrow component on one arm
 of the data.
 
+A tight-group swap moves a component onto a group of a few rows lying
+close together (a row and its nearest neighbours), with the group's own
+mean and covariance: where covariances are full matrices and the data few,
+the highest optima often have components on a handful of rows spanning
+almost no volume, which random swaps rarely hit. The groups are ranked by
+how much the likelihood would gain from a component fitted to them, less
+what removing the moved component costs.
+
 Everything here works on summed statistics, chunk-wise responsibilities or
 parameters, so every engine can make the moves.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,10 +49,13 @@ from gaussmix.em.kernels import RESPONSIBILITIES, TermsResponsibilities
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
-__all__ = ["Move", "SplitResponsibilities", "candidate_moves", "component_covariances", "move_starts", "swapped"]
+__all__ = ["GroupMove", "Move", "SplitResponsibilities", "TightGroups", "candidate_moves", "component_covariances",
+           "group_moves", "grouped", "move_starts", "swapped", "tight_groups"]
 
 #: A move: (component to remove, component to split).
 Move = tuple[int, int]
+#: A tight-group swap: (which size of group, the row whose group it is, the component moved there).
+GroupMove = tuple[int, int, int]
 #: How much a split across the next-widest direction counts against the next removal or split.
 DIRECTION_RANK = 2
 
@@ -239,4 +252,122 @@ def swapped(layout: Layout, params: MixtureParams, component: int, row: np.ndarr
         covariances[component] = shrink * params.covariances[owner]
         precisions_cholesky = precisions_cholesky.copy()
         precisions_cholesky[component] = params.precisions_cholesky[owner] / np.sqrt(shrink)
+    return MixtureParams(weights, means, covariances, precisions_cholesky)
+
+
+#: Sizes of tight groups: rows beyond the d + 1 that span a full covariance (each row has a group of each size).
+TIGHT_GROUP_EXTRA = (1, 3)
+#: Rows compared at a time when finding each row's nearest neighbours (memory: this many times n times d).
+_NEIGHBOUR_BLOCK = 128
+
+
+@dataclass(frozen=True)
+class TightGroups:
+    """Each row's tight group: the row and its nearest neighbours, with the group's own Gaussian.
+
+    ``members[i]`` are the rows of row ``i``'s group (``i`` first); ``means``
+    and ``covariances`` (full, with the floor on their diagonal) the group's
+    weighted moments; ``own`` the group's log-likelihood under that Gaussian
+    with weight ``share`` (its share of the total weight).
+    """
+
+    rows: np.ndarray
+    weights: np.ndarray
+    members: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    share: np.ndarray
+    own: np.ndarray
+
+
+def tight_groups(X: np.ndarray, weights: np.ndarray, scale: np.ndarray, floor: np.ndarray) -> list[TightGroups]:
+    """The tight groups of every row of ``X``, one :class:`TightGroups` per size ``d + 1 + extra`` of
+    TIGHT_GROUP_EXTRA (none of a size that is more than half the rows). Neighbours are nearest with each
+    feature divided by ``sqrt(scale)``; ``floor`` (per feature) is added to each group's variances."""
+    n, d = X.shape
+    sizes = [d + 1 + extra for extra in TIGHT_GROUP_EXTRA if 2 * (d + 1 + extra) <= n]
+    if not sizes:
+        return []
+    Z = X / np.sqrt(scale)
+    members = np.empty((n, max(sizes)), dtype=np.intp)
+    for begin in range(0, n, _NEIGHBOUR_BLOCK):
+        block = Z[begin:begin + _NEIGHBOUR_BLOCK]
+        distances = np.sum((block[:, None, :] - Z[None, :, :]) ** 2, axis=2)
+        own_rows = np.arange(begin, begin + block.shape[0])
+        distances[np.arange(block.shape[0]), own_rows] = -1.0  # the row itself first, even among duplicates
+        nearest = np.argpartition(distances, max(sizes) - 1, axis=1)[:, :max(sizes)]
+        order = np.lexsort((nearest, np.take_along_axis(distances, nearest, axis=1)), axis=1)
+        members[begin:begin + block.shape[0]] = np.take_along_axis(nearest, order, axis=1)
+    return [_group_gaussians(X, weights, members[:, :size], floor) for size in sizes]
+
+
+def _group_gaussians(X: np.ndarray, weights: np.ndarray, members: np.ndarray, floor: np.ndarray) -> TightGroups:
+    """The groups ``members`` (rows of ``X``) with their own Gaussians (see :class:`TightGroups`)."""
+    d = X.shape[1]
+    w = weights[members]
+    group_weight = np.sum(w, axis=1)
+    means = np.einsum("ng,ngd->nd", w, X[members]) / group_weight[:, None]
+    centred = X[members] - means[:, None, :]
+    covariances = np.einsum("ng,ngi,ngj->nij", w, centred, centred) / group_weight[:, None, None]
+    covariances += np.diag(floor)[None, :, :]
+    log_dets = np.linalg.slogdet(covariances)[1]
+    share = group_weight / np.sum(weights)
+    own = group_weight * (-0.5 * (d * math.log(2 * math.pi) + log_dets + d) + np.log(share))
+    return TightGroups(X, weights, members, means, covariances, share, own)
+
+
+def group_moves(groups: list[TightGroups], log_prob: np.ndarray, count: int, tried: set) -> list[GroupMove]:
+    """The ``count`` most promising tight-group swaps not in ``tried`` (which they join).
+
+    A swap ``(size, row, component)`` moves ``component`` onto the group of
+    ``groups[size]`` around ``row``. ``log_prob`` is ``log(weight_k N(x_i | k))``
+    of the fit at the groups' rows. A swap scores the likelihood its group
+    gains from a component of its own, less the likelihood the other rows
+    lose when the component moves away (each row keeping what the other
+    components give it). No swap of a round starts in another's group.
+    """
+    top = np.max(log_prob, axis=1, keepdims=True)
+    scaled = np.exp(log_prob - top)
+    total = np.sum(scaled, axis=1)
+    log_density = np.log(total) + top[:, 0]
+    resp = scaled / total[:, None]
+    weights = groups[0].weights
+    with np.errstate(divide="ignore"):
+        costs = -weights @ np.log(np.maximum(1.0 - resp, np.finfo(float).tiny))
+    gains = np.concatenate([group.own - np.sum(weights[group.members] * log_density[group.members], axis=1)
+                            for group in groups])
+    scores = _settled(gains[:, None] - costs[None, :])
+    n_rows, n_components = log_prob.shape
+    moves: list[GroupMove] = []
+    taken = np.zeros(n_rows, dtype=bool)
+    for flat in np.argsort(-scores, axis=None, kind="stable"):
+        index, component = divmod(int(flat), n_components)
+        size, row = divmod(index, n_rows)
+        if taken[row] or (size, row, component) in tried:
+            continue
+        moves.append((size, row, component))
+        tried.add((size, row, component))
+        taken[groups[size].members[row]] = True
+        if len(moves) == count:
+            break
+    return moves
+
+
+def grouped(layout: Layout, params: MixtureParams, groups: list[TightGroups], move: GroupMove) -> MixtureParams | None:
+    """``params`` with a component moved onto a tight group (see :func:`group_moves`), or None where the group's
+    covariance has no Cholesky factor."""
+    size, row, component = move
+    group = groups[size]
+    try:
+        factor = layout.precisions_cholesky(group.covariances[row][None])[0]
+    except SingularCovarianceError:
+        return None
+    weights = params.weights.copy()
+    weights[component] = group.share[row]
+    weights /= np.sum(weights)
+    means = params.means.copy()
+    means[component] = group.means[row]
+    covariances, precisions_cholesky = params.covariances.copy(), params.precisions_cholesky.copy()
+    covariances[component] = group.covariances[row]
+    precisions_cholesky[component] = factor
     return MixtureParams(weights, means, covariances, precisions_cholesky)
