@@ -3,8 +3,9 @@
 After Biernacki, Celeux & Govaert (2003): ``n_init`` starts each run a few
 EM iterations, the most promising continue to convergence, split-and-merge
 moves refine the best of those (:mod:`gaussmix.em.splitmerge`), then random
-swaps refine the result while they improve it, within a budget of EM
-iterations proportional to the search before them. Runs that start
+swaps (and, for full covariances on small data, tight-group swaps) refine
+the result while they improve it, within a budget of EM iterations
+proportional to the search before them. Runs that start
 together run as one batch where that pays (:class:`~gaussmix.em.batch.EMRuns`).
 The module constants set the search; ``benchmarks/bench_starts.py`` measures
 them (its ``--variant`` option sets them here).
