@@ -537,7 +537,22 @@ def test_tight_groups_are_each_rows_nearest_rows_with_their_weighted_moments():
             assert group.share[i] == pytest.approx(share, rel=1e-12)
             own = w.sum() * (np.log(share) - 0.5 * (3 * np.log(2 * np.pi) + np.linalg.slogdet(covariance)[1] + 3))
             assert group.own[i] == pytest.approx(own, rel=1e-10)
+            factor = group.precisions_cholesky[i]
+            np.testing.assert_allclose(factor @ factor.T @ covariance, np.eye(3), atol=1e-8)
     assert tight_groups(X[:9], weights[:9], scale, floor) == []  # too few rows for a group of any size
+
+
+def test_ranked_scores_come_in_the_order_of_a_full_stable_sort_of_their_settled_values():
+    from gaussmix.em.splitmerge import _RANKED_FIRST, _ranked, _settled
+
+    rng = np.random.RandomState(0)
+    for size in (10, _RANKED_FIRST, 3 * _RANKED_FIRST):
+        scores = rng.choice(np.linspace(-5.0, 5.0, 41), size) * (1 + rng.choice([0.0, 1e-12], size))  # near-ties
+        scores[rng.choice(size, 3, replace=False)] = [-np.inf, np.nan, np.inf]
+        expected = np.argsort(-_settled(scores), kind="stable")
+        np.testing.assert_array_equal(list(_ranked(scores)), expected)
+        first = list(itertools.islice(_ranked(scores), 5))
+        np.testing.assert_array_equal(first, expected[:5])
 
 
 def test_group_moves_score_a_groups_gain_less_the_moved_components_loss():
@@ -577,7 +592,7 @@ def test_group_moves_score_a_groups_gain_less_the_moved_components_loss():
     again = group_moves(groups, log_prob, 4, tried)
     assert not set(again) & set(moves) and len(tried) == 8  # tried moves are not proposed again
 
-    moved = grouped(layout, params, groups, moves[0])
+    moved = grouped(params, groups, moves[0])
     group = groups[size]
     np.testing.assert_array_equal(moved.means[component], group.means[row])
     np.testing.assert_array_equal(moved.covariances[component], group.covariances[row])

@@ -380,6 +380,8 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens)
         trials = [trial for trial in _trials(runs, len(starts), counter, observer) if trial is not None]
+        if not best.collapsed:  # only a higher bound beats a fit without collapsed components (_improves)
+            trials = [trial for trial in trials if trial.lower_bound > best.lower_bound + settings.tol]
         top = _best(trials, model)
         if top is None or not _improves(top, best, settings.tol):
             continue
@@ -412,8 +414,7 @@ def _group_starts(model, params: MixtureParams, groups: list[TightGroups], tried
     layout = model.structure.layout
     terms = kernel_terms(model.structure, params, np.zeros(params.n_features))
     log_prob = weighted_log_prob(NUMPY, layout, groups[0].rows, terms, np.float64)
-    moves = group_moves(groups, log_prob, TIGHT_SWAP_TRIALS, tried)
-    return [start for start in (grouped(layout, params, groups, move) for move in moves) if start is not None]
+    return [grouped(params, groups, move) for move in group_moves(groups, log_prob, TIGHT_SWAP_TRIALS, tried)]
 
 
 def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:

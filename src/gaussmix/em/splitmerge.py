@@ -35,6 +35,7 @@ parameters, so every engine can make the moves.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,8 +268,9 @@ class TightGroups:
 
     ``members[i]`` are the rows of row ``i``'s group (``i`` first); ``means``
     and ``covariances`` (full, with the floor on their diagonal) the group's
-    weighted moments; ``own`` the group's log-likelihood under that Gaussian
-    with weight ``share`` (its share of the total weight).
+    weighted moments, ``precisions_cholesky`` their factors; ``own`` the
+    group's log-likelihood under that Gaussian with weight ``share`` (its
+    share of the total weight; -inf where the covariance has no factor).
     """
 
     rows: np.ndarray
@@ -276,6 +278,7 @@ class TightGroups:
     members: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
+    precisions_cholesky: np.ndarray
     share: np.ndarray
     own: np.ndarray
 
@@ -305,7 +308,7 @@ def _group_gaussians(X: np.ndarray, weights: np.ndarray, members: np.ndarray, fl
     """The groups ``members`` (rows of ``X``) with their own Gaussians (see :class:`TightGroups`)."""
     d = X.shape[1]
     w = weights[members]
-    group_weight = np.sum(w, axis=1)
+    group_weight = np.maximum(np.sum(w, axis=1), np.finfo(float).tiny)  # rows of weight 0 make no group
     means = np.einsum("ng,ngd->nd", w, X[members]) / group_weight[:, None]
     centred = X[members] - means[:, None, :]
     covariances = np.einsum("ng,ngi,ngj->nij", w, centred, centred) / group_weight[:, None, None]
@@ -313,7 +316,18 @@ def _group_gaussians(X: np.ndarray, weights: np.ndarray, members: np.ndarray, fl
     log_dets = np.linalg.slogdet(covariances)[1]
     share = group_weight / np.sum(weights)
     own = group_weight * (-0.5 * (d * math.log(2 * math.pi) + log_dets + d) + np.log(share))
-    return TightGroups(X, weights, members, means, covariances, share, own)
+    own[np.sum(w, axis=1) <= 0] = -np.inf
+    layout = get_structure(UNCONSTRAINED_STRUCTURE).layout
+    try:  # all at once; one by one only when some covariance has no factor
+        factors = layout.precisions_cholesky(covariances)
+    except SingularCovarianceError:
+        factors = np.zeros_like(covariances)
+        for i, covariance in enumerate(covariances):
+            try:
+                factors[i] = layout.precisions_cholesky(covariance[None])[0]
+            except SingularCovarianceError:
+                own[i] = -np.inf
+    return TightGroups(X, weights, members, means, covariances, factors, share, own)
 
 
 def group_moves(groups: list[TightGroups], log_prob: np.ndarray, count: int, tried: set) -> list[GroupMove]:
@@ -336,14 +350,14 @@ def group_moves(groups: list[TightGroups], log_prob: np.ndarray, count: int, tri
         costs = -weights @ np.log(np.maximum(1.0 - resp, np.finfo(float).tiny))
     gains = np.concatenate([group.own - np.sum(weights[group.members] * log_density[group.members], axis=1)
                             for group in groups])
-    scores = _settled(gains[:, None] - costs[None, :])
+    scores = (gains[:, None] - costs[None, :]).ravel()
     n_rows, n_components = log_prob.shape
     moves: list[GroupMove] = []
     taken = np.zeros(n_rows, dtype=bool)
-    for flat in np.argsort(-scores, axis=None, kind="stable"):
+    for flat in _ranked(scores):
         index, component = divmod(int(flat), n_components)
         size, row = divmod(index, n_rows)
-        if taken[row] or (size, row, component) in tried:
+        if not np.isfinite(scores[flat]) or taken[row] or (size, row, component) in tried:
             continue
         moves.append((size, row, component))
         tried.add((size, row, component))
@@ -353,15 +367,33 @@ def group_moves(groups: list[TightGroups], log_prob: np.ndarray, count: int, tri
     return moves
 
 
-def grouped(layout: Layout, params: MixtureParams, groups: list[TightGroups], move: GroupMove) -> MixtureParams | None:
-    """``params`` with a component moved onto a tight group (see :func:`group_moves`), or None where the group's
-    covariance has no Cholesky factor."""
+#: How many of the highest scores :func:`_ranked` sorts first.
+_RANKED_FIRST = 256
+
+
+def _ranked(scores: np.ndarray) -> Iterator[int]:
+    """Indices of ``scores`` from the highest down, as a stable sort of their :func:`_settled` values gives them.
+
+    The highest _RANKED_FIRST (and any within rounding of the lowest of
+    those) are sorted first; the rest only if they are asked for.
+    """
+    if scores.size <= _RANKED_FIRST:
+        yield from np.argsort(-_settled(scores), kind="stable")
+        return
+    with np.errstate(invalid="ignore"):
+        cut = -np.partition(-np.where(np.isnan(scores), -np.inf, scores), _RANKED_FIRST - 1)[_RANKED_FIRST - 1]
+        margin = 1e-7 * abs(cut) if np.isfinite(cut) else 0.0
+        first = np.flatnonzero(scores >= cut - margin)  # every other score settles below all of these
+    settled = _settled(scores[first])
+    yield from first[np.argsort(-settled, kind="stable")]
+    rest = np.setdiff1d(np.arange(scores.size), first, assume_unique=True)
+    yield from rest[np.argsort(-_settled(scores[rest]), kind="stable")]
+
+
+def grouped(params: MixtureParams, groups: list[TightGroups], move: GroupMove) -> MixtureParams:
+    """``params`` (full covariances) with a component moved onto a tight group (see :func:`group_moves`)."""
     size, row, component = move
     group = groups[size]
-    try:
-        factor = layout.precisions_cholesky(group.covariances[row][None])[0]
-    except SingularCovarianceError:
-        return None
     weights = params.weights.copy()
     weights[component] = group.share[row]
     weights /= np.sum(weights)
@@ -369,5 +401,5 @@ def grouped(layout: Layout, params: MixtureParams, groups: list[TightGroups], mo
     means[component] = group.means[row]
     covariances, precisions_cholesky = params.covariances.copy(), params.precisions_cholesky.copy()
     covariances[component] = group.covariances[row]
-    precisions_cholesky[component] = factor
+    precisions_cholesky[component] = group.precisions_cholesky[row]
     return MixtureParams(weights, means, covariances, precisions_cholesky)
