@@ -223,3 +223,23 @@ def test_singular_in_the_last_iteration_keeps_the_parameters_that_entered_it():
     assert np.isfinite(gm.score(X))
     with pytest.raises(FitError, match="singular at EM iteration 1"):  # EM cannot go on from it
         GaussianMixture(2, covariance_type="spherical", reg_covar=0.0, max_iter=2, **start).fit(X)
+
+
+def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one():
+    from gaussmix.covariance._layout import _without_cholesky
+
+    rng = np.random.RandomState(0)
+    for size in (0, 1, 2, 7, 16):
+        A = rng.normal(size=(size, 3, 3))
+        matrices = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(3)
+        bad = rng.rand(size) < 0.3
+        matrices[bad] -= 50.0 * np.eye(3)  # indefinite
+        expected = []
+        for matrix in matrices:
+            try:
+                np.linalg.cholesky(matrix)
+                expected.append(False)
+            except np.linalg.LinAlgError:
+                expected.append(True)
+        np.testing.assert_array_equal(_without_cholesky(matrices), np.array(expected, bool))
+        np.testing.assert_array_equal(_without_cholesky(matrices), bad)

@@ -255,11 +255,7 @@ class MatrixLayout(Layout):
         shared = batch.shape[0] != thresholds.shape[0]
         limits = np.array([np.max(thresholds)]) if shared else np.asarray(thresholds)
         shifted = symmetrize(spread) - limits[:, None, None] * np.eye(keep.size)
-        try:  # all at once; one by one only when some matrix has no factor
-            np.linalg.cholesky(shifted)
-            flags = np.zeros(shifted.shape[0], bool)
-        except np.linalg.LinAlgError:
-            flags = np.array([_has_no_cholesky(matrix) for matrix in shifted])
+        flags = _without_cholesky(shifted)
         return np.broadcast_to(flags, thresholds.shape)  # a shared matrix counts for every component
 
     def check_covariance_values(self, covariances):
@@ -333,9 +329,14 @@ class VarianceLayout(Layout):
         return 1.0 / precisions_cholesky**2
 
 
-def _has_no_cholesky(matrix: np.ndarray) -> bool:
+def _without_cholesky(matrices: np.ndarray) -> np.ndarray:
+    """Which of a stack of matrices have no Cholesky factor: all at once, and where some have none, each half
+    in turn (a few calls for the one or two that usually have none among many)."""
     try:
-        np.linalg.cholesky(matrix)
-        return False
+        np.linalg.cholesky(matrices)
+        return np.zeros(matrices.shape[0], bool)
     except np.linalg.LinAlgError:
-        return True
+        if matrices.shape[0] == 1:
+            return np.ones(1, bool)
+    half = matrices.shape[0] // 2
+    return np.concatenate([_without_cholesky(matrices[:half]), _without_cholesky(matrices[half:])])
