@@ -395,7 +395,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
 def _tight_groups(source, model) -> list[TightGroups] | None:
     """The tight groups of the data's rows (:func:`~gaussmix.em.splitmerge.tight_groups`), kept in the
     source's ``memo`` for every fit of the same data; None unless covariances are full matrices per
-    component and the data have at most TIGHT_MAX_ROWS rows (in more, a few rows cannot make an optimum)."""
+    component and the data have at most TIGHT_MAX_ROWS rows (every row's nearest rows cost n² distances)."""
     layout = model.structure.layout
     if not (TIGHT_SWAP_TRIALS and layout.per_component and layout.is_matrix and source.n_samples <= TIGHT_MAX_ROWS):
         return None

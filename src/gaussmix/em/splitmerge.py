@@ -374,8 +374,10 @@ _RANKED_FIRST = 256
 def _ranked(scores: np.ndarray) -> Iterator[int]:
     """Indices of ``scores`` from the highest down, as a stable sort of their :func:`_settled` values gives them.
 
-    The highest _RANKED_FIRST (and any within rounding of the lowest of
-    those) are sorted first; the rest only if they are asked for.
+    The highest _RANKED_FIRST (and any within 1e-7 of the lowest of those)
+    are sorted first, and given while they are at least that lowest (no
+    other score can then come before them); the rest are sorted only if
+    they are asked for.
     """
     if scores.size <= _RANKED_FIRST:
         yield from np.argsort(-_settled(scores), kind="stable")
@@ -383,10 +385,16 @@ def _ranked(scores: np.ndarray) -> Iterator[int]:
     with np.errstate(invalid="ignore"):
         cut = -np.partition(-np.where(np.isnan(scores), -np.inf, scores), _RANKED_FIRST - 1)[_RANKED_FIRST - 1]
         margin = 1e-7 * abs(cut) if np.isfinite(cut) else 0.0
-        first = np.flatnonzero(scores >= cut - margin)  # every other score settles below all of these
-    settled = _settled(scores[first])
-    yield from first[np.argsort(-settled, kind="stable")]
-    rest = np.setdiff1d(np.arange(scores.size), first, assume_unique=True)
+        first = np.flatnonzero(scores >= cut - margin)  # every other score settles below those at least ``cut``
+    given = []
+    for index in first[np.argsort(-_settled(scores[first]), kind="stable")]:
+        if not scores[index] >= cut:
+            break
+        given.append(index)
+        yield index
+    rest = np.ones(scores.size, dtype=bool)
+    rest[given] = False
+    rest = np.flatnonzero(rest)
     yield from rest[np.argsort(-_settled(scores[rest]), kind="stable")]
 
 
