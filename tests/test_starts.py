@@ -434,19 +434,24 @@ def ring_of_clusters():
     return np.vstack([rng.normal([10 * np.cos(a), 10 * np.sin(a)], 0.8, (40, 2)) for a in angles])
 
 
-def test_random_swaps_reach_an_optimum_split_and_merge_misses(monkeypatch):
+def with_and_without(monkeypatch, X, n_components, structure, constant):
+    """``emem`` x10 fits with random states 0-3 as the search is, then with ``search.<constant>`` set to 0, and
+    their log-likelihoods (two lists each)."""
     import gaussmix.em.search as search
 
-    X = ring_of_clusters()
-
     def fits():
-        return [GaussianMixture(2, covariance_type="spherical", init_params="emem", n_init=10, random_state=seed).fit(X)
-                for seed in range(4)]
+        return [GaussianMixture(n_components, covariance_type=structure, init_params="emem", n_init=10,
+                                random_state=seed).fit(X) for seed in range(4)]
 
-    swapped = fits()
-    monkeypatch.setattr(search, "RANDOM_SWAP_ROUNDS", 0)
-    unswapped = fits()
-    scores = [[model.score(X) * X.shape[0] for model in group] for group in (swapped, unswapped)]
+    searched = fits()
+    monkeypatch.setattr(search, constant, 0)
+    fits_without = fits()
+    return searched, [[model.score(X) * X.shape[0] for model in group] for group in (searched, fits_without)]
+
+
+def test_random_swaps_reach_an_optimum_split_and_merge_misses(monkeypatch):
+    X = ring_of_clusters()
+    swapped, scores = with_and_without(monkeypatch, X, 2, "spherical", "RANDOM_SWAP_ROUNDS")
     # the best of a long random search (random rows x100, tol 1e-5) is -3737.585: one component on one cluster
     assert max(scores[0]) > -3738.0 and min(scores[0]) > max(scores[1]) + 1.0  # without swaps: -3751 to -3758
     best = swapped[int(np.argmax(scores[0]))]
@@ -490,18 +495,8 @@ def flat_group():
 
 def test_tight_group_swaps_reach_a_flat_group_random_starts_miss(monkeypatch):
     """A component on seven rows spanning almost no volume: tight-group swaps put one there, random ones miss it."""
-    import gaussmix.em.search as search
-
     X = flat_group()
-
-    def fits():
-        return [GaussianMixture(4, covariance_type="full", init_params="emem", n_init=10, random_state=seed).fit(X)
-                for seed in range(4)]
-
-    grouped = fits()
-    monkeypatch.setattr(search, "TIGHT_SWAP_TRIALS", 0)
-    ungrouped = fits()
-    scores = [[model.score(X) * X.shape[0] for model in group] for group in (grouped, ungrouped)]
+    grouped, scores = with_and_without(monkeypatch, X, 4, "full", "TIGHT_SWAP_TRIALS")
     # random rows x300 (tol 1e-6) reach -1256.59 at best; with the line's own component the fit reaches -1245.75
     assert min(scores[0]) > -1246.0 and max(scores[1]) < -1250.0
     for model in grouped:
