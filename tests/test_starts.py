@@ -497,12 +497,16 @@ def test_tight_group_swaps_reach_a_flat_group_random_starts_miss(monkeypatch):
     """A component on seven rows spanning almost no volume: tight-group swaps put one there, random ones miss it."""
     X = flat_group()
     grouped, scores = with_and_without(monkeypatch, X, 4, "full", "TIGHT_SWAP_TRIALS")
-    # random rows x300 (tol 1e-6) reach -1256.59 at best; with the line's own component the fit reaches -1245.75
+    # random rows x300 (tol 1e-6) reach -1256.59 at best; with a component of the line's own the fit reaches
+    # -1245.75 (all seven rows) or -1244.83 (six of them, the seventh left to the clusters)
     assert min(scores[0]) > -1246.0 and max(scores[1]) < -1250.0
     for model in grouped:
         line = int(np.argmin(model.weights_))
-        assert model.weights_[line] * X.shape[0] == pytest.approx(7.0, abs=0.1)
-        np.testing.assert_allclose(model.means_[line], X[-7:].mean(axis=0), atol=1e-3)
+        owned = model.predict_proba(X)[:, line] > 0.5
+        assert not owned[:-7].any() and owned[-7:].sum() >= 6
+        assert model.weights_[line] * X.shape[0] == pytest.approx(owned.sum(), abs=0.1)
+        volumes = np.linalg.slogdet(model.covariances_)[1]
+        assert volumes[line] < np.delete(volumes, line).min() - 10.0
 
 
 def test_tight_groups_are_each_rows_nearest_rows_with_their_weighted_moments():

@@ -87,12 +87,17 @@ default="kmeans"
         drawn at random (its covariance a quarter of that of the component
         the row is most likely under) each run a short EM; the best continues
         to convergence if it is ahead and is kept if it ends higher (at most
-        128 rounds, ending after 20 that improve nothing, and with at most
-        4.5 times the EM iterations of the search before them; where every
+        128 rounds, ending after 22 that improve nothing, and with at most
+        5 times the EM iterations of the search before them; where every
         continued run ended at the same optimum, after 3 and within once
-        those iterations). Two searches from five starts each reach the
-        best optimum more often than one from ten (a search's swaps stay
-        near the optimum it found). Random rows find
+        those iterations). With "full" covariances on at most 2,000 rows,
+        up to 4 of a round's 8 fits instead move a component onto a tight
+        group (a row and its d + 1 or d + 3 nearest rows, with the group's
+        own mean and covariance), the groups whose own component would gain
+        the most likelihood less what the move costs. Independent searches
+        from a few starts each reach the best optimum more often than one
+        from all of them (a search's swaps stay near the optimum it found).
+        Random rows find
         optima that every k-means start misses when one direction dominates
         the data, the moves leave local optima in which two components share
         one group while another covers two, and the swaps reach optima no
