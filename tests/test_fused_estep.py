@@ -329,6 +329,36 @@ def test_compiled_runs_are_each_mixtures_iterations_in_turn(structure, weighted)
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("per_call", [1, 2])
+def test_more_mixtures_than_one_compiled_call_takes_run_in_several(structure, per_call, monkeypatch):
+    import gaussmix.em.kernels as kernels
+
+    source, model, rng = iteration_problem(structure, True)
+    parts = [random_params(structure, 3, 4, rng) for _ in range(5)]
+    bounds, limits, tol = [-np.inf, -np.inf, -3.0, -np.inf, -np.inf], [1, 300, 3, 40, 7], 1e-4
+    whole = compiled_em_runs(source, model)(stacked_fits(structure, parts), 5, bounds, limits, tol)
+    loops = kernels._CompiledEM.make(source, model)
+    monkeypatch.setattr(kernels, "COMPILED_MAX_WORK", source.n_samples * 3 * per_call * (loops.terms + 4))
+    calls = []
+    runs = loops._runs
+    monkeypatch.setattr(loops, "_runs", lambda params, groups, *rest: calls.append(groups) or runs(params, groups,
+                                                                                                   *rest))
+    split = loops.runs(stacked_fits(structure, parts), 5, bounds, limits, tol)
+    assert calls == ([1] * 5 if per_call == 1 else [2, 2, 1])
+    new, history, n_done, status = whole
+    np.testing.assert_array_equal(split[2], n_done)
+    np.testing.assert_array_equal(split[3], status)
+    assert split[1].shape == history.shape == (5, 300)
+    for b in range(5):
+        np.testing.assert_allclose(split[1][b, :n_done[b]], history[b, :n_done[b]], rtol=1e-12)
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        assert getattr(split[0], name).shape == getattr(new, name).shape
+        np.testing.assert_allclose(getattr(split[0], name), getattr(new, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    monkeypatch.setattr(kernels, "COMPILED_MAX_WORK", source.n_samples * 3 * (loops.terms + 4) - 1)
+    assert loops.runs(stacked_fits(structure, parts), 5, bounds, limits, tol) is None  # one mixture is too much
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
 def test_compiled_runs_stop_before_what_is_not_plain_arithmetic(structure):
     source, model, rng = iteration_problem(structure, False)
     good, bad = random_params(structure, 3, 4, rng), random_params(structure, 3, 4, rng)

@@ -287,10 +287,11 @@ RESPONSIBILITIES = Reduction(_responsibilities, columns=0, limits=True)
 DENSITY_AND_CERTAINTY = Reduction(_density_and_certainty, columns=2)
 
 
-#: The most ``rows x components x (terms + 4)`` an iteration of :func:`compiled_em_iteration` takes on
-#: (one thread, every responsibility at once; ``terms`` is ``d``, or ``d (d + 3) / 2`` for full
-#: covariances): about where the chunked passes, with NumPy's and BLAS's vector code, catch up with
-#: it (measured on 1,000 to 12,000 rows, 2 to 32 features).
+#: The most ``rows x components x (terms + 4)`` one call of the compiled loops takes on (one thread,
+#: every responsibility at once; ``terms`` is ``d``, or ``d (d + 3) / 2`` for full covariances): about
+#: where the chunked passes, with NumPy's and BLAS's vector code, catch up with it (measured on 1,000
+#: to 12,000 rows, 2 to 32 features). More mixtures than one call takes run in several calls (the same
+#: arithmetic each, and no Python between iterations); a mixture too large alone takes the chunked passes.
 COMPILED_MAX_WORK = 1 << 19
 
 
@@ -304,7 +305,7 @@ def compiled_em_iteration(source: Any, model: Any) -> Callable[[MixtureParams, i
     under ``params``, or None where the iteration is not plain arithmetic (a
     dropped or emptied component, a density of 0, a covariance that is not
     positive definite; see :func:`~gaussmix.em._estep_loop._variance_step`)
-    or the data are too large for it (:data:`COMPILED_MAX_WORK`): the caller
+    or one mixture is too much work for it (:data:`COMPILED_MAX_WORK`): the caller
     then makes it its general way, whose results these are up to rounding.
     None instead of a function where numba is unavailable, the layout is
     not full (per component or shared), diagonal or scalar, the source does not hold
@@ -328,7 +329,7 @@ def compiled_em_runs(source: Any, model: Any) -> Callable[..., tuple[MixturePara
     of row ``g`` made), ``n_done`` and ``status`` (``RUN_CONVERGED``,
     ``RUN_LIMIT`` or ``RUN_GENERAL`` of :mod:`gaussmix.em._estep_loop`: the
     caller then makes the next iteration its general way); or None where
-    the data are too large for it.
+    one mixture is too much work for a call (:data:`COMPILED_MAX_WORK`).
     """
     loops = _CompiledEM.make(source, model)
     return None if loops is None else loops.runs
@@ -370,9 +371,37 @@ class _CompiledEM:
         """Whether ``n_components`` components in all are small enough work (:data:`COMPILED_MAX_WORK`)."""
         return self.n_rows * n_components * (self.terms + 4) <= COMPILED_MAX_WORK
 
+    def _split(self, params: MixtureParams, groups: int, bounds, limits, tol: float,
+               total_weight: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`_runs` of the ``groups`` mixtures in as few calls as :data:`COMPILED_MAX_WORK` allows, each
+        on consecutive mixtures (None where one mixture alone is too much): the same runs as one call."""
+        per_mixture = params.n_components // groups
+        if not self.fits(per_mixture):
+            return None
+        step = max(1, COMPILED_MAX_WORK // (self.n_rows * per_mixture * (self.terms + 4)))
+        if step >= groups:
+            return self._runs(params, groups, bounds, limits, tol, total_weight)
+        bounds, limits = np.asarray(bounds, dtype=np.float64), np.asarray(limits, dtype=np.int64)
+        history = np.full((groups, int(limits.max(initial=0))), np.nan)
+        parts, n_done, status = [], [], []
+        for first in range(0, groups, step):
+            last = min(first + step, groups)
+            components = slice(first * per_mixture, last * per_mixture)
+            own = slice(first, last) if self.pooled else components
+            part = MixtureParams(params.weights[components], params.means[components], params.covariances[own],
+                                 params.precisions_cholesky[own])
+            made = self._runs(part, last - first, bounds[first:last], limits[first:last], tol, total_weight)
+            parts.append(made[0])
+            history[first:last, :made[1].shape[1]] = made[1]
+            n_done.append(made[2])
+            status.append(made[3])
+        joined = MixtureParams(*(np.concatenate([getattr(part, name) for part in parts])
+                                 for name in ("weights", "means", "covariances", "precisions_cholesky")))
+        return joined, history, np.concatenate(n_done), np.concatenate(status)
+
     def iteration(self, params: MixtureParams, groups: int) -> tuple[MixtureParams, np.ndarray] | None:
         """One iteration of every mixture: a compiled run with a limit of one (bounds as log-likelihoods)."""
-        made = self._runs(params, groups, np.full(groups, -np.inf), np.ones(groups, dtype=np.int64), -1.0, 1.0)
+        made = self._split(params, groups, np.full(groups, -np.inf), np.ones(groups, dtype=np.int64), -1.0, 1.0)
         if made is None or np.any(made[3] == _estep_loop.RUN_GENERAL):
             return None
         new, history = made[:2]
@@ -380,7 +409,7 @@ class _CompiledEM:
 
     def runs(self, params: MixtureParams, groups: int, bounds, limits,
              tol: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
-        return self._runs(params, groups, bounds, limits, tol, self.total_weight)
+        return self._split(params, groups, bounds, limits, tol, self.total_weight)
 
     def _runs(self, params: MixtureParams, groups: int, bounds, limits, tol: float,
               total_weight: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
