@@ -702,3 +702,39 @@ def test_the_best_swap_trial_is_the_best_by_rank_judged_only_as_far_as_needed():
         clean = [i for i in sorted(range(n), key=lambda i: -bounds[i]) if not collapsed[i]]
         assert len(judged) == (n if not clean else sorted(range(n), key=lambda i: -bounds[i]).index(clean[0]) + 1)
     assert search._best([], Model()) is None
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_collapsed_components_of_several_runs_judged_together_as_one_by_one(structure):
+    from gaussmix.em.fit import maximum_likelihood
+    from gaussmix.em.loop import EMResult
+    from gaussmix.em.params import MixtureParams
+    from gaussmix.em.search import _best, _collapsed_together
+
+    rng = np.random.RandomState(5)
+    X = rng.normal(size=(120, 3)) * [1.0, 20.0, 0.01]
+    settings = FitSettings(4, get_structure(structure), "emem", 1, 1e-8, 1e-6, 1000)
+    model = maximum_likelihood(get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source,
+                               settings)
+    layout = model.structure.layout
+    runs = []
+    for i in range(6):
+        fit = GaussianMixture(4, covariance_type=structure, random_state=i, tol=1e-2).fit(X)
+        covariances, weights = fit.covariances_.copy(), fit.weights_.copy()
+        onto_a_row = {"full": np.diag(model.scale.reg), "diag": model.scale.reg,
+                      "spherical": np.mean(model.scale.reg)}.get(structure)
+        if structure != "tied" and i % 2 == 0:  # a component onto one row: only the regularisation is left
+            covariances[i % 4] = onto_a_row
+            if i == 4:  # a dropped component does not count
+                covariances[1], weights[1] = onto_a_row, 0.0
+        params = MixtureParams(weights, fit.means_, covariances, layout.precisions_cholesky(covariances))
+        runs.append(EMResult(params, -float(i), (), 5, False))
+    one_by_one = [model.collapsed(run.params) for run in runs]
+    if structure == "tied":
+        assert _collapsed_together(model, runs) is None
+    else:
+        assert _collapsed_together(model, runs) == one_by_one
+        assert one_by_one == [(0,), (), (2,), (), (0,), ()]
+    best = _best(runs, model)  # highest bound first, judged until one has no collapsed component
+    assert best.params is (runs[1] if structure != "tied" else runs[0]).params
+    assert best.collapsed == ()

@@ -302,13 +302,27 @@ def _best(trials: list[EMResult], model) -> EMResult | None:
     collapsed component: none after it can rank higher.
     """
     best = None
-    for trial in sorted(trials, key=lambda run: -run.lower_bound):  # stable: the earlier of equal bounds first
-        trial = replace(trial, collapsed=model.collapsed(trial.params))
+    ordered = sorted(trials, key=lambda run: -run.lower_bound)  # stable: the earlier of equal bounds first
+    judged = _collapsed_together(model, ordered)
+    for i, trial in enumerate(ordered):
+        trial = replace(trial, collapsed=judged[i] if judged is not None else model.collapsed(trial.params))
         if best is None or _rank(trial) < _rank(best):
             best = trial
         if not trial.collapsed:
             break
     return best
+
+
+def _collapsed_together(model, runs: list[EMResult]) -> list[tuple[int, ...]] | None:
+    """Each run's collapsed components, judged in one call where covariances are per component (the same
+    judgement as one by one; the fixed cost of a check outweighs its arithmetic on small data); else None."""
+    if len(runs) < 2 or not model.structure.layout.per_component:
+        return None
+    size = runs[0].params.n_components
+    stacked = MixtureParams(*(np.concatenate([getattr(run.params, name) for run in runs])
+                              for name in ("weights", "means", "covariances", "precisions_cholesky")))
+    found = model.collapsed(stacked)
+    return [tuple(k - i * size for k in found if k // size == i) for i in range(len(runs))]
 
 
 def _continued_one(source, model, run: EMResult, settings: FitSettings, counter, observer) -> EMResult | None:
