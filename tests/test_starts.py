@@ -678,6 +678,7 @@ def test_the_short_runs_are_dealt_to_independent_searches(monkeypatch):
 def test_the_best_swap_trial_is_the_best_by_rank_judged_only_as_far_as_needed():
     """``_best`` gives what ranking every trial would, judging collapses from the highest bound down."""
     import dataclasses
+    import types
 
     import gaussmix.em.search as search
     from gaussmix.em.loop import EMResult
@@ -691,7 +692,9 @@ def test_the_best_swap_trial_is_the_best_by_rank_judged_only_as_far_as_needed():
                   for i, b in enumerate(bounds)]
         judged = []
 
-        class Model:
+        class Model:  # judged one by one, as with a shared covariance
+            structure = types.SimpleNamespace(layout=types.SimpleNamespace(per_component=False))
+
             def collapsed(self, params):
                 judged.append(params)
                 return collapsed[params]
