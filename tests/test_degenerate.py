@@ -225,15 +225,23 @@ def test_singular_in_the_last_iteration_keeps_the_parameters_that_entered_it():
         GaussianMixture(2, covariance_type="spherical", reg_covar=0.0, max_iter=2, **start).fit(X)
 
 
-def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one():
+@pytest.mark.parametrize("n_features", [1, 3, 20])  # up to 16 column by column, above by halves of the stack
+def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one(n_features):
     from gaussmix.covariance._layout import _without_cholesky
 
     rng = np.random.RandomState(0)
-    for size in (0, 1, 2, 7, 16):
-        A = rng.normal(size=(size, 3, 3))
-        matrices = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(3)
+    d = n_features
+    for size in (0, 1, 2, 7, 16, 40):
+        A = rng.normal(size=(size, d, d))
+        matrices = A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(d)
         bad = rng.rand(size) < 0.3
-        matrices[bad] -= 50.0 * np.eye(3)  # indefinite
+        for k in np.flatnonzero(bad):
+            if rng.rand() < 0.5:
+                matrices[k] -= (50.0 * d) * np.eye(d)  # negative definite
+            else:
+                w, v = np.linalg.eigh(matrices[k])
+                w[rng.randint(d)] = -0.05  # one negative direction among positive ones
+                matrices[k] = (v * w) @ v.T
         expected = []
         for matrix in matrices:
             try:

@@ -330,13 +330,43 @@ class VarianceLayout(Layout):
 
 
 def _without_cholesky(matrices: np.ndarray) -> np.ndarray:
-    """Which of a stack of matrices have no Cholesky factor: all at once, and where some have none, each half
-    in turn (a few calls for the one or two that usually have none among many)."""
+    """Which of a stack of matrices have no Cholesky factor.
+
+    All at once; where some have none, the factorisation runs column by
+    column across the whole stack (a few array operations per column) for
+    small matrices, and for larger ones each half of the stack in turn (a
+    few calls for the one or two that usually have none among many). The
+    same decisions as factoring each matrix alone, up to rounding.
+    """
     try:
         np.linalg.cholesky(matrices)
         return np.zeros(matrices.shape[0], bool)
     except np.linalg.LinAlgError:
         if matrices.shape[0] == 1:
             return np.ones(1, bool)
+    if matrices.shape[-1] <= _COLUMNWISE_MAX_FEATURES:
+        return _failed_pivots(matrices)
     half = matrices.shape[0] // 2
     return np.concatenate([_without_cholesky(matrices[:half]), _without_cholesky(matrices[half:])])
+
+
+#: Up to this many features, :func:`_without_cholesky` factors a stack column by column.
+_COLUMNWISE_MAX_FEATURES = 16
+
+
+def _failed_pivots(matrices: np.ndarray) -> np.ndarray:
+    """Which matrices of the stack meet a pivot that is not positive in the Cholesky factorisation, made
+    column by column for all of them at once (a NaN pivot does not count, as in LAPACK's factorisation)."""
+    n, d = matrices.shape[0], matrices.shape[-1]
+    lower = np.zeros((n, d, d))
+    failed = np.zeros(n, bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(d):
+            row = lower[:, j, :j]
+            pivot = matrices[:, j, j] - np.einsum("nk,nk->n", row, row)
+            failed |= pivot <= 0.0
+            root = np.sqrt(np.where(failed, 1.0, pivot))
+            lower[:, j, j] = root
+            below = matrices[:, j + 1:, j] - np.einsum("nik,nk->ni", lower[:, j + 1:, :j], row)
+            lower[:, j + 1:, j] = below / root[:, None]
+    return failed
