@@ -260,8 +260,8 @@ def test_a_fit_at_the_best_optimum_is_left_as_it_is():
 
 @pytest.mark.parametrize("structure", STRUCTURES)
 def test_move_starts_are_each_moves_statistics_and_m_step(structure):
-    """Every move's start (one pass over the rows for them all, or one each with a shared covariance) is the
-    M-step of the fit's responsibilities with one component removed and another cut in two."""
+    """Every move's start (one pass over the rows for them all; a shared covariance pools each move's own
+    components) is the M-step of the fit's responsibilities with one component removed and another cut in two."""
     from gaussmix.em.fit import maximum_likelihood
     from gaussmix.em.splitmerge import candidate_moves, component_covariances, move_starts
 

@@ -251,7 +251,8 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
 
     covariances = component_covariances(source, structure, best.params, floor)
     moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
-    if structure.layout.per_component:  # every move's statistics from one pass over the rows
+    layout = structure.layout
+    if layout.per_component or layout.expanded is not None:  # every move's statistics from one pass over the rows
         move_start = move_starts(source, model, best.params, moves).__getitem__
     else:
         def move_start(i: int) -> MixtureParams | None:  # a pass each, made when the move's turn comes

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -101,20 +101,24 @@ def move_starts(source: DataSource, model: Any, params: MixtureParams,
     """The parameters EM continues from after each of ``moves`` of the fit ``params``: the statistics of the
     move's responsibilities and one M-step of ``model`` (None where that fails).
 
-    With a covariance per component the statistics of every move come from
-    one pass over the rows (each move's components are its own); with a
-    shared covariance, one pass each.
+    The statistics of every move come from one pass over the rows: each
+    move's components are its own, and a shared covariance pools its own
+    components' second moments (of the layout's per-component form); a
+    shared layout without that form takes one pass per move.
     """
     structure, n_components = model.structure, params.n_components
+    layout = structure.layout
     if not moves:
         return []
-    if not structure.layout.per_component:
+    if layout.per_component or layout.expanded is not None:
+        each = structure if layout.per_component else replace(structure, layout=layout.expanded)
+        together = source.statistics(each, SplitResponsibilities(structure, params, moves), len(moves) * n_components)
+        stats = [together.part(slice(i * n_components, (i + 1) * n_components)) for i in range(len(moves))]
+        if not layout.per_component:
+            stats = [replace(part, second=layout.pooled_second(part.second)) for part in stats]
+    else:
         stats = [source.statistics(structure, SplitResponsibilities(structure, params, [move]), n_components)
                  for move in moves]
-    else:
-        together = source.statistics(structure, SplitResponsibilities(structure, params, moves),
-                                     len(moves) * n_components)
-        stats = [together.part(slice(i * n_components, (i + 1) * n_components)) for i in range(len(moves))]
     starts = []
     for part in stats:
         try:
