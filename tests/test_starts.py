@@ -560,7 +560,7 @@ def test_group_moves_score_a_groups_gain_less_the_moved_components_loss():
     from gaussmix._namespace import NUMPY
     from gaussmix.em.kernels import weighted_log_prob
     from gaussmix.em.params import MixtureParams, kernel_terms
-    from gaussmix.em.splitmerge import group_moves, grouped, tight_groups
+    from gaussmix.em.splitmerge import GroupMoves, group_moves, grouped, tight_groups
 
     X = flat_group()
     model = GaussianMixture(4, covariance_type="full", random_state=0).fit(X)  # no component on the line
@@ -590,6 +590,12 @@ def test_group_moves_score_a_groups_gain_less_the_moved_components_loss():
     assert scores[0] == pytest.approx(max(score(move) for move in everything), rel=1e-9)
     again = group_moves(groups, log_prob, 4, tried)
     assert not set(again) & set(moves) and len(tried) == 8  # tried moves are not proposed again
+    # the rounds of one fit take their moves from one ranking, as if each round ranked them afresh
+    ranked, tried_once, tried_each = GroupMoves(groups, log_prob), set(), set()
+    for count in (4, 4, 3, 4, 60, 200, 4):
+        assert ranked.take(count, tried_once) == group_moves(groups, log_prob, count, tried_each)
+    assert tried_once == tried_each and len(tried_once) > 150
+    assert len(ranked._ranked) > 256  # beyond the first part of the ranking (splitmerge._RANKED_FIRST)
 
     moved = grouped(params, groups, moves[0])
     group = groups[size]

@@ -31,10 +31,10 @@ from gaussmix.em.loop import EMResult
 from gaussmix.em.observers import IterationCount
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.splitmerge import (
+    GroupMoves,
     TightGroups,
     candidate_moves,
     component_covariances,
-    group_moves,
     grouped,
     move_starts,
     swapped,
@@ -376,6 +376,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
     rows = seeding_rows(source, n_components, rng)
     groups = _tight_groups(source, model)
     tried: set = set()
+    moves = None  # the tight-group swaps of the current fit, scored once for all its rounds
     unimproved, start = 0, observer.count
     patience = RANDOM_SWAP_PATIENCE if patience is None else patience
     for _ in range(RANDOM_SWAP_ROUNDS):
@@ -383,7 +384,9 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             break
         unimproved += 1
         params = best.params
-        starts = _group_starts(model, params, groups, tried) if groups else []
+        if groups and moves is None:
+            moves = _group_moves(model, params, groups)
+        starts = [grouped(params, groups, move) for move in moves.take(TIGHT_SWAP_TRIALS, tried)] if groups else []
         n_random = RANDOM_SWAP_TRIALS - len(starts)
         centres = seed_centers(rows, n_random, rng, "distinct")
         components = rng.randint(n_components, size=n_random)
@@ -402,7 +405,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             continue
         result = _continued_one(source, model, top, settings, counter, observer)
         if result is not None and _improves(result, best, settings.tol):
-            best, unimproved = result, 0
+            best, unimproved, moves = result, 0, None
             tried = set()  # from a new fit, every group may be tried again
     return best
 
@@ -424,12 +427,10 @@ def _tight_groups(source, model) -> list[TightGroups] | None:
     return source.memo[key]
 
 
-def _group_starts(model, params: MixtureParams, groups: list[TightGroups], tried: set) -> list[MixtureParams]:
-    """The starts of the TIGHT_SWAP_TRIALS most promising tight-group swaps of ``params`` not in ``tried``."""
-    layout = model.structure.layout
+def _group_moves(model, params: MixtureParams, groups: list[TightGroups]) -> GroupMoves:
+    """The tight-group swaps of the fit ``params`` (see :func:`~gaussmix.em.splitmerge.group_moves`)."""
     terms = kernel_terms(model.structure, params, np.zeros(params.n_features))
-    log_prob = weighted_log_prob(NUMPY, layout, groups[0].rows, terms, np.float64)
-    return [grouped(params, groups, move) for move in group_moves(groups, log_prob, TIGHT_SWAP_TRIALS, tried)]
+    return GroupMoves(groups, weighted_log_prob(NUMPY, model.structure.layout, groups[0].rows, terms, np.float64))
 
 
 def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:

@@ -50,8 +50,8 @@ from gaussmix.em.kernels import RESPONSIBILITIES, TermsResponsibilities
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
-__all__ = ["GroupMove", "Move", "SplitResponsibilities", "TightGroups", "candidate_moves", "component_covariances",
-           "group_moves", "grouped", "move_starts", "swapped", "tight_groups"]
+__all__ = ["GroupMove", "GroupMoves", "Move", "SplitResponsibilities", "TightGroups", "candidate_moves",
+           "component_covariances", "group_moves", "grouped", "move_starts", "swapped", "tight_groups"]
 
 #: A move: (component to remove, component to split).
 Move = tuple[int, int]
@@ -344,31 +344,56 @@ def group_moves(groups: list[TightGroups], log_prob: np.ndarray, count: int, tri
     lose when the component moves away (each row keeping what the other
     components give it). No swap of a round starts in another's group.
     """
-    top = np.max(log_prob, axis=1, keepdims=True)
-    scaled = np.exp(log_prob - top)
-    total = np.sum(scaled, axis=1)
-    log_density = np.log(total) + top[:, 0]
-    resp = scaled / total[:, None]
-    weights = groups[0].weights
-    with np.errstate(divide="ignore"):
-        costs = -weights @ np.log(np.maximum(1.0 - resp, np.finfo(float).tiny))
-    gains = np.concatenate([group.own - np.sum(weights[group.members] * log_density[group.members], axis=1)
-                            for group in groups])
-    scores = (gains[:, None] - costs[None, :]).ravel()
-    n_rows, n_components = log_prob.shape
-    moves: list[GroupMove] = []
-    taken = np.zeros(n_rows, dtype=bool)
-    for flat in _ranked(scores):
-        index, component = divmod(int(flat), n_components)
-        size, row = divmod(index, n_rows)
-        if not np.isfinite(scores[flat]) or taken[row] or (size, row, component) in tried:
-            continue
-        moves.append((size, row, component))
-        tried.add((size, row, component))
-        taken[groups[size].members[row]] = True
-        if len(moves) == count:
-            break
-    return moves
+    return GroupMoves(groups, log_prob).take(count, tried)
+
+
+class GroupMoves:
+    """The tight-group swaps of one fit, scored and ranked once (see :func:`group_moves`): every round of
+    swaps from the same fit takes its moves from here, the ranking made only as far as it is asked for."""
+
+    def __init__(self, groups: list[TightGroups], log_prob: np.ndarray):
+        top = np.max(log_prob, axis=1, keepdims=True)
+        scaled = np.exp(log_prob - top)
+        total = np.sum(scaled, axis=1)
+        log_density = np.log(total) + top[:, 0]
+        resp = scaled / total[:, None]
+        weights = groups[0].weights
+        with np.errstate(divide="ignore"):
+            costs = -weights @ np.log(np.maximum(1.0 - resp, np.finfo(float).tiny))
+        gains = np.concatenate([group.own - np.sum(weights[group.members] * log_density[group.members], axis=1)
+                                for group in groups])
+        self.groups, self.shape = groups, log_prob.shape
+        self.scores = (gains[:, None] - costs[None, :]).ravel()
+        self._ranking, self._ranked = _ranked(self.scores), []
+
+    def _order(self) -> Iterator[int]:
+        """The moves' indices, best first: those ranked already, then the ranking goes on."""
+        position = 0
+        while True:
+            if position == len(self._ranked):
+                following = next(self._ranking, None)
+                if following is None:
+                    return
+                self._ranked.append(following)
+            yield self._ranked[position]
+            position += 1
+
+    def take(self, count: int, tried: set) -> list[GroupMove]:
+        """The ``count`` best moves not in ``tried`` (which they join), no two in one another's group."""
+        n_rows, n_components = self.shape
+        moves: list[GroupMove] = []
+        taken = np.zeros(n_rows, dtype=bool)
+        for flat in self._order():
+            index, component = divmod(int(flat), n_components)
+            size, row = divmod(index, n_rows)
+            if not np.isfinite(self.scores[flat]) or taken[row] or (size, row, component) in tried:
+                continue
+            moves.append((size, row, component))
+            tried.add((size, row, component))
+            taken[self.groups[size].members[row]] = True
+            if len(moves) == count:
+                break
+        return moves
 
 
 #: How many of the highest scores :func:`_ranked` sorts first.
