@@ -43,7 +43,7 @@ from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
-__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch", "run_one"]
+__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch", "run_one", "stack_fits"]
 
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
@@ -61,7 +61,7 @@ def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int
     )
 
 
-def _stacked(params: Sequence[MixtureParams], layout) -> MixtureParams:
+def stack_fits(params: Sequence[MixtureParams], layout) -> MixtureParams:
     """Several fits' parameters as one set (a shared covariance: one per fit, stacked)."""
     join = np.concatenate if layout.per_component else np.stack
     return MixtureParams(np.concatenate([p.weights for p in params]), np.concatenate([p.means for p in params]),
@@ -162,7 +162,7 @@ def run_em_batch(
             run.finish(0, False)
     if not active:
         return [run.outcome for run in runs], [run.infos if record else run.events for run in runs]
-    stacked = _stacked([run.params for run in active], layout)
+    stacked = stack_fits([run.params for run in active], layout)
     # without events to record, compiled runs make every plain iteration; else a compiled iteration each
     advance = None if record else compiled_em_runs(source, model)
     compiled = compiled_em_iteration(source, model) if advance is None else None

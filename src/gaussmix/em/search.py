@@ -23,7 +23,7 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix._namespace import NUMPY
-from gaussmix.em.batch import EMRuns
+from gaussmix.em.batch import EMRuns, stack_fits
 from gaussmix.em.init import InitMethod, seeding_rows
 from gaussmix.em.kernels import weighted_log_prob
 from gaussmix.em.kmeans import seed_centers
@@ -251,12 +251,7 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
 
     covariances = component_covariances(source, structure, best.params, floor)
     moves = candidate_moves(best.params, covariances, min(SPLIT_MERGE_MOVES, budget[0]), best.collapsed)
-    layout = structure.layout
-    if layout.per_component or layout.expanded is not None:  # every move's statistics from one pass over the rows
-        move_start = move_starts(source, model, best.params, moves).__getitem__
-    else:
-        def move_start(i: int) -> MixtureParams | None:  # a pass each, made when the move's turn comes
-            return move_starts(source, model, best.params, [moves[i]])[0]
+    move_start = move_starts(source, model, best.params, moves).__getitem__
 
     # the moves in order, as if each ran when its turn came (a batch runs them all at once)
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
@@ -320,9 +315,7 @@ def _collapsed_together(model, runs: list[EMResult]) -> list[tuple[int, ...]] | 
     if len(runs) < 2 or not model.structure.layout.per_component:
         return None
     size = runs[0].params.n_components
-    stacked = MixtureParams(*(np.concatenate([getattr(run.params, name) for run in runs])
-                              for name in ("weights", "means", "covariances", "precisions_cholesky")))
-    found = model.collapsed(stacked)
+    found = model.collapsed(stack_fits([run.params for run in runs], model.structure.layout))
     return [tuple(k - i * size for k in found if k // size == i) for i in range(len(runs))]
 
 
