@@ -225,9 +225,13 @@ def test_singular_in_the_last_iteration_keeps_the_parameters_that_entered_it():
         GaussianMixture(2, covariance_type="spherical", reg_covar=0.0, max_iter=2, **start).fit(X)
 
 
-@pytest.mark.parametrize("n_features", [1, 3, 20])  # up to 16 column by column, above by halves of the stack
-def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one(n_features):
+@pytest.mark.parametrize("compiled", [True, False])  # without numba: up to 16 column by column, above by halves
+@pytest.mark.parametrize("n_features", [1, 3, 20, 70])  # and with numba, above 64
+def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one(n_features, compiled, monkeypatch):
+    from gaussmix import _compiled as compiled_module
     from gaussmix.covariance._layout import _without_cholesky
+
+    monkeypatch.setattr(compiled_module, "ENABLED", compiled)
 
     rng = np.random.RandomState(0)
     d = n_features

@@ -628,6 +628,16 @@ def test_random_swaps_leave_the_best_optimum_as_it_is():
     assert found.lower_bound == pytest.approx(best.lower_bound, abs=1e-6)
 
 
+def test_a_search_depends_on_row_values_not_positions():
+    X = ring_of_clusters()  # where the swaps' course decides the fit
+    order = np.random.RandomState(1).permutation(X.shape[0])
+    options = dict(covariance_type="spherical", init_params="emem", n_init=10, random_state=0)
+    fit = GaussianMixture(8, **options).fit(X)  # with swaps to rows drawn by position, the two differ
+    shuffled = GaussianMixture(8, **options).fit(X[order])
+    assert shuffled.lower_bound_ == pytest.approx(fit.lower_bound_, rel=1e-9)
+    np.testing.assert_array_equal(shuffled.predict(X[order]), fit.predict(X)[order])
+
+
 def test_swaps_are_a_short_check_where_the_continued_runs_agree(monkeypatch):
     """Where every continued run ends at the same optimum the swaps get their short budget; elsewhere the long."""
     import gaussmix.em.search as search

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
 from gaussmix.covariance._linalg import (
     SingularCovarianceError,
@@ -42,6 +43,7 @@ from gaussmix.covariance._linalg import (
     symmetrize,
     upper_cholesky_of,
 )
+from gaussmix.covariance._loops import factorless
 
 
 class Layout(ABC):
@@ -332,12 +334,19 @@ class VarianceLayout(Layout):
 def _without_cholesky(matrices: np.ndarray) -> np.ndarray:
     """Which of a stack of matrices have no Cholesky factor.
 
-    All at once; where some have none, the factorisation runs column by
-    column across the whole stack (a few array operations per column) for
-    small matrices, and for larger ones each half of the stack in turn (a
-    few calls for the one or two that usually have none among many). The
-    same decisions as factoring each matrix alone, up to rounding.
+    Where numba is installed, one compiled loop factors each matrix of up
+    to :data:`_COMPILED_MAX_FEATURES` rows (:func:`~gaussmix.covariance._loops.factorless`).
+    Otherwise all at once; where some have none, the factorisation runs
+    column by column across the whole stack (a few array operations per
+    column) for small matrices, and for larger ones each half of the stack
+    in turn (a few calls for the one or two that usually have none among
+    many). The same decisions as factoring each matrix alone, up to rounding.
     """
+    loop = compiled(factorless) if matrices.shape[-1] <= _COMPILED_MAX_FEATURES else None
+    if loop is not None:
+        flags = np.empty(matrices.shape[0], bool)
+        loop(np.ascontiguousarray(matrices, dtype=np.float64), flags)
+        return flags
     try:
         np.linalg.cholesky(matrices)
         return np.zeros(matrices.shape[0], bool)
@@ -352,6 +361,8 @@ def _without_cholesky(matrices: np.ndarray) -> np.ndarray:
 
 #: Up to this many features, :func:`_without_cholesky` factors a stack column by column.
 _COLUMNWISE_MAX_FEATURES = 16
+#: Up to this many features, it factors each matrix in a compiled loop where numba is installed.
+_COMPILED_MAX_FEATURES = 64
 
 
 def _failed_pivots(matrices: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
-__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "run_em_batch", "run_one", "stack_fits"]
+__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "fit_part", "m_steps", "run_em_batch", "run_one", "stack_fits"]
 
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
@@ -68,7 +68,8 @@ def stack_fits(params: Sequence[MixtureParams], layout) -> MixtureParams:
                          join([p.covariances for p in params]), join([p.precisions_cholesky for p in params]))
 
 
-def _part(stacked: MixtureParams, b: int, n_components: int, layout) -> MixtureParams:
+def fit_part(stacked: MixtureParams, b: int, n_components: int, layout) -> MixtureParams:
+    """Fit ``b`` of stacked fits' parameters (of ``n_components`` components each; see :func:`stack_fits`)."""
     part = slice(b * n_components, (b + 1) * n_components)
     own = part if layout.per_component else b
     return MixtureParams(stacked.weights[part], stacked.means[part], stacked.covariances[own],
@@ -192,14 +193,14 @@ def run_em_batch(
                     run.outcome = FitError(non_finite_message(run.n_iter, run.restart))
                 else:
                     keep.append(position)
-            new, done, newly, failed = _m_steps(model, stats, stacked, keep, n_components)
+            new, done, newly, failed = m_steps(model, stats, stacked, keep, n_components)
         for position, components in failed.items():
             run = active[position]
             message = model.singular_message(components, f"at EM iteration {run.n_iter}")
             if run.n_iter < run.max_iter:
                 run.outcome = FitError(message)
             else:  # as run_em: the parameters that entered the last iteration, with its bound
-                run.params = _part(stacked, position, n_components, layout)
+                run.params = fit_part(stacked, position, n_components, layout)
                 run.lower_bound = float(bounds[position])
                 run.lower_bounds.append(run.lower_bound)
                 run.finish(run.n_iter, False, stopped=message)
@@ -213,11 +214,11 @@ def run_em_batch(
             change = run.lower_bound - previous_bound
             run.events += 1
             if run.infos is not None:
-                run.params = _part(new, i, n_components, layout)
+                run.params = fit_part(new, i, n_components, layout)
                 run.infos.append(IterationInfo(run.restart, run.n_iter, run.lower_bound, change, run.params,
                                                run.name))
             if abs(change) < tol or run.n_iter == run.max_iter:
-                run.params = _part(new, i, n_components, layout)
+                run.params = fit_part(new, i, n_components, layout)
                 run.finish(run.n_iter, abs(change) < tol)
             else:
                 going.append(i)
@@ -246,17 +247,18 @@ def _advanced(made, active: list[_Run], n_components: int, layout) -> tuple[Mixt
         if status[i] == RUN_GENERAL:
             going.append(i)
         else:
-            run.params = _part(new, i, n_components, layout)
+            run.params = fit_part(new, i, n_components, layout)
             run.finish(run.n_iter, status[i] == RUN_CONVERGED)
     if not going:
         return new, []
     return _take(new, going, n_components, layout), [active[i] for i in going]
 
 
-def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams, keep: list[int],
-             n_components: int) -> tuple[MixtureParams | None, list[int], list[tuple[int, ...]],
-                                         dict[int, tuple[int, ...] | None]]:
-    """The M-steps of the fits at positions ``keep`` of the batch (``stacked``: the parameters of all), as one.
+def m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams | None, keep: list[int],
+            n_components: int) -> tuple[MixtureParams | None, list[int], list[tuple[int, ...]],
+                                        dict[int, tuple[int, ...] | None]]:
+    """The M-steps of the fits at positions ``keep`` of the batch (``stacked``: the parameters of all, or None
+    where the statistics come from no previous parameters), as one.
 
     Returns the new parameters of the fits whose M-step succeeded, stacked,
     their positions, the components each newly dropped (numbered within
@@ -273,7 +275,8 @@ def _m_steps(model: MaximumLikelihood, stats: Statistics, stacked: MixtureParams
             second = layout.pooled_second(second.reshape((len(fits), n_components) + second.shape[1:]))
         part = Statistics(stats.shift, stats.counts[rows], stats.first[rows], second, 0.0, stats.total_weight)
         try:
-            new, dropped = model.update(part, _take(stacked, fits, n_components, layout), groups=len(fits))
+            previous = None if stacked is None else _take(stacked, fits, n_components, layout)
+            new, dropped = model.update(part, previous, groups=len(fits))
         except SingularCovarianceError as exc:
             by_fit: dict[int, tuple[int, ...] | None] = {}
             if not layout.per_component:

@@ -105,16 +105,12 @@ def seed_centers(
     with probability proportional to their weight, without replacement.
     Draws depend on row values, not positions (see :mod:`gaussmix.em.sampling`).
     """
+    if method == "distinct":
+        return _rows(data, distinct_rows(data, n_clusters, rng))
     groups = data.row_groups()
 
     def rows_of(chosen) -> np.ndarray:
         return _rows(data, groups.representative[np.asarray(chosen, dtype=np.intp)])
-
-    if method == "distinct":
-        chosen = list(groups.draw_distinct(groups.weight, n_clusters, new_stream(rng)))
-        while len(chosen) < n_clusters:  # fewer distinct rows than clusters: repeat some
-            chosen.append(groups.draw(groups.weight, new_stream(rng)))
-        return rows_of(chosen)
 
     weights = data.weights_numpy()
     centers = np.empty((n_clusters, data.n_features))
@@ -132,6 +128,17 @@ def seed_centers(
         centers[c] = cand_rows[best]
         closest = trial[:, best]
     return centers
+
+
+def distinct_rows(data: RowSource, count: int, rng: np.random.RandomState) -> np.ndarray:
+    """Indices of ``count`` rows of distinct values, drawn without replacement with probability proportional
+    to their weight; where there are fewer such rows than ``count``, some are drawn again. Draws depend on
+    row values, not positions (see :mod:`gaussmix.em.sampling`)."""
+    groups = data.row_groups()
+    chosen = list(groups.draw_distinct(groups.weight, count, new_stream(rng)))
+    while len(chosen) < count:  # fewer distinct rows than asked for: repeat some
+        chosen.append(groups.draw(groups.weight, new_stream(rng)))
+    return groups.representative[np.asarray(chosen, dtype=np.intp)]
 
 
 def _cluster_means(data: RowSource, labels: np.ndarray, n_clusters: int):

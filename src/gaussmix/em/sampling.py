@@ -120,7 +120,10 @@ class RowGroups:
     def draw_distinct(self, scores: np.ndarray, count: int, stream: int) -> np.ndarray:
         """Up to ``count`` distinct groups, a weighted sample without replacement, in draw order."""
         keys = self.keys(scores, stream)
-        order = np.lexsort((self.prints, -keys))  # largest key first; ties broken by value
+        candidates = np.arange(keys.shape[0])
+        if count < keys.shape[0]:  # only keys at least the count-th largest can be chosen
+            candidates = np.flatnonzero(keys >= np.partition(keys, keys.shape[0] - count)[keys.shape[0] - count])
+        order = candidates[np.lexsort((self.prints[candidates], -keys[candidates]))]  # largest first; ties by value
         chosen = order[:count]
         return chosen[np.isfinite(keys[chosen])]
 

@@ -26,7 +26,7 @@ from gaussmix._namespace import NUMPY
 from gaussmix.em.batch import EMRuns, stack_fits
 from gaussmix.em.init import InitMethod, seeding_rows
 from gaussmix.em.kernels import weighted_log_prob
-from gaussmix.em.kmeans import seed_centers
+from gaussmix.em.kmeans import distinct_rows
 from gaussmix.em.loop import EMResult
 from gaussmix.em.observers import IterationCount
 from gaussmix.em.params import MixtureParams, kernel_terms
@@ -367,9 +367,10 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
     if n_components < 2:
         return best
     rows = seeding_rows(source, n_components, rng)
+    X = np.asarray(rows.xp.to_numpy(rows.rows(np.arange(rows.n_samples))), dtype=np.float64)
     groups = _tight_groups(source, model)
     tried: set = set()
-    moves = None  # the tight-group swaps of the current fit, scored once for all its rounds
+    moves = owners = None  # of the current fit, made once for all its rounds
     unimproved, start = 0, observer.count
     patience = RANDOM_SWAP_PATIENCE if patience is None else patience
     for _ in range(RANDOM_SWAP_ROUNDS):
@@ -377,16 +378,17 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             break
         unimproved += 1
         params = best.params
+        if owners is None:  # the component each row is most likely under
+            terms = kernel_terms(structure, params, np.zeros(X.shape[1]))
+            owners = np.argmax(weighted_log_prob(NUMPY, structure.layout, X, terms, np.float64), axis=1)
         if groups and moves is None:
             moves = _group_moves(model, params, groups)
         starts = [grouped(params, groups, move) for move in moves.take(TIGHT_SWAP_TRIALS, tried)] if groups else []
         n_random = RANDOM_SWAP_TRIALS - len(starts)
-        centres = seed_centers(rows, n_random, rng, "distinct")
+        chosen = distinct_rows(rows, n_random, rng)
         components = rng.randint(n_components, size=n_random)
-        terms = kernel_terms(structure, params, np.zeros(centres.shape[1]))
-        owners = np.argmax(weighted_log_prob(NUMPY, structure.layout, centres, terms, np.float64), axis=1)
-        starts += [swapped(structure.layout, params, int(components[i]), centres[i], int(owners[i]),
-                           RANDOM_SWAP_SHRINK) for i in range(n_random)]
+        starts += [swapped(structure.layout, params, int(components[i]), X[row], int(owners[row]),
+                           RANDOM_SWAP_SHRINK) for i, row in enumerate(chosen)]
         runs = EMRuns(source, model, len(starts), n_components, starts.__getitem__,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens)
@@ -398,7 +400,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             continue
         result = _continued_one(source, model, top, settings, counter, observer)
         if result is not None and _improves(result, best, settings.tol):
-            best, unimproved, moves = result, 0, None
+            best, unimproved, moves, owners = result, 0, None, None
             tried = set()  # from a new fit, every group may be tried again
     return best
 

@@ -46,6 +46,7 @@ from gaussmix.covariance._layout import Layout
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._registry import UNCONSTRAINED_STRUCTURE, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em.batch import fit_part, m_steps
 from gaussmix.em.kernels import RESPONSIBILITIES, TermsResponsibilities
 from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
@@ -81,11 +82,13 @@ class SplitResponsibilities(TermsResponsibilities):
             log_prob = self.log_prob(data, Xc)
             if self.moves is None:
                 return RESPONSIBILITIES(xp, log_prob)
-            columns = []
+            columns, without = [], {}
             for (drop, split), direction in self.moves:
-                removed = np.zeros(self.means.shape[0])
-                removed[drop] = -np.inf  # its rows go to the others, in proportion to their responsibilities
-                resp = RESPONSIBILITIES(xp, log_prob + xp.asarray(removed, dtype=dtype)[None, :])
+                if drop not in without:  # its rows go to the others, in proportion to their responsibilities
+                    removed = np.zeros(self.means.shape[0])
+                    removed[drop] = -np.inf
+                    without[drop] = RESPONSIBILITIES(xp, log_prob + xp.asarray(removed, dtype=dtype)[None, :])
+                resp = without[drop]
                 centre = xp.asarray(self.means[split], dtype=dtype)
                 side = (Xc - centre[None, :]) @ xp.asarray(direction, dtype=dtype)
                 upper = xp.where(side > 0, 1.0, 0.0)
@@ -113,9 +116,17 @@ def move_starts(source: DataSource, model: Any, params: MixtureParams,
     if layout.per_component or layout.expanded is not None:
         each = structure if layout.per_component else replace(structure, layout=layout.expanded)
         together = source.statistics(each, SplitResponsibilities(structure, params, moves), len(moves) * n_components)
-        stats = [together.part(slice(i * n_components, (i + 1) * n_components)) for i in range(len(moves))]
-        if not layout.per_component:
-            stats = [replace(part, second=layout.pooled_second(part.second)) for part in stats]
+        try:  # every move's M-step as one (a move whose M-step fails starts nowhere)
+            new, made, _, _ = m_steps(model, together, None, list(range(len(moves))), n_components)
+        except FitError:  # then one by one
+            stats = [together.part(slice(i * n_components, (i + 1) * n_components)) for i in range(len(moves))]
+            if not layout.per_component:
+                stats = [replace(part, second=layout.pooled_second(part.second)) for part in stats]
+        else:
+            found: list[MixtureParams | None] = [None] * len(moves)
+            for i, move in enumerate(made):
+                found[move] = fit_part(new, i, n_components, layout)
+            return found
     else:
         stats = [source.statistics(structure, SplitResponsibilities(structure, params, [move]), n_components)
                  for move in moves]
