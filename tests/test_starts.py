@@ -434,14 +434,14 @@ def ring_of_clusters():
     return np.vstack([rng.normal([10 * np.cos(a), 10 * np.sin(a)], 0.8, (40, 2)) for a in angles])
 
 
-def with_and_without(monkeypatch, X, n_components, structure, constant):
-    """``emem`` x10 fits with random states 0-3 as the search is, then with ``search.<constant>`` set to 0, and
-    their log-likelihoods (two lists each)."""
+def with_and_without(monkeypatch, X, n_components, structure, constant, seeds=range(4)):
+    """``emem`` x10 fits with random states ``seeds`` as the search is, then with ``search.<constant>`` set to 0,
+    and their log-likelihoods (two lists each)."""
     import gaussmix.em.search as search
 
     def fits():
         return [GaussianMixture(n_components, covariance_type=structure, init_params="emem", n_init=10,
-                                random_state=seed).fit(X) for seed in range(4)]
+                                random_state=seed).fit(X) for seed in seeds]
 
     searched = fits()
     monkeypatch.setattr(search, constant, 0)
@@ -451,8 +451,9 @@ def with_and_without(monkeypatch, X, n_components, structure, constant):
 
 def test_random_swaps_reach_an_optimum_split_and_merge_misses(monkeypatch):
     X = ring_of_clusters()
-    swapped, scores = with_and_without(monkeypatch, X, 2, "spherical", "RANDOM_SWAP_ROUNDS")
-    # the best of a long random search (random rows x100, tol 1e-5) is -3737.585: one component on one cluster
+    swapped, scores = with_and_without(monkeypatch, X, 2, "spherical", "RANDOM_SWAP_ROUNDS", seeds=range(6))
+    # the best of a long random search (random rows x100, tol 1e-5) is -3737.585: one component on one cluster;
+    # the searches of random states 0-5 end between -3747.7 and -3737.6 (two of them within 0.3 of it)
     assert max(scores[0]) > -3738.0 and min(scores[0]) > max(scores[1]) + 1.0  # without swaps: -3751 to -3758
     best = swapped[int(np.argmax(scores[0]))]
     tight = int(np.argmin(best.weights_))

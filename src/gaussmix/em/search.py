@@ -331,7 +331,7 @@ def _continued_one(source, model, run: EMResult, settings: FitSettings, counter,
 #: RANDOM_SWAP_ROUNDS rounds, ending after RANDOM_SWAP_PATIENCE in a row improve nothing. A moved
 #: component's covariance is RANDOM_SWAP_SHRINK times that of the one its new mean is most likely under.
 RANDOM_SWAP_ROUNDS = 128
-RANDOM_SWAP_PATIENCE = 22
+RANDOM_SWAP_PATIENCE = 30
 RANDOM_SWAP_TRIALS = 8
 RANDOM_SWAP_ITERATIONS = 20
 RANDOM_SWAP_SHRINK = 0.25
@@ -341,7 +341,7 @@ TIGHT_SWAP_TRIALS = 4
 TIGHT_MAX_ROWS = 2000
 #: The swaps' EM iterations, at most, as a multiple of those of the search before them (short runs,
 #: continuations, split-and-merge): where that search converged quickly, so must the swaps.
-RANDOM_SWAP_WORK = 5.0
+RANDOM_SWAP_WORK = 7.0
 #: Where every continued run ended at the same optimum, the swaps end after AGREED_PATIENCE rounds in a
 #: row without improvement, within AGREED_WORK times the iterations of the search before them.
 AGREED_WORK = 1.0
