@@ -29,7 +29,7 @@ from gaussmix.em.kernels import weighted_log_prob
 from gaussmix.em.kmeans import distinct_rows
 from gaussmix.em.loop import EMResult
 from gaussmix.em.observers import IterationCount
-from gaussmix.em.params import MixtureParams, kernel_terms
+from gaussmix.em.params import kernel_terms
 from gaussmix.em.splitmerge import (
     GroupMoves,
     TightGroups,
@@ -370,7 +370,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
     X = np.asarray(rows.xp.to_numpy(rows.rows(np.arange(rows.n_samples))), dtype=np.float64)
     groups = _tight_groups(source, model)
     tried: set = set()
-    moves = owners = None  # of the current fit, made once for all its rounds
+    moves = owners = None  # of the current fit, made once for all its rounds (None: to be made)
     unimproved, start = 0, observer.count
     patience = RANDOM_SWAP_PATIENCE if patience is None else patience
     for _ in range(RANDOM_SWAP_ROUNDS):
@@ -378,11 +378,12 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             break
         unimproved += 1
         params = best.params
-        if owners is None:  # the component each row is most likely under
+        if owners is None:  # the component each row is most likely under, and the groups' swaps
             terms = kernel_terms(structure, params, np.zeros(X.shape[1]))
             owners = np.argmax(weighted_log_prob(NUMPY, structure.layout, X, terms, np.float64), axis=1)
-        if groups and moves is None:
-            moves = _group_moves(model, params, groups)
+            if groups:
+                moves = GroupMoves(groups, weighted_log_prob(NUMPY, structure.layout, groups[0].rows, terms,
+                                                             np.float64))
         starts = [grouped(params, groups, move) for move in moves.take(TIGHT_SWAP_TRIALS, tried)] if groups else []
         n_random = RANDOM_SWAP_TRIALS - len(starts)
         chosen = distinct_rows(rows, n_random, rng)
@@ -400,7 +401,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             continue
         result = _continued_one(source, model, top, settings, counter, observer)
         if result is not None and _improves(result, best, settings.tol):
-            best, unimproved, moves, owners = result, 0, None, None
+            best, unimproved, owners = result, 0, None
             tried = set()  # from a new fit, every group may be tried again
     return best
 
@@ -420,12 +421,6 @@ def _tight_groups(source, model) -> list[TightGroups] | None:
         source.memo[key] = tight_groups(X, rows.weights_numpy(), scale.scale,
                                         np.maximum(scale.reg, 1e-6 * scale.scale))
     return source.memo[key]
-
-
-def _group_moves(model, params: MixtureParams, groups: list[TightGroups]) -> GroupMoves:
-    """The tight-group swaps of the fit ``params`` (see :func:`~gaussmix.em.splitmerge.group_moves`)."""
-    terms = kernel_terms(model.structure, params, np.zeros(params.n_features))
-    return GroupMoves(groups, weighted_log_prob(NUMPY, model.structure.layout, groups[0].rows, terms, np.float64))
 
 
 def _same_optimum(result: EMResult, other: EMResult, tol: float) -> bool:

@@ -116,24 +116,17 @@ def move_starts(source: DataSource, model: Any, params: MixtureParams,
     if layout.per_component or layout.expanded is not None:
         each = structure if layout.per_component else replace(structure, layout=layout.expanded)
         together = source.statistics(each, SplitResponsibilities(structure, params, moves), len(moves) * n_components)
-        try:  # every move's M-step as one (a move whose M-step fails starts nowhere)
-            new, made, _, _ = m_steps(model, together, None, list(range(len(moves))), n_components)
-        except FitError:  # then one by one
-            stats = [together.part(slice(i * n_components, (i + 1) * n_components)) for i in range(len(moves))]
-            if not layout.per_component:
-                stats = [replace(part, second=layout.pooled_second(part.second)) for part in stats]
-        else:
-            found: list[MixtureParams | None] = [None] * len(moves)
-            for i, move in enumerate(made):
-                found[move] = fit_part(new, i, n_components, layout)
-            return found
-    else:
-        stats = [source.statistics(structure, SplitResponsibilities(structure, params, [move]), n_components)
-                 for move in moves]
+        # every move's M-step as one; a move whose M-step fails starts nowhere
+        new, made, _, _ = m_steps(model, together, None, list(range(len(moves))), n_components)
+        starts: list[MixtureParams | None] = [None] * len(moves)
+        for i, move in enumerate(made):
+            starts[move] = fit_part(new, i, n_components, layout)
+        return starts
     starts = []
-    for part in stats:
+    for move in moves:  # a shared layout without a per-component form: one pass per move
+        stats = source.statistics(structure, SplitResponsibilities(structure, params, [move]), n_components)
         try:
-            starts.append(model.update(part, None)[0])
+            starts.append(model.update(stats, None)[0])
         except (FitError, SingularCovarianceError):
             starts.append(None)
     return starts
