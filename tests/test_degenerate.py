@@ -229,7 +229,7 @@ def test_singular_in_the_last_iteration_keeps_the_parameters_that_entered_it():
 @pytest.mark.parametrize("n_features", [1, 3, 20, 70])  # and with numba, above 64
 def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one(n_features, compiled, monkeypatch):
     from gaussmix import _compiled as compiled_module
-    from gaussmix.covariance._layout import _without_cholesky
+    from gaussmix.covariance._layout import without_cholesky
 
     monkeypatch.setattr(compiled_module, "ENABLED", compiled)
 
@@ -253,5 +253,5 @@ def test_matrices_without_a_cholesky_factor_are_found_in_a_stack_as_one_by_one(n
                 expected.append(False)
             except np.linalg.LinAlgError:
                 expected.append(True)
-        np.testing.assert_array_equal(_without_cholesky(matrices), np.array(expected, bool))
-        np.testing.assert_array_equal(_without_cholesky(matrices), bad)
+        np.testing.assert_array_equal(without_cholesky(matrices), np.array(expected, bool))
+        np.testing.assert_array_equal(without_cholesky(matrices), bad)

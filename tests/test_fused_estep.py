@@ -17,6 +17,7 @@ from gaussmix.em import batch as em_batch
 from gaussmix.em import loop as em_loop
 from gaussmix.em.fit import FitSettings, maximum_likelihood
 from gaussmix.em.kernels import (
+    EarlyStop,
     compiled_em_iteration,
     compiled_em_runs,
     estep_statistics,
@@ -404,3 +405,88 @@ def test_the_compiled_logarithm():
     np.testing.assert_allclose(result[finite], expected[finite], rtol=2e-15)
     assert np.all(np.abs(result[expected == 0.0]) <= 1e-300)
     assert result[-4] == -np.inf and np.isnan(result[-3]) and result[-2] == np.inf and np.isnan(result[-1])
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_compiled_runs_can_stop_where_a_component_collapses(structure):
+    """With ``stop_collapsed`` a mixture stops at its first iterate with a collapsed component, as
+    ``collapsed_components`` judges it, and the other mixtures run on as without it."""
+    from gaussmix.em.scale import collapsed_components
+
+    source, model, rng = iteration_problem(structure, False, n_rows=150, n_features=3)
+    X = source.in_memory().xp.to_numpy(source.in_memory().rows(np.arange(source.n_samples)))
+    layout = get_structure(structure).layout
+    onto = random_params(structure, 3, 3, rng)  # component 0 on eight identical rows, tight about them
+    onto.means[0] = X[0]
+    small = {"full": 0.01 * np.eye(3), "diag": np.full(3, 0.01), "spherical": 0.01}
+    if structure != "tied":
+        onto.covariances[0] = small[structure]
+    onto = MixtureParams(np.array([0.1, 0.45, 0.45]), onto.means, onto.covariances,
+                         layout.precisions_cholesky(onto.covariances))
+    duplicated = np.repeat(X[:1], 8, axis=0)
+    data = np.concatenate([duplicated, X[8:]])
+    source = get_engine("numpy").fit_data(GaussianMixture(), data, None, device=None).source
+    model = maximum_likelihood(source, FitSettings(3, get_structure(structure), "kmeans", 1, 1e-5, 1e-6, 100))
+    parts = [onto, random_params(structure, 3, 3, rng)]
+    runs = compiled_em_runs(source, model)
+    plain = runs(stacked_fits(structure, parts), 2, [-np.inf] * 2, [60, 60], 1e-9)
+    stopped = runs(stacked_fits(structure, parts), 2, [-np.inf] * 2, [60, 60], 1e-9, EarlyStop(collapsed=True))
+    iteration = compiled_em_iteration(source, model)
+    params, first = onto, None
+    for it in range(1, 61):
+        params = iteration(params, 1)[0]
+        if collapsed_components(model.structure, params, model.scale):
+            first = it
+            break
+    if structure == "tied":  # a shared covariance does not collapse onto a component's rows: never stopped
+        assert first is None
+        np.testing.assert_array_equal(stopped[2], plain[2])
+        np.testing.assert_array_equal(stopped[3], plain[3])
+        return
+    assert first is not None and first < plain[2][0]  # it collapses, and would have gone on without the stop
+    assert stopped[3][0] == _estep_loop.RUN_COLLAPSED and stopped[2][0] == first
+    np.testing.assert_allclose(stopped[1][0, :first], plain[1][0, :first], rtol=1e-12)
+    assert collapsed_components(model.structure, em_batch.fit_part(stopped[0], 0, 3, layout), model.scale)
+    assert stopped[3][1] == plain[3][1] != _estep_loop.RUN_COLLAPSED and stopped[2][1] == plain[2][1]
+    np.testing.assert_allclose(stopped[1][1, :plain[2][1]], plain[1][1, :plain[2][1]], rtol=1e-12)
+    outcomes, _ = em_batch.run_em_batch(source, model, parts, tol=1e-9, max_iter=60, restarts=[0, 1],
+                                        early=EarlyStop(collapsed=True))
+    plain_outcomes, _ = em_batch.run_em_batch(source, model, parts, tol=1e-9, max_iter=60, restarts=[0, 1])
+    assert outcomes[0].stopped == em_batch.COLLAPSED and not outcomes[0].converged and outcomes[0].n_iter == first
+    assert plain_outcomes[0].stopped is None and plain_outcomes[0].n_iter > first
+    assert outcomes[1].lower_bounds == plain_outcomes[1].lower_bounds and outcomes[1].stopped is None
+    single = em_loop.run_em(source, model, onto, tol=1e-9, max_iter=60, early=EarlyStop(collapsed=True))
+    assert single.stopped == em_batch.COLLAPSED and single.n_iter == first  # one run: the same stop
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_compiled_runs_can_stop_where_the_bound_cannot_reach_a_target(structure):
+    """A mixture stops at the first iteration after ``after`` where its bound, rising ``slack`` times as fast as
+    in that iteration until its limit, would stay below the target; until then its iterates are unchanged."""
+    source, model, rng = iteration_problem(structure, True)
+    parts = [random_params(structure, 3, 4, rng) for _ in range(3)]
+    limits = [40, 40, 40]
+    runs = compiled_em_runs(source, model)
+    plain = runs(stacked_fits(structure, parts), 3, [-np.inf] * 3, limits, 1e-10)
+    target = float(np.max([plain[1][b, plain[2][b] - 1] for b in range(3)])) + 1e-3  # above every final bound
+    early = EarlyStop(target=target, slack=2.0, after=2)
+    stopped = runs(stacked_fits(structure, parts), 3, [-np.inf] * 3, limits, 1e-10, early)
+    n_stopped = 0
+    for b in range(3):
+        history = plain[1][b, :plain[2][b]]
+        expected = next((n for n in range(early.after + 1, plain[2][b] + 1)
+                         if n < limits[b] and abs(history[n - 1] - history[n - 2]) >= 1e-10
+                         and history[n - 1] + 2.0 * (history[n - 1] - history[n - 2]) * (limits[b] - n) < target),
+                        None)
+        if expected is None:
+            assert stopped[3][b] == plain[3][b] and stopped[2][b] == plain[2][b]
+            continue
+        n_stopped += 1
+        assert stopped[3][b] == _estep_loop.RUN_BEHIND and stopped[2][b] == expected
+        np.testing.assert_allclose(stopped[1][b, :expected], history[:expected], rtol=1e-12)
+        single = em_loop.run_em(source, model, parts[b], tol=1e-10, max_iter=limits[b], early=early)
+        assert single.stopped == em_batch.BEHIND and single.n_iter == expected  # one run: the same stop
+    assert n_stopped >= 2
+    never = runs(stacked_fits(structure, parts), 3, [-np.inf] * 3, limits, 1e-10, EarlyStop(slack=2.0, after=2))
+    np.testing.assert_array_equal(never[2], plain[2])
+    np.testing.assert_array_equal(never[3], plain[3])

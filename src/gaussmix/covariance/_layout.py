@@ -257,7 +257,7 @@ class MatrixLayout(Layout):
         shared = batch.shape[0] != thresholds.shape[0]
         limits = np.array([np.max(thresholds)]) if shared else np.asarray(thresholds)
         shifted = symmetrize(spread) - limits[:, None, None] * np.eye(keep.size)
-        flags = _without_cholesky(shifted)
+        flags = without_cholesky(shifted)
         return np.broadcast_to(flags, thresholds.shape)  # a shared matrix counts for every component
 
     def check_covariance_values(self, covariances):
@@ -331,7 +331,7 @@ class VarianceLayout(Layout):
         return 1.0 / precisions_cholesky**2
 
 
-def _without_cholesky(matrices: np.ndarray) -> np.ndarray:
+def without_cholesky(matrices: np.ndarray) -> np.ndarray:
     """Which of a stack of matrices have no Cholesky factor.
 
     Where numba is installed, one compiled loop factors each matrix of up
@@ -356,10 +356,10 @@ def _without_cholesky(matrices: np.ndarray) -> np.ndarray:
     if matrices.shape[-1] <= _COLUMNWISE_MAX_FEATURES:
         return _failed_pivots(matrices)
     half = matrices.shape[0] // 2
-    return np.concatenate([_without_cholesky(matrices[:half]), _without_cholesky(matrices[half:])])
+    return np.concatenate([without_cholesky(matrices[:half]), without_cholesky(matrices[half:])])
 
 
-#: Up to this many features, :func:`_without_cholesky` factors a stack column by column.
+#: Up to this many features, :func:`without_cholesky` factors a stack column by column.
 _COLUMNWISE_MAX_FEATURES = 16
 #: Up to this many features, it factors each matrix in a compiled loop where numba is installed.
 _COMPILED_MAX_FEATURES = 64

@@ -466,7 +466,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean, empty_weight,
-                   new_means, new_variances, new_precisions, new_weights, log_likelihood, ok):
+                   collapse, new_means, new_variances, new_precisions, new_weights, log_likelihood, ok, collapsed):
     """One EM iteration of ``groups`` mixtures with diagonal (``DIAGONAL``) or scalar (``SCALAR``) variances.
 
     The E-step (as :func:`estep_rows`) under the parameters ``means`` (C, d),
@@ -481,7 +481,10 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
     more than these arithmetic steps: a weight that is 0, a log-likelihood
     that is not finite, a component with at most ``empty_weight`` of
     responsibility, or a variance that is not positive and finite. The
-    caller then makes that iteration its general way.
+    caller then makes that iteration its general way. ``collapsed[g]`` :=
+    True where a component's new variance less ``reg`` (``reg_mean``) is at
+    most ``collapse`` (d,) for some feature (a scalar variance: for the
+    first; ``collapse`` empty: not checked).
     """
     n_components, d = means.shape
     size = n_components // groups
@@ -541,16 +544,20 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
                     ok[c // size] = False
                 new_variances[c, j] = value
                 new_precisions[c, j] = 1.0 / math.sqrt(value)
+                if collapse.shape[0] and value - reg[j] <= collapse[j]:
+                    collapsed[c // size] = True
         if kind == SCALAR:
             value = (second[c, 0] - spread / counts[c]) / (counts[c] * d) + reg_mean
             if not (value > 0.0 and math.isfinite(value)):
                 ok[c // size] = False
             new_variances[c, 0] = value
             new_precisions[c, 0] = 1.0 / math.sqrt(value)
+            if collapse.shape[0] and value - reg_mean <= collapse[0]:
+                collapsed[c // size] = True
 
 
-def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, new_means,
-               new_covariances, new_factors, new_weights, log_likelihood, ok):
+def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, collapse,
+               new_means, new_covariances, new_factors, new_weights, log_likelihood, ok, collapsed):
     """One EM iteration of ``groups`` mixtures with full covariances (see :func:`_variance_step`).
 
     ``factors`` (C, d, d) are the precisions' upper-triangular Cholesky
@@ -561,7 +568,10 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
     factors it (lower Cholesky factor ``L``, then ``U = (L^-1)'``) into
     ``new_covariances`` and ``new_factors`` (C or ``groups``, d, d).
     ``ok[g]`` := False where :func:`_variance_step` says so, or where a new
-    covariance of mixture ``g`` has no Cholesky factor.
+    covariance of mixture ``g`` has no Cholesky factor; ``collapsed[g]`` :=
+    True where a component's new covariance less ``reg`` is at most
+    ``collapse`` (d,) in some direction (per-component covariances only;
+    ``collapse`` empty: not checked).
     """
     n_components, d = means.shape
     size = n_components // groups
@@ -613,6 +623,7 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
         for a in range(d):
             new_means[c, a] = shift[a] + first[c, a] / counts[c]
     lower = np.empty((d, d))
+    spread = np.empty((d, d))
     scatter = np.empty(n_packed)
     for m in range(new_covariances.shape[0]):  # each component's covariance, or each mixture's
         group = m if pooled else m // size
@@ -642,15 +653,23 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
             ok[group] = False
             continue
         _inverse_lower_transposed(lower, new_factors[m])
+        if collapse.shape[0] and not pooled:  # its spread less the limits: positive definite unless collapsed
+            for a in range(d):
+                for b in range(d):
+                    spread[a, b] = new_covariances[m, a, b] - (reg[a] + collapse[a] if a == b else 0.0)
+            if not _cholesky_lower(spread, lower):
+                collapsed[group] = True
 
 
-#: What :func:`runs` says of each mixture: it converged, it made all the
-#: iterations it was allowed, or its next iteration is not plain arithmetic (the caller makes that one)
-RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL = range(3)
+#: What :func:`runs` says of each mixture: it converged, it made all the iterations it was allowed, its
+#: next iteration is not plain arithmetic (the caller makes that one), a component collapsed, or its bound
+#: is too far behind its target to reach it
+RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL, RUN_COLLAPSED, RUN_BEHIND = range(5)
 
 
 def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, groups, pooled, reg, reg_mean,
-         empty_weight, total_weight, tol, bounds, limits, history, n_done, status):
+         empty_weight, collapse, target, slack, after, started, total_weight, tol, bounds, limits, history, n_done,
+         status):
     """EM iterations (:func:`_full_step` for ``FULL_PACKED``, else :func:`_variance_step`) of each of ``groups``
     mixtures until it stops, in place.
 
@@ -663,7 +682,15 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
     ``tol``, or before an iteration that is not plain arithmetic. Each
     iteration's bound goes to ``history[g]``; ``n_done[g]`` counts them,
     ``status[g]`` says why it stopped (``RUN_*``), and the parameter arrays
-    hold its last iterate. The mixtures still going make each iteration
+    hold its last iterate. Where ``collapse`` (d,) is not empty, a mixture
+    also stops after an iteration that leaves one of its components with a
+    variance less ``reg`` of at most ``collapse`` in some direction
+    (``RUN_COLLAPSED``; see :func:`_variance_step`, :func:`_full_step`);
+    and after more than ``after`` iterations in all (``started[g]`` of them
+    made before this call), one whose bound, were it to go on rising
+    ``slack`` times as fast as in its last iteration until its limit, would
+    stay below ``target`` (``RUN_BEHIND``; ``-inf``: never).
+    The mixtures still going make each iteration
     together, as one step over all of them would (each mixture's arithmetic
     is its own). Every parameter array is 2-d, so that the bookkeeping
     compiles once.
@@ -682,15 +709,18 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
         new_m, new_s, new_f, new_w = np.empty_like(m), np.empty_like(s), np.empty_like(f), np.empty_like(w)
         log_likelihood = np.zeros(count)
         ok = np.ones(count, dtype=np.bool_)
+        collapsed = np.zeros(count, dtype=np.bool_)
         if full:
             each = _repeated(f, size) if pooled else f  # the factor of each component
             _full_step(data, shift, weights, m, each.reshape((each.shape[0], d, d)), w.reshape(w.shape[0]), count,
-                       pooled, reg, empty_weight, new_m, new_s.reshape((s.shape[0], d, d)),
-                       new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok)
+                       pooled, reg, empty_weight, collapse, new_m, new_s.reshape((s.shape[0], d, d)),
+                       new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok, collapsed)
         else:
             _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, reg, reg_mean,
-                           empty_weight, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood, ok)
-        stops = _stops(going, ok, log_likelihood / total_weight, tol, bound, limits, history, n_done, status)
+                           empty_weight, collapse, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood,
+                           ok, collapsed)
+        stops = _stops(going, ok, collapsed, log_likelihood / total_weight, tol, bound, limits, history, n_done,
+                       status, target, slack, after, started)
         _stopped(means, m, new_m, going, stops, size)
         _stopped(covariances, s, new_s, going, stops, own)
         _stopped(factors, f, new_f, going, stops, own)
@@ -701,7 +731,8 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
             _kept(new_w, kept, size)
 
 
-def _stops(going, ok, new_bounds, tol, bound, limits, history, n_done, status):
+def _stops(going, ok, collapsed, new_bounds, tol, bound, limits, history, n_done, status, target, slack, after,
+           started):
     """Each mixture's iteration in a run (mixture ``going[a]`` at position ``a``): -1 where it goes on,
     else how it stops (``RUN_*``); its bound, history, count and status are updated."""
     stops = np.full(going.shape[0], -1)
@@ -718,6 +749,11 @@ def _stops(going, ok, new_bounds, tol, bound, limits, history, n_done, status):
                 stops[a] = RUN_CONVERGED
             elif n_done[g] >= limits[g]:
                 stops[a] = RUN_LIMIT
+            elif collapsed[a]:
+                stops[a] = RUN_COLLAPSED
+            elif started[g] + n_done[g] > after and new_bounds[a] + slack * (new_bounds[a] - previous) * (
+                    limits[g] - n_done[g]) < target:
+                stops[a] = RUN_BEHIND
         if stops[a] >= 0:
             status[g] = stops[a]
     return stops

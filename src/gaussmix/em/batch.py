@@ -35,19 +35,21 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
-from gaussmix.em._estep_loop import RUN_CONVERGED, RUN_GENERAL
-from gaussmix.em.kernels import compiled_em_iteration, compiled_em_runs
+from gaussmix.em._estep_loop import RUN_BEHIND, RUN_COLLAPSED, RUN_CONVERGED, RUN_GENERAL
+from gaussmix.em.kernels import BEHIND, COLLAPSED, EarlyStop, compiled_em_iteration, compiled_em_runs
 from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
-__all__ = ["BATCH_ELEMENTS", "EMRuns", "batchable", "fit_part", "m_steps", "run_em_batch", "run_one", "stack_fits"]
+__all__ = ["BATCH_ELEMENTS", "BEHIND", "COLLAPSED", "EMRuns", "EarlyStop", "batchable", "fit_part", "m_steps",
+           "run_em_batch", "run_one", "stack_fits"]
 
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
 BATCH_ELEMENTS = 1 << 21
+_EARLY = {RUN_COLLAPSED: COLLAPSED, RUN_BEHIND: BEHIND}
 
 
 def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int) -> bool:
@@ -139,6 +141,7 @@ def run_em_batch(
     restarts: Sequence[int],
     lower_bounds: Sequence[float] | None = None,
     record: bool = False,
+    early: EarlyStop | None = None,
 ) -> tuple[list[EMResult | FitError], list[list[IterationInfo] | int]]:
     """EM from each of ``starts`` (see :func:`~gaussmix.em.loop.run_em`), all in one batch.
 
@@ -149,6 +152,12 @@ def run_em_batch(
     passed to its callback, so that a caller can report them run by run
     (without, the number of iterations those events would have reported).
     ``restarts`` number the runs in messages and events.
+
+    With ``early`` (see :class:`~gaussmix.em.kernels.EarlyStop`), a run
+    that cannot be what a search looks for also stops: it ends with
+    ``stopped`` :data:`COLLAPSED` or :data:`BEHIND`, not converged, with
+    its last iteration's parameters and bounds, the same way with or
+    without the compiled runs.
     """
     structure, layout = model.structure, model.structure.layout
     evaluated = _evaluated(model)
@@ -170,7 +179,8 @@ def run_em_batch(
     while active:
         if advance is not None:
             made = advance(stacked, len(active), [run.lower_bound for run in active],
-                           [run.max_iter - run.n_iter for run in active], tol)
+                           [run.max_iter - run.n_iter for run in active], tol, early,
+                           [run.n_iter for run in active])
             if made is not None:
                 stacked, active = _advanced(made, active, n_components, layout)
                 if not active:
@@ -220,6 +230,10 @@ def run_em_batch(
             if abs(change) < tol or run.n_iter == run.max_iter:
                 run.params = fit_part(new, i, n_components, layout)
                 run.finish(run.n_iter, abs(change) < tol)
+            elif early is not None and (why := early.reason(model.scale, layout, fit_part(new, i, n_components, layout),
+                                                            run.n_iter, run.max_iter, run.lower_bound, change)):
+                run.params = fit_part(new, i, n_components, layout)
+                run.finish(run.n_iter, False, why)
             else:
                 going.append(i)
         active = [active[done[i]] for i in going]
@@ -231,9 +245,9 @@ def run_em_batch(
 def _advanced(made, active: list[_Run], n_components: int, layout) -> tuple[MixtureParams, list[_Run]]:
     """The active runs after compiled runs ``made`` (see :func:`~gaussmix.em.kernels.compiled_em_runs`).
 
-    Those that converged or reached their limit finish; the others, whose
-    next iteration is not plain arithmetic, are returned with their
-    parameters, stacked.
+    Those that converged, reached their limit or collapsed finish; the
+    others, whose next iteration is not plain arithmetic, are returned with
+    their parameters, stacked.
     """
     new, history, n_done, status = made
     going = []
@@ -248,7 +262,7 @@ def _advanced(made, active: list[_Run], n_components: int, layout) -> tuple[Mixt
             going.append(i)
         else:
             run.params = fit_part(new, i, n_components, layout)
-            run.finish(run.n_iter, status[i] == RUN_CONVERGED)
+            run.finish(run.n_iter, status[i] == RUN_CONVERGED, _EARLY.get(int(status[i])))
     if not going:
         return new, []
     return _take(new, going, n_components, layout), [active[i] for i in going]
@@ -296,8 +310,8 @@ class EMRuns:
     """EM from ``n_runs`` starts: as one batch where that pays (:func:`batchable`), else each when asked for.
 
     ``start(i)`` gives run ``i``'s starting parameters (``n_components``
-    components), or None where it has none. ``max_iter`` and
-    ``lower_bounds`` are as in :func:`run_em_batch`. :meth:`run` gives run
+    components), or None where it has none. ``max_iter``, ``lower_bounds``
+    and ``early`` are as in :func:`run_em_batch`. :meth:`run` gives run
     ``i``'s outcome and passes its iteration events to ``observer``, numbered
     ``restart``. One by one, the run is made then, so its events arrive as it
     goes and runs not asked for cost nothing; in a batch, every run was made
@@ -307,8 +321,8 @@ class EMRuns:
 
     def __init__(self, source: DataSource, model: EMModel, n_runs: int, n_components: int,
                  start: Callable[[int], MixtureParams | None], *, tol: float, max_iter: int | Sequence[int],
-                 lower_bounds: Sequence[float] | None = None, record: bool = True):
-        self.source, self.model, self.start, self.tol = source, model, start, tol
+                 lower_bounds: Sequence[float] | None = None, record: bool = True, early: EarlyStop | None = None):
+        self.source, self.model, self.start, self.tol, self.early = source, model, start, tol, early
         self.limits = [max_iter] * n_runs if isinstance(max_iter, int) else list(max_iter)
         self.bounds = [-math.inf] * n_runs if lower_bounds is None else list(lower_bounds)
         self.batch: dict[int, tuple[EMResult | FitError, list[IterationInfo] | int]] | None = None
@@ -320,6 +334,7 @@ class EMRuns:
                 outcomes, events = run_em_batch(
                     source, model, [starts[i] for i in made], tol=tol, max_iter=[self.limits[i] for i in made],
                     lower_bounds=[self.bounds[i] for i in made], restarts=made, record=record,
+                    early=early,
                 )
                 self.batch = dict(zip(made, zip(outcomes, events)))
 
@@ -343,26 +358,27 @@ class EMRuns:
             return None
         try:
             return run_one(self.source, self.model, params, tol=self.tol, max_iter=self.limits[i],
-                           lower_bound=self.bounds[i], restart=restart, observer=observer)
+                           lower_bound=self.bounds[i], restart=restart, observer=observer, early=self.early)
         except FitError as exc:
             return exc
 
 
 def run_one(source: DataSource, model: EMModel, params: MixtureParams, *, tol: float, max_iter: int,
-            lower_bound: float, restart: int, observer) -> EMResult:
+            lower_bound: float, restart: int, observer, early: EarlyStop | None = None) -> EMResult:
     """EM from ``params``, as :func:`~gaussmix.em.loop.run_em` with ``observer``'s iteration events.
 
     Where ``observer`` does not listen to them and compiled runs apply
     (:func:`~gaussmix.em.kernels.compiled_em_runs`), a batch of one makes
     the run, its plain iterations in one compiled call, and the observer
-    hears only how many there were. Raises the :class:`FitError` of the run.
+    hears only how many there were. ``early`` is as in
+    :func:`run_em_batch`. Raises the :class:`FitError` of the run.
     """
     if not observer.listens and batchable(source, model, 2, 1) and compiled_em_runs(source, model) is not None:
         (outcome,), (events,) = run_em_batch(source, model, [params], tol=tol, max_iter=max_iter, restarts=[restart],
-                                             lower_bounds=[lower_bound])
+                                             lower_bounds=[lower_bound], early=early)
         observer.unreported(restart, events)
         if isinstance(outcome, FitError):
             raise outcome
         return outcome
     return run_em(source, model, params, tol=tol, max_iter=max_iter, lower_bound=lower_bound, restart=restart,
-                  callback=observer.iteration)
+                  callback=observer.iteration, early=early)

@@ -14,6 +14,7 @@ the largest responsibility).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
 from gaussmix.covariance import layouts
-from gaussmix.covariance._layout import Layout
+from gaussmix.covariance._layout import Layout, without_cholesky
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
 from gaussmix.em._estep_loop import estep_rows, runs
@@ -320,7 +321,7 @@ def compiled_em_runs(source: Any, model: Any) -> Callable[..., tuple[MixturePara
                                                                      np.ndarray] | None] | None:
     """Compiled EM runs: many iterations of several mixtures in one call (where :func:`compiled_em_iteration` applies).
 
-    Returns ``runs(params, groups, bounds, limits, tol)``: each of the
+    Returns ``runs(params, groups, bounds, limits, tol, early=None, started=None)``: each of the
     ``groups`` mixtures stacked in ``params`` iterates from its bound
     ``bounds[g]`` for at most ``limits[g]`` iterations, until its bound
     changes by less than ``tol``, or until its next iteration is not plain
@@ -330,9 +331,16 @@ def compiled_em_runs(source: Any, model: Any) -> Callable[..., tuple[MixturePara
     ``RUN_LIMIT`` or ``RUN_GENERAL`` of :mod:`gaussmix.em._estep_loop`: the
     caller then makes the next iteration its general way); or None where
     one mixture is too much work for a call (:data:`COMPILED_MAX_WORK`).
+    ``early`` (an :class:`EarlyStop`) lets a mixture stop sooner, where it
+    cannot be what its caller looks for (``RUN_COLLAPSED``, ``RUN_BEHIND``);
+    ``started[g]`` says how many iterations mixture ``g`` made before (0).
     """
     loops = _CompiledEM.make(source, model)
     return None if loops is None else loops.runs
+
+
+#: What compiled runs give: the last iterates (stacked), bounds by iteration, iterations made, statuses.
+_Runs = tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray]
 
 
 class _CompiledEM:
@@ -350,6 +358,7 @@ class _CompiledEM:
         self.reg_mean = float(np.mean(self.reg))
         self.total_weight = float(source.total_weight)
         self.empty_weight = EMPTY_COMPONENT_FRACTION * self.total_weight
+        self.collapse = collapse_limits(model.scale, model.structure.layout)
 
     @classmethod
     def make(cls, source: Any, model: Any) -> _CompiledEM | None:
@@ -371,8 +380,8 @@ class _CompiledEM:
         """Whether ``n_components`` components in all are small enough work (:data:`COMPILED_MAX_WORK`)."""
         return self.n_rows * n_components * (self.terms + 4) <= COMPILED_MAX_WORK
 
-    def _split(self, params: MixtureParams, groups: int, bounds, limits, tol: float,
-               total_weight: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
+    def _split(self, params: MixtureParams, groups: int, bounds, limits, tol: float, total_weight: float,
+               early: EarlyStop | None = None, started=None) -> _Runs | None:
         """:meth:`_runs` of the ``groups`` mixtures in as few calls as :data:`COMPILED_MAX_WORK` allows, each
         on consecutive mixtures (None where one mixture alone is too much): the same runs as one call."""
         per_mixture = params.n_components // groups
@@ -380,8 +389,9 @@ class _CompiledEM:
             return None
         step = max(1, COMPILED_MAX_WORK // (self.n_rows * per_mixture * (self.terms + 4)))
         if step >= groups:
-            return self._runs(params, groups, bounds, limits, tol, total_weight)
+            return self._runs(params, groups, bounds, limits, tol, total_weight, early, started)
         bounds, limits = np.asarray(bounds, dtype=np.float64), np.asarray(limits, dtype=np.int64)
+        started = np.zeros(groups, dtype=np.int64) if started is None else np.asarray(started, dtype=np.int64)
         history = np.full((groups, int(limits.max(initial=0))), np.nan)
         parts, n_done, status = [], [], []
         for first in range(0, groups, step):
@@ -390,7 +400,8 @@ class _CompiledEM:
             own = slice(first, last) if self.pooled else components
             part = MixtureParams(params.weights[components], params.means[components], params.covariances[own],
                                  params.precisions_cholesky[own])
-            made = self._runs(part, last - first, bounds[first:last], limits[first:last], tol, total_weight)
+            made = self._runs(part, last - first, bounds[first:last], limits[first:last], tol, total_weight,
+                              early, started[first:last])
             parts.append(made[0])
             history[first:last, :made[1].shape[1]] = made[1]
             n_done.append(made[2])
@@ -407,12 +418,12 @@ class _CompiledEM:
         new, history = made[:2]
         return new, history[:, 0]
 
-    def runs(self, params: MixtureParams, groups: int, bounds, limits,
-             tol: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
-        return self._split(params, groups, bounds, limits, tol, self.total_weight)
+    def runs(self, params: MixtureParams, groups: int, bounds, limits, tol: float, early: EarlyStop | None = None,
+             started=None) -> _Runs | None:
+        return self._split(params, groups, bounds, limits, tol, self.total_weight, early, started)
 
-    def _runs(self, params: MixtureParams, groups: int, bounds, limits, tol: float,
-              total_weight: float) -> tuple[MixtureParams, np.ndarray, np.ndarray, np.ndarray] | None:
+    def _runs(self, params: MixtureParams, groups: int, bounds, limits, tol: float, total_weight: float,
+              early: EarlyStop | None = None, started=None) -> _Runs | None:
         """:meth:`runs`, with bounds that are log-likelihoods over ``total_weight``."""
         n_components, d = params.means.shape
         if not self.fits(n_components):
@@ -428,11 +439,88 @@ class _CompiledEM:
         bounds = np.asarray(bounds, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             compiled(runs)(self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
-                           self.pooled, self.reg, self.reg_mean, self.empty_weight, total_weight, tol, bounds,
-                           limits, history, n_done, status)
+                           self.pooled, self.reg, self.reg_mean, self.empty_weight,
+                           self.collapse if early is not None and early.collapsed else _NO_LIMITS,
+                           -math.inf if early is None else float(early.target), 0.0 if early is None else early.slack,
+                           0 if early is None else early.after,
+                           np.zeros(groups, dtype=np.int64) if started is None else np.asarray(started, dtype=np.int64),
+                           total_weight, tol, bounds, limits, history, n_done, status)
         shape = params.covariances.shape
         weights, covariances, factors = weights.reshape(-1), covariances.reshape(shape), factors.reshape(shape)
         return MixtureParams(weights, means, covariances, factors), history, n_done, status
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Where compiled runs (:func:`compiled_em_runs`) stop a mixture before it converges: runs of a search
+    that only look for a fit better than one they have, and would end up no better.
+
+    Attributes
+    ----------
+    collapsed : bool
+        Stop after an iteration that leaves a component collapsed (as
+        :func:`_collapse_limits` decides: what stops is collapsed for
+        :func:`~gaussmix.em.scale.collapsed_components` too; per-component
+        covariances only).
+    target : float
+        Stop, after at least ``after`` iterations, where the bound would stay
+        below ``target`` even if it went on rising ``slack`` times as fast as
+        in the last iteration until the run's limit (EM's increments mostly
+        shrink). ``-inf``: never.
+    """
+
+    collapsed: bool = False
+    target: float = -math.inf
+    slack: float = 2.0
+    after: int = 2
+
+    def reason(self, scale: Any, layout: Layout, params: MixtureParams, n_iter: int, max_iter: int, bound: float,
+               change: float) -> str | None:
+        """Why a run stops after its iteration ``n_iter`` (of at most ``max_iter``) to ``params``, its bound
+        ``bound`` having risen by ``change`` (:data:`COLLAPSED` or :data:`BEHIND`; None: it goes on), as the
+        compiled runs decide it."""
+        limits = collapse_limits(scale, layout) if self.collapsed else _NO_LIMITS
+        if collapsed_early(layout, params.covariances, scale.reg, limits):
+            return COLLAPSED
+        if n_iter > self.after and bound + self.slack * change * (max_iter - n_iter) < self.target:
+            return BEHIND
+        return None
+
+
+#: ``EMResult.stopped`` of runs that an :class:`EarlyStop` stopped: a component collapsed, or the bound
+#: could not reach the target.
+COLLAPSED = "a component collapsed: its variance less the regularisation is at most reg_covar in some direction"
+BEHIND = "the lower bound cannot reach its target at its present rate of increase"
+
+
+_NO_LIMITS = np.empty(0)
+
+
+def collapse_limits(scale: Any, layout: Layout) -> np.ndarray:
+    """The variances less the regularisation at or below which an :class:`EarlyStop` takes a component to
+    have collapsed (d,): ``reg_covar`` in units of each feature's variance (plus the regularisation), as
+    :func:`~gaussmix.em.scale.collapsed_components` with the least value of its threshold; for a scalar
+    variance, in units of the largest. Empty (never collapsed) for a shared covariance, and where some
+    feature does not vary.
+    """
+    if not layout.per_component or not np.all(scale.varies):
+        return _NO_LIMITS
+    units = np.asarray(scale.variances + scale.reg, dtype=np.float64)
+    if isinstance(layout, layouts.ScalarLayout):
+        units = np.full_like(units, np.max(units))
+    return scale.reg_covar * units
+
+
+def collapsed_early(layout: Layout, covariances: np.ndarray, reg: np.ndarray, limits: np.ndarray) -> bool:
+    """Whether one fit's ``covariances`` have a component that :func:`collapse_limits` ``limits`` take to have
+    collapsed: its variance less ``reg`` at most the limit in some direction (the compiled runs' test)."""
+    if not limits.size:
+        return False
+    if isinstance(layout, layouts.ScalarLayout):
+        return bool(np.any(covariances - np.mean(reg) <= limits[0]))
+    if not layout.is_matrix:
+        return bool(np.any(covariances - reg <= limits))
+    return bool(np.any(without_cholesky(covariances - np.diag(reg + limits))))
 
 
 _ITERATION_KINDS = {

@@ -16,7 +16,7 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
-from gaussmix.em.kernels import compiled_em_iteration
+from gaussmix.em.kernels import EarlyStop, compiled_em_iteration
 from gaussmix.em.models import EMModel
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
@@ -104,6 +104,7 @@ def run_em(
     lower_bound: float = -math.inf,
     restart: int = 0,
     callback: Callable[[IterationInfo], None] | None = None,
+    early: EarlyStop | None = None,
 ) -> EMResult:
     """Iterate EM from ``params`` until the lower bound changes by less than ``tol``.
 
@@ -118,6 +119,11 @@ def run_em(
     the parameters that entered that iteration, not converged, with
     ``stopped`` saying why (the parameters are then those of
     ``lower_bounds[-1]``).
+
+    With ``early`` (:class:`~gaussmix.em.kernels.EarlyStop`; for searches),
+    EM also stops, not converged, after an iteration before ``max_iter``
+    where a component collapsed or the bound cannot reach its target
+    (``stopped`` says which).
 
     Raises
     ------
@@ -164,6 +170,10 @@ def run_em(
         if abs(change) < tol:
             converged = True
             break
+        if early is not None and n_iter < max_iter:
+            stopped = early.reason(model.scale, structure.layout, params, n_iter, max_iter, lower_bound, change)
+            if stopped is not None:
+                break
     return EMResult(
         params=params,
         lower_bound=lower_bound,

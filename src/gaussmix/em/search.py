@@ -23,7 +23,7 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix._namespace import NUMPY
-from gaussmix.em.batch import EMRuns, stack_fits
+from gaussmix.em.batch import BEHIND, COLLAPSED, EarlyStop, EMRuns, stack_fits
 from gaussmix.em.init import InitMethod, seeding_rows
 from gaussmix.em.kernels import weighted_log_prob
 from gaussmix.em.kmeans import distinct_rows
@@ -190,6 +190,11 @@ def _joined(model, start: EMResult, rest: EMResult, restart: int, observer) -> E
     return result
 
 
+#: Where the fit they start from has no collapsed component, the trials of split-and-merge and of random
+#: swaps stop as soon as one of theirs collapses, and drop out: they cannot beat that fit.
+STOP_COLLAPSED = True
+
+
 #: Split-and-merge rounds after the short-EM search (:mod:`gaussmix.em.splitmerge`), from each
 #: distinct continued run: each round tries the SPLIT_MERGE_MOVES most promising moves with short
 #: runs of at most SPLIT_MERGE_ITERATIONS iterations, and keeps one that improves the fit after
@@ -255,11 +260,12 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
 
     # the moves in order, as if each ran when its turn came (a batch runs them all at once)
     trial_runs = EMRuns(source, model, len(moves), n_components, move_start, tol=max(settings.tol, SHORT_EM_TOL),
-                        max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens)
+                        max_iter=min(settings.max_iter, SPLIT_MERGE_ITERATIONS), record=observer.listens,
+                        early=EarlyStop(collapsed=STOP_COLLAPSED and not best.collapsed))
     trials: list[EMResult] = []
     for trial in _trials(trial_runs, len(moves), counter, observer):
         budget[0] -= 1
-        if trial is None:
+        if trial is None or trial.stopped == COLLAPSED:  # cannot beat a fit without collapsed components
             continue
         # a trial can beat a fit without collapsed components only by a higher bound: only then is it judged
         if best.collapsed or trial.lower_bound > best.lower_bound + settings.tol:
@@ -346,6 +352,10 @@ RANDOM_SWAP_WORK = 7.0
 #: row without improvement, within AGREED_WORK times the iterations of the search before them.
 AGREED_WORK = 1.0
 AGREED_PATIENCE = 3
+#: A swap trial stops after SWAP_BEHIND_AFTER iterations or more where its bound, rising SWAP_BEHIND_SLACK
+#: times as fast as in its last iteration for the rest of its iterations, would not beat the fit (0: never).
+SWAP_BEHIND_SLACK = 2.0
+SWAP_BEHIND_AFTER = 2
 
 
 def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.random.RandomState, counter,
@@ -392,8 +402,9 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
                            RANDOM_SWAP_SHRINK) for i, row in enumerate(chosen)]
         runs = EMRuns(source, model, len(starts), n_components, starts.__getitem__,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
-                      record=observer.listens)
-        trials = [trial for trial in _trials(runs, len(starts), counter, observer) if trial is not None]
+                      record=observer.listens, early=_swap_stops(best, settings))
+        trials = [trial for trial in _trials(runs, len(starts), counter, observer)
+                  if trial is not None and trial.stopped not in (COLLAPSED, BEHIND)]
         if not best.collapsed:  # only a higher bound beats a fit without collapsed components (_improves)
             trials = [trial for trial in trials if trial.lower_bound > best.lower_bound + settings.tol]
         top = _best(trials, model)
@@ -404,6 +415,16 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             best, unimproved, owners = result, 0, None
             tried = set()  # from a new fit, every group may be tried again
     return best
+
+
+def _swap_stops(best: EMResult, settings: FitSettings) -> EarlyStop:
+    """Where a swap round's trials stop early (:class:`~gaussmix.em.batch.EarlyStop`): where a component
+    collapses, and where the bound falls behind what could beat ``best``, unless ``best`` has a collapsed
+    component (then neither rules a trial out)."""
+    if best.collapsed:
+        return EarlyStop()
+    target = best.lower_bound + settings.tol if SWAP_BEHIND_SLACK > 0 else -math.inf
+    return EarlyStop(collapsed=STOP_COLLAPSED, target=target, slack=SWAP_BEHIND_SLACK, after=SWAP_BEHIND_AFTER)
 
 
 def _tight_groups(source, model) -> list[TightGroups] | None:
