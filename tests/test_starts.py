@@ -670,6 +670,7 @@ def test_the_short_runs_are_dealt_to_independent_searches(monkeypatch):
     import gaussmix.em.search as search
 
     monkeypatch.setattr(search, "SEARCHES", 2)
+    monkeypatch.setattr(search, "SHORT_EM_CONTINUED", 3)
     assert [search.n_searches(n) for n in (1, 3, 5, 6, 10)] == [1, 1, 1, 2, 2]  # at least 3 short runs a search
     assert [search.n_continued(n) for n in (3, 5, 10)] == [3, 3, 6]
     dealt, results = [], []

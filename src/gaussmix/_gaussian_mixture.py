@@ -68,10 +68,11 @@ default="kmeans"
         after Biernacki, Celeux & Govaert 2003): ``n_init`` starts (the first
         by k-means, the others from distinct random rows) each run at most
         20 EM iterations, or until the lower bound changes by less than
-        ``max(tol, 1e-3)``. The short runs are dealt in turn to three
-        independent searches (one search where there are fewer than six
-        short runs, two where there are fewer than nine), and the best of
-        their results is kept. In each search, the 3 best
+        ``max(tol, 1e-3)``. The short runs are dealt in turn to four
+        independent searches (one search where there are fewer than four
+        short runs, two where there are fewer than six, three where there
+        are fewer than eight), and the best of their results is kept. In
+        each search, the 2 best
         short runs (fewest collapsed components first, then the highest
         bound) continue to convergence (more, one at a time, while all of
         those collapsed). The best of them
@@ -87,10 +88,13 @@ default="kmeans"
         drawn at random (its covariance a quarter of that of the component
         the row is most likely under) each run a short EM; the best continues
         to convergence if it is ahead and is kept if it ends higher (at most
-        128 rounds, ending after 22 that improve nothing, and with at most
-        5 times the EM iterations of the search before them; where every
+        128 rounds, ending after 30 that improve nothing, and with at most
+        7 times the EM iterations of the search before them; where every
         continued run ended at the same optimum, after 3 and within once
-        those iterations). With "full" covariances on at most 2,000 rows,
+        those iterations). A move's or swap's short run stops where a
+        component collapses (it cannot win), and a swap's also where its
+        bound, rising twice as fast as in its last iteration, could not
+        catch up with the fit's. With "full" covariances on at most 2,000 rows,
         up to 4 of a round's 8 fits instead move a component onto a tight
         group (a row and its d + 1 or d + 3 nearest rows, with the group's
         own mean and covariance), the groups whose own component would gain

@@ -6,7 +6,9 @@ moves refine the best of those (:mod:`gaussmix.em.splitmerge`), then random
 swaps (and, for full covariances on small data, tight-group swaps) refine
 the result while they improve it, within a budget of EM iterations
 proportional to the search before them. Runs that start
-together run as one batch where that pays (:class:`~gaussmix.em.batch.EMRuns`).
+together run as one batch where that pays (:class:`~gaussmix.em.batch.EMRuns`),
+and trials that cannot beat the fit they start from stop early (a collapsed
+component, a bound too far behind; :class:`~gaussmix.em.kernels.EarlyStop`).
 The module constants set the search; ``benchmarks/bench_starts.py`` measures
 them (its ``--variant`` option sets them here).
 """
@@ -51,13 +53,14 @@ if TYPE_CHECKING:
 #: further ones, in order, while every continued run has a collapsed component).
 SHORT_EM_ITERATIONS = 20
 SHORT_EM_TOL = 1e-3
-SHORT_EM_CONTINUED = 3
+SHORT_EM_CONTINUED = 2
 #: The short runs are dealt in turn to this many independent searches (fewer where there are fewer
 #: than SHORT_EM_CONTINUED short runs for each), each continued, refined and swapped on its own; the
 #: best of their results wins. Two searches from five starts each reach the best known optimum more
-#: often than one from ten with twice its swaps (a search's swaps stay in the basin it found), and
-#: three from three or four more often still (benchmarks/README.md).
-SEARCHES = 3
+#: often than one from ten with twice its swaps (a search's swaps stay in the basin it found), three
+#: from three or four more often still, and four from two or three, each continuing two, more often
+#: again (benchmarks/README.md).
+SEARCHES = 4
 
 
 def short_em_method(start: int) -> InitMethod:
