@@ -245,9 +245,9 @@ def run_em_batch(
 def _advanced(made, active: list[_Run], n_components: int, layout) -> tuple[MixtureParams, list[_Run]]:
     """The active runs after compiled runs ``made`` (see :func:`~gaussmix.em.kernels.compiled_em_runs`).
 
-    Those that converged, reached their limit or collapsed finish; the
-    others, whose next iteration is not plain arithmetic, are returned with
-    their parameters, stacked.
+    Those that converged, reached their limit or stopped early (see
+    :func:`run_em_batch`) finish; the others, whose next iteration is not
+    plain arithmetic, are returned with their parameters, stacked.
     """
     new, history, n_done, status = made
     going = []
