@@ -36,15 +36,15 @@ import numpy as np
 from gaussmix._errors import FitError
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.em._estep_loop import RUN_BEHIND, RUN_COLLAPSED, RUN_CONVERGED, RUN_GENERAL
-from gaussmix.em.kernels import BEHIND, COLLAPSED, EarlyStop, compiled_em_iteration, compiled_em_runs
+from gaussmix.em.kernels import BEHIND, COLLAPSED, EARLY_STOPS, EarlyStop, compiled_em_iteration, compiled_em_runs
 from gaussmix.em.loop import EMResult, IterationInfo, non_finite_message, run_em
 from gaussmix.em.models import EMModel, MaximumLikelihood
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.source import DataSource
 from gaussmix.em.statistics import Statistics
 
-__all__ = ["BATCH_ELEMENTS", "BEHIND", "COLLAPSED", "EMRuns", "EarlyStop", "batchable", "fit_part", "m_steps",
-           "run_em_batch", "run_one", "stack_fits"]
+__all__ = ["BATCH_ELEMENTS", "BEHIND", "COLLAPSED", "EARLY_STOPS", "EMRuns", "EarlyStop", "batchable", "fit_part",
+           "m_steps", "run_em_batch", "run_one", "stack_fits"]
 
 #: The largest ``rows x fits x components`` run as one batch; beyond it each pass's arithmetic
 #: outweighs its fixed cost and the fits run one by one.
@@ -230,12 +230,15 @@ def run_em_batch(
             if abs(change) < tol or run.n_iter == run.max_iter:
                 run.params = fit_part(new, i, n_components, layout)
                 run.finish(run.n_iter, abs(change) < tol)
-            elif early is not None and (why := early.reason(model.scale, layout, fit_part(new, i, n_components, layout),
-                                                            run.n_iter, run.max_iter, run.lower_bound, change)):
-                run.params = fit_part(new, i, n_components, layout)
-                run.finish(run.n_iter, False, why)
-            else:
-                going.append(i)
+                continue
+            if early is not None:
+                part = fit_part(new, i, n_components, layout)
+                why = early.reason(model.scale, layout, part, run.n_iter, run.max_iter, run.lower_bound, change)
+                if why is not None:
+                    run.params = part
+                    run.finish(run.n_iter, False, why)
+                    continue
+            going.append(i)
         active = [active[done[i]] for i in going]
         if active:
             stacked = _take(new, going, n_components, layout)

@@ -491,6 +491,7 @@ class EarlyStop:
 #: could not reach the target.
 COLLAPSED = "a component collapsed: its variance less the regularisation is at most reg_covar in some direction"
 BEHIND = "the lower bound cannot reach its target at its present rate of increase"
+EARLY_STOPS = (COLLAPSED, BEHIND)
 
 
 _NO_LIMITS = np.empty(0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from gaussmix._errors import FitError
 from gaussmix._namespace import NUMPY
-from gaussmix.em.batch import BEHIND, COLLAPSED, EarlyStop, EMRuns, stack_fits
+from gaussmix.em.batch import EARLY_STOPS, EarlyStop, EMRuns, stack_fits
 from gaussmix.em.init import InitMethod, seeding_rows
 from gaussmix.em.kernels import weighted_log_prob
 from gaussmix.em.kmeans import distinct_rows
@@ -268,7 +268,7 @@ def _split_and_merge_round(source, model, best: EMResult, settings: FitSettings,
     trials: list[EMResult] = []
     for trial in _trials(trial_runs, len(moves), counter, observer):
         budget[0] -= 1
-        if trial is None or trial.stopped == COLLAPSED:  # cannot beat a fit without collapsed components
+        if trial is None or trial.stopped in EARLY_STOPS:  # cannot beat a fit without collapsed components
             continue
         # a trial can beat a fit without collapsed components only by a higher bound: only then is it judged
         if best.collapsed or trial.lower_bound > best.lower_bound + settings.tol:
@@ -407,7 +407,7 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens, early=_swap_stops(best, settings))
         trials = [trial for trial in _trials(runs, len(starts), counter, observer)
-                  if trial is not None and trial.stopped not in (COLLAPSED, BEHIND)]
+                  if trial is not None and trial.stopped not in EARLY_STOPS]
         if not best.collapsed:  # only a higher bound beats a fit without collapsed components (_improves)
             trials = [trial for trial in trials if trial.lower_bound > best.lower_bound + settings.tol]
         top = _best(trials, model)
