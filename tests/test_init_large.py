@@ -73,3 +73,39 @@ def test_wide_rows_get_value_fingerprints_in_blocks():
     swapped = X.copy()
     swapped[:, [0, 1]] = swapped[:, [1, 0]]  # the position of a value matters
     assert not np.any(fingerprints(swapped, mean[[1, 0, *range(2, 200)]], scale[[1, 0, *range(2, 200)]]) == prints)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_uniforms_and_weighted_draws_are_the_same_with_or_without_the_compiled_loops(monkeypatch, enabled):
+    """The compiled draws (one pass each) give the NumPy path's numbers bit for bit and its choices, ties
+    of keys (broken by fingerprint) and groups of weight 0 (never drawn) included."""
+    import gaussmix._compiled as compiled_module
+    from gaussmix.em.sampling import _GOLDEN, _S11, RowGroups, _mix, uniforms
+
+    monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+    rng = np.random.RandomState(4)
+    prints = rng.randint(0, 2**62, size=300).astype(np.uint64) * np.uint64(3)
+    for stream in (0, 1, 12345, 2**62 + 17, 2**63 - 1):
+        with np.errstate(over="ignore"):  # the definition, as array operations
+            z = _mix(prints ^ _mix(np.full(1, stream, dtype=np.uint64) + _GOLDEN))
+        np.testing.assert_array_equal(uniforms(prints, stream), ((z >> _S11).astype(np.float64) + 0.5) * 2.0**-53)
+
+    def by_sorting(keys, prints, count):  # the largest finite keys, the smaller fingerprint first among equals
+        order = sorted(np.flatnonzero(np.isfinite(keys)), key=lambda g: (-keys[g], prints[g]))
+        return order[:count]
+
+    for trial in range(300):
+        n = rng.randint(1, 40)
+        prints = np.unique(rng.randint(0, 2**62, size=n).astype(np.uint64))
+        rng.shuffle(prints)
+        weights = rng.choice([0.0, 1.0, 2.0, 3.0], size=prints.size, p=[0.2, 0.5, 0.2, 0.1])
+        groups = RowGroups(prints, weights, np.arange(prints.size), np.arange(prints.size))
+        count = rng.randint(1, prints.size + 3)
+        keys = groups.keys(weights, trial)
+        assert np.all(np.isneginf(keys[weights == 0])) and np.all(np.isfinite(keys[weights > 0]))
+        assert list(groups.draw_distinct(weights, count, trial)) == by_sorting(keys, prints, count)
+        tied = np.where(weights > 0, np.round(rng.rand(prints.size) * 4) / 4 - 1.0, -np.inf)  # many equal keys
+        monkeypatch.setattr(RowGroups, "keys", lambda self, scores, stream, tied=tied: tied)
+        assert list(groups.draw_distinct(weights, count, trial)) == by_sorting(tied, prints, count)
+        monkeypatch.undo()
+        monkeypatch.setattr(compiled_module, "ENABLED", enabled)

@@ -485,6 +485,26 @@ def test_a_random_swap_moves_one_component_to_a_row(structure):
     np.testing.assert_array_equal(params.means, model.means_)  # the fit itself is left as it is
 
 
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_a_rounds_random_swaps_are_made_at_once_as_one_by_one(structure):
+    from gaussmix.em.batch import stack_fits
+    from gaussmix.em.params import MixtureParams
+    from gaussmix.em.splitmerge import swapped, swapped_fits
+
+    X = ring_of_clusters()
+    model = GaussianMixture(5, covariance_type=structure, random_state=0).fit(X)
+    layout = get_structure(structure).layout
+    params = MixtureParams(model.weights_, model.means_, model.covariances_, model.precisions_cholesky_)
+    rng = np.random.RandomState(1)
+    components, rows, owners = rng.randint(5, size=8), rng.randint(len(X), size=8), rng.randint(5, size=8)
+    one_by_one = [swapped(layout, params, int(c), X[r], int(o), 0.25) for c, r, o in zip(components, rows, owners)]
+    each = stack_fits(one_by_one, layout)
+    together = swapped_fits(layout, params, components, X[rows], owners, 0.25)
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        assert getattr(together, name).shape == getattr(each, name).shape
+        np.testing.assert_array_equal(getattr(together, name), getattr(each, name))
+
+
 def flat_group():
     """Three overlapping clusters in 3-d and, among them, seven rows almost on a line segment."""
     rng = np.random.RandomState(0)
@@ -596,6 +616,7 @@ def test_group_moves_score_a_groups_gain_less_the_moved_components_loss():
     for count in (4, 4, 3, 4, 60, 200, 4):
         assert ranked.take(count, tried_once) == group_moves(groups, log_prob, count, tried_each)
     assert tried_once == tried_each and len(tried_once) > 150
+    assert ranked.take(6, set()) == group_moves(groups, log_prob, 6, set())  # another set: from the first again
     assert len(ranked._ranked) > 256  # beyond the first part of the ranking (splitmerge._RANKED_FIRST)
 
     moved = grouped(params, groups, moves[0])

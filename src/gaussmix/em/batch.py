@@ -142,6 +142,7 @@ def run_em_batch(
     lower_bounds: Sequence[float] | None = None,
     record: bool = False,
     early: EarlyStop | None = None,
+    stacked: MixtureParams | None = None,
 ) -> tuple[list[EMResult | FitError], list[list[IterationInfo] | int]]:
     """EM from each of ``starts`` (see :func:`~gaussmix.em.loop.run_em`), all in one batch.
 
@@ -157,7 +158,8 @@ def run_em_batch(
     that cannot be what a search looks for also stops: it ends with
     ``stopped`` :data:`COLLAPSED` or :data:`BEHIND`, not converged, with
     its last iteration's parameters and bounds, the same way with or
-    without the compiled runs.
+    without the compiled runs. ``stacked`` is ``starts`` stacked
+    (:func:`stack_fits`), where the caller holds them so.
     """
     structure, layout = model.structure, model.structure.layout
     evaluated = _evaluated(model)
@@ -172,7 +174,8 @@ def run_em_batch(
             run.finish(0, False)
     if not active:
         return [run.outcome for run in runs], [run.infos if record else run.events for run in runs]
-    stacked = stack_fits([run.params for run in active], layout)
+    if stacked is None or len(active) < len(runs):
+        stacked = stack_fits([run.params for run in active], layout)
     # without events to record, compiled runs make every plain iteration; else a compiled iteration each
     advance = None if record else compiled_em_runs(source, model)
     compiled = compiled_em_iteration(source, model) if advance is None else None
@@ -313,7 +316,8 @@ class EMRuns:
     """EM from ``n_runs`` starts: as one batch where that pays (:func:`batchable`), else each when asked for.
 
     ``start(i)`` gives run ``i``'s starting parameters (``n_components``
-    components), or None where it has none. ``max_iter``, ``lower_bounds``
+    components), or None where it has none; or ``start`` holds every run's,
+    stacked (:func:`stack_fits`). ``max_iter``, ``lower_bounds``
     and ``early`` are as in :func:`run_em_batch`. :meth:`run` gives run
     ``i``'s outcome and passes its iteration events to ``observer``, numbered
     ``restart``. One by one, the run is made then, so its events arrive as it
@@ -323,8 +327,13 @@ class EMRuns:
     """
 
     def __init__(self, source: DataSource, model: EMModel, n_runs: int, n_components: int,
-                 start: Callable[[int], MixtureParams | None], *, tol: float, max_iter: int | Sequence[int],
-                 lower_bounds: Sequence[float] | None = None, record: bool = True, early: EarlyStop | None = None):
+                 start: Callable[[int], MixtureParams | None] | MixtureParams, *, tol: float,
+                 max_iter: int | Sequence[int], lower_bounds: Sequence[float] | None = None, record: bool = True,
+                 early: EarlyStop | None = None):
+        stacked = start if isinstance(start, MixtureParams) else None
+        if stacked is not None:
+            layout = model.structure.layout
+            start = lambda i: fit_part(stacked, i, n_components, layout)  # noqa: E731
         self.source, self.model, self.start, self.tol, self.early = source, model, start, tol, early
         self.limits = [max_iter] * n_runs if isinstance(max_iter, int) else list(max_iter)
         self.bounds = [-math.inf] * n_runs if lower_bounds is None else list(lower_bounds)
@@ -337,7 +346,7 @@ class EMRuns:
                 outcomes, events = run_em_batch(
                     source, model, [starts[i] for i in made], tol=tol, max_iter=[self.limits[i] for i in made],
                     lower_bounds=[self.bounds[i] for i in made], restarts=made, record=record,
-                    early=early,
+                    early=early, stacked=stacked,
                 )
                 self.batch = dict(zip(made, zip(outcomes, events)))
 

@@ -29,7 +29,7 @@ from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
 from gaussmix.em._estep_loop import estep_rows, runs
 from gaussmix.em.models import EMPTY_COMPONENT_FRACTION, MaximumLikelihood
-from gaussmix.em.params import KernelTerms, MixtureParams, log_norms
+from gaussmix.em.params import KernelTerms, MixtureParams, joined_fits, log_norms
 from gaussmix.em.statistics import Statistics
 
 
@@ -362,6 +362,21 @@ class _CompiledEM:
 
     @classmethod
     def make(cls, source: Any, model: Any) -> _CompiledEM | None:
+        """The compiled loops of ``source`` and ``model``, or None where they do not apply; kept in the
+        source's ``memo`` for the last model asked for (a search asks for the same one many times)."""
+        if compiled(runs) is None:
+            return None
+        memo = getattr(source, "memo", None)
+        kept = None if memo is None else memo.get("compiled em")
+        if kept is not None and kept[0] is model:
+            return kept[1]
+        loops = cls._make(source, model)
+        if memo is not None:
+            memo["compiled em"] = (model, loops)
+        return loops
+
+    @classmethod
+    def _make(cls, source: Any, model: Any) -> _CompiledEM | None:
         if type(model) is not MaximumLikelihood:
             return None
         kind = _ITERATION_KINDS.get(type(model.structure.layout))
@@ -370,8 +385,6 @@ class _CompiledEM:
         n_features = source.n_features
         terms = n_features * (n_features + 3) // 2 if kind == _estep_loop.FULL_PACKED else n_features
         if source.n_samples * (terms + 4) > COMPILED_MAX_WORK:  # too large even for one component: no copy
-            return None
-        if compiled(runs) is None:
             return None
         rows = getattr(source, "float64_rows", lambda: None)()
         return None if rows is None else cls(source, model, kind, terms, rows)
@@ -406,9 +419,7 @@ class _CompiledEM:
             history[first:last, :made[1].shape[1]] = made[1]
             n_done.append(made[2])
             status.append(made[3])
-        joined = MixtureParams(*(np.concatenate([getattr(part, name) for part in parts])
-                                 for name in ("weights", "means", "covariances", "precisions_cholesky")))
-        return joined, history, np.concatenate(n_done), np.concatenate(status)
+        return joined_fits(parts), history, np.concatenate(n_done), np.concatenate(status)
 
     def iteration(self, params: MixtureParams, groups: int) -> tuple[MixtureParams, np.ndarray] | None:
         """One iteration of every mixture: a compiled run with a limit of one (bounds as log-likelihoods)."""

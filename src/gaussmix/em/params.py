@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,13 @@ class MixtureParams:
     @property
     def n_features(self) -> int:
         return self.means.shape[1]
+
+
+def joined_fits(parts: Sequence[MixtureParams]) -> MixtureParams:
+    """Stacked fits (as :func:`gaussmix.em.batch.stack_fits` stacks them) of ``parts``, each of them stacked
+    fits too, one after another: every array joined along its first axis."""
+    return MixtureParams(*(np.concatenate([getattr(part, name) for part in parts])
+                           for name in ("weights", "means", "covariances", "precisions_cholesky")))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaussmix._compiled import compiled
+from gaussmix.em import _sampling_loop
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -37,6 +40,18 @@ def _mix(z: np.ndarray) -> np.ndarray:
     z = z ^ (z >> _S27)
     z = z * _M2
     return z ^ (z >> _S31)
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix_int(z: int) -> int:
+    """:func:`_mix` of one number, as a Python integer (``0 <= z < 2**64``)."""
+    z ^= z >> 30
+    z = (z * int(_M1)) & _MASK
+    z ^= z >> 27
+    z = (z * int(_M2)) & _MASK
+    return z ^ (z >> 31)
 
 
 GRID_BITS = 20
@@ -71,8 +86,14 @@ def fingerprints(rows: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.
 
 def uniforms(prints: np.ndarray, stream: int) -> np.ndarray:
     """Uniform numbers on (0, 1), one per fingerprint, for a stream number."""
+    key = _mix_int((stream + int(_GOLDEN)) & _MASK)
+    loop = compiled(_sampling_loop.uniforms)
+    if loop is not None:  # the same numbers in one pass
+        out = np.empty(prints.shape[0])
+        loop(np.ascontiguousarray(prints, dtype=np.uint64), np.uint64(key), out)
+        return out
     with np.errstate(over="ignore"):
-        z = _mix(prints ^ _mix(np.full(1, stream, dtype=np.uint64) + _GOLDEN))
+        z = _mix(prints ^ np.uint64(key))
     return ((z >> _S11).astype(np.float64) + 0.5) * 2.0**-53
 
 
@@ -107,9 +128,11 @@ class RowGroups:
 
     def keys(self, scores: np.ndarray, stream: int) -> np.ndarray:
         """Race keys ``log(u) / score``; ``-inf`` where the score is 0."""
-        u = uniforms(self.prints, stream)
+        logs = np.log(uniforms(self.prints, stream))  # negative: u < 1
+        if scores.min(initial=1.0) > 0:
+            return logs / scores
         with np.errstate(divide="ignore"):
-            return np.where(scores > 0, np.log(u) / np.where(scores > 0, scores, 1.0), -np.inf)
+            return np.where(scores > 0, logs / np.where(scores > 0, scores, 1.0), -np.inf)
 
     def draw(self, scores: np.ndarray, stream: int) -> int | None:
         """One group drawn with probability proportional to ``scores``; None if all are 0."""
@@ -120,6 +143,10 @@ class RowGroups:
     def draw_distinct(self, scores: np.ndarray, count: int, stream: int) -> np.ndarray:
         """Up to ``count`` distinct groups, a weighted sample without replacement, in draw order."""
         keys = self.keys(scores, stream)
+        loop = compiled(_sampling_loop.largest_keys)
+        if loop is not None and count > 0:  # the same choice in one pass
+            chosen = np.empty(count, dtype=np.intp)
+            return chosen[:loop(keys, self.prints, count, chosen)]
         candidates = np.arange(keys.shape[0])
         if count < keys.shape[0]:  # only keys at least the count-th largest can be chosen
             candidates = np.flatnonzero(keys >= np.partition(keys, keys.shape[0] - count)[keys.shape[0] - count])

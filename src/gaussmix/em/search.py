@@ -31,7 +31,7 @@ from gaussmix.em.kernels import weighted_log_prob
 from gaussmix.em.kmeans import distinct_rows
 from gaussmix.em.loop import EMResult
 from gaussmix.em.observers import IterationCount
-from gaussmix.em.params import kernel_terms
+from gaussmix.em.params import joined_fits, kernel_terms
 from gaussmix.em.splitmerge import (
     GroupMoves,
     TightGroups,
@@ -39,7 +39,7 @@ from gaussmix.em.splitmerge import (
     component_covariances,
     grouped,
     move_starts,
-    swapped,
+    swapped_fits,
     tight_groups,
 )
 
@@ -397,16 +397,17 @@ def _random_swaps(source, model, best: EMResult, settings: FitSettings, rng: np.
             if groups:
                 moves = GroupMoves(groups, weighted_log_prob(NUMPY, structure.layout, groups[0].rows, terms,
                                                              np.float64))
-        starts = [grouped(params, groups, move) for move in moves.take(TIGHT_SWAP_TRIALS, tried)] if groups else []
-        n_random = RANDOM_SWAP_TRIALS - len(starts)
+        moved = [grouped(params, groups, move) for move in moves.take(TIGHT_SWAP_TRIALS, tried)] if groups else []
+        n_random = RANDOM_SWAP_TRIALS - len(moved)
         chosen = distinct_rows(rows, n_random, rng)
         components = rng.randint(n_components, size=n_random)
-        starts += [swapped(structure.layout, params, int(components[i]), X[row], int(owners[row]),
-                           RANDOM_SWAP_SHRINK) for i, row in enumerate(chosen)]
-        runs = EMRuns(source, model, len(starts), n_components, starts.__getitem__,
+        starts = swapped_fits(structure.layout, params, components, X[chosen], owners[chosen], RANDOM_SWAP_SHRINK)
+        if moved:  # the tight-group swaps first (stacked fits join along their first axis)
+            starts = joined_fits([stack_fits(moved, structure.layout), starts])
+        runs = EMRuns(source, model, len(moved) + n_random, n_components, starts,
                       tol=max(settings.tol, SHORT_EM_TOL), max_iter=min(settings.max_iter, RANDOM_SWAP_ITERATIONS),
                       record=observer.listens, early=_swap_stops(best, settings))
-        trials = [trial for trial in _trials(runs, len(starts), counter, observer)
+        trials = [trial for trial in _trials(runs, len(moved) + n_random, counter, observer)
                   if trial is not None and trial.stopped not in EARLY_STOPS]
         if not best.collapsed:  # only a higher bound beats a fit without collapsed components (_improves)
             trials = [trial for trial in trials if trial.lower_bound > best.lower_bound + settings.tol]

@@ -52,7 +52,8 @@ from gaussmix.em.params import MixtureParams, kernel_terms
 from gaussmix.em.source import DataSource
 
 __all__ = ["GroupMove", "GroupMoves", "Move", "SplitResponsibilities", "TightGroups", "candidate_moves",
-           "component_covariances", "group_moves", "grouped", "move_starts", "swapped", "tight_groups"]
+           "component_covariances", "group_moves", "grouped", "move_starts", "swapped", "swapped_fits",
+           "tight_groups"]
 
 #: A move: (component to remove, component to split).
 Move = tuple[int, int]
@@ -264,6 +265,31 @@ def swapped(layout: Layout, params: MixtureParams, component: int, row: np.ndarr
     return MixtureParams(weights, means, covariances, precisions_cholesky)
 
 
+def swapped_fits(layout: Layout, params: MixtureParams, components: np.ndarray, rows: np.ndarray,
+                 owners: np.ndarray, shrink: float) -> MixtureParams:
+    """The fits :func:`swapped` makes of ``params`` for each of ``components`` in turn (moved to the row of
+    ``rows`` at the same position, whose component is the one of ``owners`` there), stacked as
+    :func:`~gaussmix.em.batch.stack_fits` stacks fits: made at once, with the same values."""
+    count, n_components = len(components), params.n_components
+    moved = np.arange(count) * n_components + np.asarray(components)  # in the stack
+    weights = np.tile(params.weights, count)
+    weights[moved] = 1.0 / n_components
+    weights = weights.reshape(count, n_components)
+    weights = (weights / np.sum(weights, axis=1, keepdims=True)).reshape(-1)
+    means = np.tile(params.means, (count, 1))
+    means[moved] = rows
+    covariances, precisions_cholesky = params.covariances[None], params.precisions_cholesky[None]
+    if layout.per_component:
+        covariances = np.concatenate([params.covariances] * count)
+        covariances[moved] = shrink * params.covariances[owners]
+        precisions_cholesky = np.concatenate([params.precisions_cholesky] * count)
+        precisions_cholesky[moved] = params.precisions_cholesky[owners] / np.sqrt(shrink)
+    else:  # each fit keeps the shared covariance
+        covariances = np.repeat(covariances, count, axis=0)
+        precisions_cholesky = np.repeat(precisions_cholesky, count, axis=0)
+    return MixtureParams(weights, means, covariances, precisions_cholesky)
+
+
 #: Sizes of tight groups: rows beyond the d + 1 that span a full covariance (each row has a group of each size).
 TIGHT_GROUP_EXTRA = (1, 3)
 #: Rows compared at a time when finding each row's nearest neighbours (memory: this many times n times d).
@@ -369,28 +395,42 @@ class GroupMoves:
         self.groups, self.shape = groups, log_prob.shape
         self.scores = (gains[:, None] - costs[None, :]).ravel()
         self._ranking, self._ranked = _ranked(self.scores), []
+        self._passed, self._tried = 0, None  # ranked moves before _passed: in _tried, or no finite score
 
-    def _order(self) -> Iterator[int]:
-        """The moves' indices, best first: those ranked already, then the ranking goes on."""
-        position = 0
+    def _order(self, position: int) -> Iterator[tuple[int, int]]:
+        """The moves' positions in the ranking and indices, best first from ``position``: those ranked
+        already, then the ranking goes on."""
         while True:
             if position == len(self._ranked):
                 following = next(self._ranking, None)
                 if following is None:
                     return
                 self._ranked.append(following)
-            yield self._ranked[position]
+            yield position, self._ranked[position]
             position += 1
 
     def take(self, count: int, tried: set) -> list[GroupMove]:
-        """The ``count`` best moves not in ``tried`` (which they join), no two in one another's group."""
+        """The ``count`` best moves not in ``tried`` (which they join), no two in one another's group.
+
+        ``tried`` only grows from one call to the next with the same set
+        (the moves before the first one that may still be taken are not
+        looked at again).
+        """
         n_rows, n_components = self.shape
         moves: list[GroupMove] = []
         taken = np.zeros(n_rows, dtype=bool)
-        for flat in self._order():
+        if tried is not self._tried:
+            self._passed, self._tried = 0, tried
+        passing = True  # every move so far is tried or has no finite score
+        for position, flat in self._order(self._passed):
             index, component = divmod(int(flat), n_components)
             size, row = divmod(index, n_rows)
-            if not np.isfinite(self.scores[flat]) or taken[row] or (size, row, component) in tried:
+            if not np.isfinite(self.scores[flat]) or (size, row, component) in tried:
+                if passing:
+                    self._passed = position + 1
+                continue
+            passing = False
+            if taken[row]:
                 continue
             moves.append((size, row, component))
             tried.add((size, row, component))
