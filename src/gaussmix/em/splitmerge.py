@@ -271,23 +271,25 @@ def swapped_fits(layout: Layout, params: MixtureParams, components: np.ndarray, 
     ``rows`` at the same position, whose component is the one of ``owners`` there), stacked as
     :func:`~gaussmix.em.batch.stack_fits` stacks fits: made at once, with the same values."""
     count, n_components = len(components), params.n_components
-    moved = np.arange(count) * n_components + np.asarray(components)  # in the stack
-    weights = np.tile(params.weights, count)
-    weights[moved] = 1.0 / n_components
-    weights = weights.reshape(count, n_components)
-    weights = (weights / np.sum(weights, axis=1, keepdims=True)).reshape(-1)
-    means = np.tile(params.means, (count, 1))
+    moved = np.arange(count) * n_components + components  # the moved components' places in the stack
+
+    def copies(values: np.ndarray) -> np.ndarray:  # ``count`` copies of ``values``, one after another
+        out = np.empty((count,) + values.shape)
+        out[...] = values
+        return out
+
+    weights = copies(params.weights)
+    weights.reshape(-1)[moved] = 1.0 / n_components
+    weights /= np.sum(weights, axis=1, keepdims=True)
+    means = copies(params.means).reshape(-1, params.means.shape[1])
     means[moved] = rows
-    covariances, precisions_cholesky = params.covariances[None], params.precisions_cholesky[None]
-    if layout.per_component:
-        covariances = np.concatenate([params.covariances] * count)
+    covariances, precisions_cholesky = copies(params.covariances), copies(params.precisions_cholesky)
+    if layout.per_component:  # else each fit keeps the shared covariance
+        covariances = covariances.reshape((-1,) + params.covariances.shape[1:])
         covariances[moved] = shrink * params.covariances[owners]
-        precisions_cholesky = np.concatenate([params.precisions_cholesky] * count)
+        precisions_cholesky = precisions_cholesky.reshape(covariances.shape)
         precisions_cholesky[moved] = params.precisions_cholesky[owners] / np.sqrt(shrink)
-    else:  # each fit keeps the shared covariance
-        covariances = np.repeat(covariances, count, axis=0)
-        precisions_cholesky = np.repeat(precisions_cholesky, count, axis=0)
-    return MixtureParams(weights, means, covariances, precisions_cholesky)
+    return MixtureParams(weights.reshape(-1), means, covariances, precisions_cholesky)
 
 
 #: Sizes of tight groups: rows beyond the d + 1 that span a full covariance (each row has a group of each size).
