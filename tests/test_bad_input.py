@@ -52,7 +52,8 @@ def test_wrong_feature_count_at_predict_time():
     [
         (dict(n_components=0), "n_components must be an integer >= 1, got 0"),
         (dict(n_components=2.5), "n_components must be an integer"),
-        (dict(covariance_type="ful"), r"covariance_type must be one of 'full', 'tied', 'diag', 'spherical'; got 'ful'"),
+        (dict(covariance_type="ful"), r"covariance_type must be one of 'full', 'tied', 'diag', 'spherical', 'EII',"
+                                      r".*'VVV', .*; got 'ful'"),
         (dict(init_params="kmeans+"), "init_params must be one of"),
         (dict(tol=-1.0), "tol must be a finite number >= 0"),
         (dict(reg_covar=-1e-6), "reg_covar must be a finite number >= 0"),

@@ -10,7 +10,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from gaussmix import GaussianMixture, GaussianMixtureClassifier
-from gaussmix.covariance import available_structures
+from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_edda_tied_is_linear_discriminant_analysis(iris):
 def test_edda_structure_is_chosen_by_total_bic(iris):
     X, y = iris
     clf = GaussianMixtureClassifier(model_type="EDDA", reg_covar=0.0).fit(X, y)
-    assert set(clf.edda_bic_) == set(available_structures())
+    assert set(clf.edda_bic_) == set(SCIKIT_LEARN_STRUCTURES)
     assert clf.structure_ == min(clf.edda_bic_, key=clf.edda_bic_.get)
     # The full candidate's BIC by hand: one full Gaussian per class.
     loglik, d = 0.0, X.shape[1]

@@ -309,6 +309,7 @@ def test_report_command(capsys, faithful_csv, tmp_path):
 
 def test_the_parser_offers_every_registered_structure():
     from gaussmix.cli import _structures
-    from gaussmix.covariance import available_structures
+    from gaussmix.covariance import available_structures, structure_aliases
 
-    assert _structures() == list(available_structures())
+    assert _structures() == [*available_structures(), *structure_aliases()]
+    assert {"VVV", "EEE", "VVI", "VII", "VEV", "EII"} <= set(_structures())  # mclust's names too

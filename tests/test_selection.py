@@ -137,7 +137,7 @@ def test_in_a_pipeline_and_select_function(blobs):
         (dict(n_components=[0, 1]), "n_components must be an integer >= 1, got 0"),
         (dict(n_components=[]), "at least one component count"),
         (dict(n_components="abc"), "n_components must be"),
-        (dict(covariance_types=["full", "VVV"]), "covariance_type must be one of"),
+        (dict(covariance_types=["full", "VVX"]), "covariance_type must be one of"),
     ],
 )
 def test_bad_parameters(blobs, params, message):

@@ -13,7 +13,7 @@ from sklearn.utils.validation import validate_data
 from gaussmix._base import GaussmixEstimator
 from gaussmix._outliers import seeded_clone
 from gaussmix._validation import check_choice, check_sample_weight, unit_exponent
-from gaussmix.covariance import available_structures, get_structure
+from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES, get_structure
 from gaussmix.engines import get_engine
 from gaussmix.exceptions import InvalidParameterError
 
@@ -44,7 +44,8 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
         (linear discriminant analysis); "full" gives each class its own
         (quadratic discriminant analysis).
     covariance_types : iterable of str or None, default=None
-        EDDA's candidate structures (default: all registered ones).
+        EDDA's candidate structures (default: scikit-learn's four; any
+        registered name, scikit-learn's or mclust's).
     priors : array-like of shape (n_classes,), dict, "uniform" or None, default=None
         Class priors, in the order of ``classes_`` or as a dict from class
         label to prior; ``None`` uses the (weighted) class frequencies of the
@@ -202,7 +203,7 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
         scale = DataScale.of(data, self.reg_covar)
         n_classes, d = len(self.classes_), X.shape[1]
         n_total = float(weights.sum())
-        names = list(available_structures() if self.covariance_types is None else self.covariance_types)
+        names = list(SCIKIT_LEARN_STRUCTURES if self.covariance_types is None else self.covariance_types)
         candidates = {}
         for name in names:
             structure = get_structure(name)

@@ -24,7 +24,7 @@ from gaussmix._validation import (
     check_real,
     check_sample_weight,
 )
-from gaussmix.covariance import available_structures, get_structure
+from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES, get_structure
 from gaussmix.em.kernels import DENSITY_AND_CERTAINTY, LOG_DENSITY
 from gaussmix.em.scale import DataScale, constant_features_message
 from gaussmix.engines import FitData, resolve_engine
@@ -130,7 +130,9 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     n_components : iterable of int or int, default=(1, ..., 9)
         Component counts to try (an integer: that count only, as mclust's ``G``).
     covariance_types : iterable of str or None, default=None
-        Structures to try; ``None`` tries every registered structure.
+        Structures to try (any registered name: scikit-learn's or mclust's);
+        ``None`` tries scikit-learn's four ("full", "tied", "diag",
+        "spherical").
     criterion : {"bic", "aic", "icl", "cv"}, default="bic"
         How candidates are ranked: BIC, AIC or ICL on the training data
         (lower is better), or the mean held-out log-likelihood per row over
@@ -249,14 +251,15 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         counts = [check_int(k, "n_components", 1) for k in counts]
         if not counts:
             raise InvalidParameterError("n_components must contain at least one component count.")
-        types = list(available_structures() if self.covariance_types is None else self.covariance_types)
+        types = list(SCIKIT_LEARN_STRUCTURES if self.covariance_types is None else self.covariance_types)
         if isinstance(self.covariance_types, str):
             types = [self.covariance_types]
         if not types:
             raise InvalidParameterError("covariance_types must contain at least one structure.")
+        named: dict[str, str] = {}  # each structure once, under the first of its names given
         for name in types:
-            get_structure(name)  # raises for unknown names, listing the valid ones
-        return [(k, t) for t in dict.fromkeys(types) for k in dict.fromkeys(counts)]
+            named.setdefault(get_structure(name).name, name)  # raises for unknown names, listing the valid ones
+        return [(k, t) for t in named.values() for k in dict.fromkeys(counts)]
 
     def _check_features(self, data: FitData) -> None:
         """Refuse data out of float range and warn about constant features once, before any candidate.

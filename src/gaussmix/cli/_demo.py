@@ -27,7 +27,7 @@ def demo_data(n_samples: int = 500, seed: int = 0):
 def run_demo(args: argparse.Namespace) -> int:
     from gaussmix import GaussianMixture, plot
     from gaussmix.cli._io import write_table
-    from gaussmix.covariance import available_structures
+    from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES
     from gaussmix.selection import criterion_table
 
     out = args.out
@@ -72,7 +72,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     table = criterion_table(X, range(1, 7), random_state=args.seed, n_init=2)
     best = min((r for r in table if r["error"] is None), key=lambda r: r["bic"])
-    structures = available_structures()
+    structures = SCIKIT_LEARN_STRUCTURES
     lines += ["", "BIC for 1-6 components (lower is better):", "  components  " + "  ".join(
         f"{t:>10}" for t in structures)]
     for k in range(1, 7):

@@ -1,8 +1,8 @@
 """Covariance structures: storage layouts and estimates, behind a registry.
 
 >>> from gaussmix.covariance import available_structures, get_structure
->>> available_structures()
-('full', 'tied', 'diag', 'spherical')
+>>> available_structures()[:6]
+('full', 'tied', 'diag', 'spherical', 'EII', 'EEI')
 >>> get_structure("diag").covariance_shape(3, 2)
 (3, 2)
 
@@ -21,6 +21,7 @@ import importlib
 
 from gaussmix.covariance._registry import (
     DEFAULT_STRUCTURE,
+    SCIKIT_LEARN_STRUCTURES,
     UNCONSTRAINED_STRUCTURE,
     available_structures,
     canonical_name,
@@ -31,6 +32,7 @@ from gaussmix.covariance._registry import (
 
 __all__ = [
     "DEFAULT_STRUCTURE",
+    "SCIKIT_LEARN_STRUCTURES",
     "UNCONSTRAINED_STRUCTURE",
     "CovarianceStructure",
     "Layout",

@@ -17,16 +17,23 @@ from gaussmix._errors import InvalidParameterError
 if TYPE_CHECKING:  # pragma: no cover
     from gaussmix.covariance._structure import CovarianceStructure
 
-#: name -> (module defining ``STRUCTURE``, aliases), in the order users see them.
+#: name -> (module defining ``STRUCTURE``, or ``module:ATTRIBUTE`` for a module defining several; aliases),
+#: in the order users see them. The four structures scikit-learn has come first, under its names (mclust's
+#: are their aliases); then mclust's other ten models (:mod:`gaussmix.covariance.constrained`).
 _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
-    "full": ("gaussmix.covariance.full", ()),
-    "tied": ("gaussmix.covariance.tied", ()),
-    "diag": ("gaussmix.covariance.diag", ()),
-    "spherical": ("gaussmix.covariance.spherical", ()),
+    "full": ("gaussmix.covariance.full", ("VVV",)),
+    "tied": ("gaussmix.covariance.tied", ("EEE",)),
+    "diag": ("gaussmix.covariance.diag", ("VVI",)),
+    "spherical": ("gaussmix.covariance.spherical", ("VII",)),
+    **{name: (f"gaussmix.covariance.constrained:{name}", ())
+       for name in ("EII", "EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV")},
 }
 
 #: The structure ``covariance_type`` defaults to (as scikit-learn's).
 DEFAULT_STRUCTURE = "full"
+#: scikit-learn's four structures: what the selector, the classifier and the demo compare unless told
+#: which structures to compare.
+SCIKIT_LEARN_STRUCTURES = ("full", "tied", "diag", "spherical")
 #: The structure in which every component has its own unconstrained covariance: its statistics hold
 #: each component's whole scatter matrix (what a split needs to find a component's widest direction).
 UNCONSTRAINED_STRUCTURE = "full"
@@ -77,9 +84,10 @@ def get_structure(name: str) -> CovarianceStructure:
     canonical = canonical_name(name)
     structure = _LOADED.get(canonical)
     if structure is None:
-        structure = importlib.import_module(_MODULES[canonical]).STRUCTURE
+        module, _, attribute = _MODULES[canonical].partition(":")
+        structure = getattr(importlib.import_module(module), attribute or "STRUCTURE")
         if structure.name != canonical:
-            raise RuntimeError(f"{_MODULES[canonical]} defines {structure.name!r}, registered as {canonical!r}")
+            raise RuntimeError(f"{_MODULES[canonical]} is {structure.name!r}, registered as {canonical!r}")
         aliases = tuple(alias for alias, target in _ALIASES.items() if target == canonical)
         structure = replace(structure, aliases=aliases)
         _loaded(structure)

@@ -52,6 +52,11 @@ class CovarianceStructure:
         ``count(n_components, n_features)``: free parameters in the covariances.
     aliases : tuple of str
         Other names accepted for this structure.
+    couples : bool
+        Whether the estimate ties the components of a per-component layout
+        together (a volume, shape or orientation equal for all of them):
+        several mixtures held as one set of components are then estimated
+        mixture by mixture.
     """
 
     name: str
@@ -60,6 +65,7 @@ class CovarianceStructure:
     estimate: Estimate
     count: ParameterCount
     aliases: tuple[str, ...] = ()
+    couples: bool = False
 
     def covariances(
         self, counts: np.ndarray, first: np.ndarray, second: np.ndarray, reg: np.ndarray,

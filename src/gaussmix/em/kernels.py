@@ -23,7 +23,7 @@ import numpy as np
 
 from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
-from gaussmix.covariance import layouts
+from gaussmix.covariance import diag, full, layouts, spherical, tied
 from gaussmix.covariance._layout import Layout, without_cholesky
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
@@ -379,7 +379,7 @@ class _CompiledEM:
     def _make(cls, source: Any, model: Any) -> _CompiledEM | None:
         if type(model) is not MaximumLikelihood:
             return None
-        kind = _ITERATION_KINDS.get(type(model.structure.layout))
+        kind = _ITERATION_KINDS.get(model.structure.estimate)
         if kind is None or model.scale.checks_singularity:
             return None
         n_features = source.n_features
@@ -535,9 +535,9 @@ def collapsed_early(layout: Layout, covariances: np.ndarray, reg: np.ndarray, li
     return bool(np.any(without_cholesky(covariances - np.diag(reg + limits))))
 
 
-_ITERATION_KINDS = {
-    layouts.FullLayout: _estep_loop.FULL_PACKED,
-    layouts.SharedLayout: _estep_loop.FULL_PACKED,
-    layouts.DiagonalLayout: _estep_loop.DIAGONAL,
-    layouts.ScalarLayout: _estep_loop.SCALAR,
+_ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (not a constrained model's)
+    full.estimate: _estep_loop.FULL_PACKED,
+    tied.estimate: _estep_loop.FULL_PACKED,
+    diag.estimate: _estep_loop.DIAGONAL,
+    spherical.estimate: _estep_loop.SCALAR,
 }

@@ -123,6 +123,12 @@ class MaximumLikelihood:
                                       stats.second[g], scale.reg, None if before is None else before[g])
                 for g in range(groups)])
             stored = layout.expanded
+        elif structure.couples and groups > 1:  # each mixture's components estimated together, apart
+            parts = [slice(g * size, (g + 1) * size) for g in range(groups)]
+            covariances = np.concatenate([
+                structure.covariances(counts[part], first[part], stats.second[part], scale.reg,
+                                      None if before is None else before[part]) for part in parts])
+            stored = layout
         else:
             covariances = structure.covariances(counts, first, stats.second, scale.reg, before)
             stored = layout
