@@ -80,23 +80,30 @@ def _diagonal_objective(w: np.ndarray, counts: np.ndarray, variances: np.ndarray
     return float(np.sum(counts[:, None] * np.log(variances) + w / variances))
 
 
+def _volumes_and_shape(w: np.ndarray, counts: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Diagonal covariances ``lambda_k A`` (one shape ``A``) for scatters along the axes ``w`` (K, d): the
+    volumes given the shape and the shape given the volumes in turn, from ``shape``, until they settle."""
+    d = w.shape[1]
+    volumes = np.sum(w / shape, axis=1) / (counts * d)
+    objective = np.inf
+    for _ in range(MAX_STEPS):
+        shape = _normalised(np.sum(w / volumes[:, None], axis=0))
+        volumes = np.sum(w / shape, axis=1) / (counts * d)
+        before, objective = objective, _diagonal_objective(w, counts, volumes[:, None] * shape)
+        if _converged(before, objective):
+            break
+    return volumes, shape
+
+
 def _vei(scatter, counts, reg, previous):
     """``lambda_k B``: volumes and the shared shape in turn."""
     live = counts > 0
     w, n = scatter[live] + counts[live, None] * reg, counts[live]
-    d = w.shape[1]
     if previous is None or not np.all(np.isfinite(previous[live])):
         shape = _normalised(np.sum(w, axis=0))
     else:
         shape = _normalised(previous[live][np.argmax(n)])
-    objective = np.inf
-    for _ in range(MAX_STEPS):
-        volumes = np.sum(w / shape, axis=1) / (n * d)
-        shape = _normalised(np.sum(w / volumes[:, None], axis=0))
-        volumes = np.sum(w / shape, axis=1) / (n * d)
-        before, objective = objective, _diagonal_objective(w, n, volumes[:, None] * shape)
-        if _converged(before, objective):
-            break
+    volumes, shape = _volumes_and_shape(w, n, shape)
     out = np.empty_like(scatter, dtype=np.float64)
     out[:] = np.mean(volumes) * shape
     out[live] = volumes[:, None] * shape
@@ -164,19 +171,12 @@ def _vev(scatter, counts, reg, previous):
     """``lambda_k D_k A D_k'``: orientations from the eigenvectors; volumes and the shared shape in turn."""
     live = counts > 0
     values, vectors = _eigen_descending(_regularised(scatter, counts, reg)[live])
-    n, d = counts[live], values.shape[-1]
+    n = counts[live]
     if previous is None or not np.all(np.isfinite(previous[live])):
         shape = _normalised(np.sum(values, axis=0))
     else:
         shape = _normalised(np.linalg.eigvalsh(previous[live][np.argmax(n)])[::-1])
-    objective = np.inf
-    for _ in range(MAX_STEPS):
-        volumes = np.sum(values / shape, axis=1) / (n * d)
-        shape = _normalised(np.sum(values / volumes[:, None], axis=0))
-        volumes = np.sum(values / shape, axis=1) / (n * d)
-        before, objective = objective, _diagonal_objective(values, n, volumes[:, None] * shape)
-        if _converged(before, objective):
-            break
+    volumes, shape = _volumes_and_shape(values, n, shape)
     return _filled(live, _rotated(vectors, volumes[:, None] * shape), np.mean(volumes) * np.diag(shape))
 
 
