@@ -26,8 +26,8 @@ iterations start from the previous M-step's estimate where there is one, so
 each M-step does not lower the objective from where EM left it, and EM stays
 monotone; from there an M-step makes one alternation (WARM_STEPS), and the
 next goes on where it stopped (a generalised EM: on the data sets of
-``benchmarks/models``, the same fits as alternating to convergence in a
-third of the time). Components without weight (``counts == 0``) take no part; their
+``benchmarks/models``, fits as good as with alternations to convergence, in
+a third of the time). Components without weight (``counts == 0``) take no part; their
 covariances are replaced afterwards.
 """
 
