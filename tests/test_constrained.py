@@ -186,3 +186,19 @@ def test_every_engine_fits_the_constrained_models_as_numpy_does(name, engine):
     single = GaussianMixture(3, means_init=reference.means_, **settings).fit(X.astype(np.float32))
     assert single.covariances_.dtype == np.float32
     assert single.lower_bound_ == pytest.approx(reference.lower_bound_, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_model_file_keeps_the_model_and_its_parameter_count(name, tmp_path):
+    from sklearn.datasets import load_iris
+
+    import gaussmix
+
+    X = load_iris().data
+    gm = GaussianMixture(2, covariance_type=name, random_state=0).fit(X)
+    gm.save(tmp_path / "model.npz")
+    back = gaussmix.load(tmp_path / "model.npz")
+    assert back.covariance_type == name
+    np.testing.assert_array_equal(back.score_samples(X), gm.score_samples(X))
+    dof = 2 * 4 + 1 + get_structure(name).n_covariance_parameters(2, 4)  # means, weights, covariances
+    assert back.bic(X) == pytest.approx(-2 * gm.score(X) * len(X) + dof * np.log(len(X)), rel=1e-12)
