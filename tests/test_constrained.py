@@ -202,3 +202,32 @@ def test_a_model_file_keeps_the_model_and_its_parameter_count(name, tmp_path):
     np.testing.assert_array_equal(back.score_samples(X), gm.score_samples(X))
     dof = 2 * 4 + 1 + get_structure(name).n_covariance_parameters(2, 4)  # means, weights, covariances
     assert back.bic(X) == pytest.approx(-2 * gm.score(X) * len(X) + dof * np.log(len(X)), rel=1e-12)
+
+
+def mclust_fits(data: str) -> list[dict]:
+    """Mclust's fits of ``data`` (benchmarks/models/mclust_models.csv, written by mclust_models.R with mclust
+    6.0.0 from its default hierarchical start)."""
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "models" / "mclust_models.csv"
+    return [row for row in csv.DictReader(open(path)) if row["data"] == data]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_from_mclusts_start_every_fit_of_faithful_reaches_mclusts(name):
+    """On Old Faithful, each model with 1 to 9 components from the same hierarchical start as Mclust: at
+    least Mclust's log-likelihood (within max(0.02, 1e-5 |l|)), with Mclust's number of parameters."""
+    from gaussmix.datasets import load_faithful
+
+    X = load_faithful(return_X_y=True)[0]
+    rows = [row for row in mclust_fits("faithful") if row["model"] == name and row["loglik"] != "NA"]
+    assert len(rows) >= 8
+    for row in rows:
+        gm = GaussianMixture(int(row["G"]), covariance_type=name, init_params="hc", tol=1e-8, max_iter=2000,
+                             random_state=0).fit(X)
+        ours, theirs = gm.score(X) * X.shape[0], float(row["loglik"])
+        assert ours >= theirs - max(0.02, 1e-5 * abs(theirs)), (row["G"], ours, theirs)
+        assert gm._n_parameters() == int(row["df"])
+        # BIC as mclust's, of the opposite sign: with the same parameter count, it differs by twice the gap
+        assert -gm.bic(X) - float(row["bic"]) == pytest.approx(2 * (ours - theirs), abs=1e-6 * abs(theirs))
