@@ -202,14 +202,12 @@ def _vee(scatter, counts, reg, previous):
     else:
         common = previous[live][np.argmax(n)]
     common = common / np.exp(np.linalg.slogdet(common)[1] / d)
+    volumes = np.einsum("kij,ji->k", w, np.linalg.inv(common)) / (n * d)
     objective = np.inf
     for _ in range(_steps(previous)):
-        inverse = np.linalg.inv(common)
-        volumes = np.einsum("kij,ji->k", w, inverse) / (n * d)
         common = symmetrize(np.sum(w / volumes[:, None, None], axis=0))
         common = common / np.exp(np.linalg.slogdet(common)[1] / d)
-        inverse = np.linalg.inv(common)
-        volumes = np.einsum("kij,ji->k", w, inverse) / (n * d)
+        volumes = np.einsum("kij,ji->k", w, np.linalg.inv(common)) / (n * d)
         # with each volume the maximiser given C: tr(W_k Sigma_k^-1) = n_k d
         before, objective = objective, float(np.sum(n * d * np.log(volumes)) + np.sum(n) * d)
         if _converged(before, objective):
@@ -242,12 +240,10 @@ def _rotate_pairs(inner: np.ndarray, orientation: np.ndarray, precisions: np.nda
             c2, s2 = -p / size, -q / size  # cos 2t, sin 2t at the minimum
             c = math.sqrt(0.5 * (1.0 + c2))
             s = s2 / (2.0 * c) if c > 0.0 else 1.0
-            columns = orientation[:, [j, l]] @ np.array([[c, -s], [s, c]])
-            orientation[:, j], orientation[:, l] = columns[:, 0], columns[:, 1]
-            rows = np.einsum("ab,kbm->kam", np.array([[c, s], [-s, c]]), inner[:, [j, l], :])
-            inner[:, [j, l], :] = rows
-            cols = np.einsum("kma,ab->kmb", inner[:, :, [j, l]], np.array([[c, -s], [s, c]]))
-            inner[:, :, [j, l]] = cols
+            rotation, pair = np.array([[c, -s], [s, c]]), [j, l]
+            orientation[:, pair] = orientation[:, pair] @ rotation
+            inner[:, pair, :] = np.einsum("ba,kbm->kam", rotation, inner[:, pair, :])
+            inner[:, :, pair] = inner[:, :, pair] @ rotation
 
 
 def _shared_orientation(scatter, counts, reg, previous, equal_volume: bool):
@@ -269,7 +265,7 @@ def _shared_orientation(scatter, counts, reg, previous, equal_volume: bool):
             variances = float(np.sum(sizes)) / float(np.sum(n)) * along / sizes[:, None]
         else:  # lambda_k A_k is any diagonal: diag(D' W_k D) / n_k
             variances = along / n[:, None]
-        before, objective = objective, float(np.sum(n[:, None] * np.log(variances) + along / variances))
+        before, objective = objective, _diagonal_objective(along, n, variances)
         if _converged(before, objective):
             break
         _rotate_pairs(inner, orientation, 1.0 / variances)
