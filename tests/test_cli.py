@@ -283,14 +283,21 @@ def test_fit_with_selection(capsys, faithful_csv, tmp_path):
     code, out, err = run(capsys, "fit", faithful_csv, "--columns", "eruptions", "waiting", "--select", "1-4",
                          "--n-init", "3", "--seed", "0", "-o", path)
     assert code == 0
-    assert out.startswith("best of 16 candidates by BIC (0 could not be fitted):")
+    assert out.startswith("best of 56 candidates by BIC (0 could not be fitted):")  # mclust's fourteen models
     lines = out.splitlines()
-    assert lines[2].split() == ["3", "tied", lines[2].split()[2]]
+    assert lines[2].split() == ["3", "EEE", lines[2].split()[2]]
     model = gaussmix.load(path)
-    assert (model.n_components, model.covariance_type) == (3, "tied")
+    assert (model.n_components, model.covariance_type) == (3, "EEE")
     code, out, _ = run(capsys, "fit", faithful_csv, "--columns", "waiting", "--select", "1,2", "--structures",
                        "diag", "--criterion", "icl", "--seed", "0", "-o", path)
     assert code == 0 and "by ICL" in out and "diag" in out
+    code, out, _ = run(capsys, "fit", faithful_csv, "--columns", "waiting", "--select", "1,2", "--seed", "0",
+                       "-o", path)  # one column: mclust's E and V
+    assert code == 0 and "best of 4 candidates" in out and gaussmix.load(path).covariance_type in ("E", "V")
+    code, out, _ = run(capsys, "fit", faithful_csv, "--columns", "eruptions", "waiting", "--select", "2,3",
+                       "--structures", "VEV", "EVE", "--seed", "0",
+                       "-o", path)
+    assert code == 0 and gaussmix.load(path).covariance_type in ("VEV", "EVE")
     assert "not both" in failure(capsys, "fit", faithful_csv, "--select", "1-3", "-k", "2", "-o", path, code=2)
     assert "need --select" in failure(capsys, "fit", faithful_csv, "--criterion", "aic", "-o", path, code=2)
     with pytest.raises(SystemExit) as exit_info:

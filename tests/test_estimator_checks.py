@@ -22,11 +22,11 @@ from gaussmix import (
         GaussianMixture(n_components=2, covariance_type="diag", init_params="k-means++"),
         GaussianMixture(n_components=2, covariance_type="spherical", init_params="random_from_data"),
         GaussianMixture(n_components=3, init_params="emem", n_init=2),
-        GaussianMixtureSelector(n_components=(1, 2, 3)),
-        GaussianMixtureSelector(n_components=(1, 2), criterion="cv", cv=3),
-        GaussianMixtureOutlierDetector(GaussianMixtureSelector(range(1, 4))),
+        GaussianMixtureSelector(n_components=(1, 2, 3), covariance_types=("full", "EII", "VEV")),
+        GaussianMixtureSelector(n_components=(1, 2), criterion="cv", cv=3, covariance_types=("full", "diag")),
+        GaussianMixtureOutlierDetector(GaussianMixtureSelector(range(1, 4), covariance_types=("full", "diag"))),
         GaussianMixtureOutlierDetector(GaussianMixture(2), min_weight=0.05),
-        GaussianMixtureClassifier(GaussianMixtureSelector(range(1, 4))),
+        GaussianMixtureClassifier(GaussianMixtureSelector(range(1, 4), covariance_types=("full", "diag"))),
         GaussianMixtureClassifier(model_type="EDDA"),
     ]
 )

@@ -100,6 +100,24 @@ def test_criterion_curve(two_d):
         plot.criterion_curve(table, "hqc")
 
 
+def test_criterion_curve_of_mclusts_fourteen_models(two_d):
+    """One curve per model, each its own colour and marker, named in one legend beside the panels; each
+    panel names its best candidate."""
+    X, _ = two_d
+    from gaussmix.covariance import MCLUST_MODELS
+
+    table = criterion_table(X[:200], [1, 2], MCLUST_MODELS, init_params="hc", random_state=0)
+    figure = plot.criterion_curve(table, ("bic", "icl"))
+    bic_ax, icl_ax = figure.axes
+    assert [line.get_label() for line in bic_ax.get_lines()] == list(MCLUST_MODELS)
+    assert len({(tuple(line.get_color()), line.get_marker()) for line in bic_ax.get_lines()}) == 14
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == list(MCLUST_MODELS)
+    for ax, name in ((bic_ax, "bic"), (icl_ax, "icl")):
+        best = min(table, key=lambda r: r[name])
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            f"best: {best['covariance_type']}, {best['n_components']} components"]
+
+
 def test_ellipses_geometry_and_colours(two_d):
     X, gm = two_d
     figure = plot.ellipses(gm, X)

@@ -37,7 +37,7 @@ def test_report_is_one_self_contained_file(report):
         assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     for title in SECTIONS:
         assert f"<h2>{title}</h2>" in text
-    assert "By BIC, the best is <strong>3 components with tied covariance</strong>" in text
+    assert "By BIC, the best is <strong>3 components with EEE covariance</strong>" in text
     assert text.count("<tr") > 30  # summary, candidates, parameters, anomalies
 
 

@@ -9,13 +9,15 @@ import pytest
 
 import gaussmix
 from gaussmix import GaussianMixture, GaussianMixtureSelector, InvalidParameterError
+from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES as STRUCTURES
 from gaussmix.datasets import load_faithful
 
 
 @pytest.fixture(scope="module")
 def faithful_search():
     X = load_faithful().data
-    return X, GaussianMixtureSelector(n_init=10, tol=1e-6, max_iter=1000, random_state=0).fit(X)
+    return X, GaussianMixtureSelector(n_init=10, tol=1e-6, max_iter=1000, random_state=0,
+                                      covariance_types=STRUCTURES).fit(X)
 
 
 def test_faithful_bic_selects_mclusts_model(faithful_search):
@@ -50,7 +52,7 @@ def test_table_values_match_the_models(faithful_search):
 
 def test_icl_prefers_separated_clusters(blobs):
     X, _ = blobs
-    selector = GaussianMixtureSelector(range(1, 6), criterion="icl", random_state=0).fit(X)
+    selector = GaussianMixtureSelector(range(1, 6), criterion="icl", random_state=0, covariance_types=STRUCTURES).fit(X)
     assert selector.best_params_["n_components"] == 3
     table = selector.results_
     assert np.all(table.icl >= table.bic - 1e-9)  # ICL adds a non-negative entropy term
@@ -121,7 +123,8 @@ def test_in_a_pipeline_and_select_function(blobs):
     from sklearn.preprocessing import StandardScaler
 
     X, _ = blobs
-    pipe = make_pipeline(StandardScaler(), GaussianMixtureSelector(range(1, 5), random_state=0)).fit(X)
+    selector = GaussianMixtureSelector(range(1, 5), random_state=0, covariance_types=STRUCTURES)
+    pipe = make_pipeline(StandardScaler(), selector).fit(X)
     assert pipe[-1].best_params_["n_components"] == 3
     assert np.isfinite(pipe.score(X))
     chosen = gaussmix.select(X, range(1, 5), covariance_types=["full"], random_state=0)
@@ -163,7 +166,7 @@ def test_a_constant_feature_is_reported_once(blobs):
     X = np.column_stack([blobs[0], np.full(len(blobs[0]), 2.0)])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        GaussianMixtureSelector(range(1, 5), random_state=0).fit(X)
+        GaussianMixtureSelector(range(1, 5), random_state=0, covariance_types=STRUCTURES).fit(X)
     constant = [w for w in caught if issubclass(w.category, ConstantFeatureWarning)]
     assert len(constant) == 1 and "feature 3 is constant" in str(constant[0].message)
 

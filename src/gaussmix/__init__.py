@@ -22,6 +22,7 @@ _LAZY = {
     "select": "gaussmix._selector",
     "IterationInfo": "gaussmix.em.loop",
     "MixtureParams": "gaussmix.em.params",
+    "MixtureSummary": "gaussmix._summary",
     "ModelFileError": "gaussmix.exceptions",
     "CollapsedComponentWarning": "gaussmix.exceptions",
     "ConstantFeatureWarning": "gaussmix.exceptions",
@@ -52,6 +53,7 @@ __all__ = [
     "IterationInfo",
     "MissingDependencyError",
     "MixtureParams",
+    "MixtureSummary",
     "ModelFileError",
     "NotFittedError",
     "SelectionBoundaryWarning",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gaussmix._gaussian_mixture import GaussianMixture
     from gaussmix._outliers import GaussianMixtureOutlierDetector
     from gaussmix._selector import GaussianMixtureSelector, select
+    from gaussmix._summary import MixtureSummary
     from gaussmix.em.loop import IterationInfo
     from gaussmix.em.params import MixtureParams
     from gaussmix.exceptions import (

@@ -28,10 +28,21 @@ class GaussianMixture(BaseMixture):
         Number of mixture components.
     covariance_type : str, default="full"
         Structure of the covariance matrices, a name from
-        :func:`gaussmix.covariance.available_structures`: "full" (one general
-        matrix per component), "tied" (one shared general matrix), "diag"
-        (one diagonal matrix per component) or "spherical" (one variance per
-        component).
+        :func:`gaussmix.covariance.available_structures`: scikit-learn's
+        "full" (one general matrix per component), "tied" (one shared
+        general matrix), "diag" (one diagonal matrix per component) or
+        "spherical" (one variance per component), or one of mclust's
+        fourteen models ``Sigma_k = lambda_k D_k A_k D_k'`` named by volume,
+        shape and orientation, each Equal, Variable or the Identity: "EII",
+        "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+        "VEV", "EVV", "VVV" (VVV, EEE, VVI and VII are full, tied, diag and
+        spherical), and "E" / "V" for one feature (equal / varying
+        variance). The README's table gives each model's storage shape and
+        parameter count.
+    equal_proportions : bool, default=False
+        mclust's ``equalPro``: every component has weight
+        ``1 / n_components`` (the weights are not estimated, and BIC counts
+        ``n_components - 1`` parameters fewer).
     tol : float, default=1e-3
         EM stops when the lower bound (the weighted mean log-likelihood per
         sample) changes by less than ``tol``.
@@ -224,6 +235,7 @@ default="kmeans"
         n_components: int = 1,
         *,
         covariance_type: str = "full",
+        equal_proportions: bool = False,
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
@@ -242,6 +254,7 @@ default="kmeans"
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
+        self.equal_proportions = equal_proportions
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
@@ -266,10 +279,9 @@ default="kmeans"
             raise InvalidParameterError(
                 f"callback must be a callable taking one IterationInfo, or None; got {self.callback!r}."
             )
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise InvalidParameterError(
-                f"warm_start must be True or False, got {self.warm_start!r}."
-            )
+        for name in ("warm_start", "equal_proportions"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InvalidParameterError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         return FitSettings(
             n_components=check_int(self.n_components, "n_components", 1),
             structure=get_structure(self.covariance_type),
@@ -278,4 +290,5 @@ default="kmeans"
             tol=check_real(self.tol, "tol", 0.0),
             reg_covar=check_real(self.reg_covar, "reg_covar", 0.0),
             max_iter=check_int(self.max_iter, "max_iter", 0),
+            equal_proportions=bool(self.equal_proportions),
         )

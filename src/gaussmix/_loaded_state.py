@@ -54,8 +54,16 @@ def selector_state(model, state: dict, columns: tuple[str, ...]) -> dict:
     params = state["best_params_"]
     if params != {"n_components": best.n_components, "covariance_type": best.covariance_type}:
         raise ModelFileError(f"best_params_ {params!r} do not describe best_estimator_")
+    sizes = {}
+    if "cluster_sizes_" in state:
+        values = np.asarray(state["cluster_sizes_"])
+        if (values.shape != (best.n_components,) or values.dtype.kind != "f" or not np.all(np.isfinite(values))
+                or np.any(values < 0)):
+            raise ModelFileError("cluster_sizes_ must hold a non-negative weight for each component of "
+                                 "best_estimator_")
+        sizes["cluster_sizes_"] = values
     return {"best_estimator_": best, "best_params_": params, "best_index_": index, "results_": results,
-            **_common(state, n_features)}
+            **sizes, **_common(state, n_features)}
 
 
 def outlier_detector_state(model, state: dict) -> dict:

@@ -21,11 +21,11 @@ from sklearn.utils import check_random_state
 from gaussmix._base import GaussmixEstimator
 from gaussmix._state import MIXTURE_ATTRIBUTES, MixtureState
 from gaussmix._validation import check_initial_partition, check_means_init, check_weights_init
-from gaussmix.covariance import get_structure
+from gaussmix.covariance import ONE_FEATURE_MODELS, check_features, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.fit import FitSettings, fit_mixture, maximum_likelihood
 from gaussmix.em.init import GivenResponsibilities, LabelResponsibilities
-from gaussmix.em.kernels import LABELS, LOG_DENSITY, RESPONSIBILITIES
+from gaussmix.em.kernels import LABELS, LOG_DENSITY, RESPONSIBILITIES, UNCERTAINTY
 from gaussmix.em.loop import EMResult
 from gaussmix.em.models import EMModel
 from gaussmix.em.observers import CallbackObserver, ObserverGroup, VerbosePrinter
@@ -114,6 +114,7 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
                 f"n_samples = {data.n_positive} (rows with positive weight); use fewer components."
             )
         n_features = source.n_features
+        check_features(self.covariance_type, n_features)
         weights_init = (
             None if self.weights_init is None else check_weights_init(self.weights_init, settings.n_components)
         )
@@ -246,6 +247,54 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         self._checked_settings()  # validates every hyper-parameter
         self._set_state(mixture_state(self, state))
 
+    # -- mclust's view of the covariances ---------------------------------------------
+    @property
+    def model_name_(self) -> str:
+        """mclust's name of the fitted covariance model (``"VVV"`` for ``full``; ``"E"``/``"V"`` on one feature)."""
+        self._check_fitted()
+        name = self.covariance_type
+        if name in ONE_FEATURE_MODELS:
+            return name
+        mclust = self._structure().mclust_name or "VVV"
+        if self.n_features_in_ == 1:  # mclust's one-feature names: equal or varying variance
+            return "E" if mclust[0] == "E" else "V"
+        return mclust
+
+    @property
+    def covariance_matrices_(self) -> np.ndarray:
+        """Every component's covariance as a full matrix, ``(n_components, n_features, n_features)``."""
+        self._check_fitted()
+        n_components, n_features = np.shape(self.means_)
+        full = self._structure().layout.full_covariances(np.asarray(self.covariances_, np.float64),
+                                                         n_components, n_features)
+        return full.astype(self.means_.dtype)  # a copy: changing it leaves the model as it is
+
+    def _decomposition(self):
+        from gaussmix.covariance.decomposition import decompose
+
+        model = self.model_name_
+        return decompose(model if len(model) == 3 else model + "II", self.covariance_matrices_)
+
+    @property
+    def volume_(self):
+        """Volumes ``det(Sigma_k)^(1/d)`` (mclust's ``scale``): a float where the model has one, else ``(K,)``.
+
+        With :attr:`shape_` and :attr:`orientation_`, ``Sigma_k = volume_k
+        D_k diag(shape_k) D_k'`` (``D_k = orientation_k``; see
+        :mod:`gaussmix.covariance.decomposition`).
+        """
+        return self._decomposition().volume
+
+    @property
+    def shape_(self) -> np.ndarray:
+        """Shapes (eigenvalues over the volume, product 1, decreasing): ``(d,)`` where shared, else ``(K, d)``."""
+        return self._decomposition().shape
+
+    @property
+    def orientation_(self) -> np.ndarray:
+        """Orientations (eigenvectors as columns): ``(d, d)`` where shared or the identity, else ``(K, d, d)``."""
+        return self._decomposition().orientation
+
     # -- using a fitted model ---------------------------------------------------------
     def _evaluate(self, X, reduction):
         """``reduction`` of the rows of ``X`` under the fitted mixture, in the input's kind."""
@@ -287,6 +336,31 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         """
         return self._evaluate(X, RESPONSIBILITIES)
 
+    def uncertainty(self, X):
+        """mclust's classification uncertainty of each row: ``1 - max_k`` responsibility (0: certain).
+
+        Returns
+        -------
+        uncertainty : array of shape (n_samples,)
+            In the kind of :meth:`predict_proba`'s result.
+        """
+        return self._evaluate(X, UNCERTAINTY)
+
+    def summary(self, X, sample_weight=None):
+        """The fit on ``X`` (its training data) as mclust's ``summary()`` prints it: model, log-likelihood,
+        n, df, BIC, ICL and clustering table (:class:`~gaussmix.MixtureSummary`; ``print`` it).
+
+        BIC and ICL are in gaussmix's sign (lower is better); mclust reports their negatives.
+        """
+        from gaussmix._selector import _cluster_sizes, fitted_criteria, mixture_summary
+
+        self._check_fitted()
+        engine = self._engine(X)
+        data = engine.prepare(engine.check(self, X, reset=False), sample_weight, device=self.device)
+        criteria = fitted_criteria(self, data)
+        return mixture_summary(self, criteria["log_likelihood"], criteria["n_parameters"], criteria["bic"],
+                               criteria["icl"], _cluster_sizes(self, data))
+
     def _total_log_likelihood(self, X) -> tuple[float, int]:
         """Summed log-density of the rows of ``X`` (on its engine, one pass) and their number."""
         self._check_fitted()
@@ -324,11 +398,12 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
 
     # -- model selection ------------------------------------------------------------
     def _n_parameters(self) -> int:
-        """Number of free parameters: covariances, means and weights."""
+        """Number of free parameters: covariances, means and weights (none with ``equal_proportions``)."""
         self._check_fitted()
         n_components, n_features = np.shape(self.means_)
         cov = self._structure().n_covariance_parameters(n_components, n_features)
-        return int(cov + n_components * n_features + n_components - 1)
+        weights = 0 if getattr(self, "equal_proportions", False) else n_components - 1
+        return int(cov + n_components * n_features + weights)
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).
@@ -384,6 +459,7 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         means_array = np.asarray(means)
         dtype = means_array.dtype if means_array.dtype in (np.float32, np.float64) else np.float64
         checked = checked_params(get_structure(covariance_type), weights, means, covariances)
+        check_features(covariance_type, checked.n_features)
         model = cls(checked.n_components, covariance_type=covariance_type, **params)
         model._checked_settings()
         names = None

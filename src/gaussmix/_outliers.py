@@ -58,7 +58,9 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
         The density model, cloned and fitted in ``fit``: a
         :class:`~gaussmix.GaussianMixture`, or a
         :class:`~gaussmix.GaussianMixtureSelector` to choose the components
-        by BIC (the default, ``None``, uses a selector with its defaults).
+        by BIC (the default, ``None``, uses a selector of 1 to 9 components
+        over scikit-learn's four structures, "full", "tied", "diag" and
+        "spherical"; pass a selector to compare mclust's fourteen).
     contamination : float in (0, 0.5], default=0.01
         Expected fraction of outliers in the training data: ``offset_`` is
         that (weighted) quantile of the training log-densities (of the rows
@@ -141,10 +143,12 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
 
     def _fit(self, X, sample_weight) -> None:
         from gaussmix._selector import GaussianMixtureSelector
+        from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES
 
         X = get_engine("numpy").check(self, X, reset=True, min_samples=2)
         weights = check_sample_weight(sample_weight, X.shape[0])
-        template = GaussianMixtureSelector() if self.mixture is None else self.mixture
+        template = (GaussianMixtureSelector(covariance_types=SCIKIT_LEARN_STRUCTURES) if self.mixture is None
+                    else self.mixture)
         fitted = seeded_clone(template, self.random_state).fit(X, sample_weight=weights)
         mixture = getattr(fitted, "best_estimator_", fitted)
         mixture_weights = np.asarray(mixture.weights_, dtype=np.float64)

@@ -17,15 +17,16 @@ from sklearn.utils import check_random_state
 
 from gaussmix._base import GaussmixEstimator
 from gaussmix._mixture import BaseMixture
-from gaussmix._tables import as_table
+from gaussmix._summary import MixtureSummary
+from gaussmix._tables import as_records, as_table
 from gaussmix._validation import (
     check_choice,
     check_int,
     check_real,
     check_sample_weight,
 )
-from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES, get_structure
-from gaussmix.em.kernels import DENSITY_AND_CERTAINTY, LOG_DENSITY
+from gaussmix.covariance import get_structure, mclust_models
+from gaussmix.em.kernels import CLASSIFIED, DENSITY_AND_CERTAINTY, LOG_DENSITY
 from gaussmix.em.scale import DataScale, constant_features_message
 from gaussmix.engines import FitData, resolve_engine
 from gaussmix.exceptions import (
@@ -198,6 +199,8 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     """
 
     _fitted_attributes = ("best_estimator_", "best_params_", "best_index_", "results_")
+    #: not in model files written before it was kept
+    _optional_attributes = ("cluster_sizes_",)
 
     def __init__(
         self,
@@ -234,7 +237,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         self.engine = engine
         self.device = device
 
-    def _candidates(self) -> list[tuple[int, str]]:
+    def _candidates(self, n_features: int) -> list[tuple[int, str]]:
         requested = self.n_components
         if isinstance(requested, (int, np.integer)) and not isinstance(requested, bool):
             requested = [requested]
@@ -251,7 +254,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         counts = [check_int(k, "n_components", 1) for k in counts]
         if not counts:
             raise InvalidParameterError("n_components must contain at least one component count.")
-        types = list(SCIKIT_LEARN_STRUCTURES if self.covariance_types is None else self.covariance_types)
+        types = list(mclust_models(n_features) if self.covariance_types is None else self.covariance_types)
         if isinstance(self.covariance_types, str):
             types = [self.covariance_types]
         if not types:
@@ -312,7 +315,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         return self
 
     def _fit(self, X, sample_weight) -> None:
-        outcomes = self._search(X, sample_weight)
+        outcomes, data = self._search(X, sample_weight)
         records = [record for record, _ in outcomes]
         scored = [i for i, (record, model) in enumerate(outcomes) if model is not None]
         if not scored:
@@ -329,6 +332,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
             },
             "best_index_": best,
             "results_": as_table(records, TABLE_COLUMNS),
+            "cluster_sizes_": _cluster_sizes(outcomes[best][1], data),
             "n_features_in_": self.n_features_in_,
         }
         if hasattr(self, "feature_names_in_"):
@@ -358,7 +362,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
                 f"components, so one partition cannot start them all); got {type(self.init_params).__name__}."
             )
         check_int(self.verbose, "verbose", 0)
-        candidates = self._candidates()
+        self._candidates(2)  # the grid's values are checked before the data
         template = self._template()
         engine = resolve_engine(self.engine, self.device, X)
         if self.criterion == "cv" and not engine.indexable:
@@ -366,6 +370,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
                 f"criterion='cv' is not available for {engine.title} data; use 'bic', 'aic' or 'icl'."
             )
         data = engine.fit_data(self, X, sample_weight, device=self.device)
+        candidates = self._candidates(data.source.n_features)
         self._check_room(candidates, data.n_positive)
         self._check_features(data)
         seed = self.random_state
@@ -376,7 +381,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         possible = [(k, t) for k, t in candidates if k <= data.n_positive]
         folds = self._folds(data, sample_weight, seed)
         outcomes = dict(zip(possible, self._run(data, template, possible, params, folds)))
-        return [outcomes.get((k, t)) or (_too_many(k, t, data.n_positive), None) for k, t in candidates]
+        return [outcomes.get((k, t)) or (_too_many(k, t, data.n_positive), None) for k, t in candidates], data
 
     def _template(self):
         if self.estimator is None:
@@ -444,6 +449,31 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         """Draw rows from the chosen model (see :meth:`GaussianMixture.sample`)."""
         return self._best().sample(n_samples)
 
+    def uncertainty(self, X):
+        """``1 - max_k`` responsibility of each row under the chosen model (mclust's ``uncertainty``)."""
+        return self._best().uncertainty(self._checked(X))
+
+    def summary(self) -> MixtureSummary:
+        """The chosen model as mclust's ``summary()`` prints it: model, log-likelihood, n, df, BIC, ICL and
+        the clustering table of the training rows, with the best three candidates; ``print`` it.
+
+        BIC and ICL are in gaussmix's sign (lower is better); mclust reports their negatives.
+        """
+        best = self._best()
+        if not hasattr(self, "cluster_sizes_"):
+            raise ValueError("this selector's model file does not hold its clustering table (cluster_sizes_); "
+                             "fit it again for a summary.")
+        table = as_records(self.results_)
+        row = table[self.best_index_]
+        key = "cv_log_likelihood" if self.criterion == "cv" else self.criterion
+        sign = -1.0 if self.criterion == "cv" else 1.0
+        valid = sorted((i for i, r in enumerate(table) if r["error"] is None and math.isfinite(r[key])),
+                       key=lambda i: (sign * table[i][key], table[i]["n_parameters"], i))
+        ranking = tuple((_model_name(table[i]["covariance_type"], self.n_features_in_), int(table[i]["n_components"]),
+                         float(table[i][key])) for i in valid[:3])
+        return mixture_summary(best, row["log_likelihood"], row["n_parameters"], row["bic"], row["icl"],
+                               self.cluster_sizes_, ranking, self.criterion)
+
     def bic(self, X):
         """BIC of the chosen model on ``X``."""
         return self._best().bic(self._checked(X))
@@ -467,6 +497,34 @@ class _Folds:
 
     def prepare(self, data: FitData, rows: np.ndarray) -> FitData:
         return data.engine.prepare(data.rows[rows], self.weights[rows], device=data.device)
+
+
+def _model_name(covariance_type: str, n_features: int) -> str:
+    """mclust's name of a candidate's covariance model (its own where it has none)."""
+    structure = get_structure(covariance_type)
+    if covariance_type in ("E", "V"):
+        return covariance_type
+    if structure.mclust_name is None:
+        return covariance_type
+    return ("E" if structure.mclust_name[0] == "E" else "V") if n_features == 1 else structure.mclust_name
+
+
+def _cluster_sizes(model, data: FitData) -> np.ndarray:
+    """The weight of the rows each component of ``model`` classifies (one pass over the data)."""
+    sums = data.source.weighted_sum(model._structure(), model._params_from_attributes(), CLASSIFIED)
+    return np.asarray(data.given_scale(sums), dtype=np.float64)
+
+
+def mixture_summary(model, log_likelihood, n_parameters, bic, icl, sizes, ranking=(), criterion="bic"):
+    """A :class:`MixtureSummary` of a fitted ``model`` from its criteria and clustering table."""
+    from gaussmix.covariance.decomposition import describe
+
+    name = model.model_name_
+    return MixtureSummary(
+        model=name, description=describe(name), n_components=int(model.n_components),
+        log_likelihood=float(log_likelihood), n_samples=float(np.sum(sizes)), n_parameters=int(n_parameters),
+        bic=float(bic), icl=float(icl), cluster_sizes=np.asarray(sizes), ranking=tuple(ranking),
+        equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion)
 
 
 def _too_many(n_components: int, covariance_type: str, n_positive: int) -> dict:

@@ -19,3 +19,11 @@ def as_table(records: list[dict[str, Any]], columns: Sequence[str]) -> Any:
 
         return pd.DataFrame.from_records(records, columns=list(columns))
     return records
+
+
+def as_records(table: Any) -> list[dict[str, Any]]:
+    """The rows of a table made by :func:`as_table` as dicts (None, not NaN, where a value is missing)."""
+    if hasattr(table, "to_dict"):
+        return [{k: (None if k == "error" and not isinstance(v, str) else v) for k, v in row.items()}
+                for row in table.to_dict("records")]
+    return list(table)

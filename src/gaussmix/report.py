@@ -199,7 +199,9 @@ def _selection_section(report: _Report) -> list[str]:
         '<section id="selection"><h2>Model selection</h2>',
         f"<p>{len(records)} candidates ({len(failed)} could not be fitted). By {label}, the best is "
         f"<strong>{best['n_components']} components with {html.escape(best['covariance_type'])} "
-        "covariance</strong>. Lower BIC, AIC and ICL are better.</p>",
+        "covariance</strong>. Lower BIC, AIC and ICL are better (mclust reports the negatives of BIC and "
+        "ICL).</p>",
+        f"<pre>{html.escape(str(selector.summary()))}</pre>",
         _img(plot.criterion_curve(records, ("bic", "icl") if criterion != "aic" else ("aic",)),
              "information criteria against the number of components"),
         "<h3>Best candidates</h3>",
@@ -219,8 +221,10 @@ def _selection_section(report: _Report) -> list[str]:
 
 
 def _model_section(report: _Report) -> list[str]:
+    from gaussmix.covariance.decomposition import describe
+
     model, names = report.model, report.names
-    full = _full_covariances(model)
+    full = model.covariance_matrices_
     if not report.wide:
         component_table = _table(["component", "weight", *[f"mean {n}" for n in names]],
                                  [[k, model.weights_[k], *model.means_[k]] for k in range(model.n_components)])
@@ -230,14 +234,26 @@ def _model_section(report: _Report) -> list[str]:
             [["weight", *model.weights_], *[[f"mean {n}", *model.means_[:, j]] for j, n in enumerate(names)]],
             text_columns=(0,),
         )
+    name = model.model_name_
+    volume, shape = np.broadcast_to(model.volume_, (model.n_components,)), np.atleast_2d(model.shape_)
+    shape = np.broadcast_to(shape, (model.n_components, shape.shape[1]))
     parts = [
         '<section id="model"><h2>Chosen model</h2>',
-        f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance, "
+        f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance "
+        f"(mclust's {name}: {html.escape(describe(name))}), "
         f"{model.n_iter_} EM iterations, converged: {'yes' if model.converged_ else 'no'}. "
         f"Mean log-likelihood per row {_number(model.score(report.values))}.</p>",
         component_table,
-        "<details><summary>Covariance matrices</summary>",
     ]
+    if not report.wide:
+        parts += [
+            "<p>Each covariance is <em>volume</em> × <em>D</em> diag(<em>shape</em>) <em>D</em>ᵀ: the volume is "
+            "det(Σ)<sup>1/d</sup>, the shape its eigenvalues over the volume (product 1) and <em>D</em> "
+            "their eigenvectors (the orientation).</p>",
+            _table(["component", "volume", *[f"shape {j + 1}" for j in range(shape.shape[1])]],
+                   [[k, volume[k], *shape[k]] for k in range(model.n_components)]),
+        ]
+    parts += ["<details><summary>Covariance matrices</summary>"]
     for k in range(model.n_components):
         parts += [f"<p>Component {k}</p>", _table(["", *names], [[names[i], *full[k, i]] for i in range(len(names))],
                                                    text_columns=(0,))]
@@ -287,14 +303,6 @@ def _anomalies_section(report: _Report, n_anomalies: int) -> list[str]:
         _img(plot.anomalies(report.view, values, threshold), "rows below the 2% density quantile highlighted"),
         "</section>",
     ]
-
-
-def _full_covariances(model) -> np.ndarray:
-    from gaussmix.covariance import get_structure
-
-    return get_structure(model.covariance_type).layout.full_covariances(
-        np.asarray(model.covariances_, dtype=np.float64), model.n_components, model.means_.shape[1]
-    )
 
 
 def write_report(path, X: Any, *, inputs: Any = (), **kwargs: Any) -> None:

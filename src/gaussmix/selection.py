@@ -38,4 +38,5 @@ def criterion_table(
     [(2, 2325.2), (3, 2314.7)]
     """
     selector = GaussianMixtureSelector(list(n_components), covariance_types=covariance_types, **params)
-    return [record for record, _ in selector._search(X, sample_weight)]
+    outcomes, _ = selector._search(X, sample_weight)
+    return [record for record, _ in outcomes]

@@ -117,8 +117,9 @@ def _selection_options(sub, default_range: str | None) -> None:
         + (f" (default {default_range})" if default_range else ""),
     )
     sub.add_argument("--structures", nargs="+", choices=structures, default=None, metavar="TYPE",
-                     help="covariance structures to compare with --select (default: all of " + ", ".join(structures)
-                     + ")")
+                     help="covariance structures to compare with --select, by mclust's or scikit-learn's names "
+                     "(default: mclust's fourteen models, EII VII EEI VEI EVI VVI EEE VEE EVE VVE EEV VEV EVV VVV, "
+                     "or E and V for one column; any of " + ", ".join(structures) + ")")
     sub.add_argument("--criterion", choices=["bic", "aic", "icl", "cv"], default="bic",
                      help="how --select ranks candidates (default bic; cv: held-out log-likelihood)")
 

@@ -70,7 +70,7 @@ def run_demo(args: argparse.Namespace) -> int:
     model.feature_names_in_ = np.asarray(["x", "y"], dtype=object)
     model.save(os.path.join(out, "model.npz"))
 
-    table = criterion_table(X, range(1, 7), random_state=args.seed, n_init=2)
+    table = criterion_table(X, range(1, 7), SCIKIT_LEARN_STRUCTURES, random_state=args.seed, n_init=2)
     best = min((r for r in table if r["error"] is None), key=lambda r: r["bic"])
     structures = SCIKIT_LEARN_STRUCTURES
     lines += ["", "BIC for 1-6 components (lower is better):", "  components  " + "  ".join(

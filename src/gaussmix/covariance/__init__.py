@@ -21,17 +21,23 @@ import importlib
 
 from gaussmix.covariance._registry import (
     DEFAULT_STRUCTURE,
+    MCLUST_MODELS,
+    ONE_FEATURE_MODELS,
     SCIKIT_LEARN_STRUCTURES,
     UNCONSTRAINED_STRUCTURE,
     available_structures,
     canonical_name,
+    check_features,
     get_structure,
+    mclust_models,
     register,
     structure_aliases,
 )
 
 __all__ = [
     "DEFAULT_STRUCTURE",
+    "MCLUST_MODELS",
+    "ONE_FEATURE_MODELS",
     "SCIKIT_LEARN_STRUCTURES",
     "UNCONSTRAINED_STRUCTURE",
     "CovarianceStructure",
@@ -39,7 +45,9 @@ __all__ = [
     "SingularCovarianceError",
     "available_structures",
     "canonical_name",
+    "check_features",
     "get_structure",
+    "mclust_models",
     "register",
     "structure_aliases",
 ]

@@ -24,10 +24,15 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
     "full": ("gaussmix.covariance.full", ("VVV",)),
     "tied": ("gaussmix.covariance.tied", ("EEE",)),
     "diag": ("gaussmix.covariance.diag", ("VVI",)),
-    "spherical": ("gaussmix.covariance.spherical", ("VII",)),
+    "spherical": ("gaussmix.covariance.spherical", ("VII", "V")),
+    "EII": ("gaussmix.covariance.constrained:EII", ("E",)),
     **{name: (f"gaussmix.covariance.constrained:{name}", ())
-       for name in ("EII", "EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV")},
+       for name in ("EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV")},
 }
+#: mclust's names for its models of one feature (equal and varying variance); no other data take them.
+ONE_FEATURE_MODELS = ("E", "V")
+#: mclust's fourteen models of several features, in mclust's order (``mclust.options("emModelNames")``).
+MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV")
 
 #: The structure ``covariance_type`` defaults to (as scikit-learn's).
 DEFAULT_STRUCTURE = "full"
@@ -62,6 +67,20 @@ def canonical_name(name: str) -> str:
             return _ALIASES[name]
     valid = ", ".join(repr(n) for n in (*_MODULES, *_ALIASES))
     raise InvalidParameterError(f"covariance_type must be one of {valid}; got {name!r}.")
+
+
+def mclust_models(n_features: int) -> tuple[str, ...]:
+    """The models mclust compares on data with ``n_features`` features (its default for ``Mclust``)."""
+    return ONE_FEATURE_MODELS if n_features == 1 else MCLUST_MODELS
+
+
+def check_features(name: str, n_features: int) -> None:
+    """Raise InvalidParameterError where ``name`` is a one-feature model and the data have more features."""
+    if name in ONE_FEATURE_MODELS and n_features != 1:
+        raise InvalidParameterError(
+            f"covariance_type={name!r} is mclust's name for a model of one feature, but the data have "
+            f"{n_features}; use {'EII' if name == 'E' else 'VII'} (or any other model) for several features."
+        )
 
 
 def _pickled(structure: CovarianceStructure):

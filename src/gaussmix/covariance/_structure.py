@@ -74,6 +74,14 @@ class CovarianceStructure:
         """The M-step's covariances from statistics about one shift (see :meth:`Layout.scatter`)."""
         return self.estimate(self.layout.scatter(counts, first, second), counts, reg, previous)
 
+    @property
+    def mclust_name(self) -> str | None:
+        """mclust's three-letter name of this model (``"VVV"`` for ``full``), or None where it has none."""
+        for name in (self.name, *self.aliases):
+            if len(name) == 3 and set(name) <= set("EVI"):
+                return name
+        return None
+
     def n_covariance_parameters(self, n_components: int, n_features: int) -> int:
         """Number of free parameters in the covariances."""
         return int(self.count(n_components, n_features))

@@ -21,7 +21,8 @@ singular in the way the model allows). ``EII``, ``EEI``, ``EVI``, ``EEV`` and
 ``EVV`` have closed forms. ``VEI``, ``VEE`` and ``VEV`` alternate the volumes
 and the shared part, each the exact maximiser given the other; ``EVE`` and
 ``VVE`` alternate the shapes and volumes with the common orientation, found
-by the majorisation-minimisation step of Browne & McNicholas (2014). The
+by sweeps of exact plane rotations (compiled with numba where it is
+installed). The
 iterations start from the previous M-step's estimate where there is one, so
 each M-step does not lower the objective from where EM left it, and EM stays
 monotone; from there an M-step makes one alternation (WARM_STEPS), and the
@@ -37,7 +38,9 @@ import math
 
 import numpy as np
 
+from gaussmix._compiled import compiled
 from gaussmix.covariance._linalg import symmetrize
+from gaussmix.covariance._loops import rotate_pairs
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.covariance.layouts import DIAGONAL, FULL, SCALAR, SHARED_DIAGONAL
 
@@ -268,7 +271,7 @@ def _shared_orientation(scatter, counts, reg, previous, equal_volume: bool):
         before, objective = objective, _diagonal_objective(along, n, variances)
         if _converged(before, objective):
             break
-        _rotate_pairs(inner, orientation, 1.0 / variances)
+        (compiled(rotate_pairs) or _rotate_pairs)(inner, orientation, 1.0 / variances)
     fill = _rotated(orientation, np.exp(np.mean(np.log(variances), axis=0)))
     return _filled(live, _rotated(orientation[None], variances), fill)
 

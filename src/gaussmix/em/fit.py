@@ -37,12 +37,14 @@ class FitSettings:
     tol: float
     reg_covar: float
     max_iter: int
-
+    #: mclust's ``equalPro``: every component's weight is ``1 / n_components``
+    equal_proportions: bool = False
 
 
 def maximum_likelihood(source: DataSource, settings: FitSettings) -> MaximumLikelihood:
     """The maximum-likelihood model of ``settings`` for ``source``'s data (one pass for its moments)."""
-    return MaximumLikelihood(settings.structure, DataScale.of(source, settings.reg_covar))
+    return MaximumLikelihood(settings.structure, DataScale.of(source, settings.reg_covar),
+                             settings.equal_proportions)
 
 
 def fit_mixture(

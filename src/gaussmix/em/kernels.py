@@ -282,10 +282,24 @@ def _density_and_certainty(xp, log_prob):
     return xp.stack([norm, certainty], axis=1)
 
 
+def _classified(xp, log_prob):
+    """One-hot rows: 1 for each row's most probable component (the first of equals)."""
+    components = xp.asarray(np.arange(log_prob.shape[1]))
+    return xp.where(xp.reshape(xp.argmax(log_prob, axis=1), (-1, 1)) == components[None, :], 1.0, 0.0)
+
+
+def _uncertainty(xp, log_prob):
+    """``1 - max_k`` responsibility (mclust's uncertainty)."""
+    return 1.0 - xp.amax(_responsibilities(xp, log_prob), axis=1)
+
+
 LOG_DENSITY = Reduction(_log_density)
 LABELS = Reduction(_labels, integer=True, limits=True)
 RESPONSIBILITIES = Reduction(_responsibilities, columns=0, limits=True)
+UNCERTAINTY = Reduction(_uncertainty, limits=True)
 DENSITY_AND_CERTAINTY = Reduction(_density_and_certainty, columns=2)
+#: summed: the weight of the rows each component classifies (mclust's clustering table)
+CLASSIFIED = Reduction(_classified, columns=0, limits=True)
 
 
 #: The most ``rows x components x (terms + 4)`` one call of the compiled loops takes on (one thread,
@@ -377,7 +391,7 @@ class _CompiledEM:
 
     @classmethod
     def _make(cls, source: Any, model: Any) -> _CompiledEM | None:
-        if type(model) is not MaximumLikelihood:
+        if type(model) is not MaximumLikelihood or model.equal_proportions:  # the compiled M-step estimates weights
             return None
         kind = _ITERATION_KINDS.get(model.structure.estimate)
         if kind is None or model.scale.checks_singularity:

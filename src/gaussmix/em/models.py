@@ -74,11 +74,14 @@ class EMModel(Protocol):
 class MaximumLikelihood:
     """A Gaussian mixture fitted by maximum likelihood (regularised by ``scale.reg``).
 
-    The bound is the weighted mean log-likelihood per sample.
+    The bound is the weighted mean log-likelihood per sample. With
+    ``equal_proportions`` (mclust's ``equalPro``) the weights are not
+    estimated: the live components of a mixture share its weight equally.
     """
 
     structure: CovarianceStructure
     scale: DataScale
+    equal_proportions: bool = False
 
     def kernel_terms(self, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
         return kernel_terms(self.structure, params, shift)
@@ -139,8 +142,9 @@ class MaximumLikelihood:
             else:
                 source = layout.default_covariances(scale.scale + scale.reg, n_components)
             covariances = layout.replace_components(covariances, source, empty)
-        sums = np.sum(counts.reshape(groups, size), axis=1)
-        weights = (counts.reshape(groups, size) / sums[:, None]).reshape(-1)
+        shares = (counts > 0).astype(float) if self.equal_proportions else counts
+        sums = np.sum(shares.reshape(groups, size), axis=1)
+        weights = (shares.reshape(groups, size) / sums[:, None]).reshape(-1)
         precisions_cholesky = stored.precisions_cholesky(covariances)
         params = MixtureParams(weights, means, covariances, precisions_cholesky)
         if stored is layout:

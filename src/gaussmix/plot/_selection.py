@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,16 +50,18 @@ def criterion_curve(table: Any, criterion: str | Sequence[str] = ("bic", "aic"),
         raise ValueError(f"the table has no column {missing[0]!r}; it has {sorted(columns)}")
     if ax is not None and len(criteria) != 1:
         raise ValueError("ax can only be given with a single criterion")
+    structures = list(dict.fromkeys(r["covariance_type"] for r in rows))
+    many = len(structures) > 6  # mclust's fourteen models: one legend beside the panels
     if ax is None:
-        figure = matplotlib_figure(figsize=(6.0 * len(criteria), 4.6))
+        figure = matplotlib_figure(figsize=(6.0 * len(criteria) + (1.8 if many else 0.0), 4.6))
         axes = [figure.add_subplot(1, len(criteria), n + 1) for n in range(len(criteria))]
     else:
         figure, axes = ax.figure, [ax]
-    structures = list(dict.fromkeys(r["covariance_type"] for r in rows))
     colors = component_colors(len(structures))
+    markers = "o s ^ D v P X < > p h * d H".split()  # one for each of mclust's fourteen models
     for axis, name in zip(axes, criteria):
         best = None
-        for color, structure in zip(colors, structures):
+        for color, marker, structure in zip(colors, itertools.cycle(markers), structures):
             points = sorted(
                 (r["n_components"], float(r[name]))
                 for r in rows
@@ -67,7 +70,8 @@ def criterion_curve(table: Any, criterion: str | Sequence[str] = ("bic", "aic"),
             if not points:
                 continue
             ks, values = zip(*points)
-            axis.plot(ks, values, marker="o", color=color, label=structure)
+            axis.plot(ks, values, marker=marker, markersize=5 if many else 6, color=color, label=structure,
+                      linewidth=1.2 if many else 1.5)
             low = int(np.argmin(values))
             if best is None or values[low] < best[2]:
                 best = (structure, ks[low], values[low])
@@ -78,5 +82,12 @@ def criterion_curve(table: Any, criterion: str | Sequence[str] = ("bic", "aic"),
         axis.set_ylabel(f"{name.upper()} (lower is better)")
         axis.set_title(f"{name.upper()} across candidate component counts")
         axis.xaxis.get_major_locator().set_params(integer=True)
-        axis.legend(fontsize="small")
+        if not many:
+            axis.legend(fontsize="small")
+        elif best is not None:
+            axis.legend([axis.collections[-1]], [f"best: {best[0]}, {best[1]} components"], fontsize="small")
+    if many:
+        handles = [line for line in axes[0].get_lines()]
+        figure.legend(handles, [h.get_label() for h in handles], loc="outside right center", fontsize="small",
+                      frameon=False)
     return figure
