@@ -231,3 +231,28 @@ def test_from_mclusts_start_every_fit_of_faithful_reaches_mclusts(name):
         assert gm._n_parameters() == int(row["df"])
         # BIC as mclust's, of the opposite sign: with the same parameter count, it differs by twice the gap
         assert -gm.bic(X) - float(row["bic"]) == pytest.approx(2 * (ours - theirs), abs=1e-6 * abs(theirs))
+
+
+def test_the_compiled_rotation_sweep_is_the_numpy_one():
+    """EVE's and VVE's sweep of plane rotations, compiled (numba) and with NumPy: the same rotations."""
+    from gaussmix._compiled import compiled
+    from gaussmix.covariance._loops import rotate_pairs
+    from gaussmix.covariance.constrained import _rotate_pairs
+
+    loop = compiled(rotate_pairs)
+    if loop is None:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(0)
+    for d in (2, 3, 7):
+        A = rng.normal(size=(4, d, d + 3))
+        scatter = A @ A.transpose(0, 2, 1)
+        orientation = np.linalg.qr(rng.normal(size=(d, d)))[0]
+        inner = np.einsum("ji,kjm,ml->kil", orientation, scatter, orientation)
+        precisions = rng.uniform(0.5, 2.0, size=(4, d))
+        ours = [inner.copy(), orientation.copy()]
+        theirs = [inner.copy(), orientation.copy()]
+        loop(ours[0], ours[1], precisions)
+        _rotate_pairs(theirs[0], theirs[1], precisions)
+        np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10, atol=1e-10 * np.abs(inner).max())
+        np.testing.assert_allclose(ours[1].T @ ours[1], np.eye(d), atol=1e-12)
