@@ -106,7 +106,9 @@ def test_a_selector_has_the_same_attributes_on_every_engine_and_when_loaded(rows
     quietly(selector.fit, on_engine(rows, engine))
     selector.save(tmp_path / "selector.npz")
     loaded = gaussmix.load(tmp_path / "selector.npz")
-    expected = {"best_estimator_", "best_params_", "best_index_", "results_", "n_features_in_"}
+    expected = {"best_estimator_", "best_params_", "best_index_", "results_", "cluster_sizes_", "n_features_in_"}
+    np.testing.assert_array_equal(loaded.cluster_sizes_, selector.cluster_sizes_)
+    assert selector.cluster_sizes_.sum() == len(rows)
     for model in (selector, loaded):
         assert set(fitted_attributes(model)) == expected
         assert isinstance(model.best_estimator_, GaussianMixture)

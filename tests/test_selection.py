@@ -239,5 +239,6 @@ def test_on_dask_the_selector_computes_the_moments_once(blobs, monkeypatch):
     X = da.from_array(blobs[0], chunks=(100, 3))
     selector = GaussianMixtureSelector([1, 2, 3], covariance_types=["full", "diag"], n_init=1, random_state=0).fit(X)
     assert passes.count("_block_sums") == 2
-    assert passes.count("_block_weighted_sum") == 6  # BIC, AIC and ICL of each candidate in one pass
+    # BIC, AIC and ICL of each candidate in one pass, and one for the chosen model's clustering table
+    assert passes.count("_block_weighted_sum") == 7
     assert len(selector.results_) == 6

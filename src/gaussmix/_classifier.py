@@ -35,8 +35,9 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
         fixes the number of components and the structure; a
         :class:`~gaussmix.GaussianMixtureSelector` chooses them by BIC for
         each class separately (the default, ``None``, searches 1 to 5
-        components and every structure, as mclust's MclustDA does). A dict
-        maps class labels to their own estimators.
+        components and scikit-learn's four structures; mclust's MclustDA
+        searches its fourteen models: pass a ``GaussianMixtureSelector``
+        for that). A dict maps class labels to their own estimators.
     model_type : {"MclustDA", "EDDA"}, default="MclustDA"
         "EDDA": one Gaussian per class, with one covariance structure common
         to all classes, chosen by the total BIC among ``covariance_types``.
@@ -180,7 +181,8 @@ class GaussianMixtureClassifier(ClassifierMixin, GaussmixEstimator):
                 raise InvalidParameterError(f"mixture has no estimator for class {_show(label)}.")
             template = self.mixture[label]
         else:
-            template = GaussianMixtureSelector(n_components=range(1, 6)) if self.mixture is None else self.mixture
+            template = (GaussianMixtureSelector(n_components=range(1, 6), covariance_types=SCIKIT_LEARN_STRUCTURES)
+                        if self.mixture is None else self.mixture)
         try:
             fitted = seeded_clone(template, self.random_state).fit(X, sample_weight=weights)
         except ValueError as exc:

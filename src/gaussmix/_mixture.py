@@ -352,14 +352,14 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
 
         BIC and ICL are in gaussmix's sign (lower is better); mclust reports their negatives.
         """
-        from gaussmix._selector import _cluster_sizes, fitted_criteria, mixture_summary
+        from gaussmix._summary import cluster_sizes, fitted_criteria, mixture_summary
 
         self._check_fitted()
         engine = self._engine(X)
         data = engine.prepare(engine.check(self, X, reset=False), sample_weight, device=self.device)
         criteria = fitted_criteria(self, data)
         return mixture_summary(self, criteria["log_likelihood"], criteria["n_parameters"], criteria["bic"],
-                               criteria["icl"], _cluster_sizes(self, data))
+                               criteria["icl"], cluster_sizes(self, data))
 
     def _total_log_likelihood(self, X) -> tuple[float, int]:
         """Summed log-density of the rows of ``X`` (on its engine, one pass) and their number."""

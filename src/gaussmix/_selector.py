@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 
 from gaussmix._base import GaussmixEstimator
 from gaussmix._mixture import BaseMixture
-from gaussmix._summary import MixtureSummary
+from gaussmix._summary import MixtureSummary, cluster_sizes, fitted_criteria, mixture_summary
 from gaussmix._tables import as_records, as_table
 from gaussmix._validation import (
     check_choice,
@@ -26,7 +26,7 @@ from gaussmix._validation import (
     check_sample_weight,
 )
 from gaussmix.covariance import get_structure, mclust_models
-from gaussmix.em.kernels import CLASSIFIED, DENSITY_AND_CERTAINTY, LOG_DENSITY
+from gaussmix.em.kernels import LOG_DENSITY
 from gaussmix.em.scale import DataScale, constant_features_message
 from gaussmix.engines import FitData, resolve_engine
 from gaussmix.exceptions import (
@@ -56,22 +56,6 @@ def information_criteria(model, X, weights) -> dict[str, float]:
     """
     engine = model._engine(X)
     return fitted_criteria(model, engine.prepare(engine.check(model, X, reset=False), weights, device=model.device))
-
-
-def fitted_criteria(model, data: FitData) -> dict[str, float]:
-    """:func:`information_criteria` of ``model`` on prepared data (one pass over them)."""
-    sums = data.source.weighted_sum(model._structure(), model._params_from_attributes(), DENSITY_AND_CERTAINTY)
-    loglik, weighted_certainty = (float(v) for v in data.given_scale(sums))
-    n = float(data.given_scale(data.source.total_weight))
-    p = model._n_parameters()
-    bic = -2.0 * loglik + p * math.log(n)
-    return {
-        "log_likelihood": loglik,
-        "n_parameters": p,
-        "bic": bic,
-        "aic": -2.0 * loglik + 2.0 * p,
-        "icl": bic - 2.0 * weighted_certainty,
-    }
 
 
 def _fit_candidate(data: FitData, template, n_components, covariance_type, params, folds):
@@ -132,11 +116,14 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         Component counts to try (an integer: that count only, as mclust's ``G``).
     covariance_types : iterable of str or None, default=None
         Structures to try (any registered name: scikit-learn's or mclust's);
-        ``None`` tries scikit-learn's four ("full", "tied", "diag",
-        "spherical").
+        ``None`` tries mclust's fourteen models, as ``Mclust`` does: "EII",
+        "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+        "VEV", "EVV", "VVV" ("E" and "V" for data of one feature). The
+        results name each candidate as given here.
     criterion : {"bic", "aic", "icl", "cv"}, default="bic"
         How candidates are ranked: BIC, AIC or ICL on the training data
-        (lower is better), or the mean held-out log-likelihood per row over
+        (lower is better: mclust reports the negatives of BIC and ICL, higher
+        is better there), or the mean held-out log-likelihood per row over
         ``cv`` folds ("cv", higher is better; a likelihood criterion such as
         BIC has no place inside cross-validation). Ties go to the candidate
         with fewer parameters.
@@ -178,6 +165,9 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         Its ``n_components`` and ``covariance_type``.
     best_index_ : int
         Its row in ``results_``.
+    cluster_sizes_ : ndarray of shape (n_components,)
+        The training rows (their weight) each component of the chosen model
+        classifies: the clustering table of :meth:`summary`.
     results_ : pandas.DataFrame or list of dict
         One row per candidate with ``n_components``, ``covariance_type``,
         ``log_likelihood``, ``n_parameters``, ``bic``, ``aic``, ``icl``,
@@ -195,7 +185,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
     >>> X = load_faithful().data
     >>> selector = GaussianMixtureSelector(n_components=range(1, 5), n_init=5, random_state=0).fit(X)
     >>> selector.best_params_
-    {'n_components': 3, 'covariance_type': 'tied'}
+    {'n_components': 3, 'covariance_type': 'EEE'}
     """
 
     _fitted_attributes = ("best_estimator_", "best_params_", "best_index_", "results_")
@@ -332,7 +322,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
             },
             "best_index_": best,
             "results_": as_table(records, TABLE_COLUMNS),
-            "cluster_sizes_": _cluster_sizes(outcomes[best][1], data),
+            "cluster_sizes_": cluster_sizes(outcomes[best][1], data),
             "n_features_in_": self.n_features_in_,
         }
         if hasattr(self, "feature_names_in_"):
@@ -507,24 +497,6 @@ def _model_name(covariance_type: str, n_features: int) -> str:
     if structure.mclust_name is None:
         return covariance_type
     return ("E" if structure.mclust_name[0] == "E" else "V") if n_features == 1 else structure.mclust_name
-
-
-def _cluster_sizes(model, data: FitData) -> np.ndarray:
-    """The weight of the rows each component of ``model`` classifies (one pass over the data)."""
-    sums = data.source.weighted_sum(model._structure(), model._params_from_attributes(), CLASSIFIED)
-    return np.asarray(data.given_scale(sums), dtype=np.float64)
-
-
-def mixture_summary(model, log_likelihood, n_parameters, bic, icl, sizes, ranking=(), criterion="bic"):
-    """A :class:`MixtureSummary` of a fitted ``model`` from its criteria and clustering table."""
-    from gaussmix.covariance.decomposition import describe
-
-    name = model.model_name_
-    return MixtureSummary(
-        model=name, description=describe(name), n_components=int(model.n_components),
-        log_likelihood=float(log_likelihood), n_samples=float(np.sum(sizes)), n_parameters=int(n_parameters),
-        bic=float(bic), icl=float(icl), cluster_sizes=np.asarray(sizes), ranking=tuple(ranking),
-        equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion)
 
 
 def _too_many(n_components: int, covariance_type: str, n_positive: int) -> dict:

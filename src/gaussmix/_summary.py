@@ -1,10 +1,18 @@
-"""A fitted mixture summarised as mclust's ``summary()`` prints it."""
+"""A fitted mixture's criteria (log-likelihood, BIC, AIC, ICL), clustering table and summary as mclust's
+``summary()`` prints it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from gaussmix.em.kernels import CLASSIFIED, DENSITY_AND_CERTAINTY
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gaussmix.engines import FitData
 
 SIGN_NOTE = ("BIC = -2 log-likelihood + df log n and ICL = BIC - 2 sum_i log max_k z_ik: lower is better "
              "(mclust reports their negatives).")
@@ -86,3 +94,37 @@ class MixtureSummary:
 
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython shows the text
         printer.text(str(self))
+
+
+def fitted_criteria(model, data: FitData) -> dict[str, float]:
+    """:func:`information_criteria` of ``model`` on prepared data (one pass over them)."""
+    sums = data.source.weighted_sum(model._structure(), model._params_from_attributes(), DENSITY_AND_CERTAINTY)
+    loglik, weighted_certainty = (float(v) for v in data.given_scale(sums))
+    n = float(data.given_scale(data.source.total_weight))
+    p = model._n_parameters()
+    bic = -2.0 * loglik + p * math.log(n)
+    return {
+        "log_likelihood": loglik,
+        "n_parameters": p,
+        "bic": bic,
+        "aic": -2.0 * loglik + 2.0 * p,
+        "icl": bic - 2.0 * weighted_certainty,
+    }
+
+
+def cluster_sizes(model, data: FitData) -> np.ndarray:
+    """The weight of the rows each component of ``model`` classifies (one pass over the data)."""
+    sums = data.source.weighted_sum(model._structure(), model._params_from_attributes(), CLASSIFIED)
+    return np.asarray(data.given_scale(sums), dtype=np.float64)
+
+
+def mixture_summary(model, log_likelihood, n_parameters, bic, icl, sizes, ranking=(), criterion="bic"):
+    """A :class:`MixtureSummary` of a fitted ``model`` from its criteria and clustering table."""
+    from gaussmix.covariance.decomposition import describe
+
+    name = model.model_name_
+    return MixtureSummary(
+        model=name, description=describe(name), n_components=int(model.n_components),
+        log_likelihood=float(log_likelihood), n_samples=float(np.sum(sizes)), n_parameters=int(n_parameters),
+        bic=float(bic), icl=float(icl), cluster_sizes=np.asarray(sizes), ranking=tuple(ranking),
+        equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion)
