@@ -235,12 +235,13 @@ def _model_section(report: _Report) -> list[str]:
             text_columns=(0,),
         )
     name = model.model_name_
+    in_words = describe(name) if name == model.covariance_type else f"mclust's {name}: {describe(name)}"
     volume, shape = np.broadcast_to(model.volume_, (model.n_components,)), np.atleast_2d(model.shape_)
     shape = np.broadcast_to(shape, (model.n_components, shape.shape[1]))
     parts = [
         '<section id="model"><h2>Chosen model</h2>',
         f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance "
-        f"(mclust's {name}: {html.escape(describe(name))}), "
+        f"({html.escape(in_words)}), "
         f"{model.n_iter_} EM iterations, converged: {'yes' if model.converged_ else 'no'}. "
         f"Mean log-likelihood per row {_number(model.score(report.values))}.</p>",
         component_table,
