@@ -202,6 +202,12 @@ default="kmeans"
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined only when ``X`` has string column names.
+    model_name_, covariance_matrices_, volume_, shape_, orientation_
+        mclust's view of the covariances (computed from ``covariances_``):
+        the model's name ("VEV"; "E"/"V" on one feature), every covariance
+        as a ``(d, d)`` matrix, and the decomposition ``Sigma_k = volume_k
+        D_k diag(shape_k) D_k'`` with mclust's normalisation (see
+        :mod:`gaussmix.covariance.decomposition`).
 
     Notes
     -----
