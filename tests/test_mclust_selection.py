@@ -312,3 +312,17 @@ def test_the_decomposition_has_mclusts_normalisation(name):
         np.testing.assert_array_equal(orientations[0], np.eye(d))
     assert describe(model).startswith({"I": "spherical" if model[1] == "I" else "diagonal"}.get(model[2],
                                                                                              "ellipsoidal"))
+
+
+def test_mclusts_names_of_every_structure():
+    from gaussmix.covariance.decomposition import described, model_name
+
+    assert [model_name(t, 3) for t in ("full", "tied", "diag", "spherical")] == ["VVV", "EEE", "VVI", "VII"]
+    assert [model_name(t, 1) for t in ("full", "tied", "diag", "spherical", "EEI", "E", "V")] == [
+        "V", "E", "V", "V", "E", "E", "V"]
+    assert described("full", 2) == "ellipsoidal, varying volume, shape and orientation"
+    assert described("tied", 1) == "one feature, equal variance"
+    X = data("faithful")
+    gm = GaussianMixture(2, covariance_type="VEI", equal_proportions=True, random_state=0).fit(X)
+    assert "VEI (diagonal, equal shape, varying volume) model with 2 components, equal proportions:" in str(
+        gm.summary(X))

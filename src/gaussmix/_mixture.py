@@ -251,14 +251,10 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
     @property
     def model_name_(self) -> str:
         """mclust's name of the fitted covariance model (``"VVV"`` for ``full``; ``"E"``/``"V"`` on one feature)."""
+        from gaussmix.covariance.decomposition import model_name
+
         self._check_fitted()
-        name = self.covariance_type
-        if name in ONE_FEATURE_MODELS:
-            return name
-        mclust = self._structure().mclust_name or "VVV"
-        if self.n_features_in_ == 1:  # mclust's one-feature names: equal or varying variance
-            return "E" if mclust[0] == "E" else "V"
-        return mclust
+        return model_name(self.covariance_type, self.n_features_in_)
 
     @property
     def covariance_matrices_(self) -> np.ndarray:
@@ -273,7 +269,9 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         from gaussmix.covariance.decomposition import decompose
 
         model = self.model_name_
-        return decompose(model if len(model) == 3 else model + "II", self.covariance_matrices_)
+        if len(model) != 3:  # E and V: one feature; or a structure mclust lacks, decomposed as VVV
+            model = model + "II" if model in ONE_FEATURE_MODELS else "VVV"
+        return decompose(model, self.covariance_matrices_)
 
     @property
     def volume_(self):

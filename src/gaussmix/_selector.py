@@ -26,6 +26,7 @@ from gaussmix._validation import (
     check_sample_weight,
 )
 from gaussmix.covariance import get_structure, mclust_models
+from gaussmix.covariance.decomposition import model_name
 from gaussmix.em.kernels import LOG_DENSITY
 from gaussmix.em.scale import DataScale, constant_features_message
 from gaussmix.engines import FitData, resolve_engine
@@ -459,7 +460,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         sign = -1.0 if self.criterion == "cv" else 1.0
         valid = sorted((i for i, r in enumerate(table) if r["error"] is None and math.isfinite(r[key])),
                        key=lambda i: (sign * table[i][key], table[i]["n_parameters"], i))
-        ranking = tuple((_model_name(table[i]["covariance_type"], self.n_features_in_), int(table[i]["n_components"]),
+        ranking = tuple((model_name(table[i]["covariance_type"], self.n_features_in_), int(table[i]["n_components"]),
                          float(table[i][key])) for i in valid[:3])
         return mixture_summary(best, row["log_likelihood"], row["n_parameters"], row["bic"], row["icl"],
                                self.cluster_sizes_, ranking, self.criterion)
@@ -487,16 +488,6 @@ class _Folds:
 
     def prepare(self, data: FitData, rows: np.ndarray) -> FitData:
         return data.engine.prepare(data.rows[rows], self.weights[rows], device=data.device)
-
-
-def _model_name(covariance_type: str, n_features: int) -> str:
-    """mclust's name of a candidate's covariance model (its own where it has none)."""
-    structure = get_structure(covariance_type)
-    if covariance_type in ("E", "V"):
-        return covariance_type
-    if structure.mclust_name is None:
-        return covariance_type
-    return ("E" if structure.mclust_name[0] == "E" else "V") if n_features == 1 else structure.mclust_name
 
 
 def _too_many(n_components: int, covariance_type: str, n_positive: int) -> dict:

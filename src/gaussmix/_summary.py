@@ -66,7 +66,7 @@ class MixtureSummary:
     def __str__(self) -> str:
         title = "Gaussian finite mixture model fitted by EM algorithm"
         rule = "-" * len(title)
-        parts = "equal proportions, " if self.equal_proportions else ""
+        extra = ", equal proportions" if self.equal_proportions else ""
         s = "s" if self.n_components != 1 else ""
         header = ("log-likelihood", "n", "df", "BIC", "ICL")
         values = (f"{self.log_likelihood:.3f}", _number(self.n_samples), str(self.n_parameters),
@@ -77,8 +77,7 @@ class MixtureSummary:
         columns = [max(len(a), len(b)) for a, b in zip(labels, sizes)]
         lines = [
             rule, title, rule, "",
-            f"{self.model} ({self.description}) model with {self.n_components} component{s}{', ' if parts else ''}"
-            f"{parts.rstrip(', ')}:", "",
+            f"{self.model} ({self.description}) model with {self.n_components} component{s}{extra}:", "",
             " ".join(h.rjust(w) for h, w in zip(header, widths)),
             " ".join(v.rjust(w) for v, w in zip(values, widths)),
             "", "Clustering table:",
@@ -120,11 +119,11 @@ def cluster_sizes(model, data: FitData) -> np.ndarray:
 
 def mixture_summary(model, log_likelihood, n_parameters, bic, icl, sizes, ranking=(), criterion="bic"):
     """A :class:`MixtureSummary` of a fitted ``model`` from its criteria and clustering table."""
-    from gaussmix.covariance.decomposition import describe
+    from gaussmix.covariance.decomposition import described
 
-    name = model.model_name_
     return MixtureSummary(
-        model=name, description=describe(name), n_components=int(model.n_components),
+        model=model.model_name_, description=described(model.covariance_type, model.n_features_in_),
+        n_components=int(model.n_components),
         log_likelihood=float(log_likelihood), n_samples=float(np.sum(sizes)), n_parameters=int(n_parameters),
         bic=float(bic), icl=float(icl), cluster_sizes=np.asarray(sizes), ranking=tuple(ranking),
         equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion)

@@ -221,7 +221,7 @@ def _selection_section(report: _Report) -> list[str]:
 
 
 def _model_section(report: _Report) -> list[str]:
-    from gaussmix.covariance.decomposition import describe
+    from gaussmix.covariance.decomposition import described
 
     model, names = report.model, report.names
     full = model.covariance_matrices_
@@ -235,7 +235,8 @@ def _model_section(report: _Report) -> list[str]:
             text_columns=(0,),
         )
     name = model.model_name_
-    in_words = describe(name) if name == model.covariance_type else f"mclust's {name}: {describe(name)}"
+    words = described(model.covariance_type, model.n_features_in_)
+    in_words = words if name == model.covariance_type else f"mclust's {name}: {words}"
     volume, shape = np.broadcast_to(model.volume_, (model.n_components,)), np.atleast_2d(model.shape_)
     shape = np.broadcast_to(shape, (model.n_components, shape.shape[1]))
     parts = [

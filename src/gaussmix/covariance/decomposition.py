@@ -55,6 +55,19 @@ def _signed(vectors: np.ndarray) -> np.ndarray:
     return vectors * np.where(signs == 0, 1.0, signs)
 
 
+def model_name(covariance_type: str, n_features: int) -> str:
+    """mclust's name of ``covariance_type`` on data of ``n_features`` features: ``"VVV"`` for ``"full"``,
+    ``"E"`` or ``"V"`` (equal or varying variance) on one feature; a structure mclust lacks keeps its name."""
+    from gaussmix.covariance import ONE_FEATURE_MODELS, get_structure
+
+    if covariance_type in ONE_FEATURE_MODELS:
+        return covariance_type
+    name = get_structure(covariance_type).mclust_name
+    if name is None:
+        return covariance_type
+    return ("E" if name[0] == "E" else "V") if n_features == 1 else name
+
+
 def decompose(model: str, covariances: np.ndarray) -> Decomposition:
     """Volume, shape and orientation of ``(K, d, d)`` covariance matrices fitted under mclust's ``model``
     (a three-letter name such as ``"VEV"``; ``"E"`` and ``"V"`` for one feature)."""
@@ -97,3 +110,14 @@ def describe(model: str) -> str:
     words = [kind] + [f"{how} {' and '.join(which) if len(which) < 3 else 'volume, shape and orientation'}"
                       for how, which in (("equal", equal), ("varying", varying)) if which]
     return ", ".join(words)
+
+
+def described(covariance_type: str, n_features: int) -> str:
+    """:func:`describe` of ``covariance_type``'s mclust name, or the structure's own description where
+    mclust has no such model."""
+    from gaussmix.covariance import get_structure
+
+    name = model_name(covariance_type, n_features)
+    if len(name) in (1, 3) and set(name) <= set("EVI"):
+        return describe(name)
+    return get_structure(covariance_type).description
