@@ -326,3 +326,19 @@ def test_mclusts_names_of_every_structure():
     gm = GaussianMixture(2, covariance_type="VEI", equal_proportions=True, random_state=0).fit(X)
     assert "VEI (diagonal, equal shape, varying volume) model with 2 components, equal proportions:" in str(
         gm.summary(X))
+
+
+@pytest.mark.parametrize("name", ["full", "VEV"])
+def test_equal_proportions_and_the_summary_on_every_engine(name, engine):
+    """The same fit, criteria and clustering table as the NumPy engine's (the M-step runs on the host)."""
+    from conftest import on_engine
+
+    X = data("faithful")
+    settings = dict(covariance_type=name, equal_proportions=True, tol=1e-8, max_iter=500, random_state=0)
+    reference = GaussianMixture(3, **settings).fit(X)
+    ours = GaussianMixture(3, engine=engine, **settings).fit(on_engine(X, engine))
+    np.testing.assert_allclose(ours.weights_, 1 / 3, rtol=1e-12)
+    assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-9)
+    theirs, mine = reference.summary(X), ours.summary(on_engine(X, engine))
+    assert mine.bic == pytest.approx(theirs.bic, rel=1e-9) and mine.icl == pytest.approx(theirs.icl, rel=1e-9)
+    np.testing.assert_array_equal(mine.cluster_sizes, theirs.cluster_sizes)
