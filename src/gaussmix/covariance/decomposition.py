@@ -14,10 +14,10 @@ per component) or the Identity (``A = I`` or ``D = I``), and
 
 The eigenvalues come in decreasing order where the orientation is not the
 identity (for models whose components share an orientation but not a shape,
-in the order of the eigenvalues of their mean, each scaled to volume 1); along the features where it is. Each
-eigenvector is signed so that its largest entry is positive (an
-eigenvector's sign is arbitrary, and mclust's follow its linear algebra
-library's).
+in the order of the eigenvalues of the mean of their covariances, each
+scaled to volume 1), and along the features where it is. Each eigenvector is
+signed so that its largest entry is positive (an eigenvector's sign is
+arbitrary; mclust's follow its linear algebra library's).
 """
 
 from __future__ import annotations
