@@ -30,6 +30,9 @@ from gaussmix.engines import get_engine
 
 pytest.importorskip("numba")
 PER_COMPONENT = [s for s in STRUCTURES if get_structure(s).layout.per_component]
+#: What the compiled EM runs take: scikit-learn's four structures, and mclust's EII (one variance shared by a
+#: mixture's components)
+COMPILED = (*STRUCTURES, "EII")
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +50,7 @@ def random_params(structure, n_components, n_features, rng, centre=5.0):
         "tied": full[0],
         "diag": rng.uniform(0.5, 2.0, (n_components, n_features)),
         "spherical": rng.uniform(0.5, 2.0, n_components),
+        "EII": np.full(n_components, rng.uniform(0.5, 2.0)),
     }[structure]
     weights = rng.dirichlet(np.ones(n_components))
     means = centre + 3.0 * rng.normal(size=(n_components, n_features))
@@ -211,7 +215,7 @@ def stacked_fits(structure, parts):
                          join([p.covariances for p in parts]), join([p.precisions_cholesky for p in parts]))
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("groups", [1, 3])
 @pytest.mark.parametrize("n_features", [1, 4])
@@ -234,7 +238,7 @@ def test_a_compiled_iteration_is_each_mixtures_general_one(structure, weighted, 
             np.testing.assert_allclose(got, getattr(expected, name), rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 def test_what_is_not_plain_arithmetic_is_left_to_the_general_iteration(structure):
     source, model, rng = iteration_problem(structure, False)
     iteration = compiled_em_iteration(source, model)
@@ -245,7 +249,7 @@ def test_what_is_not_plain_arithmetic_is_left_to_the_general_iteration(structure
     far = params.means.copy()
     far[2] += 1e4  # no row near it: an empty component
     assert iteration(MixtureParams(params.weights, far, params.covariances, params.precisions_cholesky), 1) is None
-    if structure in ("diag", "spherical"):
+    if structure in ("diag", "spherical", "EII"):
         tiny = params.covariances * 1e-320  # infinite precisions: every row at density 0, no likelihood
         layout = get_structure(structure).layout
         assert iteration(MixtureParams(params.weights, params.means, tiny, layout.precisions_cholesky(tiny)), 1) is None
@@ -267,7 +271,7 @@ def test_the_compiled_iteration_is_only_where_it_applies(monkeypatch):
     assert compiled_em_runs(*iteration_problem("diag", False)[:2]) is None
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 @pytest.mark.parametrize("init_params", ["kmeans", "emem"])
 def test_fits_are_the_same_with_compiled_runs_iterations_or_neither(structure, init_params, monkeypatch):
     rng = np.random.RandomState(4)
@@ -299,7 +303,7 @@ def test_fits_are_the_same_with_compiled_runs_iterations_or_neither(structure, i
             np.testing.assert_allclose(getattr(first, name), getattr(other, name), rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_compiled_runs_are_each_mixtures_iterations_in_turn(structure, weighted):
     source, model, rng = iteration_problem(structure, weighted)
@@ -329,7 +333,7 @@ def test_compiled_runs_are_each_mixtures_iterations_in_turn(structure, weighted)
     assert status[1] == _estep_loop.RUN_CONVERGED and status[0] == _estep_loop.RUN_LIMIT
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 @pytest.mark.parametrize("per_call", [1, 2])
 def test_more_mixtures_than_one_compiled_call_takes_run_in_several(structure, per_call, monkeypatch):
     import gaussmix.em.kernels as kernels
@@ -359,7 +363,7 @@ def test_more_mixtures_than_one_compiled_call_takes_run_in_several(structure, pe
     assert loops.runs(stacked_fits(structure, parts), 5, bounds, limits, tol) is None  # one mixture is too much
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 def test_compiled_runs_stop_before_what_is_not_plain_arithmetic(structure):
     source, model, rng = iteration_problem(structure, False)
     good, bad = random_params(structure, 3, 4, rng), random_params(structure, 3, 4, rng)
@@ -407,7 +411,7 @@ def test_the_compiled_logarithm():
     assert result[-4] == -np.inf and np.isnan(result[-3]) and result[-2] == np.inf and np.isnan(result[-1])
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 def test_compiled_runs_can_stop_where_a_component_collapses(structure):
     """With ``stop_collapsed`` a mixture stops at its first iterate with a collapsed component, as
     ``collapsed_components`` judges it, and the other mixtures run on as without it."""
@@ -418,7 +422,7 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
     layout = get_structure(structure).layout
     onto = random_params(structure, 3, 3, rng)  # component 0 on eight identical rows, tight about them
     onto.means[0] = X[0]
-    small = {"full": 0.01 * np.eye(3), "diag": np.full(3, 0.01), "spherical": 0.01}
+    small = {"full": 0.01 * np.eye(3), "diag": np.full(3, 0.01), "spherical": 0.01, "EII": 0.01}
     if structure != "tied":
         onto.covariances[0] = small[structure]
     onto = MixtureParams(np.array([0.1, 0.45, 0.45]), onto.means, onto.covariances,
@@ -438,7 +442,8 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
         if collapsed_components(model.structure, params, model.scale):
             first = it
             break
-    if structure == "tied":  # a shared covariance does not collapse onto a component's rows: never stopped
+    if structure in ("tied", "EII"):  # a shared covariance (or variance) does not collapse onto a component's
+        # rows: never stopped
         assert first is None
         np.testing.assert_array_equal(stopped[2], plain[2])
         np.testing.assert_array_equal(stopped[3], plain[3])
@@ -459,7 +464,7 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
     assert single.stopped == em_batch.COLLAPSED and single.n_iter == first  # one run: the same stop
 
 
-@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("structure", COMPILED)
 def test_compiled_runs_can_stop_where_the_bound_cannot_reach_a_target(structure):
     """A mixture stops at the first iteration after ``after`` where its bound, rising ``slack`` times as fast as
     in that iteration until its limit, would stay below the target; until then its iterates are unchanged."""

@@ -465,14 +465,16 @@ def _pooled_diagonal_second(centred, row_weights, second):
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, reg, reg_mean, empty_weight,
-                   collapse, new_means, new_variances, new_precisions, new_weights, log_likelihood, ok, collapsed):
+def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, equal, reg, reg_mean,
+                   empty_weight, collapse, new_means, new_variances, new_precisions, new_weights, log_likelihood, ok,
+                   collapsed):
     """One EM iteration of ``groups`` mixtures with diagonal (``DIAGONAL``) or scalar (``SCALAR``) variances.
 
     The E-step (as :func:`estep_rows`) under the parameters ``means`` (C, d),
     ``variances`` ((C, d) or (C, 1)) and ``mix_weights`` (C,), then the
     maximum-likelihood M-step (``reg`` (d,) added to each variance, or its
-    mean ``reg_mean`` to a scalar one) into the ``new_`` arrays, with the
+    mean ``reg_mean`` to a scalar one; with ``equal``, one scalar variance
+    for all the components of a mixture, mclust's EII) into the ``new_`` arrays, with the
     precisions' Cholesky factors ``1 / sqrt(variance)``. ``log_likelihood``
     (groups,) receives each mixture's weighted log-likelihood.
 
@@ -547,13 +549,34 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
                 if collapse.shape[0] and value - reg[j] <= collapse[j]:
                     collapsed[c // size] = True
         if kind == SCALAR:
-            value = (second[c, 0] - spread / counts[c]) / (counts[c] * d) + reg_mean
-            if not (value > 0.0 and math.isfinite(value)):
-                ok[c // size] = False
-            new_variances[c, 0] = value
-            new_precisions[c, 0] = 1.0 / math.sqrt(value)
-            if collapse.shape[0] and value - reg_mean <= collapse[0]:
-                collapsed[c // size] = True
+            scatter = second[c, 0] - spread / counts[c]  # the component's trace about its mean
+            value = scatter / (counts[c] * d) + reg_mean
+            if equal:  # summed over the mixture's components here, shared below
+                new_variances[c, 0] = scatter
+                continue
+            _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size)
+    if equal:
+        for g in range(groups):
+            if not ok[g]:
+                continue
+            total, weight = 0.0, 0.0
+            for c in range(g * size, (g + 1) * size):
+                total += new_variances[c, 0]
+                weight += counts[c]
+            value = total / (weight * d) + reg_mean
+            for c in range(g * size, (g + 1) * size):
+                _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size)
+
+
+def _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size):
+    """Component ``c``'s new scalar variance ``value`` and its precision's factor, with its checks (see
+    :func:`_variance_step`)."""
+    if not (value > 0.0 and math.isfinite(value)):
+        ok[c // size] = False
+    new_variances[c, 0] = value
+    new_precisions[c, 0] = 1.0 / math.sqrt(value)
+    if collapse.shape[0] and value - reg_mean <= collapse[0]:
+        collapsed[c // size] = True
 
 
 def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, collapse,
@@ -667,7 +690,7 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
 RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL, RUN_COLLAPSED, RUN_BEHIND = range(5)
 
 
-def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, groups, pooled, reg, reg_mean,
+def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, groups, pooled, equal, reg, reg_mean,
          empty_weight, collapse, target, slack, after, started, total_weight, tol, bounds, limits, history, n_done,
          status):
     """EM iterations (:func:`_full_step` for ``FULL_PACKED``, else :func:`_variance_step`) of each of ``groups``
@@ -676,7 +699,8 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
     Mixture ``g`` (its ``K`` consecutive rows of ``means``, ``covariances``,
     their precisions' factors ``factors`` and ``mix_weights`` (C, 1); with
     ``pooled`` one row of ``covariances`` and ``factors`` per mixture; a
-    full matrix as a row of ``d * d`` entries) starts from the bound
+    full matrix as a row of ``d * d`` entries; with ``equal``, one scalar
+    variance shared by each mixture's components) starts from the bound
     ``bounds[g]`` and makes at most ``limits[g]`` iterations; it stops where
     its bound (log-likelihood over ``total_weight``) changes by less than
     ``tol``, or before an iteration that is not plain arithmetic. Each
@@ -716,7 +740,7 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
                        pooled, reg, empty_weight, collapse, new_m, new_s.reshape((s.shape[0], d, d)),
                        new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok, collapsed)
         else:
-            _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, reg, reg_mean,
+            _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, equal, reg, reg_mean,
                            empty_weight, collapse, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood,
                            ok, collapsed)
         stops = _stops(going, ok, collapsed, log_likelihood / total_weight, tol, bound, limits, history, n_done,

@@ -23,7 +23,7 @@ import numpy as np
 
 from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
-from gaussmix.covariance import diag, full, layouts, spherical, tied
+from gaussmix.covariance import constrained, diag, full, layouts, spherical, tied
 from gaussmix.covariance._layout import Layout, without_cholesky
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
@@ -366,6 +366,7 @@ class _CompiledEM:
         self.X, weights = rows
         self.n_rows, self.n_features = source.n_samples, source.n_features
         self.pooled = not model.structure.layout.per_component
+        self.equal = model.structure.estimate in _EQUAL_VARIANCES
         self.weights = np.empty(0) if weights is None else weights
         self.shift = np.asarray(source.shift, dtype=np.float64)
         self.reg = np.asarray(model.scale.reg, dtype=np.float64)
@@ -464,7 +465,7 @@ class _CompiledEM:
         bounds = np.asarray(bounds, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             compiled(runs)(self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
-                           self.pooled, self.reg, self.reg_mean, self.empty_weight,
+                           self.pooled, self.equal, self.reg, self.reg_mean, self.empty_weight,
                            self.collapse if early is not None and early.collapsed else _NO_LIMITS,
                            -math.inf if early is None else float(early.target), 0.0 if early is None else early.slack,
                            0 if early is None else early.after,
@@ -549,9 +550,12 @@ def collapsed_early(layout: Layout, covariances: np.ndarray, reg: np.ndarray, li
     return bool(np.any(without_cholesky(covariances - np.diag(reg + limits))))
 
 
-_ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (not a constrained model's)
+_ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (not another constrained model's)
     full.estimate: _estep_loop.FULL_PACKED,
     tied.estimate: _estep_loop.FULL_PACKED,
     diag.estimate: _estep_loop.DIAGONAL,
     spherical.estimate: _estep_loop.SCALAR,
+    constrained.EII.estimate: _estep_loop.SCALAR,
 }
+#: estimates whose compiled M-step shares one scalar variance among a mixture's components (mclust's EII)
+_EQUAL_VARIANCES = {constrained.EII.estimate}
