@@ -33,6 +33,9 @@ import math
 import numpy as np
 
 FULL_PACKED, FULL_WHITENED, SHARED, DIAGONAL, SHARED_DIAGONAL, SCALAR = range(6)
+#: How :func:`_variance_step`'s M-step ties a mixture's components together: not at all, or as mclust's EII
+#: (one variance), EVI (one volume) or VEI (one shape) estimates them
+INDEPENDENT, EQUAL_VARIANCE, EQUAL_VOLUME, EQUAL_SHAPE = range(4)
 
 #: For each kind: the layout's kernel arrays in the order of the loop's ``matrices`` (3-d), ``table``,
 #: ``linear`` (each (C, .)) and ``const``, ``scales`` (each (C,)) arguments ("" where unused).
@@ -465,7 +468,7 @@ def _pooled_diagonal_second(centred, row_weights, second):
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, equal, reg, reg_mean,
+def _variance_step(data, shift, weights, kind, means, variances, mix_weights, groups, coupling, reg, reg_mean,
                    empty_weight, collapse, new_means, new_variances, new_precisions, new_weights, log_likelihood, ok,
                    collapsed):
     """One EM iteration of ``groups`` mixtures with diagonal (``DIAGONAL``) or scalar (``SCALAR``) variances.
@@ -473,8 +476,9 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
     The E-step (as :func:`estep_rows`) under the parameters ``means`` (C, d),
     ``variances`` ((C, d) or (C, 1)) and ``mix_weights`` (C,), then the
     maximum-likelihood M-step (``reg`` (d,) added to each variance, or its
-    mean ``reg_mean`` to a scalar one; with ``equal``, one scalar variance
-    for all the components of a mixture, mclust's EII) into the ``new_`` arrays, with the
+    mean ``reg_mean`` to a scalar one; with a ``coupling``, the estimate of
+    mclust's EII, EVI or VEI, which tie a mixture's components together)
+    into the ``new_`` arrays, with the
     precisions' Cholesky factors ``1 / sqrt(variance)``. ``log_likelihood``
     (groups,) receives each mixture's weighted log-likelihood.
 
@@ -542,30 +546,104 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
                 spread += first[c, j] * first[c, j]
             else:
                 value = (second[c, j] - first[c, j] * first[c, j] / counts[c]) / counts[c] + reg[j]
-                if not (value > 0.0 and math.isfinite(value)):
-                    ok[c // size] = False
-                new_variances[c, j] = value
-                new_precisions[c, j] = 1.0 / math.sqrt(value)
-                if collapse.shape[0] and value - reg[j] <= collapse[j]:
-                    collapsed[c // size] = True
+                if coupling != INDEPENDENT:  # the regularised scatter n_c (variance): coupled below
+                    new_variances[c, j] = value * counts[c]
+                    continue
+                _diagonal_variance(value, reg, collapse, new_variances, new_precisions, c, j, ok, collapsed, size)
         if kind == SCALAR:
             scatter = second[c, 0] - spread / counts[c]  # the component's trace about its mean
-            value = scatter / (counts[c] * d) + reg_mean
-            if equal:  # summed over the mixture's components here, shared below
+            if coupling == EQUAL_VARIANCE:  # summed over the mixture's components below
                 new_variances[c, 0] = scatter
                 continue
+            value = scatter / (counts[c] * d) + reg_mean
             _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size)
-    if equal:
+    if coupling != INDEPENDENT:
         for g in range(groups):
-            if not ok[g]:
-                continue
-            total, weight = 0.0, 0.0
-            for c in range(g * size, (g + 1) * size):
-                total += new_variances[c, 0]
-                weight += counts[c]
-            value = total / (weight * d) + reg_mean
-            for c in range(g * size, (g + 1) * size):
-                _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size)
+            if ok[g]:
+                _coupled(coupling, new_variances, variances, counts, g * size, size, d, reg, reg_mean, collapse,
+                         new_precisions, ok, collapsed)
+
+
+def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg_mean, collapse, new_precisions, ok,
+             collapsed):
+    """The M-step of one mixture of mclust's EII, EVI or VEI (``coupling``) in place, as
+    :mod:`gaussmix.covariance.constrained` estimates it: ``out`` holds each component's scatter (EII: its
+    trace) with ``n_c reg`` added (EVI, VEI), and gets the variances; ``previous`` holds the variances the
+    iteration started from (VEI's shape starts from those of its largest component)."""
+    members = range(first_component, first_component + size)
+    total = 0.0
+    for c in members:
+        total += counts[c]
+    if coupling == EQUAL_VARIANCE:
+        trace = 0.0
+        for c in members:
+            trace += out[c, 0]
+        for c in members:
+            _scalar_variance(trace / (total * d) + reg_mean, reg_mean, collapse, out, new_precisions, c, ok,
+                             collapsed, size)
+        return
+    if coupling == EQUAL_VOLUME:  # each shape from its own scatter, one volume: sum of sizes over the weight
+        sizes = np.empty(size)
+        volume = 0.0
+        for i in range(size):
+            sizes[i] = _geometric_mean(out[first_component + i])
+            volume += sizes[i]
+        volume /= total
+        for i in range(size):
+            for j in range(d):
+                _diagonal_variance(volume * out[first_component + i, j] / sizes[i], reg, collapse, out,
+                                   new_precisions, first_component + i, j, ok, collapsed, size)
+        return
+    # EQUAL_SHAPE: the shape of the largest component's previous variances, the volumes given it, then one
+    # alternation (the shape given the volumes, the volumes given the shape)
+    largest = first_component
+    for c in members:
+        if counts[c] > counts[largest]:
+            largest = c
+    shape = np.empty(d)
+    size_of = _geometric_mean(previous[largest])
+    for j in range(d):
+        shape[j] = previous[largest, j] / size_of
+    volumes = np.empty(size)
+    for i in range(size):
+        value = 0.0
+        for j in range(d):
+            value += out[first_component + i, j] / shape[j]
+        volumes[i] = value / (counts[first_component + i] * d)
+    for j in range(d):
+        value = 0.0
+        for i in range(size):
+            value += out[first_component + i, j] / volumes[i]
+        shape[j] = value
+    size_of = _geometric_mean(shape)
+    for j in range(d):
+        shape[j] /= size_of
+    for i in range(size):
+        value = 0.0
+        for j in range(d):
+            value += out[first_component + i, j] / shape[j]
+        volumes[i] = value / (counts[first_component + i] * d)
+    for i in range(size):
+        for j in range(d):
+            _diagonal_variance(volumes[i] * shape[j], reg, collapse, out, new_precisions, first_component + i, j,
+                               ok, collapsed, size)
+
+
+def _geometric_mean(values):
+    total = 0.0
+    for value in values:
+        total += math.log(value)
+    return math.exp(total / values.shape[0])
+
+
+def _diagonal_variance(value, reg, collapse, new_variances, new_precisions, c, j, ok, collapsed, size):
+    """Component ``c``'s new variance ``value`` of feature ``j`` and its precision's factor, with its checks."""
+    if not (value > 0.0 and math.isfinite(value)):
+        ok[c // size] = False
+    new_variances[c, j] = value
+    new_precisions[c, j] = 1.0 / math.sqrt(value)
+    if collapse.shape[0] and value - reg[j] <= collapse[j]:
+        collapsed[c // size] = True
 
 
 def _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size):
@@ -690,7 +768,7 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
 RUN_CONVERGED, RUN_LIMIT, RUN_GENERAL, RUN_COLLAPSED, RUN_BEHIND = range(5)
 
 
-def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, groups, pooled, equal, reg, reg_mean,
+def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, groups, pooled, coupling, reg, reg_mean,
          empty_weight, collapse, target, slack, after, started, total_weight, tol, bounds, limits, history, n_done,
          status):
     """EM iterations (:func:`_full_step` for ``FULL_PACKED``, else :func:`_variance_step`) of each of ``groups``
@@ -699,8 +777,8 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
     Mixture ``g`` (its ``K`` consecutive rows of ``means``, ``covariances``,
     their precisions' factors ``factors`` and ``mix_weights`` (C, 1); with
     ``pooled`` one row of ``covariances`` and ``factors`` per mixture; a
-    full matrix as a row of ``d * d`` entries; with ``equal``, one scalar
-    variance shared by each mixture's components) starts from the bound
+    full matrix as a row of ``d * d`` entries; ``coupling``: see
+    :func:`_variance_step`) starts from the bound
     ``bounds[g]`` and makes at most ``limits[g]`` iterations; it stops where
     its bound (log-likelihood over ``total_weight``) changes by less than
     ``tol``, or before an iteration that is not plain arithmetic. Each
@@ -740,7 +818,7 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
                        pooled, reg, empty_weight, collapse, new_m, new_s.reshape((s.shape[0], d, d)),
                        new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok, collapsed)
         else:
-            _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, equal, reg, reg_mean,
+            _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, coupling, reg, reg_mean,
                            empty_weight, collapse, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood,
                            ok, collapsed)
         stops = _stops(going, ok, collapsed, log_likelihood / total_weight, tol, bound, limits, history, n_done,

@@ -366,7 +366,7 @@ class _CompiledEM:
         self.X, weights = rows
         self.n_rows, self.n_features = source.n_samples, source.n_features
         self.pooled = not model.structure.layout.per_component
-        self.equal = model.structure.estimate in _EQUAL_VARIANCES
+        self.coupling = _COUPLINGS.get(model.structure.estimate, _estep_loop.INDEPENDENT)
         self.weights = np.empty(0) if weights is None else weights
         self.shift = np.asarray(source.shift, dtype=np.float64)
         self.reg = np.asarray(model.scale.reg, dtype=np.float64)
@@ -465,7 +465,7 @@ class _CompiledEM:
         bounds = np.asarray(bounds, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             compiled(runs)(self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
-                           self.pooled, self.equal, self.reg, self.reg_mean, self.empty_weight,
+                           self.pooled, self.coupling, self.reg, self.reg_mean, self.empty_weight,
                            self.collapse if early is not None and early.collapsed else _NO_LIMITS,
                            -math.inf if early is None else float(early.target), 0.0 if early is None else early.slack,
                            0 if early is None else early.after,
@@ -556,6 +556,12 @@ _ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (n
     diag.estimate: _estep_loop.DIAGONAL,
     spherical.estimate: _estep_loop.SCALAR,
     constrained.EII.estimate: _estep_loop.SCALAR,
+    constrained.EVI.estimate: _estep_loop.DIAGONAL,
+    constrained.VEI.estimate: _estep_loop.DIAGONAL,
 }
-#: estimates whose compiled M-step shares one scalar variance among a mixture's components (mclust's EII)
-_EQUAL_VARIANCES = {constrained.EII.estimate}
+#: estimates whose compiled M-step ties a mixture's components together (mclust's EII, EVI and VEI)
+_COUPLINGS = {
+    constrained.EII.estimate: _estep_loop.EQUAL_VARIANCE,
+    constrained.EVI.estimate: _estep_loop.EQUAL_VOLUME,
+    constrained.VEI.estimate: _estep_loop.EQUAL_SHAPE,
+}
