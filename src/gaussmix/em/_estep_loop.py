@@ -33,9 +33,10 @@ import math
 import numpy as np
 
 FULL_PACKED, FULL_WHITENED, SHARED, DIAGONAL, SHARED_DIAGONAL, SCALAR = range(6)
-#: How :func:`_variance_step`'s M-step ties a mixture's components together: not at all, or as mclust's EII
-#: (one variance), EVI (one volume) or VEI (one shape) estimates them
-INDEPENDENT, EQUAL_VARIANCE, EQUAL_VOLUME, EQUAL_SHAPE = range(4)
+#: How the compiled M-steps tie a mixture's components together: not at all, or as mclust's models estimate
+#: them: one variance (EII), one volume (EVI, EVV), one shape (VEI, VEV), one volume and shape (EEV), one
+#: shape and orientation (VEE)
+INDEPENDENT, EQUAL_VARIANCE, EQUAL_VOLUME, EQUAL_SHAPE, EQUAL_VOLUME_AND_SHAPE, EQUAL_SHAPE_AND_ORIENTATION = range(6)
 
 #: For each kind: the layout's kernel arrays in the order of the loop's ``matrices`` (3-d), ``table``,
 #: ``linear`` (each (C, .)) and ``const``, ``scales`` (each (C,)) arguments ("" where unused).
@@ -594,35 +595,15 @@ def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg
                 _diagonal_variance(volume * out[first_component + i, j] / sizes[i], reg, collapse, out,
                                    new_precisions, first_component + i, j, ok, collapsed, size)
         return
-    # EQUAL_SHAPE: the shape of the largest component's previous variances, the volumes given it, then one
-    # alternation (the shape given the volumes, the volumes given the shape)
+    # EQUAL_SHAPE: the shape of the largest component's previous variances, then one alternation
     largest = first_component
     for c in members:
         if counts[c] > counts[largest]:
             largest = c
-    shape = np.empty(d)
-    size_of = _geometric_mean(previous[largest])
-    for j in range(d):
-        shape[j] = previous[largest, j] / size_of
+    shape = previous[largest].copy()
     volumes = np.empty(size)
-    for i in range(size):
-        value = 0.0
-        for j in range(d):
-            value += out[first_component + i, j] / shape[j]
-        volumes[i] = value / (counts[first_component + i] * d)
-    for j in range(d):
-        value = 0.0
-        for i in range(size):
-            value += out[first_component + i, j] / volumes[i]
-        shape[j] = value
-    size_of = _geometric_mean(shape)
-    for j in range(d):
-        shape[j] /= size_of
-    for i in range(size):
-        value = 0.0
-        for j in range(d):
-            value += out[first_component + i, j] / shape[j]
-        volumes[i] = value / (counts[first_component + i] * d)
+    _one_alternation(out[first_component:first_component + size], counts[first_component:first_component + size],
+                     shape, volumes)
     for i in range(size):
         for j in range(d):
             _diagonal_variance(volumes[i] * shape[j], reg, collapse, out, new_precisions, first_component + i, j,
@@ -630,10 +611,7 @@ def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg
 
 
 def _geometric_mean(values):
-    total = 0.0
-    for value in values:
-        total += math.log(value)
-    return math.exp(total / values.shape[0])
+    return math.exp(_mean_log(values))
 
 
 def _diagonal_variance(value, reg, collapse, new_variances, new_precisions, c, j, ok, collapsed, size):
@@ -657,8 +635,9 @@ def _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c
         collapsed[c // size] = True
 
 
-def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled, reg, empty_weight, collapse,
-               new_means, new_covariances, new_factors, new_weights, log_likelihood, ok, collapsed):
+def _full_step(data, shift, weights, means, factors, previous, mix_weights, groups, pooled, coupling, reg,
+               empty_weight, collapse, new_means, new_covariances, new_factors, new_weights, log_likelihood, ok,
+               collapsed):
     """One EM iteration of ``groups`` mixtures with full covariances (see :func:`_variance_step`).
 
     ``factors`` (C, d, d) are the precisions' upper-triangular Cholesky
@@ -741,25 +720,182 @@ def _full_step(data, shift, weights, means, factors, mix_weights, groups, pooled
                 for b in range(a, d):
                     scatter[q] += second[c, q] - first[c, a] * first[c, b] / counts[c]
                     q += 1
+        factor = total if coupling != INDEPENDENT else 1.0  # coupled: the regularised scatter, estimated below
         q = 0
         for a in range(d):
             for b in range(a, d):
                 value = scatter[q] / total
                 if a == b:
                     value += reg[a]
-                new_covariances[m, a, b] = value
-                new_covariances[m, b, a] = value
+                new_covariances[m, a, b] = value * factor
+                new_covariances[m, b, a] = value * factor
                 q += 1
-        if not _cholesky_lower(new_covariances[m], lower):
-            ok[group] = False
-            continue
-        _inverse_lower_transposed(lower, new_factors[m])
-        if collapse.shape[0] and not pooled:  # its spread less the limits: positive definite unless collapsed
+        if coupling == INDEPENDENT:
+            _factored(new_covariances, m, group, pooled, reg, collapse, new_factors, lower, spread, ok, collapsed)
+    if coupling != INDEPENDENT:
+        for g in range(groups):
+            if ok[g]:
+                _coupled_full(coupling, new_covariances, previous, counts, g * size, size)
+                for c in range(g * size, (g + 1) * size):
+                    _factored(new_covariances, c, g, False, reg, collapse, new_factors, lower, spread, ok, collapsed)
+
+
+def _factored(new_covariances, m, group, pooled, reg, collapse, new_factors, lower, spread, ok, collapsed):
+    """Covariance ``m``'s precision factor, and its checks (see :func:`_full_step`)."""
+    d = new_covariances.shape[1]
+    if not _cholesky_lower(new_covariances[m], lower):
+        ok[group] = False
+        return
+    _inverse_lower_transposed(lower, new_factors[m])
+    if collapse.shape[0] and not pooled:  # its spread less the limits: positive definite unless collapsed
+        for a in range(d):
+            for b in range(d):
+                spread[a, b] = new_covariances[m, a, b] - (reg[a] + collapse[a] if a == b else 0.0)
+        if not _cholesky_lower(spread, lower):
+            collapsed[group] = True
+
+
+def _descending_eigh(matrix):
+    """Eigenvalues (decreasing) and eigenvectors (columns, in that order) of a symmetric matrix."""
+    values, vectors = np.linalg.eigh(matrix)
+    return values[::-1].copy(), vectors[:, ::-1].copy()
+
+
+def _log_det(matrix, lower):
+    """``log det`` of a symmetric positive definite matrix (-inf where it has no Cholesky factor)."""
+    if not _cholesky_lower(matrix, lower):
+        return -math.inf
+    total = 0.0
+    for a in range(matrix.shape[0]):
+        total += 2.0 * math.log(lower[a, a])
+    return total
+
+
+def _coupled_full(coupling, out, previous, counts, first_component, size):
+    """The M-step of one mixture of mclust's EEV, EVV, VEV or VEE (``coupling``) in place, as
+    :mod:`gaussmix.covariance.constrained` estimates it from a previous estimate: ``out`` holds each
+    component's regularised scatter ``W_c`` and gets its covariance; ``previous`` holds the covariances
+    the iteration started from (VEV's shape and VEE's matrix start from those of the largest component)."""
+    d = out.shape[1]
+    members = range(first_component, first_component + size)
+    total, largest = 0.0, first_component
+    for c in members:
+        total += counts[c]
+        if counts[c] > counts[largest]:
+            largest = c
+    lower = np.empty((d, d))
+    if coupling == EQUAL_VOLUME:  # EVV: each W_c scaled to determinant 1, one volume
+        sizes = np.empty(size)
+        volume = 0.0
+        for i in range(size):
+            sizes[i] = math.exp(_log_det(out[first_component + i], lower) / d)
+            volume += sizes[i]
+        volume /= total
+        for i in range(size):
             for a in range(d):
                 for b in range(d):
-                    spread[a, b] = new_covariances[m, a, b] - (reg[a] + collapse[a] if a == b else 0.0)
-            if not _cholesky_lower(spread, lower):
-                collapsed[group] = True
+                    out[first_component + i, a, b] *= volume / sizes[i]
+        return
+    if coupling == EQUAL_VOLUME_AND_SHAPE or coupling == EQUAL_SHAPE:  # EEV, VEV: eigenvalues pooled
+        values = np.empty((size, d))
+        vectors = np.empty((size, d, d))
+        for i in range(size):
+            values[i], vectors[i] = _descending_eigh(out[first_component + i])
+        shape = np.zeros(d)
+        volumes = np.ones(size)
+        if coupling == EQUAL_VOLUME_AND_SHAPE:
+            for i in range(size):
+                for j in range(d):
+                    shape[j] += values[i, j]
+            for j in range(d):
+                shape[j] /= total
+        else:  # VEV: the shape of the largest component's previous covariance, then one alternation
+            shape = _descending_eigh(previous[largest])[0]
+            _one_alternation(values, counts[first_component:first_component + size], shape, volumes)
+        for i in range(size):
+            for a in range(d):
+                for b in range(a, d):
+                    value = 0.0
+                    for j in range(d):
+                        value += vectors[i, a, j] * volumes[i] * shape[j] * vectors[i, b, j]
+                    out[first_component + i, a, b] = value
+                    out[first_component + i, b, a] = value
+        return
+    # VEE: one matrix C of determinant 1 and a volume per component, from the largest component's previous C
+    common = previous[largest].copy()
+    _unit_determinant(common, lower)
+    volumes = np.empty(size)
+    _volumes_given(out, first_component, size, counts, common, lower, volumes)
+    common[:, :] = 0.0
+    for i in range(size):
+        for a in range(d):
+            for b in range(d):
+                common[a, b] += out[first_component + i, a, b] / volumes[i]
+    for a in range(d):
+        for b in range(a + 1, d):
+            mean = 0.5 * (common[a, b] + common[b, a])
+            common[a, b] = mean
+            common[b, a] = mean
+    _unit_determinant(common, lower)
+    _volumes_given(out, first_component, size, counts, common, lower, volumes)
+    for i in range(size):
+        for a in range(d):
+            for b in range(d):
+                out[first_component + i, a, b] = volumes[i] * common[a, b]
+
+
+def _unit_determinant(matrix, lower):
+    d = matrix.shape[0]
+    factor = math.exp(_log_det(matrix, lower) / d)
+    for a in range(d):
+        for b in range(d):
+            matrix[a, b] /= factor
+
+
+def _volumes_given(out, first_component, size, counts, common, lower, volumes):
+    """VEE's volumes given its matrix: ``tr(W_c C^-1) / (n_c d)``."""
+    d = common.shape[0]
+    inverse = np.linalg.inv(common)
+    for i in range(size):
+        value = 0.0
+        for a in range(d):
+            for b in range(d):
+                value += out[first_component + i, a, b] * inverse[b, a]
+        volumes[i] = value / (counts[first_component + i] * d)
+
+
+def _one_alternation(values, counts, shape, volumes):
+    """VEI's and VEV's step, in place: the shape (normalised) given, then the volumes given the shape, the
+    shape given the volumes and the volumes given it (``values``: each component's scatter along its axes)."""
+    size, d = values.shape
+    size_of = _mean_log(shape)
+    for j in range(d):
+        shape[j] /= math.exp(size_of)
+    for i in range(size):
+        value = 0.0
+        for j in range(d):
+            value += values[i, j] / shape[j]
+        volumes[i] = value / (counts[i] * d)
+    for j in range(d):
+        value = 0.0
+        for i in range(size):
+            value += values[i, j] / volumes[i]
+        shape[j] = value
+    size_of = _mean_log(shape)
+    for j in range(d):
+        shape[j] /= math.exp(size_of)
+    for i in range(size):
+        value = 0.0
+        for j in range(d):
+            value += values[i, j] / shape[j]
+        volumes[i] = value / (counts[i] * d)
+
+
+def _mean_log(values):
+    total = 0.0
+    for value in values:
+        total += math.log(value)
+    return total / values.shape[0]
 
 
 #: What :func:`runs` says of each mixture: it converged, it made all the iterations it was allowed, its
@@ -814,9 +950,10 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
         collapsed = np.zeros(count, dtype=np.bool_)
         if full:
             each = _repeated(f, size) if pooled else f  # the factor of each component
-            _full_step(data, shift, weights, m, each.reshape((each.shape[0], d, d)), w.reshape(w.shape[0]), count,
-                       pooled, reg, empty_weight, collapse, new_m, new_s.reshape((s.shape[0], d, d)),
-                       new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]), log_likelihood, ok, collapsed)
+            _full_step(data, shift, weights, m, each.reshape((each.shape[0], d, d)), s.reshape((s.shape[0], d, d)),
+                       w.reshape(w.shape[0]), count, pooled, coupling, reg, empty_weight, collapse, new_m,
+                       new_s.reshape((s.shape[0], d, d)), new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]),
+                       log_likelihood, ok, collapsed)
         else:
             _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, coupling, reg, reg_mean,
                            empty_weight, collapse, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood,

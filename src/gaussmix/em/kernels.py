@@ -558,10 +558,18 @@ _ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (n
     constrained.EII.estimate: _estep_loop.SCALAR,
     constrained.EVI.estimate: _estep_loop.DIAGONAL,
     constrained.VEI.estimate: _estep_loop.DIAGONAL,
+    constrained.EEV.estimate: _estep_loop.FULL_PACKED,
+    constrained.EVV.estimate: _estep_loop.FULL_PACKED,
+    constrained.VEV.estimate: _estep_loop.FULL_PACKED,
+    constrained.VEE.estimate: _estep_loop.FULL_PACKED,
 }
-#: estimates whose compiled M-step ties a mixture's components together (mclust's EII, EVI and VEI)
+#: estimates whose compiled M-step ties a mixture's components together (mclust's models but EVE and VVE)
 _COUPLINGS = {
     constrained.EII.estimate: _estep_loop.EQUAL_VARIANCE,
     constrained.EVI.estimate: _estep_loop.EQUAL_VOLUME,
     constrained.VEI.estimate: _estep_loop.EQUAL_SHAPE,
+    constrained.EEV.estimate: _estep_loop.EQUAL_VOLUME_AND_SHAPE,
+    constrained.EVV.estimate: _estep_loop.EQUAL_VOLUME,
+    constrained.VEV.estimate: _estep_loop.EQUAL_SHAPE,
+    constrained.VEE.estimate: _estep_loop.EQUAL_SHAPE_AND_ORIENTATION,
 }
