@@ -30,9 +30,9 @@ from gaussmix.engines import get_engine
 
 pytest.importorskip("numba")
 PER_COMPONENT = [s for s in STRUCTURES if get_structure(s).layout.per_component]
-#: What the compiled EM runs take: scikit-learn's four structures, and mclust's models but EVE and VVE (a
-#: variance, volume, shape or orientation shared by a mixture's components)
-COMPILED = (*STRUCTURES, "EII", "EVI", "VEI", "EEV", "EVV", "VEV", "VEE")
+#: What the compiled EM runs take: scikit-learn's four structures, and mclust's models but EEI (a variance,
+#: volume, shape or orientation shared by a mixture's components)
+COMPILED = (*STRUCTURES, "EII", "EVI", "VEI", "EEV", "EVV", "VEV", "VEE", "EVE", "VVE")
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def random_params(structure, n_components, n_features, rng, centre=5.0):
         "EII": np.full(n_components, rng.uniform(0.5, 2.0)),
         "EVI": rng.uniform(0.5, 2.0, (n_components, n_features)),
         "VEI": rng.uniform(0.5, 2.0, (n_components, n_features)),
-        **dict.fromkeys(("EEV", "EVV", "VEV", "VEE"), full),
+        **dict.fromkeys(("EEV", "EVV", "VEV", "VEE", "EVE", "VVE"), full),
     }[structure]
     weights = rng.dirichlet(np.ones(n_components))
     means = centre + 3.0 * rng.normal(size=(n_components, n_features))
@@ -436,8 +436,8 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
     onto = random_params(structure, 3, 3, rng)  # component 0 on eight identical rows, tight about them
     onto.means[0] = X[0]
     small = {"full": 0.01 * np.eye(3), "diag": np.full(3, 0.01), "spherical": 0.01, "EII": 0.01,
-             "EVI": np.full(3, 0.01), "VEI": np.full(3, 0.01), **dict.fromkeys(("EEV", "EVV", "VEV", "VEE"),
-                                                                             0.01 * np.eye(3))}
+             "EVI": np.full(3, 0.01), "VEI": np.full(3, 0.01), **dict.fromkeys(("EEV", "EVV", "VEV", "VEE", "EVE",
+                                                                              "VVE"), 0.01 * np.eye(3))}
     if structure != "tied":
         onto.covariances[0] = small[structure]
     onto = MixtureParams(np.array([0.1, 0.45, 0.45]), onto.means, onto.covariances,
@@ -457,8 +457,8 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
         if collapsed_components(model.structure, params, model.scale):
             first = it
             break
-    if structure in ("tied", "EII", "EVI", "EEV", "EVV"):  # a shared covariance, variance or volume does not
-        # collapse onto one component's identical rows: never stopped
+    if structure in ("tied", "EII", "EVI", "EEV", "EVV", "EVE"):  # a shared covariance, variance or volume does
+        # not collapse onto one component's identical rows: never stopped
         assert first is None
         np.testing.assert_array_equal(stopped[2], plain[2])
         np.testing.assert_array_equal(stopped[3], plain[3])

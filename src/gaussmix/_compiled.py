@@ -49,7 +49,9 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
 
     Compiled code calls only compiled functions, so each function is copied
     into this namespace, where its helpers are their compiled versions; the
-    module itself is left as it is. One namespace per module: a helper that
+    module itself is left as it is. A function imported from another module
+    of loops (one that sets ``COMPILED_LOOPS = True``) is compiled with it,
+    in this namespace (so it may use only names this module has too). One namespace per module: a helper that
     several entry points call is compiled once for each argument types.
     """
     if name not in _MODULES:
@@ -59,12 +61,18 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
         else:
             namespace = dict(globals_)
             for key, value in globals_.items():
-                if isinstance(value, types.FunctionType) and value.__module__ == name:
+                if isinstance(value, types.FunctionType) and (value.__module__ == name or _is_loop(value)):
                     copy = types.FunctionType(value.__code__, namespace, value.__name__, value.__defaults__)
                     copy.__module__, copy.__qualname__ = value.__module__, value.__qualname__
                     namespace[key] = _jit(numba, copy)
             _MODULES[name] = namespace
     return _MODULES[name]
+
+
+def _is_loop(function: types.FunctionType) -> bool:
+    import sys
+
+    return bool(getattr(sys.modules.get(function.__module__), "COMPILED_LOOPS", False))
 
 
 #: Division by zero gives inf or NaN, as in NumPy (the loops' NumPy counterparts), rather than raising:

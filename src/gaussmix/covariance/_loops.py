@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 
+#: Every function here is written for numba: a module of loops that imports one compiles it with its own.
+COMPILED_LOOPS = True
+
 
 def factorless(matrices, out):
     """``out[m]`` := whether ``matrices[m]`` (symmetric, its lower triangle read) has no Cholesky factor.

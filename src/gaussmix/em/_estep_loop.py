@@ -32,11 +32,14 @@ import math
 
 import numpy as np
 
+from gaussmix.covariance._loops import rotate_pairs
+
 FULL_PACKED, FULL_WHITENED, SHARED, DIAGONAL, SHARED_DIAGONAL, SCALAR = range(6)
 #: How the compiled M-steps tie a mixture's components together: not at all, or as mclust's models estimate
 #: them: one variance (EII), one volume (EVI, EVV), one shape (VEI, VEV), one volume and shape (EEV), one
-#: shape and orientation (VEE)
-INDEPENDENT, EQUAL_VARIANCE, EQUAL_VOLUME, EQUAL_SHAPE, EQUAL_VOLUME_AND_SHAPE, EQUAL_SHAPE_AND_ORIENTATION = range(6)
+#: shape and orientation (VEE), one orientation (VVE), one volume and orientation (EVE)
+(INDEPENDENT, EQUAL_VARIANCE, EQUAL_VOLUME, EQUAL_SHAPE, EQUAL_VOLUME_AND_SHAPE, EQUAL_SHAPE_AND_ORIENTATION,
+ EQUAL_ORIENTATION, EQUAL_VOLUME_AND_ORIENTATION) = range(8)
 
 #: For each kind: the layout's kernel arrays in the order of the loop's ``matrices`` (3-d), ``table``,
 #: ``linear`` (each (C, .)) and ``const``, ``scales`` (each (C,)) arguments ("" where unused).
@@ -821,6 +824,9 @@ def _coupled_full(coupling, out, previous, counts, first_component, size):
                     out[first_component + i, a, b] = value
                     out[first_component + i, b, a] = value
         return
+    if coupling == EQUAL_ORIENTATION or coupling == EQUAL_VOLUME_AND_ORIENTATION:  # VVE, EVE
+        _shared_orientation(coupling, out, previous, counts, first_component, size, total)
+        return
     # VEE: one matrix C of determinant 1 and a volume per component, from the largest component's previous C
     common = previous[largest].copy()
     _unit_determinant(common, lower)
@@ -842,6 +848,55 @@ def _coupled_full(coupling, out, previous, counts, first_component, size):
         for a in range(d):
             for b in range(d):
                 out[first_component + i, a, b] = volumes[i] * common[a, b]
+
+
+def _shared_orientation(coupling, out, previous, counts, first_component, size, total):
+    """VVE's and EVE's step: the variances along the common orientation of the previous covariances (the
+    eigenvectors of their sum), then one sweep of plane rotations of the orientation given them."""
+    d = out.shape[1]
+    summed = np.zeros((d, d))
+    for i in range(size):
+        for a in range(d):
+            for b in range(d):
+                summed[a, b] += previous[first_component + i, a, b]
+    orientation = _descending_eigh(summed)[1]
+    inner = np.zeros((size, d, d))  # D' W_c D
+    for i in range(size):
+        for a in range(d):
+            for b in range(d):
+                value = 0.0
+                for e in range(d):
+                    for f in range(d):
+                        value += orientation[e, a] * out[first_component + i, e, f] * orientation[f, b]
+                inner[i, a, b] = value
+    variances = np.empty((size, d))
+    volume = 0.0
+    for i in range(size):
+        for j in range(d):
+            variances[i, j] = inner[i, j, j]
+        if coupling == EQUAL_VOLUME_AND_ORIENTATION:  # EVE: each shape, one volume
+            volume += _geometric_mean(variances[i])
+    for i in range(size):
+        if coupling == EQUAL_VOLUME_AND_ORIENTATION:
+            own = _geometric_mean(variances[i])
+            for j in range(d):
+                variances[i, j] *= (volume / total) / own
+        else:  # VVE: any diagonal
+            for j in range(d):
+                variances[i, j] /= counts[first_component + i]
+    precisions = np.empty((size, d))
+    for i in range(size):
+        for j in range(d):
+            precisions[i, j] = 1.0 / variances[i, j]
+    rotate_pairs(inner, orientation, precisions)
+    for i in range(size):
+        for a in range(d):
+            for b in range(a, d):
+                value = 0.0
+                for j in range(d):
+                    value += orientation[a, j] * variances[i, j] * orientation[b, j]
+                out[first_component + i, a, b] = value
+                out[first_component + i, b, a] = value
 
 
 def _unit_determinant(matrix, lower):

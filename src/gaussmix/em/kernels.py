@@ -562,8 +562,10 @@ _ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (n
     constrained.EVV.estimate: _estep_loop.FULL_PACKED,
     constrained.VEV.estimate: _estep_loop.FULL_PACKED,
     constrained.VEE.estimate: _estep_loop.FULL_PACKED,
+    constrained.EVE.estimate: _estep_loop.FULL_PACKED,
+    constrained.VVE.estimate: _estep_loop.FULL_PACKED,
 }
-#: estimates whose compiled M-step ties a mixture's components together (mclust's models but EVE and VVE)
+#: estimates whose compiled M-step ties a mixture's components together (mclust's constrained models)
 _COUPLINGS = {
     constrained.EII.estimate: _estep_loop.EQUAL_VARIANCE,
     constrained.EVI.estimate: _estep_loop.EQUAL_VOLUME,
@@ -572,4 +574,6 @@ _COUPLINGS = {
     constrained.EVV.estimate: _estep_loop.EQUAL_VOLUME,
     constrained.VEV.estimate: _estep_loop.EQUAL_SHAPE,
     constrained.VEE.estimate: _estep_loop.EQUAL_SHAPE_AND_ORIENTATION,
+    constrained.EVE.estimate: _estep_loop.EQUAL_VOLUME_AND_ORIENTATION,
+    constrained.VVE.estimate: _estep_loop.EQUAL_ORIENTATION,
 }
