@@ -30,9 +30,14 @@ from gaussmix.engines import get_engine
 
 pytest.importorskip("numba")
 PER_COMPONENT = [s for s in STRUCTURES if get_structure(s).layout.per_component]
-#: What the compiled EM runs take: scikit-learn's four structures, and mclust's models but EEI (a variance,
-#: volume, shape or orientation shared by a mixture's components)
-COMPILED = (*STRUCTURES, "EII", "EVI", "VEI", "EEV", "EVV", "VEV", "VEE", "EVE", "VVE")
+#: What the compiled EM runs take: scikit-learn's four structures, and mclust's ten others (a variance, volume,
+#: shape or orientation shared by a mixture's components)
+COMPILED = (*STRUCTURES, "EII", "EEI", "EVI", "VEI", "EEV", "EVV", "VEV", "VEE", "EVE", "VVE")
+
+
+def shared(structure):
+    """Whether the structure stores one covariance per mixture (tied, EEI)."""
+    return not get_structure(structure).layout.per_component
 
 
 @pytest.fixture(autouse=True)
@@ -45,14 +50,16 @@ def random_params(structure, n_components, n_features, rng, centre=5.0):
     layout = get_structure(structure).layout
     factors = rng.normal(size=(n_components, n_features, n_features))
     full = factors @ np.swapaxes(factors, 1, 2) + np.eye(n_features)
+    diag = rng.uniform(0.5, 2.0, (n_components, n_features))
+    spherical = rng.uniform(0.5, 2.0, n_components)  # the same draws for every structure
     covariances = {
         "full": full,
         "tied": full[0],
-        "diag": rng.uniform(0.5, 2.0, (n_components, n_features)),
-        "spherical": rng.uniform(0.5, 2.0, n_components),
-        "EII": np.full(n_components, rng.uniform(0.5, 2.0)),
-        "EVI": rng.uniform(0.5, 2.0, (n_components, n_features)),
-        "VEI": rng.uniform(0.5, 2.0, (n_components, n_features)),
+        "diag": diag,
+        "spherical": spherical,
+        "EII": np.full(n_components, spherical[0]),
+        "EEI": diag[0],
+        **dict.fromkeys(("EVI", "VEI"), diag),
         **dict.fromkeys(("EEV", "EVV", "VEV", "VEE", "EVE", "VVE"), full),
     }[structure]
     weights = rng.dirichlet(np.ones(n_components))
@@ -213,7 +220,7 @@ def stacked_fits(structure, parts):
     """Several fits' parameters as a batch holds them (a shared covariance: one per fit, stacked)."""
     if len(parts) == 1:
         return parts[0]
-    join = np.stack if structure == "tied" else np.concatenate
+    join = np.stack if shared(structure) else np.concatenate
     return MixtureParams(np.concatenate([p.weights for p in parts]), np.concatenate([p.means for p in parts]),
                          join([p.covariances for p in parts]), join([p.precisions_cholesky for p in parts]))
 
@@ -235,7 +242,7 @@ def test_a_compiled_iteration_is_each_mixtures_general_one(structure, weighted, 
         assert dropped == ()
         assert log_likelihood[b] == pytest.approx(stats.log_likelihood, rel=1e-12)
         rows = slice(3 * b, 3 * b + 3)
-        own = rows if structure != "tied" else (b if groups > 1 else slice(None))
+        own = rows if not shared(structure) else (b if groups > 1 else slice(None))
         for name in ("weights", "means", "covariances", "precisions_cholesky"):
             got = getattr(new, name)[rows if name in ("weights", "means") else own]
             np.testing.assert_allclose(got, getattr(expected, name), rtol=1e-10, atol=1e-12, err_msg=name)
@@ -339,7 +346,7 @@ def test_compiled_runs_are_each_mixtures_iterations_in_turn(structure, weighted)
         assert n_done[b] == len(expected) and (b != 0 or n_done[b] == 1)
         np.testing.assert_allclose(history[b, :n_done[b]], expected, rtol=1e-12)
         rows = slice(3 * b, 3 * b + 3)
-        own = rows if structure != "tied" else b
+        own = rows if not shared(structure) else b
         for name in ("weights", "means", "covariances", "precisions_cholesky"):
             got = getattr(new, name)[rows if name in ("weights", "means") else own]
             np.testing.assert_allclose(got, getattr(params, name), rtol=1e-9, atol=1e-12, err_msg=name)
@@ -386,7 +393,7 @@ def test_compiled_runs_stop_before_what_is_not_plain_arithmetic(structure):
     assert status[0] == _estep_loop.RUN_GENERAL and n_done[0] == 0  # its first iteration: left as it was
     for name in ("weights", "means"):
         np.testing.assert_array_equal(getattr(new, name)[:3], getattr(dropped, name))
-    own = slice(0, 3) if structure != "tied" else 0
+    own = slice(0, 3) if not shared(structure) else 0
     np.testing.assert_array_equal(new.covariances[own], stacked.covariances[own])
     assert status[1] != _estep_loop.RUN_GENERAL and n_done[1] > 1  # the other mixture is not held back
 
@@ -438,7 +445,7 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
     small = {"full": 0.01 * np.eye(3), "diag": np.full(3, 0.01), "spherical": 0.01, "EII": 0.01,
              "EVI": np.full(3, 0.01), "VEI": np.full(3, 0.01), **dict.fromkeys(("EEV", "EVV", "VEV", "VEE", "EVE",
                                                                               "VVE"), 0.01 * np.eye(3))}
-    if structure != "tied":
+    if not shared(structure):
         onto.covariances[0] = small[structure]
     onto = MixtureParams(np.array([0.1, 0.45, 0.45]), onto.means, onto.covariances,
                          layout.precisions_cholesky(onto.covariances))
@@ -457,7 +464,7 @@ def test_compiled_runs_can_stop_where_a_component_collapses(structure):
         if collapsed_components(model.structure, params, model.scale):
             first = it
             break
-    if structure in ("tied", "EII", "EVI", "EEV", "EVV", "EVE"):  # a shared covariance, variance or volume does
+    if structure in ("tied", "EEI", "EII", "EVI", "EEV", "EVV", "EVE"):  # a shared covariance, variance or volume does
         # not collapse onto one component's identical rows: never stopped
         assert first is None
         np.testing.assert_array_equal(stopped[2], plain[2])

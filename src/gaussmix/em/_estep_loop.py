@@ -36,7 +36,7 @@ from gaussmix.covariance._loops import rotate_pairs
 
 FULL_PACKED, FULL_WHITENED, SHARED, DIAGONAL, SHARED_DIAGONAL, SCALAR = range(6)
 #: How the compiled M-steps tie a mixture's components together: not at all, or as mclust's models estimate
-#: them: one variance (EII), one volume (EVI, EVV), one shape (VEI, VEV), one volume and shape (EEV), one
+#: them: one variance (EII), one volume (EVI, EVV), one shape (VEI, VEV), one volume and shape (EEI, EEV), one
 #: shape and orientation (VEE), one orientation (VVE), one volume and orientation (EVE)
 (INDEPENDENT, EQUAL_VARIANCE, EQUAL_VOLUME, EQUAL_SHAPE, EQUAL_VOLUME_AND_SHAPE, EQUAL_SHAPE_AND_ORIENTATION,
  EQUAL_ORIENTATION, EQUAL_VOLUME_AND_ORIENTATION) = range(8)
@@ -570,7 +570,7 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
 
 def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg_mean, collapse, new_precisions, ok,
              collapsed):
-    """The M-step of one mixture of mclust's EII, EVI or VEI (``coupling``) in place, as
+    """The M-step of one mixture of mclust's EII, EEI, EVI or VEI (``coupling``) in place, as
     :mod:`gaussmix.covariance.constrained` estimates it: ``out`` holds each component's scatter (EII: its
     trace) with ``n_c reg`` added (EVI, VEI), and gets the variances; ``previous`` holds the variances the
     iteration started from (VEI's shape starts from those of its largest component)."""
@@ -585,6 +585,14 @@ def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg
         for c in members:
             _scalar_variance(trace / (total * d) + reg_mean, reg_mean, collapse, out, new_precisions, c, ok,
                              collapsed, size)
+        return
+    if coupling == EQUAL_VOLUME_AND_SHAPE:  # EEI: one diagonal, the pooled scatter over the weight
+        for j in range(d):
+            value = 0.0
+            for c in members:
+                value += out[c, j]
+            for c in members:
+                _diagonal_variance(value / total, reg, collapse, out, new_precisions, c, j, ok, collapsed, size)
         return
     if coupling == EQUAL_VOLUME:  # each shape from its own scatter, one volume: sum of sizes over the weight
         sizes = np.empty(size)
@@ -1009,6 +1017,14 @@ def runs(X, shift, weights, kind, means, covariances, factors, mix_weights, grou
                        w.reshape(w.shape[0]), count, pooled, coupling, reg, empty_weight, collapse, new_m,
                        new_s.reshape((s.shape[0], d, d)), new_f.reshape((f.shape[0], d, d)), new_w.reshape(w.shape[0]),
                        log_likelihood, ok, collapsed)
+        elif pooled:  # one diagonal per mixture (EEI): each component's, then the mixture's own row
+            each, new_each, new_each_f = _repeated(s, size), np.empty((count * size, d)), np.empty((count * size, d))
+            _variance_step(data, shift, weights, kind, m, each, w.reshape(w.shape[0]), count, coupling, reg,
+                           reg_mean, empty_weight, collapse, new_m, new_each, new_each_f, new_w.reshape(w.shape[0]),
+                           log_likelihood, ok, collapsed)
+            for g in range(count):
+                new_s[g] = new_each[g * size]
+                new_f[g] = new_each_f[g * size]
         else:
             _variance_step(data, shift, weights, kind, m, s, w.reshape(w.shape[0]), count, coupling, reg, reg_mean,
                            empty_weight, collapse, new_m, new_s, new_f, new_w.reshape(w.shape[0]), log_likelihood,

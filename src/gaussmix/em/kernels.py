@@ -459,7 +459,7 @@ class _CompiledEM:
         n_done, status = np.zeros(groups, dtype=np.int64), np.zeros(groups, dtype=np.int64)
         # every parameter array as a 2-d copy: one row per component (or shared matrix)
         means, weights = params.means.copy(), params.weights.reshape(-1, 1).copy()
-        rows = params.covariances.size // (d * d) if self.full else n_components
+        rows = params.covariances.size // (d * d) if self.full else (groups if self.pooled else n_components)
         covariances = params.covariances.reshape(rows, -1).copy()
         factors = params.precisions_cholesky.reshape(rows, -1).copy()
         bounds = np.asarray(bounds, dtype=np.float64)
@@ -556,6 +556,7 @@ _ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (n
     diag.estimate: _estep_loop.DIAGONAL,
     spherical.estimate: _estep_loop.SCALAR,
     constrained.EII.estimate: _estep_loop.SCALAR,
+    constrained.EEI.estimate: _estep_loop.DIAGONAL,
     constrained.EVI.estimate: _estep_loop.DIAGONAL,
     constrained.VEI.estimate: _estep_loop.DIAGONAL,
     constrained.EEV.estimate: _estep_loop.FULL_PACKED,
@@ -568,6 +569,7 @@ _ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (n
 #: estimates whose compiled M-step ties a mixture's components together (mclust's constrained models)
 _COUPLINGS = {
     constrained.EII.estimate: _estep_loop.EQUAL_VARIANCE,
+    constrained.EEI.estimate: _estep_loop.EQUAL_VOLUME_AND_SHAPE,
     constrained.EVI.estimate: _estep_loop.EQUAL_VOLUME,
     constrained.VEI.estimate: _estep_loop.EQUAL_SHAPE,
     constrained.EEV.estimate: _estep_loop.EQUAL_VOLUME_AND_SHAPE,
