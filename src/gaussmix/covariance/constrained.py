@@ -259,7 +259,7 @@ def _shared_orientation(scatter, counts, reg, previous, equal_volume: bool):
     else:  # the previous covariances share their eigenvectors: those of their sum
         orientation = _eigen_descending(np.sum(previous[live], axis=0))[1]
     orientation = orientation.copy()
-    inner = np.einsum("ji,kjm,ml->kil", orientation, w, orientation)  # D' W_k D
+    inner = orientation.T @ w @ orientation  # D' W_k D (as products: an einsum of three would take d^4 steps)
     objective = np.inf
     for _ in range(_steps(previous)):
         along = np.diagonal(inner, axis1=1, axis2=2)  # diag(D' W_k D)

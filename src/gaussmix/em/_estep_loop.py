@@ -868,14 +868,20 @@ def _shared_orientation(coupling, out, previous, counts, first_component, size, 
             for b in range(d):
                 summed[a, b] += previous[first_component + i, a, b]
     orientation = _descending_eigh(summed)[1]
-    inner = np.zeros((size, d, d))  # D' W_c D
+    inner = np.zeros((size, d, d))  # D' W_c D, as (D' W_c) D
+    half = np.empty((d, d))
     for i in range(size):
+        for a in range(d):
+            for f in range(d):
+                value = 0.0
+                for e in range(d):
+                    value += orientation[e, a] * out[first_component + i, e, f]
+                half[a, f] = value
         for a in range(d):
             for b in range(d):
                 value = 0.0
-                for e in range(d):
-                    for f in range(d):
-                        value += orientation[e, a] * out[first_component + i, e, f] * orientation[f, b]
+                for f in range(d):
+                    value += half[a, f] * orientation[f, b]
                 inner[i, a, b] = value
     variances = np.empty((size, d))
     volume = 0.0
