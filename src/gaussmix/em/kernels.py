@@ -312,7 +312,7 @@ COMPILED_MAX_WORK = 1 << 19
 
 def compiled_em_iteration(source: Any, model: Any) -> Callable[[MixtureParams, int], tuple[MixtureParams, np.ndarray]
                                                               | None] | None:
-    """A compiled EM iteration of maximum-likelihood mixtures with full, tied, diagonal or spherical covariances.
+    """A compiled EM iteration of maximum-likelihood mixtures of any of mclust's fourteen covariance models.
 
     Returns ``iteration(params, groups)``: the M-step's new parameters of
     ``groups`` mixtures of equal size (``params`` stacked, as
@@ -550,7 +550,7 @@ def collapsed_early(layout: Layout, covariances: np.ndarray, reg: np.ndarray, li
     return bool(np.any(without_cholesky(covariances - np.diag(reg + limits))))
 
 
-_ITERATION_KINDS = {  # by estimate: the compiled M-steps are these estimates (not another constrained model's)
+_ITERATION_KINDS = {  # by estimate: the compiled M-step of each (a constrained one by its coupling, below)
     full.estimate: _estep_loop.FULL_PACKED,
     tied.estimate: _estep_loop.FULL_PACKED,
     diag.estimate: _estep_loop.DIAGONAL,
