@@ -937,22 +937,26 @@ def _one_alternation(values, counts, shape, volumes):
     """VEI's and VEV's step, in place: the shape (normalised) given, then the volumes given the shape, the
     shape given the volumes and the volumes given it (``values``: each component's scatter along its axes)."""
     size, d = values.shape
-    size_of = _mean_log(shape)
-    for j in range(d):
-        shape[j] /= math.exp(size_of)
-    for i in range(size):
-        value = 0.0
-        for j in range(d):
-            value += values[i, j] / shape[j]
-        volumes[i] = value / (counts[i] * d)
+    _normalise(shape)
+    _volumes_given_shape(values, counts, shape, volumes)
     for j in range(d):
         value = 0.0
         for i in range(size):
             value += values[i, j] / volumes[i]
         shape[j] = value
-    size_of = _mean_log(shape)
-    for j in range(d):
-        shape[j] /= math.exp(size_of)
+    _normalise(shape)
+    _volumes_given_shape(values, counts, shape, volumes)
+
+
+def _normalise(shape):
+    """``shape`` scaled to a geometric mean of 1, in place."""
+    factor = math.exp(_mean_log(shape))
+    for j in range(shape.shape[0]):
+        shape[j] /= factor
+
+
+def _volumes_given_shape(values, counts, shape, volumes):
+    size, d = values.shape
     for i in range(size):
         value = 0.0
         for j in range(d):
