@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import types
 from collections.abc import Callable
 
@@ -50,9 +51,10 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
     Compiled code calls only compiled functions, so each function is copied
     into this namespace, where its helpers are their compiled versions; the
     module itself is left as it is. A function imported from another module
-    of loops (one that sets ``COMPILED_LOOPS = True``) is compiled with it,
-    in this namespace (so it may use only names this module has too). One namespace per module: a helper that
-    several entry points call is compiled once for each argument types.
+    of loops (one that sets ``COMPILED_LOOPS = True``) is compiled with
+    them, in this namespace (so it may use only names this module has too).
+    One namespace per module: a helper that several entry points call is
+    compiled once for each argument types.
     """
     if name not in _MODULES:
         numba = _numba()
@@ -70,8 +72,6 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
 
 
 def _is_loop(function: types.FunctionType) -> bool:
-    import sys
-
     return bool(getattr(sys.modules.get(function.__module__), "COMPILED_LOOPS", False))
 
 

@@ -269,8 +269,8 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         from gaussmix.covariance.decomposition import decompose
 
         model = self.model_name_
-        if len(model) != 3:  # E and V: one feature; or a structure mclust lacks, decomposed as VVV
-            model = model + "II" if model in ONE_FEATURE_MODELS else "VVV"
+        if model not in ONE_FEATURE_MODELS and self._structure().mclust_name is None:  # not one of mclust's
+            model = "VVV"
         return decompose(model, self.covariance_matrices_)
 
     @property

@@ -312,9 +312,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         if not scored:
             reasons = "; ".join(dict.fromkeys(r["error"] for r in records))
             raise FitError(f"no candidate could be fitted: {reasons}")
-        key = "cv_log_likelihood" if self.criterion == "cv" else self.criterion
-        sign = -1.0 if self.criterion == "cv" else 1.0
-        best = min(scored, key=lambda i: (sign * records[i][key], records[i]["n_parameters"], i))
+        best = min(scored, key=_ranking(records, self.criterion))
         fitted = {
             "best_estimator_": outcomes[best][1],
             "best_params_": {
@@ -456,10 +454,9 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
                              "fit it again for a summary.")
         table = as_records(self.results_)
         row = table[self.best_index_]
-        key = "cv_log_likelihood" if self.criterion == "cv" else self.criterion
-        sign = -1.0 if self.criterion == "cv" else 1.0
+        key = _column(self.criterion)
         valid = sorted((i for i, r in enumerate(table) if r["error"] is None and math.isfinite(r[key])),
-                       key=lambda i: (sign * table[i][key], table[i]["n_parameters"], i))
+                       key=_ranking(table, self.criterion))
         ranking = tuple((model_name(table[i]["covariance_type"], self.n_features_in_), int(table[i]["n_components"]),
                          float(table[i][key])) for i in valid[:3])
         return mixture_summary(best, row["log_likelihood"], row["n_parameters"], row["bic"], row["icl"],
@@ -488,6 +485,18 @@ class _Folds:
 
     def prepare(self, data: FitData, rows: np.ndarray) -> FitData:
         return data.engine.prepare(data.rows[rows], self.weights[rows], device=data.device)
+
+
+def _column(criterion: str) -> str:
+    """The results' column a criterion ranks by."""
+    return "cv_log_likelihood" if criterion == "cv" else criterion
+
+
+def _ranking(records: list[dict], criterion: str):
+    """The sort key of candidate ``i``: best first by ``criterion``, then fewer parameters, then the grid's
+    order."""
+    key, sign = _column(criterion), (-1.0 if criterion == "cv" else 1.0)
+    return lambda i: (sign * records[i][key], records[i]["n_parameters"], i)
 
 
 def _too_many(n_components: int, covariance_type: str, n_positive: int) -> dict:

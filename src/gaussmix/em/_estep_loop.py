@@ -553,14 +553,14 @@ def _variance_step(data, shift, weights, kind, means, variances, mix_weights, gr
                 if coupling != INDEPENDENT:  # the regularised scatter n_c (variance): coupled below
                     new_variances[c, j] = value * counts[c]
                     continue
-                _diagonal_variance(value, reg, collapse, new_variances, new_precisions, c, j, ok, collapsed, size)
+                _new_variance(value, reg[j], collapse, new_variances, new_precisions, c, j, ok, collapsed, size)
         if kind == SCALAR:
             scatter = second[c, 0] - spread / counts[c]  # the component's trace about its mean
             if coupling == EQUAL_VARIANCE:  # summed over the mixture's components below
                 new_variances[c, 0] = scatter
                 continue
             value = scatter / (counts[c] * d) + reg_mean
-            _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size)
+            _new_variance(value, reg_mean, collapse, new_variances, new_precisions, c, 0, ok, collapsed, size)
     if coupling != INDEPENDENT:
         for g in range(groups):
             if ok[g]:
@@ -583,8 +583,8 @@ def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg
         for c in members:
             trace += out[c, 0]
         for c in members:
-            _scalar_variance(trace / (total * d) + reg_mean, reg_mean, collapse, out, new_precisions, c, ok,
-                             collapsed, size)
+            _new_variance(trace / (total * d) + reg_mean, reg_mean, collapse, out, new_precisions, c, 0, ok,
+                          collapsed, size)
         return
     if coupling == EQUAL_VOLUME_AND_SHAPE:  # EEI: one diagonal, the pooled scatter over the weight
         for j in range(d):
@@ -592,7 +592,7 @@ def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg
             for c in members:
                 value += out[c, j]
             for c in members:
-                _diagonal_variance(value / total, reg, collapse, out, new_precisions, c, j, ok, collapsed, size)
+                _new_variance(value / total, reg[j], collapse, out, new_precisions, c, j, ok, collapsed, size)
         return
     if coupling == EQUAL_VOLUME:  # each shape from its own scatter, one volume: sum of sizes over the weight
         sizes = np.empty(size)
@@ -603,46 +603,42 @@ def _coupled(coupling, out, previous, counts, first_component, size, d, reg, reg
         volume /= total
         for i in range(size):
             for j in range(d):
-                _diagonal_variance(volume * out[first_component + i, j] / sizes[i], reg, collapse, out,
-                                   new_precisions, first_component + i, j, ok, collapsed, size)
+                _new_variance(volume * out[first_component + i, j] / sizes[i], reg[j], collapse, out,
+                              new_precisions, first_component + i, j, ok, collapsed, size)
         return
     # EQUAL_SHAPE: the shape of the largest component's previous variances, then one alternation
-    largest = first_component
-    for c in members:
-        if counts[c] > counts[largest]:
-            largest = c
-    shape = previous[largest].copy()
+    shape = previous[_largest(counts, first_component, size)].copy()
     volumes = np.empty(size)
     _one_alternation(out[first_component:first_component + size], counts[first_component:first_component + size],
                      shape, volumes)
     for i in range(size):
         for j in range(d):
-            _diagonal_variance(volumes[i] * shape[j], reg, collapse, out, new_precisions, first_component + i, j,
-                               ok, collapsed, size)
+            _new_variance(volumes[i] * shape[j], reg[j], collapse, out, new_precisions, first_component + i, j,
+                          ok, collapsed, size)
+
+
+def _largest(counts, first_component, size):
+    """The component of most weight among ``size`` from ``first_component`` (the first of equals)."""
+    largest = first_component
+    for c in range(first_component, first_component + size):
+        if counts[c] > counts[largest]:
+            largest = c
+    return largest
 
 
 def _geometric_mean(values):
     return math.exp(_mean_log(values))
 
 
-def _diagonal_variance(value, reg, collapse, new_variances, new_precisions, c, j, ok, collapsed, size):
-    """Component ``c``'s new variance ``value`` of feature ``j`` and its precision's factor, with its checks."""
+def _new_variance(value, reg, collapse, new_variances, new_precisions, c, j, ok, collapsed, size):
+    """Component ``c``'s new variance ``value`` of feature ``j`` (a scalar variance: ``j`` 0) and its
+    precision's factor, with the checks of :func:`_variance_step` (``reg``: what the variance holds of the
+    regularisation)."""
     if not (value > 0.0 and math.isfinite(value)):
         ok[c // size] = False
     new_variances[c, j] = value
     new_precisions[c, j] = 1.0 / math.sqrt(value)
-    if collapse.shape[0] and value - reg[j] <= collapse[j]:
-        collapsed[c // size] = True
-
-
-def _scalar_variance(value, reg_mean, collapse, new_variances, new_precisions, c, ok, collapsed, size):
-    """Component ``c``'s new scalar variance ``value`` and its precision's factor, with its checks (see
-    :func:`_variance_step`)."""
-    if not (value > 0.0 and math.isfinite(value)):
-        ok[c // size] = False
-    new_variances[c, 0] = value
-    new_precisions[c, 0] = 1.0 / math.sqrt(value)
-    if collapse.shape[0] and value - reg_mean <= collapse[0]:
+    if collapse.shape[0] and value - reg <= collapse[j]:
         collapsed[c // size] = True
 
 
@@ -788,12 +784,10 @@ def _coupled_full(coupling, out, previous, counts, first_component, size):
     component's regularised scatter ``W_c`` and gets its covariance; ``previous`` holds the covariances
     the iteration started from (VEV's shape and VEE's matrix start from those of the largest component)."""
     d = out.shape[1]
-    members = range(first_component, first_component + size)
-    total, largest = 0.0, first_component
-    for c in members:
+    total = 0.0
+    for c in range(first_component, first_component + size):
         total += counts[c]
-        if counts[c] > counts[largest]:
-            largest = c
+    largest = _largest(counts, first_component, size)
     lower = np.empty((d, d))
     if coupling == EQUAL_VOLUME:  # EVV: each W_c scaled to determinant 1, one volume
         sizes = np.empty(size)

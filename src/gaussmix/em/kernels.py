@@ -366,7 +366,7 @@ class _CompiledEM:
         self.X, weights = rows
         self.n_rows, self.n_features = source.n_samples, source.n_features
         self.pooled = not model.structure.layout.per_component
-        self.coupling = _COUPLINGS.get(model.structure.estimate, _estep_loop.INDEPENDENT)
+        self.coupling = _ITERATIONS[model.structure.estimate][1]
         self.weights = np.empty(0) if weights is None else weights
         self.shift = np.asarray(source.shift, dtype=np.float64)
         self.reg = np.asarray(model.scale.reg, dtype=np.float64)
@@ -394,7 +394,7 @@ class _CompiledEM:
     def _make(cls, source: Any, model: Any) -> _CompiledEM | None:
         if type(model) is not MaximumLikelihood or model.equal_proportions:  # the compiled M-step estimates weights
             return None
-        kind = _ITERATION_KINDS.get(model.structure.estimate)
+        kind = _ITERATIONS.get(model.structure.estimate, (None,))[0]
         if kind is None or model.scale.checks_singularity:
             return None
         n_features = source.n_features
@@ -550,32 +550,21 @@ def collapsed_early(layout: Layout, covariances: np.ndarray, reg: np.ndarray, li
     return bool(np.any(without_cholesky(covariances - np.diag(reg + limits))))
 
 
-_ITERATION_KINDS = {  # by estimate: the compiled M-step of each (a constrained one by its coupling, below)
-    full.estimate: _estep_loop.FULL_PACKED,
-    tied.estimate: _estep_loop.FULL_PACKED,
-    diag.estimate: _estep_loop.DIAGONAL,
-    spherical.estimate: _estep_loop.SCALAR,
-    constrained.EII.estimate: _estep_loop.SCALAR,
-    constrained.EEI.estimate: _estep_loop.DIAGONAL,
-    constrained.EVI.estimate: _estep_loop.DIAGONAL,
-    constrained.VEI.estimate: _estep_loop.DIAGONAL,
-    constrained.EEV.estimate: _estep_loop.FULL_PACKED,
-    constrained.EVV.estimate: _estep_loop.FULL_PACKED,
-    constrained.VEV.estimate: _estep_loop.FULL_PACKED,
-    constrained.VEE.estimate: _estep_loop.FULL_PACKED,
-    constrained.EVE.estimate: _estep_loop.FULL_PACKED,
-    constrained.VVE.estimate: _estep_loop.FULL_PACKED,
-}
-#: estimates whose compiled M-step ties a mixture's components together (mclust's constrained models)
-_COUPLINGS = {
-    constrained.EII.estimate: _estep_loop.EQUAL_VARIANCE,
-    constrained.EEI.estimate: _estep_loop.EQUAL_VOLUME_AND_SHAPE,
-    constrained.EVI.estimate: _estep_loop.EQUAL_VOLUME,
-    constrained.VEI.estimate: _estep_loop.EQUAL_SHAPE,
-    constrained.EEV.estimate: _estep_loop.EQUAL_VOLUME_AND_SHAPE,
-    constrained.EVV.estimate: _estep_loop.EQUAL_VOLUME,
-    constrained.VEV.estimate: _estep_loop.EQUAL_SHAPE,
-    constrained.VEE.estimate: _estep_loop.EQUAL_SHAPE_AND_ORIENTATION,
-    constrained.EVE.estimate: _estep_loop.EQUAL_VOLUME_AND_ORIENTATION,
-    constrained.VVE.estimate: _estep_loop.EQUAL_ORIENTATION,
+#: by estimate: the compiled runs' kind of iteration and how its M-step ties a mixture's components together
+#: (the compiled M-steps are these estimates, not another model's)
+_ITERATIONS = {
+    full.estimate: (_estep_loop.FULL_PACKED, _estep_loop.INDEPENDENT),
+    tied.estimate: (_estep_loop.FULL_PACKED, _estep_loop.INDEPENDENT),
+    diag.estimate: (_estep_loop.DIAGONAL, _estep_loop.INDEPENDENT),
+    spherical.estimate: (_estep_loop.SCALAR, _estep_loop.INDEPENDENT),
+    constrained.EII.estimate: (_estep_loop.SCALAR, _estep_loop.EQUAL_VARIANCE),
+    constrained.EEI.estimate: (_estep_loop.DIAGONAL, _estep_loop.EQUAL_VOLUME_AND_SHAPE),
+    constrained.EVI.estimate: (_estep_loop.DIAGONAL, _estep_loop.EQUAL_VOLUME),
+    constrained.VEI.estimate: (_estep_loop.DIAGONAL, _estep_loop.EQUAL_SHAPE),
+    constrained.EEV.estimate: (_estep_loop.FULL_PACKED, _estep_loop.EQUAL_VOLUME_AND_SHAPE),
+    constrained.EVV.estimate: (_estep_loop.FULL_PACKED, _estep_loop.EQUAL_VOLUME),
+    constrained.VEV.estimate: (_estep_loop.FULL_PACKED, _estep_loop.EQUAL_SHAPE),
+    constrained.VEE.estimate: (_estep_loop.FULL_PACKED, _estep_loop.EQUAL_SHAPE_AND_ORIENTATION),
+    constrained.EVE.estimate: (_estep_loop.FULL_PACKED, _estep_loop.EQUAL_VOLUME_AND_ORIENTATION),
+    constrained.VVE.estimate: (_estep_loop.FULL_PACKED, _estep_loop.EQUAL_ORIENTATION),
 }
