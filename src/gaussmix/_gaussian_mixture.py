@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix._mixture import BaseMixture
-from gaussmix._validation import check_init_method, check_int, check_real
+from gaussmix._validation import check_init_method, check_int, check_prior, check_real
 from gaussmix.covariance import get_structure
 from gaussmix.em.fit import FitSettings
 from gaussmix.em.init import INIT_METHODS
@@ -43,6 +43,23 @@ class GaussianMixture(BaseMixture):
         mclust's ``equalPro``: every component has weight
         ``1 / n_components`` (the weights are not estimated, and BIC counts
         ``n_components - 1`` parameters fewer).
+    prior : None, "default" or dict, default=None
+        Fit by maximum a posteriori under a conjugate prior instead of by
+        maximum likelihood (mclust's ``prior = priorControl()``, Fraley and
+        Raftery 2007). It removes the spurious singular optima that make
+        BIC fail on small or discrete data. ``"default"`` is mclust's
+        ``defaultPrior``: a normal prior on each mean about the data mean,
+        worth ``shrinkage=0.01`` of a row, and on the covariances an
+        inverse Wishart (general matrices) or inverse gamma (variances) of
+        ``dof = n_features + 2`` degrees of freedom whose ``scale`` is the
+        data covariance times ``(1 / n_components)^(2 / n_features)`` (its
+        mean variance for diagonal and spherical models). A dict sets any
+        of ``shrinkage``, ``mean``, ``dof`` and ``scale`` (a number, a
+        variance per feature or a matrix) and takes the default for the
+        others. Models whose components share one covariance have one
+        covariance prior, the others one per component. ``lower_bound_``
+        then includes the prior's log density; BIC, AIC and ``score`` are
+        the log-likelihood at the posterior mode, as mclust computes them.
     tol : float, default=1e-3
         EM stops when the lower bound (the weighted mean log-likelihood per
         sample) changes by less than ``tol``.
@@ -195,8 +212,9 @@ default="kmeans"
     n_iter_ : int
         EM iterations of the best initialisation.
     lower_bound_ : float
-        Lower bound (weighted mean log-likelihood) at the last iteration of
-        the best initialisation.
+        Lower bound (weighted mean log-likelihood, plus the prior's log
+        density over the total weight with ``prior``) at the last iteration
+        of the best initialisation.
     lower_bounds_ : list of float
         Lower bound at each iteration of the best initialisation.
     n_features_in_ : int
@@ -242,6 +260,7 @@ default="kmeans"
         *,
         covariance_type: str = "full",
         equal_proportions: bool = False,
+        prior: Any = None,
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
@@ -261,6 +280,7 @@ default="kmeans"
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.equal_proportions = equal_proportions
+        self.prior = prior
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
@@ -297,4 +317,5 @@ default="kmeans"
             reg_covar=check_real(self.reg_covar, "reg_covar", 0.0),
             max_iter=check_int(self.max_iter, "max_iter", 0),
             equal_proportions=bool(self.equal_proportions),
+            prior=check_prior(self.prior),
         )

@@ -20,7 +20,12 @@ from sklearn.utils import check_random_state
 
 from gaussmix._base import GaussmixEstimator
 from gaussmix._state import MIXTURE_ATTRIBUTES, MixtureState
-from gaussmix._validation import check_initial_partition, check_means_init, check_weights_init
+from gaussmix._validation import (
+    check_initial_partition,
+    check_means_init,
+    check_prior_shapes,
+    check_weights_init,
+)
 from gaussmix.covariance import ONE_FEATURE_MODELS, check_features, get_structure
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.fit import FitSettings, fit_mixture, maximum_likelihood
@@ -60,7 +65,9 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         raise NotImplementedError
 
     def _em_model(self, data: FitData, settings: FitSettings) -> EMModel:
-        """What EM optimises for these data (default: maximum likelihood)."""
+        """What EM optimises for these data (maximum likelihood, or a posterior with ``settings.prior``)."""
+        if settings.prior is not None:
+            check_prior_shapes(settings.prior, data.source.n_features)
         return maximum_likelihood(data.source, settings)
 
     def _structure(self) -> CovarianceStructure:

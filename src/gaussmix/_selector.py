@@ -22,6 +22,7 @@ from gaussmix._tables import as_records, as_table
 from gaussmix._validation import (
     check_choice,
     check_int,
+    check_prior,
     check_real,
     check_sample_weight,
 )
@@ -143,6 +144,12 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         (``benchmarks/README.md``).
     tol, reg_covar, max_iter : see :class:`GaussianMixture`
         The same for every candidate.
+    prior : None, "default" or dict, default=None
+        A conjugate prior for every candidate (see :class:`GaussianMixture`;
+        mclust's ``Mclust(X, prior = priorControl())`` with ``"default"``):
+        each is then fitted by maximum a posteriori and its BIC is the
+        log-likelihood's at the posterior mode. ``None`` keeps the
+        ``estimator``'s own.
     random_state : int, RandomState instance or None, default=None
         Every candidate is fitted with the same integer seed (drawn once from
         a RandomState instance), so results do not depend on ``n_jobs`` or on
@@ -206,6 +213,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
+        prior: Any = None,
         random_state: Any = None,
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -222,6 +230,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
+        self.prior = prior
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -353,6 +362,12 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         check_int(self.verbose, "verbose", 0)
         self._candidates(2)  # the grid's values are checked before the data
         template = self._template()
+        if self.prior is not None:
+            check_prior(self.prior)
+            if "prior" not in template.get_params(deep=False):
+                raise InvalidParameterError(
+                    f"prior is given but the estimator {type(template).__name__} takes no prior; leave prior=None."
+                )
         engine = resolve_engine(self.engine, self.device, X)
         if self.criterion == "cv" and not engine.indexable:
             raise InvalidParameterError(
@@ -367,6 +382,8 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         params = dict(n_init=self.n_init, init_params=self.init_params, tol=self.tol, reg_covar=self.reg_covar,
                       max_iter=self.max_iter, random_state=seed, engine=engine.name, device=data.device)
+        if self.prior is not None:
+            params["prior"] = self.prior
         possible = [(k, t) for k, t in candidates if k <= data.n_positive]
         folds = self._folds(data, sample_weight, seed)
         outcomes = dict(zip(possible, self._run(data, template, possible, params, folds)))

@@ -43,6 +43,8 @@ class MixtureSummary:
     cluster_sizes : ndarray of shape (n_components,)
         The rows (their weight) each component classifies: the clustering table.
     equal_proportions : bool
+    prior : str or None
+        The prior of a maximum a posteriori fit, in words (None: maximum likelihood).
     ranking : tuple of (str, int, float)
         For a selector: the best three candidates by its criterion, as
         (model, n_components, value); empty for a single model.
@@ -60,6 +62,7 @@ class MixtureSummary:
     icl: float
     cluster_sizes: np.ndarray
     equal_proportions: bool = False
+    prior: str | None = None
     ranking: tuple[tuple[str, int, float], ...] = ()
     criterion: str = "bic"
 
@@ -77,7 +80,8 @@ class MixtureSummary:
         columns = [max(len(a), len(b)) for a, b in zip(labels, sizes)]
         lines = [
             rule, title, rule, "",
-            f"{self.model} ({self.description}) model with {self.n_components} component{s}{extra}:", "",
+            f"{self.model} ({self.description}) model with {self.n_components} component{s}{extra}:",
+            *([] if self.prior is None else [f"Prior: {self.prior}"]), "",
             " ".join(h.rjust(w) for h, w in zip(header, widths)),
             " ".join(v.rjust(w) for v, w in zip(values, widths)),
             "", "Clustering table:",
@@ -126,4 +130,15 @@ def mixture_summary(model, log_likelihood, n_parameters, bic, icl, sizes, rankin
         n_components=int(model.n_components),
         log_likelihood=float(log_likelihood), n_samples=float(np.sum(sizes)), n_parameters=int(n_parameters),
         bic=float(bic), icl=float(icl), cluster_sizes=np.asarray(sizes), ranking=tuple(ranking),
-        equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion)
+        equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion,
+        prior=prior_in_words(getattr(model, "prior", None)))
+
+
+def prior_in_words(prior) -> str | None:
+    """A ``prior`` hyper-parameter in words (None for none)."""
+    if prior is None:
+        return None
+    if isinstance(prior, str) or not prior:
+        return "conjugate, mclust's defaults (defaultPrior)"
+    return f"conjugate, {', '.join(sorted(map(str, prior)))} given, mclust's defaults for the rest"
+

@@ -212,3 +212,81 @@ def call_unnamed(method, *args):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         return method(*args)
+
+
+#: What ``prior=`` accepts besides None and a dict of hyper-parameters.
+PRIOR_NAMES = ("default",)
+_PRIOR_KEYS = ("shrinkage", "mean", "dof", "scale")
+
+
+def check_prior(value: Any) -> dict[str, Any] | None:
+    """``prior`` as the hyper-parameters given (``{}`` for ``"default"``), or None for no prior.
+
+    The shapes of ``mean`` and ``scale`` are checked against the data by
+    :func:`check_prior_shapes`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        check_choice(value, "prior", PRIOR_NAMES)
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameterError(
+            f"prior must be None, 'default' or a dict with some of {', '.join(_PRIOR_KEYS)} (mclust's defaultPrior "
+            f"gives the others); got {type(value).__name__}."
+        )
+    unknown = sorted(str(key) for key in value if key not in _PRIOR_KEYS)
+    if unknown:
+        raise InvalidParameterError(
+            f"prior has unknown key {', '.join(map(repr, unknown))}; the hyper-parameters are "
+            f"{', '.join(_PRIOR_KEYS)}."
+        )
+    checked: dict[str, Any] = {}
+    if value.get("shrinkage") is not None:
+        checked["shrinkage"] = check_real(value["shrinkage"], "prior['shrinkage']", 0.0)
+    if value.get("dof") is not None:
+        dof = check_real(value["dof"], "prior['dof']", 0.0)
+        if dof <= 0:
+            raise InvalidParameterError(f"prior['dof'] must be > 0, got {dof:g}.")
+        checked["dof"] = dof
+    for name in ("mean", "scale"):
+        if value.get(name) is None:
+            continue
+        try:
+            array = finite_array(value[name], f"prior[{name!r}]")
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from None
+        checked[name] = array
+    mean, scale = checked.get("mean"), checked.get("scale")
+    if mean is not None and mean.ndim != 1:
+        raise InvalidParameterError(f"prior['mean'] must have shape (n_features,), got shape {mean.shape}.")
+    if scale is not None:
+        if scale.ndim > 2 or (scale.ndim == 2 and scale.shape[0] != scale.shape[1]):
+            raise InvalidParameterError(
+                "prior['scale'] must be a number, a variance per feature (n_features,) or a matrix "
+                f"(n_features, n_features); got shape {scale.shape}."
+            )
+        if scale.ndim < 2 and np.any(scale <= 0):
+            raise InvalidParameterError("prior['scale'] must be positive.")
+        if scale.ndim == 2:
+            if not np.allclose(scale, scale.T, rtol=1e-10, atol=1e-12 * np.max(np.abs(scale))):
+                raise InvalidParameterError("prior['scale'] must be a symmetric matrix.")
+            if np.min(np.linalg.eigvalsh(scale)) <= 1e-12 * np.max(np.abs(scale)):
+                raise InvalidParameterError("prior['scale'] must be positive definite.")
+    if checked.get("shrinkage", None) == 0.0 and mean is not None:
+        raise InvalidParameterError("prior['mean'] is given but prior['shrinkage'] is 0: give a positive shrinkage.")
+    return checked
+
+
+def check_prior_shapes(prior: dict[str, Any], n_features: int) -> None:
+    """InvalidParameterError unless the prior's ``mean`` and ``scale`` fit data of ``n_features`` features."""
+    mean, scale = prior.get("mean"), prior.get("scale")
+    if mean is not None and mean.shape != (n_features,):
+        raise InvalidParameterError(
+            f"prior['mean'] has {mean.shape[0]} values but the data have {n_features} features."
+        )
+    if scale is not None and scale.ndim > 0 and scale.shape[0] != n_features:
+        raise InvalidParameterError(
+            f"prior['scale'] has shape {scale.shape} but the data have {n_features} features: give a number, "
+            f"shape ({n_features},) or ({n_features}, {n_features})."
+        )

@@ -234,15 +234,19 @@ def _model_section(report: _Report) -> list[str]:
             [["weight", *model.weights_], *[[f"mean {n}", *model.means_[:, j]] for j, n in enumerate(names)]],
             text_columns=(0,),
         )
+    from gaussmix._summary import prior_in_words
+
     name = model.model_name_
     words = described(model.covariance_type, model.n_features_in_)
     in_words = words if name == model.covariance_type else f"mclust's {name}: {words}"
+    prior = prior_in_words(getattr(model, "prior", None))
+    fitted_by = "maximum likelihood" if prior is None else f"maximum a posteriori (prior: {prior})"
     volume, shape = np.broadcast_to(model.volume_, (model.n_components,)), np.atleast_2d(model.shape_)
     shape = np.broadcast_to(shape, (model.n_components, shape.shape[1]))
     parts = [
         '<section id="model"><h2>Chosen model</h2>',
         f"<p>{model.n_components} components, {html.escape(model.covariance_type)} covariance "
-        f"({html.escape(in_words)}), "
+        f"({html.escape(in_words)}), fitted by {html.escape(fitted_by)}, "
         f"{model.n_iter_} EM iterations, converged: {'yes' if model.converged_ else 'no'}. "
         f"Mean log-likelihood per row {_number(model.score(report.values))}.</p>",
         component_table,

@@ -124,6 +124,14 @@ def _selection_options(sub, default_range: str | None) -> None:
                      help="how --select ranks candidates (default bic; cv: held-out log-likelihood)")
 
 
+def _model_options(sub) -> None:
+    """What is fitted besides the Gaussians' maximum likelihood: a prior."""
+    sub.add_argument("--prior", choices=["default"], default=None,
+                     help="fit by maximum a posteriori under mclust's default conjugate prior (priorControl()): "
+                          "no singular optima on small or discrete data; BIC is the log-likelihood's at the "
+                          "posterior mode (default: maximum likelihood)")
+
+
 def _data_options(sub, ids: bool = False) -> None:
     sub.add_argument("--columns", nargs="+", metavar="COL",
                      help="columns to use, by name or 0-based index (default: all, or the model's features)")
@@ -193,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--device", default=None, metavar="DEVICE",
                      help="PyTorch device for the torch engine, e.g. cpu, cuda or cuda:1 (default: cpu)")
     fit.add_argument("-q", "--quiet", action="store_true", help="print nothing and show no progress")
+    _model_options(fit)
     _selection_options(fit, None)
 
     predict = command("predict", "labels, responsibilities and log-density for each row",
@@ -245,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", required=True, metavar="HTML", help="report file to write (.html)")
     _data_options(report)
     _selection_options(report, "1-9")
+    _model_options(report)
     report.add_argument("--n-init", type=_positive_int, default=3, metavar="N",
                         help="starts per candidate (default 3)")
     report.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")

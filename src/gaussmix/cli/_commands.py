@@ -64,9 +64,10 @@ def fit_summary(model, table: Table, source: str) -> str:
         starts = f" (best of {model.n_init} short-EM starts, refined by split-and-merge moves and random swaps)"
     else:
         starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
+    by = ", maximum a posteriori with mclust's default prior" if getattr(model, "prior", None) is not None else ""
     return "\n".join(
         [
-            f"fitted {model.n_components} components ({model.covariance_type} covariance) to {n} rows x "
+            f"fitted {model.n_components} components ({model.covariance_type} covariance{by}) to {n} rows x "
             f"{d} features of {source}",
             f"{status}{starts}",
             f"log-likelihood {loglik:.4f} (mean per row {loglik / n:.6f})   "
@@ -94,6 +95,7 @@ def _selector(args: argparse.Namespace, n_init: int):
         covariance_types=args.structures,
         criterion=args.criterion,
         n_init=n_init,
+        prior=args.prior,
         random_state=args.seed,
         verbose=int(not args.quiet and sys.stderr.isatty()),
         engine=engine,
@@ -146,6 +148,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         max_iter=args.max_iter,
         tol=args.tol,
         reg_covar=args.reg_covar,
+        prior=args.prior,
         random_state=args.seed,
         callback=progress,
         engine=engine,

@@ -7,6 +7,7 @@ scikit-learn and can be used on its own.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,12 +40,25 @@ class FitSettings:
     max_iter: int
     #: mclust's ``equalPro``: every component's weight is ``1 / n_components``
     equal_proportions: bool = False
+    #: a conjugate prior's given hyper-parameters (see :mod:`gaussmix.em.prior`; the others are
+    #: mclust's defaults), or None for maximum likelihood
+    prior: Mapping[str, Any] | None = None
 
 
 def maximum_likelihood(source: DataSource, settings: FitSettings) -> MaximumLikelihood:
-    """The maximum-likelihood model of ``settings`` for ``source``'s data (one pass for its moments)."""
-    return MaximumLikelihood(settings.structure, DataScale.of(source, settings.reg_covar),
-                             settings.equal_proportions)
+    """What EM optimises for ``settings`` on ``source``'s data: the likelihood, or with ``settings.prior`` the
+    posterior (:class:`~gaussmix.em.prior.MaximumAPosteriori`). One pass for the feature moments, and one more
+    for the data covariance when a default prior needs it."""
+    scale = DataScale.of(source, settings.reg_covar)
+    if settings.prior is None:
+        return MaximumLikelihood(settings.structure, scale, settings.equal_proportions)
+    from gaussmix.em import prior
+
+    given = dict(settings.prior)
+    covariance = prior.data_covariance(source) if given.get("scale") is None else None
+    conjugate = prior.default_prior(settings.structure, settings.n_components, scale.mean, covariance,
+                                    source.total_weight, **given)
+    return prior.MaximumAPosteriori(settings.structure, scale, settings.equal_proportions, conjugate)
 
 
 def fit_mixture(

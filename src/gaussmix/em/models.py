@@ -118,8 +118,8 @@ class MaximumLikelihood:
         empty = stats.counts <= EMPTY_COMPONENT_FRACTION * stats.total_weight
         counts = np.where(empty, 0.0, stats.counts)
         first = np.where(empty[:, None], 0.0, stats.first)
-        means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
         before = None if previous is None else previous.covariances
+        means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
         if grouped:  # one shared covariance per mixture
             covariances = np.stack([
                 structure.covariances(counts[g * size:(g + 1) * size], first[g * size:(g + 1) * size],
@@ -133,7 +133,7 @@ class MaximumLikelihood:
                                       None if before is None else before[part]) for part in parts])
             stored = layout
         else:
-            covariances = structure.covariances(counts, first, stats.second, scale.reg, before)
+            means, covariances = self._estimates(stats, empty, before)
             stored = layout
         if np.any(empty):
             if previous is not None:
@@ -157,6 +157,15 @@ class MaximumLikelihood:
         was_alive = np.ones(n_components, bool) if previous is None else previous.weights > 0
         newly = tuple(int(k) for k in np.flatnonzero(empty & was_alive))
         return params, newly
+
+    def _estimates(self, stats: Statistics, empty: np.ndarray, before: np.ndarray | None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The means and covariances of one mixture's live components from its statistics (``empty``: the others,
+        whose entries are replaced afterwards)."""
+        counts = np.where(empty, 0.0, stats.counts)
+        first = np.where(empty[:, None], 0.0, stats.first)
+        means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
+        return means, self.structure.covariances(counts, first, stats.second, self.scale.reg, before)
 
     def bound(self, stats: Statistics, params: MixtureParams) -> float:
         return stats.log_likelihood / stats.total_weight
