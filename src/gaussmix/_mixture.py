@@ -68,7 +68,7 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         """What EM optimises for these data (maximum likelihood, or a posterior with ``settings.prior``)."""
         if settings.prior is not None:
             check_prior_shapes(settings.prior, data.source.n_features)
-        return maximum_likelihood(data.source, settings)
+        return maximum_likelihood(data.source, settings, math.ldexp(1.0, data.weight_exponent))
 
     def _structure(self) -> CovarianceStructure:
         return get_structure(self.covariance_type)

@@ -57,7 +57,7 @@ def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int
     layout = model.structure.layout
     return (
         n_fits > 1
-        and type(model) is MaximumLikelihood
+        and isinstance(model, MaximumLikelihood)  # a posterior too: the same E-step
         and (layout.per_component or layout.expanded is not None)
         and source.n_samples * n_fits * n_components <= BATCH_ELEMENTS
     )
@@ -200,6 +200,9 @@ def run_em_batch(
             terms = evaluated.kernel_terms(_form(stacked, n_components, layout), source.shift)
             stats = source.estep(evaluated.structure, terms, groups=len(active))
             bounds = np.atleast_1d(stats.log_likelihood) / float(stats.total_weight)
+            if not model.flat:
+                bounds = bounds + np.array([model.prior_term(fit_part(stacked, b, n_components, layout))
+                                            for b in range(len(active))]) / float(stats.total_weight)
             keep = []
             for position, run in enumerate(active):
                 if not math.isfinite(bounds[position]):

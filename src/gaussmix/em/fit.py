@@ -45,20 +45,21 @@ class FitSettings:
     prior: Mapping[str, Any] | None = None
 
 
-def maximum_likelihood(source: DataSource, settings: FitSettings) -> MaximumLikelihood:
+def maximum_likelihood(source: DataSource, settings: FitSettings, row_weight: float = 1.0) -> MaximumLikelihood:
     """What EM optimises for ``settings`` on ``source``'s data: the likelihood, or with ``settings.prior`` the
-    posterior (:class:`~gaussmix.em.prior.MaximumAPosteriori`). One pass for the feature moments, and one more
-    for the data covariance when a default prior needs it."""
+    posterior (:class:`~gaussmix.em.prior.MaximumAPosteriori`; ``row_weight`` is the weight one row of the
+    given data has in the source). One pass for the feature moments, and one more for the data covariance when
+    a default prior needs it."""
     scale = DataScale.of(source, settings.reg_covar)
     if settings.prior is None:
         return MaximumLikelihood(settings.structure, scale, settings.equal_proportions)
     from gaussmix.em import prior
 
     given = dict(settings.prior)
-    covariance = prior.data_covariance(source) if given.get("scale") is None else None
+    covariance = prior.data_covariance(source, row_weight) if given.get("scale") is None else None
     conjugate = prior.default_prior(settings.structure, settings.n_components, scale.mean, covariance,
-                                    source.total_weight, **given)
-    return prior.MaximumAPosteriori(settings.structure, scale, settings.equal_proportions, conjugate)
+                                    source.total_weight / row_weight, **given)
+    return prior.MaximumAPosteriori(settings.structure, scale, settings.equal_proportions, conjugate, row_weight)
 
 
 def fit_mixture(

@@ -60,8 +60,14 @@ class EMModel(Protocol):
         cannot produce usable covariances.
         """
 
+    #: whether the objective is the log-likelihood alone (else :meth:`prior_term` adds to it)
+    flat: bool
+
     def bound(self, stats: Statistics, params: MixtureParams) -> float:
         """The objective of ``params`` (the parameters that produced ``stats`` in the E-step)."""
+
+    def prior_term(self, params: MixtureParams) -> float:
+        """What the objective adds to the weighted log-likelihood of ``params`` (a prior's log density)."""
 
     def singular_message(self, components: tuple[int, ...] | None, where: str) -> str:
         """What a failed M-step means and what to change."""
@@ -117,21 +123,20 @@ class MaximumLikelihood:
         size = n_components // groups
         empty = stats.counts <= EMPTY_COMPONENT_FRACTION * stats.total_weight
         counts = np.where(empty, 0.0, stats.counts)
-        first = np.where(empty[:, None], 0.0, stats.first)
         before = None if previous is None else previous.covariances
-        means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
-        if grouped:  # one shared covariance per mixture
-            covariances = np.stack([
-                structure.covariances(counts[g * size:(g + 1) * size], first[g * size:(g + 1) * size],
-                                      stats.second[g], scale.reg, None if before is None else before[g])
-                for g in range(groups)])
-            stored = layout.expanded
-        elif structure.couples and groups > 1:  # each mixture's components estimated together, apart
+        if grouped or (structure.couples and groups > 1):  # each mixture estimated apart
             parts = [slice(g * size, (g + 1) * size) for g in range(groups)]
-            covariances = np.concatenate([
-                structure.covariances(counts[part], first[part], stats.second[part], scale.reg,
-                                      None if before is None else before[part]) for part in parts])
-            stored = layout
+            if grouped:  # one shared covariance per mixture
+                pieces = [self._estimates(Statistics(stats.shift, stats.counts[part], stats.first[part],
+                                                     stats.second[g], 0.0, stats.total_weight),
+                                          empty[part], None if before is None else before[g])
+                          for g, part in enumerate(parts)]
+            else:
+                pieces = [self._estimates(stats.part(part), empty[part], None if before is None else before[part])
+                          for part in parts]
+            means = np.concatenate([piece[0] for piece in pieces])
+            covariances = (np.stack if grouped else np.concatenate)([piece[1] for piece in pieces])
+            stored = layout.expanded if grouped else layout
         else:
             means, covariances = self._estimates(stats, empty, before)
             stored = layout
@@ -167,8 +172,16 @@ class MaximumLikelihood:
         means = stats.shift + first / np.where(empty, 1.0, counts)[:, None]
         return means, self.structure.covariances(counts, first, stats.second, self.scale.reg, before)
 
+    #: whether the objective is the likelihood alone (no prior term: see :meth:`prior_term`)
+    flat = True
+
+    def prior_term(self, params: MixtureParams) -> float:
+        """What the objective adds to the weighted log-likelihood of ``params`` (0: none; a prior's log density
+        in a posterior model)."""
+        return 0.0
+
     def bound(self, stats: Statistics, params: MixtureParams) -> float:
-        return stats.log_likelihood / stats.total_weight
+        return (stats.log_likelihood + self.prior_term(params)) / stats.total_weight
 
     def singular_message(self, components: tuple[int, ...] | None, where: str) -> str:
         return singular_message(self.structure, components, self.scale.reg_covar, where)

@@ -119,11 +119,11 @@ def shares_one_covariance(structure: CovarianceStructure, n_features: int) -> bo
 
 
 def default_prior(
-    structure: CovarianceStructure, n_components: int, mean: np.ndarray, covariance: np.ndarray | None,
+    structure: CovarianceStructure, n_components: int, data_mean: np.ndarray, covariance: np.ndarray | None,
     n_samples: float = math.inf, **given: Any,
 ) -> ConjugatePrior:
-    """mclust's ``defaultPrior`` for data of mean ``mean`` and (unbiased) covariance ``covariance`` (which
-    may be None when ``scale`` is given).
+    """mclust's ``defaultPrior`` for data of mean ``data_mean`` and (unbiased) covariance ``covariance``
+    (which may be None when ``scale`` is given).
 
     ``shrinkage`` 0.01, ``mean`` the data mean, ``dof`` ``d + 2`` and
     ``scale`` the data covariance times ``(1 / K)^(2 / d)`` (its mean
@@ -131,7 +131,7 @@ def default_prior(
     when there are no more rows than features). Any of them given in
     ``given`` replaces its default.
     """
-    n_features = mean.shape[0]
+    n_features = data_mean.shape[0]
     factor = (1.0 / n_components) ** (2.0 / n_features)
     if covariance is None:
         scale = None
@@ -139,7 +139,7 @@ def default_prior(
         scale = factor * (covariance if n_samples > n_features else np.diag(np.diag(covariance)))
     else:
         scale = np.asarray(factor * float(np.mean(np.diag(covariance))))
-    values = dict(shrinkage=DEFAULT_SHRINKAGE, mean=mean, dof=n_features + 2.0, scale=scale)
+    values = dict(shrinkage=DEFAULT_SHRINKAGE, mean=data_mean, dof=n_features + 2.0, scale=scale)
     values.update({name: value for name, value in given.items() if value is not None})
     return ConjugatePrior(float(values["shrinkage"]), np.asarray(values["mean"], dtype=np.float64),
                           float(values["dof"]), np.asarray(values["scale"], dtype=np.float64))
@@ -156,6 +156,9 @@ class MaximumAPosteriori(MaximumLikelihood):
     """
 
     prior: ConjugatePrior | None = None
+    #: the weight one row has in the data source (its weights are the given ones times this): the prior's
+    #: counts and scatter are in rows, so they are scaled by it
+    row_weight: float = 1.0
 
     def _estimates(self, stats: Statistics, empty: np.ndarray, before: np.ndarray | None,
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -166,13 +169,14 @@ class MaximumAPosteriori(MaximumLikelihood):
         counts = np.where(empty, 0.0, stats.counts)
         first = np.where(empty[:, None], 0.0, stats.first)
         kept = Statistics(stats.shift, counts, first, stats.second, 0.0, 0.0)
+        unit = self.row_weight
         if prior.shrinkage > 0:  # a pseudo-row at the prior mean in every live component
-            pseudo = Statistics(prior.mean, prior.shrinkage * live, np.zeros_like(first),
+            pseudo = Statistics(prior.mean, unit * prior.shrinkage * live, np.zeros_like(first),
                                 np.zeros_like(stats.second), 0.0, 0.0).recentred(structure, stats.shift)
             kept = kept + pseudo
         scatter = structure.layout.scatter(kept.counts, kept.first, kept.second)
-        scale = self.prior.scale_for(structure, n_features)
-        extra = prior.extra_count(structure, n_features)
+        scale = unit * self.prior.scale_for(structure, n_features)
+        extra = unit * prior.extra_count(structure, n_features)
         shared = shares_one_covariance(structure, n_features)
         if shared:
             extra = extra / n_live
@@ -182,12 +186,14 @@ class MaximumAPosteriori(MaximumLikelihood):
         else:
             scatter = scatter + scale
         # the mean prior's determinant counts one per component, whatever its weight in the mean
-        pseudo_counts = np.where(live, counts + (1.0 if prior.shrinkage > 0 else 0.0) + extra, 0.0)
+        pseudo_counts = np.where(live, counts + (unit if prior.shrinkage > 0 else 0.0) + extra, 0.0)
         means = kept.means
         return means, structure.estimate(scatter, pseudo_counts, self.scale.reg, before)
 
-    def bound(self, stats: Statistics, params: MixtureParams) -> float:
-        return (stats.log_likelihood + self.log_prior(params)) / stats.total_weight
+    flat = False
+
+    def prior_term(self, params: MixtureParams) -> float:
+        return self.row_weight * self.log_prior(params)
 
     def log_prior(self, params: MixtureParams) -> float:
         """The prior's log density at ``params``, without its normalising constant (live components only)."""
@@ -219,13 +225,14 @@ class MaximumAPosteriori(MaximumLikelihood):
         return float(total)
 
 
-def data_covariance(source: Any) -> np.ndarray:
-    """The unbiased covariance of a data source's rows (weights as frequencies), one pass."""
+def data_covariance(source: Any, row_weight: float = 1.0) -> np.ndarray:
+    """The unbiased covariance of a data source's rows (weights as frequencies, ``row_weight`` that of one
+    row), one pass."""
     from gaussmix.covariance import get_structure
 
     full = get_structure("full")
     stats = source.statistics(full, lambda data, start, stop, Xc: data.xp.ones((stop - start, 1), data.dtype), 1)
     stats = stats.to_numpy(source.xp) if not isinstance(stats.counts, np.ndarray) else stats
-    total = float(stats.counts[0])
-    scatter = full.layout.scatter(stats.counts, stats.first, stats.second)[0]
+    total = float(stats.counts[0]) / row_weight
+    scatter = full.layout.scatter(stats.counts, stats.first, stats.second)[0] / row_weight
     return scatter / max(total - 1.0, math.ulp(1.0) * total)
