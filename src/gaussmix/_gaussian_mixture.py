@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix._mixture import BaseMixture
-from gaussmix._validation import check_init_method, check_int, check_prior, check_real
+from gaussmix._validation import check_init_method, check_int, check_noise_volume, check_prior, check_real
 from gaussmix.covariance import get_structure
 from gaussmix.em.fit import FitSettings
 from gaussmix.em.init import INIT_METHODS
@@ -60,6 +60,25 @@ class GaussianMixture(BaseMixture):
         covariance prior, the others one per component. ``lower_bound_``
         then includes the prior's log density; BIC, AIC and ``score`` are
         the log-likelihood at the posterior mode, as mclust computes them.
+    noise : bool or array of bool of shape (n_samples,), default=False
+        Fit a uniform noise component with the Gaussians (Banfield and
+        Raftery 1993; mclust's ``noise``): rows that belong to no cluster
+        are explained by a constant density ``1 / V`` over the data's
+        region instead of pulling the Gaussians. ``True`` makes the first
+        guess of the noise rows by a nearest-neighbour density rule (Byers
+        and Raftery 1998, as mclust's examples do; or the rows labelled -1
+        when ``init_params`` is a label array); a boolean mask gives it.
+        The Gaussians start from the other rows, then EM runs on all of
+        them. ``predict`` gives -1 for rows the noise owns,
+        ``predict_proba`` has the noise's column last, ``weights_`` leave
+        ``noise_proportion_`` of 1 and BIC counts one parameter more.
+        Needs the rows in memory (not on the Dask engine). With
+        ``init_params="emem"`` each start is run to convergence, without
+        the split-and-merge search.
+    noise_volume : None, {"hypvol", "box", "principal", "hull"} or float, default=None
+        The volume ``V`` of the noise's region: mclust's ``hypvol`` (None or
+        "hypvol": the smaller of the bounding boxes along the features and
+        along the principal axes), either box, the convex hull, or a number.
     tol : float, default=1e-3
         EM stops when the lower bound (the weighted mean log-likelihood per
         sample) changes by less than ``tol``.
@@ -217,6 +236,12 @@ default="kmeans"
         of the best initialisation.
     lower_bounds_ : list of float
         Lower bound at each iteration of the best initialisation.
+    noise_volume_ : float
+        With ``noise``: the volume ``V`` of the noise's region (its density is ``1 / V``).
+    noise_bounds_ : ndarray of shape (2, n_features)
+        With ``noise``: the training rows' bounding box (lower, upper), from which ``sample`` draws noise.
+    noise_proportion_ : float
+        The noise component's weight (0.0 without one).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined only when ``X`` has string column names.
@@ -261,6 +286,8 @@ default="kmeans"
         covariance_type: str = "full",
         equal_proportions: bool = False,
         prior: Any = None,
+        noise: Any = False,
+        noise_volume: Any = None,
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
@@ -281,6 +308,8 @@ default="kmeans"
         self.covariance_type = covariance_type
         self.equal_proportions = equal_proportions
         self.prior = prior
+        self.noise = noise
+        self.noise_volume = noise_volume
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
@@ -308,6 +337,12 @@ default="kmeans"
         for name in ("warm_start", "equal_proportions"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise InvalidParameterError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        check_noise_volume(self.noise_volume)
+        if not (self.noise is True or self.noise is False or self.noise is None or isinstance(self.noise, np.ndarray)
+                or isinstance(self.noise, np.bool_)):
+            raise InvalidParameterError(
+                f"noise must be True, False or a boolean mask of the rows, got {type(self.noise).__name__}."
+            )
         return FitSettings(
             n_components=check_int(self.n_components, "n_components", 1),
             structure=get_structure(self.covariance_type),

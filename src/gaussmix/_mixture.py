@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -56,6 +58,8 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
 
     _abstract = True
     _fitted_attributes = MIXTURE_ATTRIBUTES
+    #: with a noise component: its region's volume and bounding box
+    _optional_attributes = ("noise_volume_", "noise_bounds_")
     #: recomputed from the other attributes rather than stored in model files
     _derived_attributes = ("precisions_",)
 
@@ -135,8 +139,13 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         )
         warm = self._warm_start_from(settings, n_features) if self.warm_start and self.__sklearn_is_fitted__() else None
         given = None
+        noise = _noise_start(self, data, settings, warm)
+        if noise is not None:
+            settings, signal, bounds, labels = noise
+        else:
+            signal, bounds, labels = None, None, self.init_params
         if settings.init == "given" and warm is None:
-            kind, values = check_initial_partition(self.init_params, source.n_samples, settings.n_components)
+            kind, values = check_initial_partition(labels, source.n_samples, settings.n_components)
             given = (LabelResponsibilities(values, settings.n_components) if kind == "labels"
                      else GivenResponsibilities(values))
         observers = []
@@ -155,8 +164,12 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             warm_start=warm,
             given=given,
             observer=ObserverGroup(*observers) if observers else None,
+            signal=signal,
         )
-        self._set_state(MixtureState.of_fit(result, source.dtype, n_features, feature_names))
+        state = MixtureState.of_fit(result, source.dtype, n_features, feature_names)
+        if bounds is not None:
+            state = replace(state, extra={"noise_bounds_": bounds})
+        self._set_state(state)
         self._warn_about(result, settings)
 
     def _warn_about(self, result: EMResult, settings: FitSettings) -> None:
@@ -237,12 +250,20 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
                 f"{self.covariance_type!r} with {n_components} components of {n_features} features needs "
                 f"{expected}: covariance_type was changed after fitting; set it back or fit again."
             )
+        volume = getattr(self, "noise_volume_", None)
         return MixtureParams(
             weights=np.asarray(self.weights_, dtype=np.float64),
             means=means,
             covariances=np.asarray(self.covariances_, dtype=np.float64),
             precisions_cholesky=prec_chol,
+            noise=None if volume is None else -math.log(volume),
         )
+
+    @property
+    def noise_proportion_(self) -> float:
+        """The noise component's weight (what ``weights_`` leave of 1); 0.0 without a noise component."""
+        self._check_fitted()
+        return self._params_from_attributes().noise_weight
 
     def _fit_record(self) -> dict[str, Any]:
         return dict(converged=self.converged_, n_iter=self.n_iter_, lower_bound=self.lower_bound_,
@@ -324,20 +345,26 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         Returns
         -------
         labels : array of shape (n_samples,)
-            A NumPy array; a tensor for a tensor, a lazy Dask array for Dask input.
+            -1 for rows the noise component owns (with ``noise``). A NumPy
+            array; a tensor for a tensor, a lazy Dask array for Dask input.
         """
-        return self._evaluate(X, LABELS)
+        labels = self._evaluate(X, LABELS)
+        if getattr(self, "noise_volume_", None) is None:
+            return labels
+        noise = self.n_components
+        return labels - (noise + 1) * (labels == noise)
 
     def predict_proba(self, X):
         """Responsibilities: the posterior probability of each component for each row.
 
         Returns
         -------
-        resp : array of shape (n_samples, n_components)
+        resp : array of shape (n_samples, n_components) or (n_samples, n_components + 1)
             Rows sum to 1, also for rows so far from every component that
             their densities underflow: those belong to the component nearest
-            in Mahalanobis distance. A NumPy array; a tensor for a tensor, a
-            lazy Dask array for Dask input.
+            in Mahalanobis distance (to the noise, with ``noise``). With a
+            noise component its column is the last. A NumPy array; a tensor
+            for a tensor, a lazy Dask array for Dask input.
         """
         return self._evaluate(X, RESPONSIBILITIES)
 
@@ -381,7 +408,8 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         """Draw rows from the fitted mixture.
 
         Rows come grouped by component (component 0 first), as in
-        scikit-learn; uses ``random_state``.
+        scikit-learn, then the noise's (label -1, uniform over the training
+        rows' bounding box) with ``noise``; uses ``random_state``.
 
         Returns
         -------
@@ -396,19 +424,32 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             )
         params = self._params_from_attributes()
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(int(n_samples), params.weights / params.weights.sum())
-        X = self._structure().layout.sample(rng, params.means, params.covariances, counts)
-        y = np.repeat(np.arange(params.n_components), counts)
+        if params.noise is None:
+            counts = rng.multinomial(int(n_samples), params.weights / params.weights.sum())
+        else:
+            shares = np.append(params.weights, params.noise_weight)
+            counts = rng.multinomial(int(n_samples), shares / shares.sum())
+        X = self._structure().layout.sample(rng, params.means, params.covariances, counts[:params.n_components])
+        y = np.repeat(np.arange(params.n_components), counts[:params.n_components])
+        if params.noise is not None:  # the noise's rows: uniform over the training rows' bounding box
+            low, high = self.noise_bounds_
+            X = np.vstack([X, rng.uniform(low, high, size=(int(counts[-1]), low.shape[0]))])
+            y = np.concatenate([y, np.full(int(counts[-1]), -1)])
         return X.astype(self.means_.dtype, copy=False), y
 
     # -- model selection ------------------------------------------------------------
     def _n_parameters(self) -> int:
-        """Number of free parameters: covariances, means and weights (none with ``equal_proportions``)."""
+        """Number of free parameters: covariances, means and weights (none with ``equal_proportions``), and with
+        a noise component its weight and, as mclust counts it, the volume of its region (unless given)."""
         self._check_fitted()
         n_components, n_features = np.shape(self.means_)
         cov = self._structure().n_covariance_parameters(n_components, n_features)
         weights = 0 if getattr(self, "equal_proportions", False) else n_components - 1
-        return int(cov + n_components * n_features + weights)
+        noise = 0
+        if getattr(self, "noise_volume_", None) is not None:  # the noise's weight, and its volume unless given
+            given = getattr(self, "noise_volume", None)
+            noise = 1 if isinstance(given, Real) and not isinstance(given, bool) else 2
+        return int(cov + n_components * n_features + weights + noise)
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).
@@ -527,3 +568,62 @@ def feature_indices(model, features) -> list[int]:
     if not index or len(set(index)) != len(index):
         raise ValueError(f"features must name at least one feature, each once; got {features!r}.")
     return index
+
+
+def _noise_start(model, data: FitData, settings: FitSettings, warm) -> tuple | None:
+    """With ``model.noise``: the settings with the noise's volume, the signal rows to start from with the
+    noise's starting weight, the region's bounding box, and ``init_params`` without noise labels; else None.
+
+    The first guess of the noise rows is ``noise`` itself (a boolean mask), the rows labelled -1 by
+    ``init_params`` (labels), or :func:`~gaussmix.em.noise.noise_guess`.
+    """
+    from gaussmix.em.noise import hypervolume, noise_guess
+    from gaussmix.exceptions import InvalidParameterError
+
+    requested = getattr(model, "noise", False)
+    if isinstance(requested, (bool, np.bool_)):
+        requested = bool(requested)
+    if requested is False or requested is None:
+        return None
+    if not data.engine.indexable:
+        raise InvalidParameterError(f"noise is not available for {data.engine.title} data: it needs the rows in "
+                                    "memory (numpy or torch)")
+    rows = data.source.in_memory()
+    X = np.concatenate([np.asarray(rows.xp.to_numpy(Xc), dtype=np.float64) for _, _, Xc, _ in rows.chunks(1)])
+    given_weights = np.ldexp(data.source.weights_numpy(), -data.weight_exponent)
+    positive = given_weights > 0
+    labels = model.init_params
+    if requested is True:
+        partition = np.asarray(labels) if settings.init == "given" else None
+        if partition is not None and partition.ndim == 1 and np.any(partition == -1):
+            mask = partition == -1
+            labels = np.where(mask, 0, partition)
+        else:
+            mask = np.zeros(len(X), dtype=bool)
+            mask[positive] = noise_guess(X[positive])
+    else:
+        mask = np.asarray(requested)
+        if mask.dtype != bool or mask.shape != (len(X),):
+            raise InvalidParameterError(
+                f"noise must be True, False or a boolean mask of the {len(X)} rows (True: a first guess of the "
+                f"noise rows); got {type(requested).__name__}"
+                + (f" of shape {mask.shape} and dtype {mask.dtype}" if isinstance(requested, np.ndarray) else "")
+                + "."
+            )
+    volume = model.noise_volume
+    if volume is None or isinstance(volume, str):
+        try:
+            volume = hypervolume(X[positive], "hypvol" if volume is None else volume)
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from None
+    signal_weights = np.where(mask, 0.0, given_weights)
+    if np.count_nonzero(signal_weights) < settings.n_components:
+        raise InvalidParameterError(
+            f"the first guess calls {int(np.count_nonzero(mask & positive))} of {int(np.count_nonzero(positive))} "
+            f"rows noise, leaving fewer than n_components={settings.n_components} to start the Gaussians from; "
+            "give a mask with fewer noise rows"
+        )
+    signal = data.engine.prepare(data.rows, signal_weights, device=data.device)
+    fraction = float(np.sum(given_weights[mask]) / np.sum(given_weights))
+    bounds = np.stack([X[positive].min(axis=0), X[positive].max(axis=0)])
+    return replace(settings, noise_volume=float(volume)), (signal.source, fraction), bounds, labels

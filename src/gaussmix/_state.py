@@ -86,6 +86,8 @@ class MixtureState:
         }
         if self.feature_names_in is not None:
             values["feature_names_in_"] = np.asarray(self.feature_names_in, dtype=object)
+        if params.noise is not None:
+            values["noise_volume_"] = float(math.exp(-params.noise))
         return {**values, **self.extra}
 
 
@@ -119,8 +121,20 @@ def mixture_state(model, state: dict) -> MixtureState:
     if means.ndim != 2 or means.shape[0] != model.n_components:
         raise ModelFileError(f"means has shape {means.shape}, expected ({model.n_components}, n_features)")
     structure = model._structure()
+    volume = state.get("noise_volume_")
+    if volume is not None and not (isinstance(volume, float) and math.isfinite(volume) and volume > 0):
+        raise ModelFileError(f"noise_volume_ must be a positive number, got {volume!r}")
+    noise = None if volume is None else -math.log(volume)
+    extra = {}
+    if noise is not None:
+        corners = state.get("noise_bounds_")
+        if not (isinstance(corners, np.ndarray) and corners.shape == (2, means.shape[1]) and np.all(np.isfinite(corners))
+                and np.all(corners[0] <= corners[1])):
+            raise ModelFileError("noise_bounds_ must be the region's lower and upper corners, (2, n_features)")
+        extra["noise_bounds_"] = corners
     try:
-        checked_params(structure, state["weights_"], means, state["covariances_"], state["precisions_cholesky_"])
+        checked_params(structure, state["weights_"], means, state["covariances_"], state["precisions_cholesky_"],
+                       noise)
     except ValueError as exc:
         raise ModelFileError(str(exc)) from None
     n_features = means.shape[1]
@@ -143,6 +157,6 @@ def mixture_state(model, state: dict) -> MixtureState:
     # The stored arrays are kept exactly (float32 ones pass through float64 unchanged), so that a
     # reloaded model predicts identically.
     params = MixtureParams(*(np.asarray(state[n], dtype=np.float64)
-                             for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")))
+                             for n in ("weights_", "means_", "covariances_", "precisions_cholesky_")), noise=noise)
     return MixtureState(params, dtype, n_features, loaded_feature_names(state, n_features), converged, n_iter,
-                        float(bound), tuple(float(b) for b in bounds), tuple(int(k) for k in collapsed))
+                        float(bound), tuple(float(b) for b in bounds), tuple(int(k) for k in collapsed), extra)

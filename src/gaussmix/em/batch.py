@@ -58,6 +58,7 @@ def batchable(source: DataSource, model: EMModel, n_fits: int, n_components: int
     return (
         n_fits > 1
         and isinstance(model, MaximumLikelihood)  # a posterior too: the same E-step
+        and model.noise is None
         and (layout.per_component or layout.expanded is not None)
         and source.n_samples * n_fits * n_components <= BATCH_ELEMENTS
     )

@@ -43,6 +43,8 @@ class FitSettings:
     #: a conjugate prior's given hyper-parameters (see :mod:`gaussmix.em.prior`; the others are
     #: mclust's defaults), or None for maximum likelihood
     prior: Mapping[str, Any] | None = None
+    #: the volume ``V`` of a uniform noise component's region (None: no noise component)
+    noise_volume: float | None = None
 
 
 def maximum_likelihood(source: DataSource, settings: FitSettings, row_weight: float = 1.0) -> MaximumLikelihood:
@@ -51,15 +53,17 @@ def maximum_likelihood(source: DataSource, settings: FitSettings, row_weight: fl
     given data has in the source). One pass for the feature moments, and one more for the data covariance when
     a default prior needs it."""
     scale = DataScale.of(source, settings.reg_covar)
+    noise = None if settings.noise_volume is None else -math.log(settings.noise_volume)
     if settings.prior is None:
-        return MaximumLikelihood(settings.structure, scale, settings.equal_proportions)
+        return MaximumLikelihood(settings.structure, scale, settings.equal_proportions, noise)
     from gaussmix.em import prior
 
     given = dict(settings.prior)
     covariance = prior.data_covariance(source, row_weight) if given.get("scale") is None else None
     conjugate = prior.default_prior(settings.structure, settings.n_components, scale.mean, covariance,
                                     source.total_weight / row_weight, **given)
-    return prior.MaximumAPosteriori(settings.structure, scale, settings.equal_proportions, conjugate, row_weight)
+    return prior.MaximumAPosteriori(settings.structure, scale, settings.equal_proportions, noise, conjugate,
+                                    row_weight)
 
 
 def fit_mixture(
@@ -74,6 +78,7 @@ def fit_mixture(
     warm_start: tuple[MixtureParams, float] | None = None,
     given: Any = None,
     observer: FitObserver | None = None,
+    signal: tuple[DataSource, float] | None = None,
 ) -> EMResult:
     """Fit ``settings.n_init`` times (once from a warm start or a given partition) and return the best run.
 
@@ -87,6 +92,14 @@ def fit_mixture(
     :func:`~gaussmix.em.init.initial_params`). ``model`` is what EM
     optimises (default: :func:`maximum_likelihood`).
 
+    With a noise component (``model.noise``), ``signal`` is ``(source, weight)``:
+    the rows a first guess calls signal (the others weighted 0) and the noise's
+    starting weight. Each start is made on those rows, as mclust starts from
+    them, its weights scaled to leave the noise its own; EM then runs on all
+    the rows. The short runs of ``"emem"`` are then the candidates, without the
+    search's split-and-merge moves (which re-estimate from partitions of the
+    Gaussian components alone).
+
     With ``settings.init == "emem"`` the runs are short and
     :func:`gaussmix.em.search.search` takes over from them. A short run
     that fails (a singular covariance) is one candidate fewer; only when
@@ -95,12 +108,25 @@ def fit_mixture(
     observer = observer or FitObserver()
     model = maximum_likelihood(source, settings) if model is None else model
     deterministic = warm_start is not None or given is not None or settings.init == "hc"
-    short = settings.init == "emem" and not deterministic
+    noisy = getattr(model, "noise", None) is not None
+    emem = settings.init == "emem" and not deterministic
+    short = emem and not noisy
     n_restarts = 1 if deterministic else settings.n_init
     n_reported = n_restarts + (search.n_continued(n_restarts) if short else 0)
 
+    if noisy and signal is None:
+        raise ValueError("a fit with a noise component needs the signal rows to start from")
+
     def start(restart: int) -> tuple[MixtureParams, tuple[int, ...]]:
-        method = search.short_em_method(restart) if short else settings.init
+        if noisy:
+            params, dropped = start_on(restart, signal[0], replace(model, noise=None))
+            if params.noise is None:  # a start from the Gaussians' parameters alone
+                params = replace(params, weights=params.weights * (1.0 - signal[1]), noise=model.noise)
+            return params, dropped
+        return start_on(restart, source, model)
+
+    def start_on(restart: int, source: DataSource, model: EMModel) -> tuple[MixtureParams, tuple[int, ...]]:
+        method = search.short_em_method(restart) if emem else settings.init
         try:
             return initial_params(
                 source,

@@ -29,13 +29,17 @@ from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import _estep_loop
 from gaussmix.em._estep_loop import estep_rows, runs
 from gaussmix.em.models import EMPTY_COMPONENT_FRACTION, MaximumLikelihood
-from gaussmix.em.params import KernelTerms, MixtureParams, joined_fits, log_norms
+from gaussmix.em.params import KernelTerms, MixtureParams, joined_fits, log_norms, noise_log_prob
 from gaussmix.em.statistics import Statistics
 
 
 def log_prob_transposed(xp: ArrayNamespace, layout: Layout, Xt: Any, row_terms: Any, terms: KernelTerms) -> Any:
-    """``log(weight_k N(x_i | k))`` for shifted, transposed rows: shape ``(K, m)``."""
-    return terms.log_norm[:, None] - 0.5 * layout.mahalanobis(xp, Xt, row_terms, terms.arrays)
+    """``log(weight_k N(x_i | k))`` for shifted, transposed rows: shape ``(K, m)``, with a noise component
+    ``(K + 1, m)``, its constant ``log(weight / V)`` last."""
+    log_prob = terms.log_norm[:, None] - 0.5 * layout.mahalanobis(xp, Xt, row_terms, terms.arrays)
+    if terms.noise is None:
+        return log_prob
+    return xp.concat([log_prob, xp.ones((1, log_prob.shape[1]), xp.dtype_of(log_prob)) * terms.noise])
 
 
 def weighted_log_prob(xp: ArrayNamespace, layout: Layout, X: Any, terms: KernelTerms, dtype: Any) -> Any:
@@ -102,6 +106,8 @@ def estep_statistics(
     resp = scaled * scale[..., None, :]
     if groups > 1:
         resp = xp.reshape(resp, (-1, rows))
+    elif terms.noise is not None:  # the noise's responsibilities have no statistics of their own
+        resp = resp[:-1]
 
     norm64 = xp.to_float64(log_norm)
     if weights is None:
@@ -160,7 +166,10 @@ def fused_estep(layout: Layout, terms: KernelTerms, groups: int = 1
 
 
 def _fused_kind(layout: Layout, terms: KernelTerms) -> int | None:
-    """The loop's kind for a layout's kernel arrays (None: a layout the loop does not know)."""
+    """The loop's kind for a layout's kernel arrays (None: a layout the loop does not know, or a noise
+    component)."""
+    if terms.noise is not None:
+        return None
     kind = _FUSED_KINDS.get(type(layout))
     if kind == _estep_loop.FULL_PACKED and "packed" not in terms.arrays:
         return _estep_loop.FULL_WHITENED
@@ -224,6 +233,11 @@ def limiting_log_prob(structure: CovarianceStructure, params: MixtureParams, row
             z = structure.layout.whiten(params.precisions_cholesky, k, diff)
             log_terms[:, k] = np.log(np.sum(z * z, axis=1)) + 2.0 * np.log(scale)
         log_prob = log_norm - 0.5 * np.exp(log_terms)
+    if params.noise is not None:  # the noise's density is the same everywhere
+        noise = noise_log_prob(params)
+        log_prob = np.concatenate([log_prob, np.full((rows.shape[0], 1), noise)], axis=1)
+        log_terms = np.concatenate([log_terms, np.full((rows.shape[0], 1), np.inf)], axis=1)
+        log_norm = np.append(log_norm, noise)
     live = np.isfinite(log_norm)
     lost = ~np.any(np.isfinite(log_prob), axis=1)
     if np.any(lost):
@@ -392,7 +406,8 @@ class _CompiledEM:
 
     @classmethod
     def _make(cls, source: Any, model: Any) -> _CompiledEM | None:
-        if type(model) is not MaximumLikelihood or model.equal_proportions:  # the compiled M-step estimates weights
+        if type(model) is not MaximumLikelihood or model.equal_proportions or model.noise is not None:
+            # the compiled M-step estimates weights, and knows no noise
             return None
         kind = _ITERATIONS.get(model.structure.estimate, (None,))[0]
         if kind is None or model.scale.checks_singularity:

@@ -21,7 +21,7 @@ in the kernel terms and has its own update and bound.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -88,8 +88,13 @@ class MaximumLikelihood:
     structure: CovarianceStructure
     scale: DataScale
     equal_proportions: bool = False
+    #: ``-log V``: a uniform noise component over a region of volume ``V`` fitted with the Gaussians (its
+    #: weight is what theirs leave of 1), or None
+    noise: float | None = None
 
     def kernel_terms(self, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
+        if self.noise is not None and params.noise != self.noise:
+            params = replace(params, noise=self.noise)
         return kernel_terms(self.structure, params, shift)
 
     def update(
@@ -150,8 +155,10 @@ class MaximumLikelihood:
         shares = (counts > 0).astype(float) if self.equal_proportions else counts
         sums = np.sum(shares.reshape(groups, size), axis=1)
         weights = (shares.reshape(groups, size) / sums[:, None]).reshape(-1)
+        if self.noise is not None:  # the rows the noise does not own share the Gaussians' weight
+            weights = weights * min(1.0, float(np.sum(counts)) / stats.total_weight)
         precisions_cholesky = stored.precisions_cholesky(covariances)
-        params = MixtureParams(weights, means, covariances, precisions_cholesky)
+        params = MixtureParams(weights, means, covariances, precisions_cholesky, self.noise)
         if stored is layout:
             singular = singular_components(structure, params, scale)
         else:

@@ -22,12 +22,17 @@ class MixtureParams:
     ``covariances`` and ``precisions_cholesky`` have the structure's shape (see
     :mod:`gaussmix.covariance`). A component whose weight is 0 was dropped: it
     is kept so that the arrays keep ``n_components`` rows.
+
+    ``noise`` is the log-density ``-log V`` of a uniform noise component over
+    a region of volume ``V`` (Banfield and Raftery 1993), or None for none;
+    its weight is what the Gaussian components' weights leave of 1.
     """
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+    noise: float | None = None
 
     @property
     def n_components(self) -> int:
@@ -36,6 +41,16 @@ class MixtureParams:
     @property
     def n_features(self) -> int:
         return self.means.shape[1]
+
+    @property
+    def n_columns(self) -> int:
+        """Columns of the responsibilities: the components, and the noise's last where there is one."""
+        return self.means.shape[0] + (self.noise is not None)
+
+    @property
+    def noise_weight(self) -> float:
+        """The noise component's weight (0 without one)."""
+        return 0.0 if self.noise is None else max(0.0, 1.0 - float(np.sum(self.weights)))
 
 
 def joined_fits(parts: Sequence[MixtureParams]) -> MixtureParams:
@@ -62,6 +77,8 @@ class KernelTerms:
     log_norm: Any
     arrays: dict[str, Any]
     shift: np.ndarray
+    #: ``log(noise weight / V)``: a last, constant column of the log-probabilities (None: no noise)
+    noise: float | None = None
 
     def on(self, xp: ArrayNamespace, dtype: Any) -> KernelTerms:
         """These terms as arrays of ``xp`` in ``dtype`` (the shift stays a NumPy float64 array)."""
@@ -69,6 +86,7 @@ class KernelTerms:
             log_norm=xp.asarray(self.log_norm, dtype=dtype),
             arrays={name: xp.asarray(value, dtype=dtype) for name, value in self.arrays.items()},
             shift=self.shift,
+            noise=self.noise,
         )
 
     @property
@@ -87,8 +105,17 @@ def log_norms(structure: CovarianceStructure, params: MixtureParams) -> np.ndarr
 def kernel_terms(structure: CovarianceStructure, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
     """The Gaussian mixture's :class:`KernelTerms` for rows centred at ``shift`` (host float64)."""
     return KernelTerms(
-        log_norm=log_norms(structure, params), arrays=structure.layout.kernel_arrays(params, shift), shift=shift
+        log_norm=log_norms(structure, params), arrays=structure.layout.kernel_arrays(params, shift), shift=shift,
+        noise=noise_log_prob(params),
     )
+
+
+def noise_log_prob(params: MixtureParams) -> float | None:
+    """``log(noise weight) - log V``, the noise column's constant (None without noise; -inf at weight 0)."""
+    if params.noise is None:
+        return None
+    weight = params.noise_weight
+    return params.noise + math.log(weight) if weight > 0 else -math.inf
 
 
 def checked_params(
@@ -97,12 +124,14 @@ def checked_params(
     means: Any,
     covariances: Any,
     precisions_cholesky: Any = None,
+    noise: float | None = None,
 ) -> MixtureParams:
     """Validate parameter arrays and return them as float64 :class:`MixtureParams`.
 
     Checks shapes against ``means``' ``(K, d)``, finite values, weights on the
-    simplex, symmetric positive definite covariances and, when given,
-    precision factors that agree with the covariances. Raises ValueError.
+    simplex (with a ``noise`` component, summing to at most 1), symmetric
+    positive definite covariances and, when given, precision factors that
+    agree with the covariances. Raises ValueError.
     """
     from gaussmix._validation import finite_array
 
@@ -123,18 +152,23 @@ def checked_params(
     tolerance = 1e-5 if dtype == np.float32 else 1e-8
     if np.any(weights < 0):
         raise ValueError(f"weights must be non-negative, got minimum {np.min(weights):.6g}")
-    if abs(float(np.sum(weights)) - 1.0) > tolerance:
+    if noise is not None:
+        if not math.isfinite(noise):
+            raise ValueError(f"the noise's log-density must be finite, got {noise}")
+        if float(np.sum(weights)) > 1.0 + tolerance:
+            raise ValueError(f"weights with a noise component must sum to at most 1, got {float(np.sum(weights)):.6g}")
+    elif abs(float(np.sum(weights)) - 1.0) > tolerance:
         raise ValueError(
             f"weights must sum to 1 (within {tolerance:g}), got sum 1{float(np.sum(weights)) - 1.0:+.3g}"
         )
     structure.layout.check_covariance_values(covariances)
     expected_chol = structure.layout.precisions_cholesky(covariances)
     if precisions_cholesky is None:
-        return MixtureParams(weights, means, covariances, expected_chol)
+        return MixtureParams(weights, means, covariances, expected_chol, noise)
     prec_chol = finite_array(precisions_cholesky, "precisions_cholesky")
     rtol = 1e-2 if dtype == np.float32 else 1e-5
     if prec_chol.shape != expected or not np.allclose(
         prec_chol, expected_chol, rtol=rtol, atol=rtol * np.max(np.abs(expected_chol))
     ):
         raise ValueError("precisions_cholesky does not match the covariances")
-    return MixtureParams(weights, means, covariances, prec_chol)
+    return MixtureParams(weights, means, covariances, prec_chol, noise)

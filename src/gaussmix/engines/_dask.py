@@ -370,7 +370,7 @@ class DaskEngine(Engine):
         dtype = np.int64 if reduction.integer else np.float64
         if reduction.columns is None:
             return X.map_blocks(_block_reduce, structure, params, reduction, drop_axis=1, dtype=dtype)
-        columns = params.n_components if reduction.columns == 0 else reduction.columns
+        columns = params.n_columns if reduction.columns == 0 else reduction.columns
         return X.map_blocks(_block_reduce, structure, params, reduction, dtype=dtype, chunks=(X.chunks[0], (columns,)))
 
     def mean(self, values):
