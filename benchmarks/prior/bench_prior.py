@@ -40,8 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data and one model")
     args = parser.parse_args()
-    from sklearn.datasets import load_iris
     from sklearn.cluster import KMeans
+    from sklearn.datasets import load_iris
 
     from gaussmix import GaussianMixtureSelector
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from gaussmix._mixture import BaseMixture
-from gaussmix._validation import check_init_method, check_int, check_noise_volume, check_prior, check_real
+from gaussmix._validation import check_init_method, check_int, check_prior, check_real
 from gaussmix.covariance import get_structure
 from gaussmix.em.fit import FitSettings
 from gaussmix.em.init import INIT_METHODS
+from gaussmix.em.noise import VOLUME_METHODS
 from gaussmix.exceptions import InvalidParameterError
 
 
@@ -354,3 +357,15 @@ default="kmeans"
             equal_proportions=bool(self.equal_proportions),
             prior=check_prior(self.prior),
         )
+
+
+def check_noise_volume(value: Any) -> None:
+    """InvalidParameterError unless ``value`` is None, a volume method's name or a positive finite number."""
+    if value is None or (isinstance(value, str) and value in VOLUME_METHODS):
+        return
+    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return
+    raise InvalidParameterError(
+        f"noise_volume must be None, one of {', '.join(map(repr, VOLUME_METHODS))} or a positive number; "
+        f"got {value!r}."
+    )

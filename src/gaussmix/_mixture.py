@@ -44,6 +44,7 @@ from gaussmix.exceptions import (
     ConstantFeatureWarning,
     ConvergenceWarning,
     EmptyComponentWarning,
+    InvalidParameterError,
 )
 
 #: scikit-learn's warning, kept first so that filters matching it keep working.
@@ -70,9 +71,17 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
 
     def _em_model(self, data: FitData, settings: FitSettings) -> EMModel:
         """What EM optimises for these data (maximum likelihood, or a posterior with ``settings.prior``)."""
-        if settings.prior is not None:
-            check_prior_shapes(settings.prior, data.source.n_features)
-        return maximum_likelihood(data.source, settings, math.ldexp(1.0, data.weight_exponent))
+        if settings.prior is None:
+            return maximum_likelihood(data.source, settings)
+        check_prior_shapes(settings.prior, data.source.n_features)
+        try:
+            row_weight = math.ldexp(1.0, data.weight_exponent)
+        except OverflowError:
+            raise InvalidParameterError(
+                "the sample weights are too small for a prior, which is worth rows of weight 1 (their sum is "
+                f"below 2^-{data.weight_exponent - 60}); scale them up"
+            ) from None
+        return maximum_likelihood(data.source, settings, row_weight)
 
     def _structure(self) -> CovarianceStructure:
         return get_structure(self.covariance_type)
@@ -521,8 +530,9 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
 
         The marginal of a Gaussian mixture is the mixture of the components'
         marginals, with the same weights; it keeps this model's covariance
-        structure and fit record. Used to draw views of data with more than
-        two features. Collapsed components are judged on the training data,
+        structure and fit record (and a noise component, uniform over the
+        training rows' bounding box in those features). Used to draw views
+        of data with more than two features. Collapsed components are judged on the training data,
         which a marginal lacks: its ``collapsed_components_`` is empty.
 
         Parameters
@@ -540,13 +550,21 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         layout = self._structure().layout
         params = self._params_from_attributes()
         covariances = layout.marginal_covariances(params.covariances, index)
+        extra, noise = {}, None
+        if params.noise is not None:  # the noise over the region's projection: its bounding box in those features
+            bounds = np.asarray(self.noise_bounds_, dtype=np.float64)[:, index]
+            extra = {"noise_bounds_": bounds}
+            noise = -float(np.sum(np.log(np.maximum(bounds[1] - bounds[0], np.finfo(float).tiny))))
+            if index == list(range(self.n_features_in_)):
+                noise = params.noise
         projected = MixtureParams(params.weights, params.means[:, index], covariances,
-                                  layout.precisions_cholesky(covariances))
+                                  layout.precisions_cholesky(covariances), noise)
         names = None
         if hasattr(self, "feature_names_in_"):
             names = np.asarray(self.feature_names_in_)[index]
         model = type(self)(**self.get_params())
-        model._set_state(MixtureState(projected, self.means_.dtype, len(index), names, **self._fit_record()))
+        model._set_state(MixtureState(projected, self.means_.dtype, len(index), names, **self._fit_record(),
+                                      extra=extra))
         return model
 
 
@@ -578,7 +596,6 @@ def _noise_start(model, data: FitData, settings: FitSettings, warm) -> tuple | N
     ``init_params`` (labels), or :func:`~gaussmix.em.noise.noise_guess`.
     """
     from gaussmix.em.noise import hypervolume, noise_guess
-    from gaussmix.exceptions import InvalidParameterError
 
     requested = getattr(model, "noise", False)
     if isinstance(requested, (bool, np.bool_)):
@@ -599,8 +616,13 @@ def _noise_start(model, data: FitData, settings: FitSettings, warm) -> tuple | N
             mask = partition == -1
             labels = np.where(mask, 0, partition)
         else:
-            mask = np.zeros(len(X), dtype=bool)
-            mask[positive] = noise_guess(X[positive])
+            memo = getattr(data.source, "memo", None)
+            mask = None if memo is None else memo.get("noise guess")
+            if mask is None:  # made once for these data (a selector's candidates share it)
+                mask = np.zeros(len(X), dtype=bool)
+                mask[positive] = noise_guess(X[positive])
+                if memo is not None:
+                    memo["noise guess"] = mask
     else:
         mask = np.asarray(requested)
         if mask.dtype != bool or mask.shape != (len(X),):

@@ -60,12 +60,16 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
         :class:`~gaussmix.GaussianMixtureSelector` to choose the components
         by BIC (the default, ``None``, uses a selector of 1 to 9 components
         over scikit-learn's four structures, "full", "tied", "diag" and
-        "spherical"; pass a selector to compare mclust's fourteen).
+        "spherical"; pass a selector to compare mclust's fourteen). With a
+        noise component (``GaussianMixture(noise=True)``, or a selector
+        with ``noise=True``), the outliers are the rows more probably noise
+        than signal: ``offset_`` is where the Gaussians' weighted density
+        falls to the noise's, and ``contamination`` is not used.
     contamination : float in (0, 0.5], default=0.01
         Expected fraction of outliers in the training data: ``offset_`` is
         that (weighted) quantile of the training log-densities (of the rows
         of the common components, with ``min_weight``). Ignored when
-        ``threshold`` is given.
+        ``threshold`` is given or the mixture has a noise component.
     threshold : float or None, default=None
         A fixed floor instead: rows below it are outliers. It is a
         log-density unless ``threshold_type="density"``.
@@ -163,6 +167,11 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
         normal = _without(mixture, rare)
         if self.threshold is not None:
             offset = float(math.log(self.threshold) if self.threshold_type == "density" else self.threshold)
+        elif getattr(mixture, "noise_volume_", None) is not None:
+            # outliers are the rows more probably noise than signal: the Gaussians' summed weighted density
+            # (that of ``normal`` times the weight it keeps) below the noise's, weight / V
+            kept = float(np.sum(np.delete(mixture_weights, rare)))
+            offset = math.log(mixture.noise_proportion_) - math.log(mixture.noise_volume_) - math.log(kept)
         else:
             # The contamination is a fraction of the rows of the common components; rows of rare
             # components are anomalies already and fall below this threshold.
@@ -219,6 +228,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
         resp = self.mixture_.predict_proba(X)
         labels = np.argmax(resp, axis=1)
         unknown = self._normal.score_samples(X) < self.offset_
+        unknown |= labels >= self.mixture_.n_components  # the noise's column
         unknown |= np.isin(labels, self.rare_components_)
         if min_responsibility is not None:
             unknown |= resp.max(axis=1) < min_responsibility
@@ -226,8 +236,9 @@ class GaussianMixtureOutlierDetector(OutlierMixin, GaussmixEstimator):
 
 
 def _without(model, rare: np.ndarray):
-    """``model`` without the components ``rare`` (weights renormalised); ``model`` itself when there are none."""
-    if rare.size == 0:
+    """``model`` without the components ``rare`` and its noise component (weights renormalised); ``model`` itself
+    when it has neither."""
+    if rare.size == 0 and getattr(model, "noise_volume_", None) is None:
         return model
     keep = np.setdiff1d(np.arange(model.n_components), rare)
     weights = np.asarray(model.weights_, dtype=np.float64)[keep]

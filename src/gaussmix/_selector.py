@@ -150,6 +150,12 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         each is then fitted by maximum a posteriori and its BIC is the
         log-likelihood's at the posterior mode. ``None`` keeps the
         ``estimator``'s own.
+    noise : None, bool or array of bool of shape (n_samples,), default=None
+        Search with a uniform noise component (see :class:`GaussianMixture`;
+        mclust's ``Mclust(X, initialization = list(noise = ...))``): every
+        candidate starts from the same first guess of the noise rows and
+        has the noise beside its Gaussians. ``None`` keeps the
+        ``estimator``'s own.
     random_state : int, RandomState instance or None, default=None
         Every candidate is fitted with the same integer seed (drawn once from
         a RandomState instance), so results do not depend on ``n_jobs`` or on
@@ -214,6 +220,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         reg_covar: float = 1e-6,
         max_iter: int = 100,
         prior: Any = None,
+        noise: Any = None,
         random_state: Any = None,
         n_jobs: int | None = None,
         verbose: int = 0,
@@ -231,6 +238,7 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.prior = prior
+        self.noise = noise
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -364,9 +372,11 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
         template = self._template()
         if self.prior is not None:
             check_prior(self.prior)
-            if "prior" not in template.get_params(deep=False):
+        for name in ("prior", "noise"):
+            if getattr(self, name) is not None and name not in template.get_params(deep=False):
                 raise InvalidParameterError(
-                    f"prior is given but the estimator {type(template).__name__} takes no prior; leave prior=None."
+                    f"{name} is given but the estimator {type(template).__name__} takes no {name}; leave "
+                    f"{name}=None."
                 )
         engine = resolve_engine(self.engine, self.device, X)
         if self.criterion == "cv" and not engine.indexable:
@@ -382,8 +392,9 @@ class GaussianMixtureSelector(DensityMixin, GaussmixEstimator):
             seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
         params = dict(n_init=self.n_init, init_params=self.init_params, tol=self.tol, reg_covar=self.reg_covar,
                       max_iter=self.max_iter, random_state=seed, engine=engine.name, device=data.device)
-        if self.prior is not None:
-            params["prior"] = self.prior
+        for name in ("prior", "noise"):
+            if getattr(self, name) is not None:
+                params[name] = getattr(self, name)
         possible = [(k, t) for k, t in candidates if k <= data.n_positive]
         folds = self._folds(data, sample_weight, seed)
         outcomes = dict(zip(possible, self._run(data, template, possible, params, folds)))

@@ -128,8 +128,8 @@ def mixture_state(model, state: dict) -> MixtureState:
     extra = {}
     if noise is not None:
         corners = state.get("noise_bounds_")
-        if not (isinstance(corners, np.ndarray) and corners.shape == (2, means.shape[1]) and np.all(np.isfinite(corners))
-                and np.all(corners[0] <= corners[1])):
+        if not (isinstance(corners, np.ndarray) and corners.shape == (2, means.shape[1])
+                and np.all(np.isfinite(corners)) and np.all(corners[0] <= corners[1])):
             raise ModelFileError("noise_bounds_ must be the region's lower and upper corners, (2, n_features)")
         extra["noise_bounds_"] = corners
     try:

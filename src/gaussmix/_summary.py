@@ -45,6 +45,8 @@ class MixtureSummary:
     equal_proportions : bool
     prior : str or None
         The prior of a maximum a posteriori fit, in words (None: maximum likelihood).
+    noise : float or None
+        The weight of a noise component (None: none).
     ranking : tuple of (str, int, float)
         For a selector: the best three candidates by its criterion, as
         (model, n_components, value); empty for a single model.
@@ -63,6 +65,7 @@ class MixtureSummary:
     cluster_sizes: np.ndarray
     equal_proportions: bool = False
     prior: str | None = None
+    noise: float | None = None
     ranking: tuple[tuple[str, int, float], ...] = ()
     criterion: str = "bic"
 
@@ -70,6 +73,8 @@ class MixtureSummary:
         title = "Gaussian finite mixture model fitted by EM algorithm"
         rule = "-" * len(title)
         extra = ", equal proportions" if self.equal_proportions else ""
+        if self.noise is not None:
+            extra += f", and a noise component of weight {self.noise:.3f}"
         s = "s" if self.n_components != 1 else ""
         header = ("log-likelihood", "n", "df", "BIC", "ICL")
         values = (f"{self.log_likelihood:.3f}", _number(self.n_samples), str(self.n_parameters),
@@ -77,6 +82,8 @@ class MixtureSummary:
         widths = [max(len(h), len(v)) for h, v in zip(header, values)]
         sizes = [_number(v) for v in self.cluster_sizes]
         labels = [str(k) for k in range(len(sizes))]
+        if len(sizes) > self.n_components:  # a noise component's rows come last
+            labels[-1] = "noise"
         columns = [max(len(a), len(b)) for a, b in zip(labels, sizes)]
         lines = [
             rule, title, rule, "",
@@ -131,7 +138,8 @@ def mixture_summary(model, log_likelihood, n_parameters, bic, icl, sizes, rankin
         log_likelihood=float(log_likelihood), n_samples=float(np.sum(sizes)), n_parameters=int(n_parameters),
         bic=float(bic), icl=float(icl), cluster_sizes=np.asarray(sizes), ranking=tuple(ranking),
         equal_proportions=bool(getattr(model, "equal_proportions", False)), criterion=criterion,
-        prior=prior_in_words(getattr(model, "prior", None)))
+        prior=prior_in_words(getattr(model, "prior", None)),
+        noise=model.noise_proportion_ if getattr(model, "noise_volume_", None) is not None else None)
 
 
 def prior_in_words(prior) -> str | None:

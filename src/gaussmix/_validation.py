@@ -291,16 +291,3 @@ def check_prior_shapes(prior: dict[str, Any], n_features: int) -> None:
             f"shape ({n_features},) or ({n_features}, {n_features})."
         )
 
-
-def check_noise_volume(value: Any) -> None:
-    """InvalidParameterError unless ``value`` is None, a volume method's name or a positive finite number."""
-    from gaussmix.em.noise import VOLUME_METHODS
-
-    if value is None or (isinstance(value, str) and value in VOLUME_METHODS):
-        return
-    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        return
-    raise InvalidParameterError(
-        f"noise_volume must be None, one of {', '.join(map(repr, VOLUME_METHODS))} or a positive number; "
-        f"got {value!r}."
-    )

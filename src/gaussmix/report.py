@@ -7,6 +7,7 @@ inline, and nothing is fetched from the network, so it opens anywhere.
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import io
 from dataclasses import dataclass
@@ -111,10 +112,8 @@ def build_report(
     if not hasattr(selector, "best_estimator_"):
         selector.fit(values)
     model = selector.best_estimator_
-    view = type(model).from_parameters(
-        model.weights_, model.means_, model.covariances_, covariance_type=model.covariance_type,
-        feature_names=names,
-    )
+    view = copy.deepcopy(model)  # the chosen model (its noise component too) with the report's feature names
+    view.feature_names_in_ = np.asarray(names, dtype=object)
     report = _Report(values, names, selector, model, view)
     parts = [
         *_head(report, source),
@@ -241,6 +240,10 @@ def _model_section(report: _Report) -> list[str]:
     in_words = words if name == model.covariance_type else f"mclust's {name}: {words}"
     prior = prior_in_words(getattr(model, "prior", None))
     fitted_by = "maximum likelihood" if prior is None else f"maximum a posteriori (prior: {prior})"
+    if getattr(model, "noise_volume_", None) is not None:
+        owned = int(np.sum(model.predict(report.values) == -1))
+        fitted_by += (f", with a uniform noise component of weight {model.noise_proportion_:.3f} over a region "
+                      f"of volume {model.noise_volume_:.4g}, which owns {owned} rows (label -1)")
     volume, shape = np.broadcast_to(model.volume_, (model.n_components,)), np.atleast_2d(model.shape_)
     shape = np.broadcast_to(shape, (model.n_components, shape.shape[1]))
     parts = [

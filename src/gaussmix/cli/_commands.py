@@ -65,6 +65,8 @@ def fit_summary(model, table: Table, source: str) -> str:
     else:
         starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
     by = ", maximum a posteriori with mclust's default prior" if getattr(model, "prior", None) is not None else ""
+    if getattr(model, "noise_volume_", None) is not None:
+        by += f", with a noise component of weight {model.noise_proportion_:.3f}"
     return "\n".join(
         [
             f"fitted {model.n_components} components ({model.covariance_type} covariance{by}) to {n} rows x "
@@ -96,6 +98,7 @@ def _selector(args: argparse.Namespace, n_init: int):
         criterion=args.criterion,
         n_init=n_init,
         prior=args.prior,
+        noise=True if args.noise else None,
         random_state=args.seed,
         verbose=int(not args.quiet and sys.stderr.isatty()),
         engine=engine,
@@ -149,6 +152,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         tol=args.tol,
         reg_covar=args.reg_covar,
         prior=args.prior,
+        noise=args.noise,
         random_state=args.seed,
         callback=progress,
         engine=engine,
@@ -208,12 +212,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     columns: dict[str, np.ndarray] = {}
     if table.ids is not None:
         columns[table.id_name or "id"] = table.ids
+    labels = np.argmax(proba, axis=1)
+    noisy = proba.shape[1] > model.n_components  # the noise's column last; its rows are labelled -1
     columns.update({
-        "label": np.argmax(proba, axis=1),
+        "label": np.where(labels == model.n_components, -1, labels) if noisy else labels,
         "uncertainty": 1.0 - np.max(proba, axis=1),
         "log_density": call_unnamed(model.score_samples, X),
     })
     columns.update({f"prob_{k}": proba[:, k] for k in range(model.n_components)})
+    if noisy:
+        columns["prob_noise"] = proba[:, -1]
     write_table(args.output, columns, inputs)
     if args.output not in (None, "-"):
         print(f"{len(X)} rows written to {args.output}", file=sys.stderr)

@@ -228,9 +228,9 @@ class MaximumAPosteriori(MaximumLikelihood):
 def data_covariance(source: Any, row_weight: float = 1.0) -> np.ndarray:
     """The unbiased covariance of a data source's rows (weights as frequencies, ``row_weight`` that of one
     row), one pass."""
-    from gaussmix.covariance import get_structure
+    from gaussmix.covariance import UNCONSTRAINED_STRUCTURE, get_structure
 
-    full = get_structure("full")
+    full = get_structure(UNCONSTRAINED_STRUCTURE)
     stats = source.statistics(full, lambda data, start, stop, Xc: data.xp.ones((stop - start, 1), data.dtype), 1)
     stats = stats.to_numpy(source.xp) if not isinstance(stats.counts, np.ndarray) else stats
     total = float(stats.counts[0]) / row_weight

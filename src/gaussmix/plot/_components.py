@@ -23,15 +23,26 @@ from gaussmix.plot._common import (
     shrink_text,
 )
 
+#: The colour of a noise component's rows.
+NOISE_COLOR = np.array([0.45, 0.45, 0.45])
+
 
 def _draw_assignments(axis, view, points, colors, hard: bool, scale: float = 1.0):
     """Points coloured by their responsibilities (or hard labels), ellipses and means; ``scale`` shrinks marks."""
     resp = call_unnamed(view.predict_proba, points.astype(view.means_.dtype))
+    noisy = resp.shape[1] > len(colors)  # a noise component: its rows grey crosses
+    shown = np.vstack([colors, NOISE_COLOR]) if noisy else colors
     if hard:
-        point_colors = colors[np.argmax(resp, axis=1)]
+        point_colors = shown[np.argmax(resp, axis=1)]
     else:
-        point_colors = mixed_colors(resp, colors)
-    axis.scatter(points[:, 0], points[:, 1], s=10 * scale**2, c=point_colors, linewidths=0, alpha=0.85)
+        point_colors = mixed_colors(resp, shown)
+    signal = ~(np.argmax(resp, axis=1) == len(colors)) if noisy else np.ones(len(points), dtype=bool)
+    axis.scatter(points[signal, 0], points[signal, 1], s=10 * scale**2, c=point_colors[signal], linewidths=0,
+                 alpha=0.85)
+    if noisy:
+        axis.scatter(points[~signal, 0], points[~signal, 1], s=14 * scale**2, c=point_colors[~signal], marker="x",
+                     linewidths=0.8 * scale, alpha=0.8, label="noise")
+        axis.legend(loc="best", fontsize="small")
     draw_ellipses(axis, view, colors=colors, linewidth=1.5 * scale)
     mark_means(axis, view, colors=colors, size=140 * scale**2)
     axis.set_xlim(padded_limits(np.r_[points[:, 0], view.means_[:, 0]]))

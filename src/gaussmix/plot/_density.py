@@ -93,7 +93,12 @@ def density_contours(
     contour = None
     for axis, (i, j), (view, points, (gx, gy, values), _) in zip(axes, pairs, panels):
         if show_points:
-            axis.scatter(points[:, 0], points[:, 1], s=8, c="0.35", alpha=0.5, linewidths=0, label="data")
+            noise = np.zeros(len(points), dtype=bool)
+            if getattr(view, "noise_volume_", None) is not None:  # the noise component's rows: crosses
+                noise = call_unnamed(view.predict, points.astype(view.means_.dtype)) == -1
+                axis.scatter(points[noise, 0], points[noise, 1], s=12, c="0.45", alpha=0.6, marker="x",
+                             linewidths=0.7, label="noise")
+            axis.scatter(points[~noise, 0], points[~noise, 1], s=8, c="0.35", alpha=0.5, linewidths=0, label="data")
         contour = axis.contour(gx, gy, values, levels=contour_levels, cmap="viridis", linewidths=1.2)
         mark_means(axis, view)
         label_axes(axis, names, i, j)
