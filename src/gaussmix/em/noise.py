@@ -89,7 +89,7 @@ def noise_guess(X: np.ndarray, neighbour: int = NOISE_NEIGHBOUR) -> np.ndarray:
     rates = np.array([k / max(np.mean(y[y <= cut]), 1e-300), k / max(np.mean(y[y > cut]) if np.any(y > cut)
                                                                       else 2 * cut, 1e-300)])
     share = np.array([0.8, 0.2])
-    for _ in range(500):
+    for _ in range(200):
         log_p = np.log(share)[None, :] + k * np.log(rates)[None, :] - y[:, None] * rates[None, :]
         log_p -= np.max(log_p, axis=1, keepdims=True)
         resp = np.exp(log_p)
@@ -99,7 +99,7 @@ def noise_guess(X: np.ndarray, neighbour: int = NOISE_NEIGHBOUR) -> np.ndarray:
             break
         new_rates = k * totals / (resp.T @ y)
         share = totals / m
-        done = np.allclose(new_rates, rates, rtol=1e-10)
+        done = np.allclose(new_rates, rates, rtol=1e-6)
         rates = new_rates
         if done:
             break
