@@ -16,6 +16,7 @@ from gaussmix._version import __version__
 
 _LAZY = {
     "GaussianMixture": "gaussmix._gaussian_mixture",
+    "BayesianGaussianMixture": "gaussmix._bayesian_mixture",
     "GaussianMixtureSelector": "gaussmix._selector",
     "GaussianMixtureOutlierDetector": "gaussmix._outliers",
     "GaussianMixtureClassifier": "gaussmix._classifier",
@@ -36,10 +37,11 @@ _LAZY = {
 }
 
 #: The exported estimators (each can be saved and loaded).
-_ESTIMATORS = ("GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
-               "GaussianMixtureClassifier")
+_ESTIMATORS = ("GaussianMixture", "BayesianGaussianMixture", "GaussianMixtureSelector",
+               "GaussianMixtureOutlierDetector", "GaussianMixtureClassifier")
 
 __all__ = [
+    "BayesianGaussianMixture",
     "CollapsedComponentWarning",
     "ConstantFeatureWarning",
     "ConvergenceWarning",
@@ -63,6 +65,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from gaussmix._bayesian_mixture import BayesianGaussianMixture
     from gaussmix._classifier import GaussianMixtureClassifier
     from gaussmix._gaussian_mixture import GaussianMixture
     from gaussmix._outliers import GaussianMixtureOutlierDetector

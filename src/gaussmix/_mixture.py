@@ -83,6 +83,10 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             ) from None
         return maximum_likelihood(data.source, settings, row_weight)
 
+    def _state_extra(self, model: EMModel, params: MixtureParams) -> dict[str, Any]:
+        """Fitted attributes beyond a Gaussian mixture's that a fit of ``model`` leaves (a posterior's, say)."""
+        return {}
+
     def _structure(self) -> CovarianceStructure:
         return get_structure(self.covariance_type)
 
@@ -162,11 +166,12 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             observers.append(VerbosePrinter(self.verbose, self.verbose_interval))
         if self.callback is not None:
             observers.append(CallbackObserver(self.callback))
+        model = self._em_model(data, settings)
         result = fit_mixture(
             source,
             settings,
             check_random_state(self.random_state),
-            model=self._em_model(data, settings),
+            model=model,
             weights_init=weights_init,
             means_init=means_init,
             precisions_init=precisions_init,
@@ -175,10 +180,10 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
             observer=ObserverGroup(*observers) if observers else None,
             signal=signal,
         )
-        state = MixtureState.of_fit(result, source.dtype, n_features, feature_names)
+        extra = self._state_extra(model, result.params)
         if bounds is not None:
-            state = replace(state, extra={"noise_bounds_": bounds})
-        self._set_state(state)
+            extra["noise_bounds_"] = bounds
+        self._set_state(replace(MixtureState.of_fit(result, source.dtype, n_features, feature_names), extra=extra))
         self._warn_about(result, settings)
 
     def _warn_about(self, result: EMResult, settings: FitSettings) -> None:

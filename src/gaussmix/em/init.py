@@ -33,6 +33,7 @@ equivalent in distribution (exactly so on smaller data).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -230,4 +231,4 @@ def initial_params(
     if precisions_init is not None:
         prec_chol = layout.precisions_cholesky_from_precisions(precisions_init)
         covariances = layout.covariances_from_precisions_cholesky(prec_chol)
-    return MixtureParams(weights, means, covariances, prec_chol), empty
+    return replace(params, weights=weights, means=means, covariances=covariances, precisions_cholesky=prec_chol), empty

@@ -148,12 +148,17 @@ def run_em(
             lower_bound, newly = float(log_likelihood[0]) / float(source.total_weight), ()
         else:
             stats = source.estep(structure, model.kernel_terms(params, source.shift))
-            current = model.bound(stats, params)
-            if not math.isfinite(current):
+            after = getattr(model, "bound_after_update", False)  # a bound that needs the M-step's result
+            current = math.nan if after else model.bound(stats, params)
+            if not (after or math.isfinite(current)):
                 raise FitError(non_finite_message(n_iter, restart))
             lower_bound = current
             try:
                 new_params, newly = model.update(stats, params)
+                if after:
+                    lower_bound = model.bound(stats, params, new_params)
+                    if not math.isfinite(lower_bound):
+                        raise FitError(non_finite_message(n_iter, restart))
             except SingularCovarianceError as exc:
                 message = model.singular_message(exc.components, f"at EM iteration {n_iter}")
                 if n_iter < max_iter:

@@ -33,6 +33,9 @@ class MixtureParams:
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
     noise: float | None = None
+    #: a variational posterior's further parameters (:class:`~gaussmix.em.variational.VariationalPosterior`),
+    #: whose expected log-densities the E-step then uses; None for a Gaussian mixture
+    posterior: Any = None
 
     @property
     def n_components(self) -> int:
@@ -103,7 +106,10 @@ def log_norms(structure: CovarianceStructure, params: MixtureParams) -> np.ndarr
 
 
 def kernel_terms(structure: CovarianceStructure, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
-    """The Gaussian mixture's :class:`KernelTerms` for rows centred at ``shift`` (host float64)."""
+    """The Gaussian mixture's :class:`KernelTerms` for rows centred at ``shift`` (host float64); a variational
+    posterior's own (its expected log-densities) where ``params`` carry one."""
+    if params.posterior is not None:
+        return params.posterior.kernel_terms(structure, params, shift)
     return KernelTerms(
         log_norm=log_norms(structure, params), arrays=structure.layout.kernel_arrays(params, shift), shift=shift,
         noise=noise_log_prob(params),
