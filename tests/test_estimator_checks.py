@@ -8,6 +8,7 @@ and five counts), which keeps the checks' many small fits quick.
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from gaussmix import (
+    BayesianGaussianMixture,
     GaussianMixture,
     GaussianMixtureClassifier,
     GaussianMixtureOutlierDetector,
@@ -22,6 +23,12 @@ from gaussmix import (
         GaussianMixture(n_components=2, covariance_type="diag", init_params="k-means++"),
         GaussianMixture(n_components=2, covariance_type="spherical", init_params="random_from_data"),
         GaussianMixture(n_components=3, init_params="emem", n_init=2),
+        GaussianMixture(n_components=2, prior="default"),
+        BayesianGaussianMixture(n_components=3),
+        BayesianGaussianMixture(n_components=2, covariance_type="tied",
+                                weight_concentration_prior_type="dirichlet_distribution"),
+        BayesianGaussianMixture(n_components=2, covariance_type="diag"),
+        BayesianGaussianMixture(n_components=2, covariance_type="spherical", init_params="hc"),
         GaussianMixtureSelector(n_components=(1, 2, 3), covariance_types=("full", "EII", "VEV")),
         GaussianMixtureSelector(n_components=(1, 2), criterion="cv", cv=3, covariance_types=("full", "diag")),
         GaussianMixtureOutlierDetector(GaussianMixtureSelector(range(1, 4), covariance_types=("full", "diag"))),

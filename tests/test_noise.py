@@ -245,3 +245,15 @@ def test_cli_fit_predict_and_report_with_noise(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "uniform noise component of weight" in report.read_text()
+
+
+def test_rows_in_a_subspace_have_no_noise_density():
+    """A uniform density over a region of no volume does not exist: a clear error, not a noise that owns
+    every row."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    X = np.column_stack([X, X[:, 0] + X[:, 1]])  # the third feature depends on the others
+    with pytest.raises(InvalidParameterError, match="lie in a subspace"):
+        GaussianMixture(2, noise=True).fit(X)
+    fit = GaussianMixture(2, noise=True, noise_volume="box").fit(X)  # a box has volume: the user's choice
+    assert fit.noise_volume_ == pytest.approx(float(np.prod(np.ptp(X, axis=0))))

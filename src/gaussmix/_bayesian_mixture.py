@@ -211,25 +211,29 @@ class BayesianGaussianMixture(BaseMixture):
                 f"{self.degrees_of_freedom_prior:.3f}."
             )
         name = self.covariance_type
+        layout = get_structure(name).layout  # its covariance: a matrix, a variance per feature, or one
+        form = len(layout.shape(1, d)) - (1 if layout.per_component else 0)
         if self.covariance_prior is None:
             covariance = np.atleast_2d(data_covariance(source, row_weight))
-            covariance = {"full": covariance, "tied": covariance, "diag": np.diag(covariance).copy(),
-                          "spherical": np.asarray(float(np.mean(np.diag(covariance))))}[name]
-        elif name in ("full", "tied"):
+            if form == 1:
+                covariance = np.diag(covariance).copy()
+            elif form == 0:
+                covariance = np.asarray(float(np.mean(np.diag(covariance))))
+        elif form == 2:
             covariance = _shaped(self.covariance_prior, (d, d), f"{name} covariance_prior")
             if not np.allclose(covariance, covariance.T) or np.min(np.linalg.eigvalsh(covariance)) <= 0:
                 raise InvalidParameterError(f"'{name} covariance_prior' should be symmetric, positive-definite")
-        elif name == "diag":
-            covariance = _shaped(self.covariance_prior, (d,), "diag covariance_prior")
+        elif form == 1:
+            covariance = _shaped(self.covariance_prior, (d,), f"{name} covariance_prior")
             if np.any(covariance <= 0):
-                raise InvalidParameterError("'diag covariance_prior' should be positive")
+                raise InvalidParameterError(f"'{name} covariance_prior' should be positive")
         else:
             if isinstance(self.covariance_prior, bool) or not isinstance(self.covariance_prior, Real):
-                raise InvalidParameterError(f"'spherical covariance_prior' must be a number, got "
+                raise InvalidParameterError(f"'{name} covariance_prior' must be a number, got "
                                             f"{self.covariance_prior!r}")
             covariance = np.asarray(float(self.covariance_prior))
             if covariance <= 0:
-                raise InvalidParameterError("'spherical covariance_prior' should be positive")
+                raise InvalidParameterError(f"'{name} covariance_prior' should be positive")
         return VariationalPrior(
             process=self.weight_concentration_prior_type == "dirichlet_process",
             weight_concentration=(1.0 / self.n_components if self.weight_concentration_prior is None

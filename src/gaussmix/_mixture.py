@@ -622,12 +622,13 @@ def _noise_start(model, data: FitData, settings: FitSettings, warm) -> tuple | N
             labels = np.where(mask, 0, partition)
         else:
             memo = getattr(data.source, "memo", None)
-            mask = None if memo is None else memo.get("noise guess")
+            minimum = settings.n_components * (X.shape[1] + 1)
+            mask = None if memo is None else memo.get(("noise guess", minimum))
             if mask is None:  # made once for these data (a selector's candidates share it)
                 mask = np.zeros(len(X), dtype=bool)
-                mask[positive] = noise_guess(X[positive])
+                mask[positive] = noise_guess(X[positive], minimum_signal=minimum)
                 if memo is not None:
-                    memo["noise guess"] = mask
+                    memo[("noise guess", minimum)] = mask
     else:
         mask = np.asarray(requested)
         if mask.dtype != bool or mask.shape != (len(X),):

@@ -154,7 +154,8 @@ class MaximumLikelihood:
             covariances = layout.replace_components(covariances, source, empty)
         shares = (counts > 0).astype(float) if self.equal_proportions else counts
         sums = np.sum(shares.reshape(groups, size), axis=1)
-        weights = (shares.reshape(groups, size) / sums[:, None]).reshape(-1)
+        # (a mixture whose components are all empty can only be one beside a noise component that owns every row)
+        weights = (shares.reshape(groups, size) / np.where(sums > 0, sums, 1.0)[:, None]).reshape(-1)
         if self.noise is not None:  # the rows the noise does not own share the Gaussians' weight
             weights = weights * min(1.0, float(np.sum(counts)) / stats.total_weight)
         precisions_cholesky = stored.precisions_cholesky(covariances)

@@ -50,9 +50,12 @@ def hypervolume(X: np.ndarray, method: VolumeMethod = "hypvol") -> float:
             volume = box
         else:
             centred = X - X.mean(axis=0)
-            axes = np.linalg.svd(centred, full_matrices=False)[2]
-            principal = float(np.prod(np.ptp(centred @ axes.T, axis=0)))
-            volume = principal if method == "principal" else min(box, principal)
+            _, spread, axes = np.linalg.svd(centred, full_matrices=False)
+            if spread[-1] <= 1e-10 * spread[0]:  # the rows lie in a subspace (up to rounding)
+                volume = 0.0
+            else:
+                principal = float(np.prod(np.ptp(centred @ axes.T, axis=0)))
+                volume = principal if method == "principal" else min(box, principal)
     if not (volume > 0 and math.isfinite(volume)):
         raise ValueError(
             f"the rows span no volume ({method} volume {volume:g}): they lie in a subspace, so a uniform noise "
@@ -61,7 +64,7 @@ def hypervolume(X: np.ndarray, method: VolumeMethod = "hypvol") -> float:
     return volume
 
 
-def noise_guess(X: np.ndarray, neighbour: int = NOISE_NEIGHBOUR) -> np.ndarray:
+def noise_guess(X: np.ndarray, neighbour: int = NOISE_NEIGHBOUR, minimum_signal: int = 0) -> np.ndarray:
     """Which rows of ``X`` look like noise by the density of their neighbourhood (boolean, (m,)).
 
     Byers and Raftery's (1998) rule: in a homogeneous Poisson process of
@@ -70,7 +73,8 @@ def noise_guess(X: np.ndarray, neighbour: int = NOISE_NEIGHBOUR) -> np.ndarray:
     and rate ``lambda``. The rows' ``Y`` are fitted by a mixture of two such
     gammas (clusters: dense, noise: sparse) by EM, and the rows more probably
     in the sparse one are noise. Distances are measured in units of each
-    feature's spread.
+    feature's spread. At least ``minimum_signal`` rows, the densest, are
+    left as signal (on few rows the sparse gamma can take them all).
     """
     from scipy.spatial import cKDTree
 
@@ -105,4 +109,8 @@ def noise_guess(X: np.ndarray, neighbour: int = NOISE_NEIGHBOUR) -> np.ndarray:
             break
     sparse = int(np.argmin(rates))
     log_p = np.log(share)[None, :] + k * np.log(rates)[None, :] - y[:, None] * rates[None, :]
-    return log_p[:, sparse] > log_p[:, 1 - sparse]
+    noise = log_p[:, sparse] > log_p[:, 1 - sparse]
+    keep = min(minimum_signal, m)
+    if np.count_nonzero(~noise) < keep:
+        noise[np.argsort(y, kind="stable")[:keep]] = False
+    return noise

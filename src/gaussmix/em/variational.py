@@ -46,6 +46,18 @@ from gaussmix.em.statistics import Statistics
 #: The weight priors: scikit-learn's names.
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
 
+#: The layouts scikit-learn's four structures store their covariances in: a matrix per component, one
+#: shared matrix, a variance per feature and component, one variance per component.
+MATRIX, SHARED, VECTOR, SCALAR = range(4)
+
+
+def _kind(structure: CovarianceStructure, n_features: int) -> int:
+    """Which of the four layouts ``structure`` has (the variational posterior is defined for these)."""
+    layout = structure.layout
+    if not layout.per_component:
+        return SHARED
+    return {2: MATRIX, 1: VECTOR, 0: SCALAR}[len(layout.shape(1, n_features)) - 1]
+
 
 @dataclass(frozen=True)
 class VariationalPrior:
@@ -133,18 +145,18 @@ class Variational:
         """The posterior from summed statistics, as scikit-learn's ``_m_step`` makes it."""
         structure, prior, layout = self.structure, self.prior, self.structure.layout
         stats = self._in_rows(stats)
-        name = structure.name
         n_components, d = stats.first.shape
+        kind = _kind(structure, d)
         counts = stats.counts
         nk = counts + 10.0 * np.finfo(np.float64).eps
         xk = (stats.first + counts[:, None] * stats.shift) / nk[:, None]
         scatter = layout.scatter(counts, stats.first, stats.second)
         reg = self.scale.reg
-        if name == "tied":
+        if kind == SHARED:
             sk = scatter / np.sum(nk) + np.diag(reg)
-        elif name == "full":
+        elif kind == MATRIX:
             sk = scatter / nk[:, None, None] + np.diag(reg)[None]
-        elif name == "diag":
+        elif kind == VECTOR:
             sk = scatter / nk[:, None] + reg
         else:  # spherical: the mean of the diagonal
             sk = scatter / (nk * d) + float(np.mean(reg))
@@ -155,16 +167,16 @@ class Variational:
         mean_precision = prior.mean_precision + nk
         means = (prior.mean_precision * prior.mean + nk[:, None] * xk) / mean_precision[:, None]
         diff = xk - prior.mean
-        if name == "full":
+        if kind == MATRIX:
             dof = prior.dof + nk
             covariances = (prior.covariance[None] + nk[:, None, None] * sk
                            + (nk * prior.mean_precision / mean_precision)[:, None, None]
                            * diff[:, :, None] * diff[:, None, :]) / dof[:, None, None]
-        elif name == "tied":
+        elif kind == SHARED:
             dof = prior.dof + float(np.sum(nk)) / n_components
             covariances = (prior.covariance + sk * float(np.sum(nk)) / n_components
                            + prior.mean_precision / n_components * ((nk / mean_precision) * diff.T) @ diff) / dof
-        elif name == "diag":
+        elif kind == VECTOR:
             dof = prior.dof + nk
             covariances = (prior.covariance + nk[:, None] * (sk + (prior.mean_precision / mean_precision)[:, None]
                                                              * diff**2)) / dof[:, None]
@@ -190,7 +202,8 @@ class Variational:
         log_det = layout.log_det_precision_cholesky(new.precisions_cholesky, d) - 0.5 * d * np.log(dof)
         wishart = -(dof * log_det + dof * d * 0.5 * math.log(2.0)
                     + np.sum(gammaln(0.5 * (dof - np.arange(d)[:, None])), axis=0))
-        log_wishart = n_components * float(wishart[0]) if self.structure.name == "tied" else float(np.sum(wishart))
+        shared = _kind(self.structure, d) == SHARED
+        log_wishart = n_components * float(wishart[0]) if shared else float(np.sum(wishart))
         if posterior.process:
             log_norm_weight = -float(np.sum(betaln(*posterior.weight_concentration)))
         else:
