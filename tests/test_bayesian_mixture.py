@@ -163,3 +163,25 @@ def test_bad_parameters_get_a_clear_error(params, words):
     with pytest.raises(InvalidParameterError) as info:
         BayesianGaussianMixture(2, **params).fit(three_clusters())
     assert words in str(info.value)
+
+
+def test_cli_fit_and_report_take_bayesian(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = Path(gaussmix.__file__).parent / "datasets" / "data" / "faithful.csv"
+    model = tmp_path / "m.npz"
+    run = subprocess.run([sys.executable, "-m", "gaussmix", "fit", str(source), "-o", str(model), "-k", "6",
+                          "--bayesian", "--seed", "0"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "variational Bayes with a dirichlet process prior; 2 with weight above 0.01" in run.stdout
+    assert isinstance(gaussmix.load(model), BayesianGaussianMixture)
+    run = subprocess.run([sys.executable, "-m", "gaussmix", "fit", str(source), "-o", str(model), "-k", "2",
+                          "--bayesian", "--noise"], capture_output=True, text=True)
+    assert run.returncode == 2 and "leave out --prior and --noise" in run.stderr
+    report = tmp_path / "r.html"
+    run = subprocess.run([sys.executable, "-m", "gaussmix", "report", str(source), "-o", str(report), "--select",
+                          "3", "--bayesian", "-q"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "variational Bayes with a dirichlet process prior on the weights" in report.read_text()

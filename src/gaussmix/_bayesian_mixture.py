@@ -269,6 +269,21 @@ class BayesianGaussianMixture(BaseMixture):
             np.asarray(self.mean_precision_, np.float64), self.degrees_of_freedom_, process)
         return replace(params, posterior=posterior)
 
+    def marginal(self, features):
+        """The posterior's expected Gaussian mixture (``weights_``, ``means_``, ``covariances_``) over the
+        chosen features, the others integrated out: a fitted :class:`~gaussmix.GaussianMixture` (for views of
+        the fit, which draw Gaussian densities)."""
+        from gaussmix._gaussian_mixture import GaussianMixture
+        from gaussmix._mixture import feature_indices
+
+        self._check_fitted()
+        index = feature_indices(self, features)
+        covariances = self._structure().layout.marginal_covariances(np.asarray(self.covariances_, np.float64), index)
+        names = None if not hasattr(self, "feature_names_in_") else list(np.asarray(self.feature_names_in_)[index])
+        return GaussianMixture.from_parameters(
+            np.asarray(self.weights_, np.float64), np.asarray(self.means_, np.float64)[:, index], covariances,
+            covariance_type=self.covariance_type, feature_names=names)
+
     def _restore_fitted(self, state: dict[str, Any]) -> None:
         self._checked_settings()
         missing = [name for name in POSTERIOR_ATTRIBUTES if name not in state]

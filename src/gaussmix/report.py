@@ -240,6 +240,9 @@ def _model_section(report: _Report) -> list[str]:
     in_words = words if name == model.covariance_type else f"mclust's {name}: {words}"
     prior = prior_in_words(getattr(model, "prior", None))
     fitted_by = "maximum likelihood" if prior is None else f"maximum a posteriori (prior: {prior})"
+    if hasattr(model, "weight_concentration_"):
+        fitted_by = (f"variational Bayes with a {model.weight_concentration_prior_type.replace('_', ' ')} prior "
+                     f"on the weights ({int(np.sum(model.weights_ > 0.01))} components above weight 0.01)")
     if getattr(model, "noise_volume_", None) is not None:
         owned = int(np.sum(model.predict(report.values) == -1))
         fitted_by += (f", with a uniform noise component of weight {model.noise_proportion_:.3f} over a region "

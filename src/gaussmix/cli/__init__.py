@@ -125,11 +125,17 @@ def _selection_options(sub, default_range: str | None) -> None:
 
 
 def _model_options(sub) -> None:
-    """What is fitted besides the Gaussians' maximum likelihood: a prior, a noise component."""
+    """What is fitted besides the Gaussians' maximum likelihood: a prior, a noise component, a variational
+    posterior."""
     sub.add_argument("--prior", choices=["default"], default=None,
                      help="fit by maximum a posteriori under mclust's default conjugate prior (priorControl()): "
                           "no singular optima on small or discrete data; BIC is the log-likelihood's at the "
                           "posterior mode (default: maximum likelihood)")
+    sub.add_argument("--bayesian", action="store_true",
+                     help="fit scikit-learn's BayesianGaussianMixture instead (variational Bayes with a Dirichlet "
+                          "process prior on the weights: -k is an upper bound, components the data do not need "
+                          "get weights near 0; with --select, over scikit-learn's four structures by default; "
+                          "its init is kmeans unless --init is given)")
     sub.add_argument("--noise", action="store_true",
                      help="fit a uniform noise component with the Gaussians (mclust's noise): rows in no cluster are "
                           "labelled -1 instead of pulling the clusters; the first guess of the noise is a "

@@ -65,6 +65,10 @@ def fit_summary(model, table: Table, source: str) -> str:
     else:
         starts = f" (best of {model.n_init} starts)" if model.n_init > 1 else ""
     by = ", maximum a posteriori with mclust's default prior" if getattr(model, "prior", None) is not None else ""
+    if hasattr(model, "weight_concentration_"):
+        active = int(np.sum(model.weights_ > 0.01))
+        by += (f", variational Bayes with a {model.weight_concentration_prior_type.replace('_', ' ')} prior; "
+               f"{active} with weight above 0.01")
     if getattr(model, "noise_volume_", None) is not None:
         by += f", with a noise component of weight {model.noise_proportion_:.3f}"
     return "\n".join(
@@ -88,13 +92,24 @@ def _engine(args: argparse.Namespace) -> tuple[str, str | None]:
     return engine or ("torch" if device is not None else "numpy"), device
 
 
-def _selector(args: argparse.Namespace, n_init: int):
-    from gaussmix import GaussianMixtureSelector
+def _check_bayesian(args: argparse.Namespace) -> None:
+    """A variational fit has its own prior and no noise component."""
+    if getattr(args, "bayesian", False) and (args.prior or args.noise):
+        raise UsageError("--bayesian fits a variational posterior with its own priors: leave out --prior and --noise")
 
+
+def _selector(args: argparse.Namespace, n_init: int):
+    from gaussmix import BayesianGaussianMixture, GaussianMixtureSelector
+    from gaussmix.covariance import SCIKIT_LEARN_STRUCTURES
+
+    _check_bayesian(args)
     engine, device = _engine(args)
+    bayesian = getattr(args, "bayesian", False)
     return GaussianMixtureSelector(
         args.select,
-        covariance_types=args.structures,
+        estimator=BayesianGaussianMixture() if bayesian else None,
+        covariance_types=args.structures or (SCIKIT_LEARN_STRUCTURES if bayesian else None),
+        init_params="kmeans" if bayesian else "emem",
         criterion=args.criterion,
         n_init=n_init,
         prior=args.prior,
@@ -143,21 +158,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
         summary = _candidates_summary(selector) + "\n" + fit_summary(model, table, args.data)
         return _save_fitted(model, table, summary, args)
     progress = TerminalProgress(args.n_init, args.max_iter, force=False) if not args.quiet else None
-    model = GaussianMixture(
-        n_components=args.components or 1,
-        covariance_type=args.covariance,
-        init_params=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        reg_covar=args.reg_covar,
-        prior=args.prior,
-        noise=args.noise,
-        random_state=args.seed,
-        callback=progress,
-        engine=engine,
-        device=device,
-    )
+    _check_bayesian(args)
+    common = dict(n_components=args.components or 1, covariance_type=args.covariance, n_init=args.n_init,
+                  max_iter=args.max_iter, tol=args.tol, reg_covar=args.reg_covar, random_state=args.seed,
+                  callback=progress, engine=engine, device=device)
+    if args.bayesian:
+        from gaussmix import BayesianGaussianMixture
+
+        model = BayesianGaussianMixture(init_params="kmeans" if args.init == "emem" else args.init, **common)
+    else:
+        model = GaussianMixture(init_params=args.init, prior=args.prior, noise=args.noise, **common)
     try:
         model.fit(table.values)
     finally:

@@ -8,7 +8,10 @@ module             what it holds
 ``kernels``        per-chunk kernels (E-step, statistics, log-probabilities) and reductions
 ``params``         :class:`~gaussmix.em.params.MixtureParams` and the kernels' terms
 ``scale``          the data's scale and every decision taken relative to it
-``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`)
+``models``         what EM optimises (:class:`~gaussmix.em.models.MaximumLikelihood`, with or without a
+                   noise component); ``prior`` (maximum a posteriori) and ``variational``
+                   (a Bayesian mixture's posterior) are further models; ``noise`` measures the
+                   noise's region and makes its first guess
 ``loop``           :func:`~gaussmix.em.loop.run_em`, one EM run
 ``fit``            restarts and the best of them: :func:`~gaussmix.em.fit.fit_mixture`
 ``observers``      what a fit reports as it goes (:class:`~gaussmix.em.observers.FitObserver`)
