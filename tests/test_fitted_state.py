@@ -156,11 +156,11 @@ def test_only_gaussmix_estimators_are_model_file_estimators(rows, tmp_path):
     from gaussmix._persistence import ESTIMATORS
 
     gaussmix.load  # noqa: B018 - loading defines every estimator
-    for name in ("GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
-                 "GaussianMixtureClassifier"):
+    for name in ("GaussianMixture", "BayesianGaussianMixture", "GaussianMixtureSelector",
+                 "GaussianMixtureOutlierDetector", "GaussianMixtureClassifier"):
         getattr(gaussmix, name)
-    assert set(ESTIMATORS) == {"GaussianMixture", "GaussianMixtureSelector", "GaussianMixtureOutlierDetector",
-                               "GaussianMixtureClassifier"}
+    assert set(ESTIMATORS) == {"GaussianMixture", "BayesianGaussianMixture", "GaussianMixtureSelector",
+                               "GaussianMixtureOutlierDetector", "GaussianMixtureClassifier"}
 
     class GaussianMixture(gaussmix.GaussianMixture):  # a user's class of the same name
         pass
