@@ -158,14 +158,7 @@ class BayesianGaussianMixture(BaseMixture):
     weights_init = means_init = precisions_init = None
 
     def _checked_settings(self) -> FitSettings:
-        check_int(self.verbose, "verbose", 0)
-        check_int(self.verbose_interval, "verbose_interval", 1)
-        if self.callback is not None and not callable(self.callback):
-            raise InvalidParameterError(
-                f"callback must be a callable taking one IterationInfo, or None; got {self.callback!r}."
-            )
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise InvalidParameterError(f"warm_start must be True or False, got {self.warm_start!r}.")
+        self._check_reporting("warm_start")
         check_choice(self.covariance_type, "covariance_type", SCIKIT_LEARN_STRUCTURES)
         check_choice(self.weight_concentration_prior_type, "weight_concentration_prior_type", WEIGHT_PRIORS)
         for name in ("weight_concentration_prior", "mean_precision_prior"):

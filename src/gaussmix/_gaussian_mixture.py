@@ -331,15 +331,7 @@ default="kmeans"
 
     def _checked_settings(self) -> FitSettings:
         """Validate the hyper-parameters and bundle those that define the fit."""
-        check_int(self.verbose, "verbose", 0)
-        check_int(self.verbose_interval, "verbose_interval", 1)
-        if self.callback is not None and not callable(self.callback):
-            raise InvalidParameterError(
-                f"callback must be a callable taking one IterationInfo, or None; got {self.callback!r}."
-            )
-        for name in ("warm_start", "equal_proportions"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise InvalidParameterError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        self._check_reporting("warm_start", "equal_proportions")
         check_noise_volume(self.noise_volume)
         if not (self.noise is True or self.noise is False or self.noise is None or isinstance(self.noise, np.ndarray)
                 or isinstance(self.noise, np.bool_)):

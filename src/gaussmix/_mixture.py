@@ -69,6 +69,21 @@ class BaseMixture(DensityMixin, GaussmixEstimator):
         """Validate the hyper-parameters and bundle those that define the fit."""
         raise NotImplementedError
 
+    def _check_reporting(self, *flags: str) -> None:
+        """InvalidParameterError unless ``verbose``, ``verbose_interval`` and ``callback`` are usable and each of
+        ``flags`` names a boolean hyper-parameter that is True or False."""
+        from gaussmix._validation import check_int
+
+        check_int(self.verbose, "verbose", 0)
+        check_int(self.verbose_interval, "verbose_interval", 1)
+        if self.callback is not None and not callable(self.callback):
+            raise InvalidParameterError(
+                f"callback must be a callable taking one IterationInfo, or None; got {self.callback!r}."
+            )
+        for name in flags:
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InvalidParameterError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+
     def _em_model(self, data: FitData, settings: FitSettings) -> EMModel:
         """What EM optimises for these data (maximum likelihood, or a posterior with ``settings.prior``)."""
         if settings.prior is None:
