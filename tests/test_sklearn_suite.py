@@ -32,7 +32,6 @@ PRIVATE = {
     "test_gaussian_mixture_raises_where_array_api_not_implemented",
     "test_log_dirichlet_norm",
     "test_log_wishart_norm",
-    "test_compare_covar_type",
 }
 
 

@@ -262,6 +262,23 @@ class BayesianGaussianMixture(BaseMixture):
             np.asarray(self.mean_precision_, np.float64), self.degrees_of_freedom_, process)
         return replace(params, posterior=posterior)
 
+    # scikit-learn's two private steps of a fit, which its own tests call to see the posterior a start makes
+    def _check_parameters(self, X) -> None:
+        self._checked_settings()
+
+    def _initialize_parameters(self, X, random_state) -> None:
+        """The posterior the start (``init_params`` drawn with ``random_state``) makes, before any iteration."""
+        import warnings
+
+        from sklearn.base import clone
+
+        start = clone(self).set_params(max_iter=0, n_init=1, random_state=random_state, warm_start=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start.fit(X)
+        self._write_fitted({name: value for name, value in vars(start).items()
+                            if name.endswith("_") and not name.startswith("_")})
+
     def marginal(self, features):
         """The posterior's expected Gaussian mixture (``weights_``, ``means_``, ``covariances_``) over the
         chosen features, the others integrated out: a fitted :class:`~gaussmix.GaussianMixture` (for views of
