@@ -96,8 +96,8 @@ def fit_mixture(
     the rows a first guess calls signal (the others weighted 0) and the noise's
     starting weight. Each start is made on those rows, as mclust starts from
     them, its weights scaled to leave the noise its own; EM then runs on all
-    the rows. The short runs of ``"emem"`` are then the candidates, without the
-    search's split-and-merge moves (which re-estimate from partitions of the
+    the rows. With ``"emem"`` each of its starts is run to convergence, without
+    the search's split-and-merge moves (which re-estimate from partitions of the
     Gaussian components alone).
 
     With ``settings.init == "emem"`` the runs are short and
