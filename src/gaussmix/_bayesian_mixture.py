@@ -183,13 +183,9 @@ class BayesianGaussianMixture(BaseMixture):
         return Variational(settings.structure, DataScale.of(source, settings.reg_covar),
                            self._resolved_prior(source, row_weight), row_weight)
 
-    def _n_parameters(self) -> int:
-        """The free parameters of the Gaussian mixture the posterior's expected values describe."""
-        return super()._n_parameters()
-
     def _resolved_prior(self, source, row_weight: float) -> VariationalPrior:
         """The prior's hyper-parameters for these data (scikit-learn's defaults where None)."""
-        from gaussmix.em.prior import data_covariance
+        from gaussmix.em.prior import covariance_form, data_covariance
 
         d = source.n_features
         mean = (source.feature_moments()[0] if self.mean_prior is None
@@ -204,8 +200,7 @@ class BayesianGaussianMixture(BaseMixture):
                 f"{self.degrees_of_freedom_prior:.3f}."
             )
         name = self.covariance_type
-        layout = get_structure(name).layout  # its covariance: a matrix, a variance per feature, or one
-        form = len(layout.shape(1, d)) - (1 if layout.per_component else 0)
+        form = covariance_form(get_structure(name), d)  # a matrix, a variance per feature, or one
         if self.covariance_prior is None:
             covariance = np.atleast_2d(data_covariance(source, row_weight))
             if form == 1:

@@ -148,7 +148,7 @@ def run_em(
             lower_bound, newly = float(log_likelihood[0]) / float(source.total_weight), ()
         else:
             stats = source.estep(structure, model.kernel_terms(params, source.shift))
-            after = getattr(model, "bound_after_update", False)  # a bound that needs the M-step's result
+            after = model.bound_after_update  # a bound that needs the M-step's result
             current = math.nan if after else model.bound(stats, params)
             if not (after or math.isfinite(current)):
                 raise FitError(non_finite_message(n_iter, restart))

@@ -62,6 +62,8 @@ class EMModel(Protocol):
 
     #: whether the objective is the log-likelihood alone (else :meth:`prior_term` adds to it)
     flat: bool
+    #: whether :meth:`bound` takes the M-step's result too (``bound(stats, params, new)``), asked after it
+    bound_after_update: bool
 
     def bound(self, stats: Statistics, params: MixtureParams) -> float:
         """The objective of ``params`` (the parameters that produced ``stats`` in the E-step)."""
@@ -182,6 +184,8 @@ class MaximumLikelihood:
 
     #: whether the objective is the likelihood alone (no prior term: see :meth:`prior_term`)
     flat = True
+    #: whether :meth:`bound` needs the M-step's result (the loop then asks for it after the update)
+    bound_after_update = False
 
     def prior_term(self, params: MixtureParams) -> float:
         """What the objective adds to the weighted log-likelihood of ``params`` (0: none; a prior's log density

@@ -90,7 +90,7 @@ class ConjugatePrior:
         """
         scale = np.asarray(self.scale, dtype=np.float64)
         diagonal = np.diag(scale) if scale.ndim == 2 else np.broadcast_to(scale, (n_features,))
-        form = _form(structure, n_features)
+        form = covariance_form(structure, n_features)
         if form == 2:
             return scale if scale.ndim == 2 else np.diag(diagonal)
         if form == 1:
@@ -99,7 +99,7 @@ class ConjugatePrior:
 
     def extra_count(self, structure: CovarianceStructure, n_features: int) -> float:
         """What the covariance prior adds to the count the structure divides by (per covariance it covers)."""
-        form = _form(structure, n_features)
+        form = covariance_form(structure, n_features)
         if form == 2:
             return self.dof + n_features + 1.0
         if form == 1:
@@ -107,8 +107,9 @@ class ConjugatePrior:
         return (self.dof + 2.0) / n_features
 
 
-def _form(structure: CovarianceStructure, n_features: int) -> int:
-    """2, 1 or 0: whether ``structure``'s scatter holds a matrix, a value per feature or one value per covariance."""
+def covariance_form(structure: CovarianceStructure, n_features: int) -> int:
+    """2, 1 or 0: whether each of ``structure``'s covariances is stored as a matrix, a value per feature or one
+    value (its scatter has the same form)."""
     layout = structure.layout
     return len(layout.shape(1, n_features)) - (1 if layout.per_component else 0)
 
@@ -135,7 +136,7 @@ def default_prior(
     factor = (1.0 / n_components) ** (2.0 / n_features)
     if covariance is None:
         scale = None
-    elif _form(structure, n_features) == 2:
+    elif covariance_form(structure, n_features) == 2:
         scale = factor * (covariance if n_samples > n_features else np.diag(np.diag(covariance)))
     else:
         scale = np.asarray(factor * float(np.mean(np.diag(covariance))))
@@ -208,7 +209,7 @@ class MaximumAPosteriori(MaximumLikelihood):
             layout.log_det_precision_cholesky(params.precisions_cholesky, n_features), (n_components,))
         precisions = layout.full_covariances(layout.precisions(params.precisions_cholesky), n_components, n_features)
         scale = prior.scale_for(structure, n_features)
-        form = _form(structure, n_features)
+        form = covariance_form(structure, n_features)
         if form == 2:
             trace = np.einsum("kij,ji->k", precisions, scale)
         elif form == 1:

@@ -40,6 +40,7 @@ from scipy.special import betaln, digamma, gammaln
 
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.params import LOG_2PI, KernelTerms, MixtureParams
+from gaussmix.em.prior import covariance_form
 from gaussmix.em.scale import DataScale, singular_message
 from gaussmix.em.statistics import Statistics
 
@@ -53,10 +54,9 @@ MATRIX, SHARED, VECTOR, SCALAR = range(4)
 
 def _kind(structure: CovarianceStructure, n_features: int) -> int:
     """Which of the four layouts ``structure`` has (the variational posterior is defined for these)."""
-    layout = structure.layout
-    if not layout.per_component:
+    if not structure.layout.per_component:
         return SHARED
-    return {2: MATRIX, 1: VECTOR, 0: SCALAR}[len(layout.shape(1, n_features)) - 1]
+    return {2: MATRIX, 1: VECTOR, 0: SCALAR}[covariance_form(structure, n_features)]
 
 
 @dataclass(frozen=True)
@@ -111,15 +111,20 @@ class VariationalPosterior:
     def dofs(self, n_components: int) -> np.ndarray:
         return np.broadcast_to(np.asarray(self.dof, dtype=np.float64), (n_components,))
 
-    def kernel_terms(self, structure: CovarianceStructure, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
-        """The E-step's terms: a Gaussian mixture's with expected log-weights and log-determinants."""
+    def log_norms(self, structure: CovarianceStructure, params: MixtureParams) -> np.ndarray:
+        """Each component's constant in the E-step: the expected log-weight and half the expected log-determinant,
+        less ``d / (2 beta_k)`` and ``d/2 log(2 pi)``."""
         n_components, d = params.means.shape
         dof = self.dofs(n_components)
         log_det = structure.layout.log_det_precision_cholesky(params.precisions_cholesky, d)
         log_lambda = d * math.log(2.0) + np.sum(digamma(0.5 * (dof - np.arange(d)[:, None])), axis=0)
-        log_norm = (self.expected_log_weights() + log_det - 0.5 * d * np.log(dof) - 0.5 * d * LOG_2PI
-                    + 0.5 * (log_lambda - d / self.mean_precision))
-        return KernelTerms(log_norm=log_norm, arrays=structure.layout.kernel_arrays(params, shift), shift=shift)
+        return (self.expected_log_weights() + log_det - 0.5 * d * np.log(dof) - 0.5 * d * LOG_2PI
+                + 0.5 * (log_lambda - d / self.mean_precision))
+
+    def kernel_terms(self, structure: CovarianceStructure, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
+        """The E-step's terms: a Gaussian mixture's with expected log-weights and log-determinants."""
+        return KernelTerms(log_norm=self.log_norms(structure, params),
+                           arrays=structure.layout.kernel_arrays(params, shift), shift=shift)
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,6 @@ class Variational:
     row_weight: float = 1.0
     flat = False
     bound_after_update = True
-    equal_proportions = False
-    noise = None
 
     def kernel_terms(self, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
         return params.posterior.kernel_terms(self.structure, params, shift)
@@ -218,7 +221,7 @@ class Variational:
     def _expected_log_prob(self, stats: Statistics, params: MixtureParams) -> float:
         """``sum_i w_i sum_k r_ik log p_ik`` under the E-step's terms, from the statistics alone."""
         layout = self.structure.layout
-        terms = self.kernel_terms(params, stats.shift)
+        log_norm = params.posterior.log_norms(self.structure, params)
         counts = stats.counts
         scatter = layout.scatter(counts, stats.first, stats.second)
         precisions = layout.precisions(params.precisions_cholesky)
@@ -229,7 +232,7 @@ class Variational:
             if counts[k] > 0:
                 z = layout.whiten(params.precisions_cholesky, k, centres[k] - params.means[k])
                 quadratic += counts[k] * float(np.sum(z * z))
-        return float(np.sum(np.where(counts > 0, terms.log_norm * counts, 0.0))) - 0.5 * quadratic
+        return float(np.sum(np.where(counts > 0, log_norm * counts, 0.0))) - 0.5 * quadratic
 
     def singular_message(self, components: tuple[int, ...] | None, where: str) -> str:
         return singular_message(self.structure, components, self.scale.reg_covar, where)
