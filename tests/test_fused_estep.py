@@ -72,10 +72,17 @@ def stacked(params_list):
                            for name in ("weights", "means", "covariances", "precisions_cholesky")))
 
 
-def numpy_kernel(layout, X, weights, terms, groups=1):
-    with np.errstate(over="ignore", invalid="ignore"):  # as the engines call it: far rows overflow
-        Xt = NUMPY.centre_transposed(X, terms.shift, np.float64)
-        return estep_statistics(NUMPY, layout, Xt, weights, terms, np.float64, groups).to_numpy(NUMPY)
+def numpy_kernel(layout, X, weights, terms, groups=1, dtype=np.float64, compiled=False):
+    """The kernels' E-step statistics: NumPy alone, or (``compiled``) with its elementwise passes as one loop."""
+    enabled = compiled_module.ENABLED
+    compiled_module.ENABLED = compiled
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # as the engines call it: far rows overflow
+            Xt = NUMPY.centre_transposed(X, terms.shift, dtype)
+            return estep_statistics(NUMPY, layout, Xt, weights, terms.on(NUMPY, dtype), dtype,
+                                    groups).to_numpy(NUMPY)
+    finally:
+        compiled_module.ENABLED = enabled
 
 
 def assert_same_statistics(one, other, rtol=1e-10):
@@ -103,6 +110,36 @@ def test_the_compiled_loop_gives_the_kernels_statistics(structure, n_components,
     fused = fused_estep_statistics(structure_.layout, X, weights, terms, groups)
     assert fused is not None
     assert_same_statistics(fused, numpy_kernel(structure_.layout, X, weights, terms, groups))
+
+
+@pytest.mark.parametrize("structure", COMPILED)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_compiled_normalisation_gives_the_kernels_statistics(structure, dtype, weighted):
+    """Any chunk's E-step takes its elementwise passes (log-sum-exp, responsibilities, weights) as one compiled
+    loop: the same statistics as NumPy's passes, for one mixture, several at once and with a noise component."""
+    rng = np.random.RandomState(4)
+    X = 5.0 + 3.0 * rng.normal(size=(300, 3))
+    weights = rng.uniform(0.0, 3.0, 300) if weighted else None
+    structure_ = get_structure(structure)
+    groups = 3 if structure_.layout.per_component else 1
+    params = stacked([random_params(structure, 4, 3, rng) for _ in range(groups)])
+    terms = kernel_terms(structure_, params, X.mean(axis=0))
+    noisy = KernelTerms(terms.log_norm, terms.arrays, terms.shift, noise=np.log(0.1 / 1e4))
+    rtol = 1e-10 if dtype == np.float64 else 2e-5
+    far = X.copy()
+    far[11] = 1e200 if dtype == np.float64 else 1e25  # its distances overflow: no component explains it
+    for case, n_groups in [(terms, groups), (noisy, 1)] if groups == 1 else [(terms, groups)]:
+        for rows in (X, far):
+            expected = numpy_kernel(structure_.layout, rows, weights, case, n_groups, dtype)
+            got = numpy_kernel(structure_.layout, rows, weights, case, n_groups, dtype, compiled=True)
+            assert np.all(np.isnan(got.log_likelihood) == np.isnan(expected.log_likelihood))
+            assert np.all(np.isnan(got.log_likelihood)) == (rows is far and case.noise is None)
+            if rows is X:
+                assert_same_statistics(got, expected, rtol)
+            else:  # where the likelihood is lost, NumPy's statistics may be NaN too
+                np.testing.assert_allclose(got.first[np.isfinite(expected.first)],
+                                           expected.first[np.isfinite(expected.first)], rtol=1e-4)
 
 
 def test_the_compiled_loop_pools_a_shared_diagonal():

@@ -223,6 +223,68 @@ ROUNDER_BITS = 4843621399236968448  # the bits of ROUNDER as an int64
 EXP_TERMS = tuple(1.0 / math.factorial(j) for j in range(13))
 
 
+def normalise(values, log_norm, noise, weights, groups, log_likelihood):
+    """Squared distances ``values`` (C, rows) into weighted responsibilities, in place; the E-step's
+    elementwise part on any layout's distances, in one pass over each component's row per step.
+
+    The log-probabilities are ``log_norm[c] - values[c] / 2``; ``noise`` is the
+    log-probability of a noise component shared by all rows (NaN: none; only
+    with one group), which takes part in each row's normalisation but has no
+    row of its own. ``values`` may be float32 or float64: exponentials and
+    sums are taken in float64. ``weights`` is empty for unit weights. Adds
+    each group's weighted log-density to ``log_likelihood`` (groups,), NaN
+    where a row of positive weight has density 0 (see :func:`estep_rows`).
+    """
+    n_total, n_rows = values.shape
+    n_per = n_total // groups
+    weighted = weights.shape[0] > 0
+    with_noise = not math.isnan(noise)
+    args, polynomial, powers = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
+    top, totals, scales = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
+    for g in range(groups):
+        for i in range(n_rows):
+            top[i] = noise if with_noise else -math.inf
+        for c in range(g * n_per, (g + 1) * n_per):
+            row, shift = values[c], log_norm[c]
+            for i in range(n_rows):
+                value = shift - 0.5 * row[i]
+                top[i] = value if value > top[i] else top[i]
+        for i in range(n_rows):
+            top[i] = top[i] if (top[i] > -math.inf) & (top[i] < math.inf) else 0.0
+            totals[i] = noise - top[i] if with_noise else -math.inf
+        if with_noise:
+            _exp_into(totals, polynomial, powers)
+        else:
+            for i in range(n_rows):
+                totals[i] = 0.0
+        for c in range(g * n_per, (g + 1) * n_per):
+            row, shift = values[c], log_norm[c]
+            for i in range(n_rows):
+                args[i] = (shift - 0.5 * row[i]) - top[i]
+            _exp_into(args, polynomial, powers)
+            for i in range(n_rows):
+                row[i] = args[i]
+                totals[i] += args[i]
+        for i in range(n_rows):
+            args[i] = totals[i]
+        _log_into(args, polynomial, powers)
+        added = 0.0
+        for i in range(n_rows):
+            w = weights[i] if weighted else 1.0
+            density = args[i] + top[i] if totals[i] > 0.0 else -math.inf
+            if (density > -math.inf) & (density < math.inf):
+                added += w * density
+                scales[i] = w / totals[i]
+            else:  # no component of the group explains the row: NaN unless its weight is 0
+                added += math.nan if w > 0.0 else 0.0
+                scales[i] = 0.0
+        log_likelihood[g] += added
+        for c in range(g * n_per, (g + 1) * n_per):
+            row = values[c]
+            for i in range(n_rows):
+                row[i] = row[i] * scales[i] if scales[i] > 0.0 else 0.0
+
+
 def _exp_in_place(a):
     """``a = exp(a)`` for a 1-d float64 array, in loops the compiler turns into SIMD code.
 
@@ -236,9 +298,12 @@ def _exp_in_place(a):
     own exponential is several times slower on CPUs without AVX-512, and
     libm's one by one too.
     """
+    _exp_into(a, np.empty(a.shape[0]), np.empty(a.shape[0]))
+
+
+def _exp_into(a, polynomial, powers):
+    """:func:`_exp_in_place` with scratch arrays of ``a``'s length."""
     n = a.shape[0]
-    polynomial = np.empty(n)
-    powers = np.empty(n)
     for i in range(n):
         x = min(max(a[i], -708.0), 709.0)
         y = x * LOG2E + ROUNDER
@@ -288,10 +353,13 @@ def _log_in_place(a):
     integer conversion (which AVX2 lacks). Elsewhere (0, subnormal, negative,
     infinite, NaN) ``np.log``, in a last pass only where there are such values.
     """
+    _log_into(a, np.empty(a.shape[0]), np.empty(a.shape[0]))
+
+
+def _log_into(a, mantissas, exponents):
+    """:func:`_log_in_place` with scratch arrays of ``a``'s length."""
     n = a.shape[0]
     bits = a.view(np.int64)
-    mantissas = np.empty(n)
-    exponents = np.empty(n)
     mantissa_bits = mantissas.view(np.int64)
     exponent_bits = exponents.view(np.int64)
     for i in range(n):

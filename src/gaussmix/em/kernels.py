@@ -91,6 +91,16 @@ def estep_statistics(
     has one entry per mixture.
     """
     row_terms = layout.row_terms(xp, Xt, terms.n_components)
+    normalise = compiled(_estep_loop.normalise) if xp.name == "numpy" else None
+    if normalise is not None:  # the elementwise passes as one compiled loop
+        resp = np.ascontiguousarray(layout.mahalanobis(xp, Xt, row_terms, terms.arrays))
+        sums = np.zeros(groups)
+        w64 = _EMPTY if weights is None else np.asarray(weights, dtype=np.float64)
+        noise = math.nan if terms.noise is None else float(terms.noise)
+        normalise(resp, np.asarray(terms.log_norm, dtype=np.float64), noise, w64, groups, sums)
+        total_weight = float(resp.shape[1]) if weights is None else float(np.sum(w64))
+        return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, sums if groups > 1 else sums[0],
+                                total_weight)
     log_prob = log_prob_transposed(xp, layout, Xt, row_terms, terms)
     rows = log_prob.shape[1]
     if groups > 1:
@@ -119,6 +129,9 @@ def estep_statistics(
         log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64, axis=-1)
         total_weight = xp.sum(w64)
     return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, log_likelihood, total_weight)
+
+
+_EMPTY = np.empty(0)
 
 
 def fused_estep_statistics(layout: Layout, X: np.ndarray, weights: np.ndarray | None, terms: KernelTerms,
