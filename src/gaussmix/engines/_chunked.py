@@ -376,13 +376,16 @@ class ChunkedData:
 
         Kept for later passes when the whole data take at most
         :data:`CENTRED_CACHE_BYTES` in the compute dtype (NumPy engine only;
-        different chunkings keep at most that much in all). The array is
-        shared: kernels never write into it.
+        different chunkings keep at most that much in all; larger data are
+        centred along their rows, as a transposed view). The array is shared:
+        kernels never write into it.
         """
         key = (start, stop)
         Xt = self._centred.get(key)
         if Xt is not None:
             return Xt
+        if self.xp.name == "numpy" and not self._keep_centred:
+            return self.xp.centre_rows(Xc, self.shift, self.dtype)
         Xt = self.xp.centre_transposed(Xc, self.shift, self.dtype)
         if self._keep_centred:
             with self._centred_lock:
