@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gaussmix"
 
 #: Modules below the covariance structures: no estimator, engine or EM code, no scikit-learn.
 FOUNDATION = {"gaussmix._errors", "gaussmix._namespace", "gaussmix._validation", "gaussmix._tables",
-              "gaussmix._version", "gaussmix._files", "gaussmix._compiled"}
+              "gaussmix._version", "gaussmix._files", "gaussmix._compiled", "gaussmix._threads"}
 #: The estimator layer (above engines).
 ESTIMATORS = {"gaussmix._base", "gaussmix._mixture", "gaussmix._state", "gaussmix._loaded_state",
               "gaussmix._gaussian_mixture", "gaussmix._selector", "gaussmix._outliers", "gaussmix._classifier"}

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from gaussmix._threads import blas_for_matrices
 from gaussmix.covariance._linalg import SingularCovarianceError
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
@@ -123,6 +124,10 @@ class MaximumLikelihood:
             up to rounding. With groups and a shared layout, it names the
             mixtures whose covariance failed.
         """
+        with blas_for_matrices(stats.first.shape[-1]):
+            return self._update(stats, previous, groups)
+
+    def _update(self, stats, previous, groups):
         structure, scale, layout = self.structure, self.scale, self.structure.layout
         n_components = stats.counts.shape[0]
         grouped = groups is not None and not layout.per_component

@@ -17,12 +17,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
 from gaussmix._namespace import NUMPY, ArrayNamespace, is_torch_tensor
+from gaussmix._threads import single_threaded_blas
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.kernels import (
     Reduction,
@@ -89,7 +90,6 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-_BLAS: list | None = None
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -112,29 +112,6 @@ def chunk_bounds(n_rows: int, max_rows: int) -> list[tuple[int, int]]:
         count += 1
     rows = -(-n_rows // count)
     return [(start, min(n_rows, start + rows)) for start in range(0, n_rows, rows)]
-
-
-@contextmanager
-def single_threaded_blas():
-    """A context limiting BLAS to one thread (worker threads provide the parallelism).
-
-    Entered once per pass over the data, so it only asks each BLAS library
-    for its thread count (about a microsecond) and changes it only when it
-    is not already 1; the count is restored on exit.
-    """
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController().select(user_api="blas").lib_controllers
-    changed = [(library, count) for library in _BLAS if (count := library.get_num_threads()) != 1]
-    for library, _ in changed:
-        library.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for library, count in changed:
-            library.set_num_threads(count)
 
 
 class ChunkedData:
