@@ -188,6 +188,46 @@ def test_torch_streams_data_from_the_host(rows):
     assert b.log_likelihood == pytest.approx(a.log_likelihood, rel=1e-13)
 
 
+@pytest.mark.parametrize("covariance_type", STRUCTURES)
+def test_torch_on_the_cpu_splits_rows_over_worker_threads_as_numpy_does(rows, covariance_type, monkeypatch):
+    """On the CPU the torch engine runs chunks on the NumPy engine's worker threads, each with one torch thread
+    (restored after the pass), and its E-step's elementwise passes as the compiled loop on the tensors' memory:
+    the same statistics as the NumPy engine's, with one worker or two."""
+    from gaussmix.covariance import get_structure
+    from gaussmix.em.params import kernel_terms
+    from gaussmix.engines import _chunked
+    from gaussmix.engines._chunked import ChunkedData
+    from gaussmix.engines._torch import torch_namespace
+
+    monkeypatch.setattr(_chunked, "PARALLEL_ROWS", 0)  # threads even on a few rows
+    xp = torch_namespace("cpu")
+    structure = get_structure(covariance_type)
+    params = fitted(rows, "numpy", covariance_type=covariance_type)._params_from_attributes()
+    reference = ChunkedData(rows, None, chunk_rows=64)
+    expected = reference.estep(structure, kernel_terms(structure, params, reference.shift))
+    threads = torch.get_num_threads()
+    seen = []
+    for workers in (1, 2):
+        data = ChunkedData(torch.as_tensor(rows), None, chunk_rows=64, n_threads=workers, xp=xp)
+        assert data.n_threads == workers
+        inner = data.xp.one_thread_each
+
+        def watched(inner=inner):
+            seen.append(workers)
+            return inner()
+
+        monkeypatch.setattr(data.xp, "one_thread_each", watched, raising=False)
+        got = data.estep(structure, kernel_terms(structure, params, data.shift))
+        np.testing.assert_allclose(got.second, expected.second, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got.first, expected.first, rtol=1e-10, atol=1e-10)
+        assert got.log_likelihood == pytest.approx(expected.log_likelihood, rel=1e-12)
+        assert torch.get_num_threads() == threads
+    assert set(seen) == {1, 2}  # every pass of both entered it
+    with xp.one_thread_each():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == threads
+
+
 def test_engine_and_device_are_checked(rows):
     with pytest.raises(InvalidParameterError, match="engine"):
         GaussianMixture(2, engine="gpu").fit(rows)

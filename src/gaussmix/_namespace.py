@@ -25,6 +25,8 @@ class ArrayNamespace(Protocol):
     """Operations the kernels use, with NumPy's names and meanings."""
 
     name: str
+    #: Whether arrays are in host memory (compiled loops can work on them through :meth:`host_view`).
+    in_host_memory: bool
     #: Elements of the largest per-chunk temporary, and the largest chunk in rows.
     chunk_elements: int
     max_chunk_rows: int
@@ -53,12 +55,16 @@ class ArrayNamespace(Protocol):
     def reshape(self, a: Any, shape: tuple[int, ...]) -> Any: ...
     def logsumexp(self, a: Any, axis: int) -> Any: ...
     def put_rows(self, a: Any, rows: np.ndarray, values: Any) -> Any: ...
+    def host_view(self, a: Any) -> np.ndarray: ...
+    def worker_threads(self) -> int | None: ...
+    def one_thread_each(self) -> Any: ...
 
 
 class NumpyNamespace:
     """:class:`ArrayNamespace` for NumPy arrays."""
 
     name = "numpy"
+    in_host_memory = True
     chunk_elements = 1 << 19
     max_chunk_rows = 16384
 
@@ -105,6 +111,21 @@ class NumpyNamespace:
         out = np.empty((X.shape[1], X.shape[0]), dtype=dtype)
         np.subtract(X.T, shift[:, None], out=out, casting="same_kind")
         return out
+
+    def host_view(self, a):
+        """``a`` as a C-contiguous NumPy array, sharing its memory where it is contiguous already."""
+        return np.ascontiguousarray(a)
+
+    def worker_threads(self):
+        """Threads a pass over chunks may use (None: the usable cores, see ``default_threads``)."""
+        return None
+
+    def one_thread_each(self):
+        """A context in which the namespace's own operations use one thread each (the worker threads
+        are the parallelism): BLAS limited to one thread."""
+        from gaussmix._threads import single_threaded_blas
+
+        return single_threaded_blas()
 
     def centre_rows(self, X, shift, dtype):
         """``(X - shift).T`` as the transposed view of a C-contiguous ``(m, d)`` array of ``dtype``.

@@ -91,14 +91,16 @@ def estep_statistics(
     has one entry per mixture.
     """
     row_terms = layout.row_terms(xp, Xt, terms.n_components)
-    normalise = compiled(_estep_loop.normalise) if xp.name == "numpy" else None
-    if normalise is not None:  # the elementwise passes as one compiled loop
-        resp = np.ascontiguousarray(layout.mahalanobis(xp, Xt, row_terms, terms.arrays))
+    normalise = compiled(_estep_loop.normalise)
+    if normalise is not None and xp.in_host_memory:  # the elementwise passes as one compiled loop
+        resp = xp.asarray(layout.mahalanobis(xp, Xt, row_terms, terms.arrays))
+        host = xp.host_view(resp)  # the same memory, contiguous
+        resp = xp.asarray(host)
         sums = np.zeros(groups)
-        w64 = _EMPTY if weights is None else np.asarray(weights, dtype=np.float64)
+        w64 = _EMPTY if weights is None else np.asarray(xp.to_numpy(weights), dtype=np.float64)
         noise = math.nan if terms.noise is None else float(terms.noise)
-        normalise(resp, np.asarray(terms.log_norm, dtype=np.float64), noise, w64, groups, sums)
-        total_weight = float(resp.shape[1]) if weights is None else float(np.sum(w64))
+        normalise(host, np.asarray(xp.to_numpy(terms.log_norm), dtype=np.float64), noise, w64, groups, sums)
+        total_weight = float(host.shape[1]) if weights is None else float(np.sum(w64))
         return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, sums if groups > 1 else sums[0],
                                 total_weight)
     log_prob = log_prob_transposed(xp, layout, Xt, row_terms, terms)

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from gaussmix._namespace import NUMPY, ArrayNamespace, is_torch_tensor
-from gaussmix._threads import single_threaded_blas
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.kernels import (
     Reduction,
@@ -52,7 +51,7 @@ PARALLEL_MIN_WORK = 1e7
 #: per call outweighs the loop's slower exponentials and products (measured crossover, float64).
 FUSED_MAX_WORK = 4000
 #: Data of at most this many bytes are kept centred and transposed from one pass to the next
-#: by the NumPy engine (the shift is fixed for a whole fit). Larger data are centred afresh in
+#: in host memory (NumPy, torch on the CPU; the shift is fixed for a whole fit). Larger data are centred afresh in
 #: every pass, so their fits hold nothing beyond the data but chunk-sized temporaries.
 CENTRED_CACHE_BYTES = 64 << 20
 
@@ -167,8 +166,9 @@ class ChunkedData:
             self.total_weight = float(self.n_samples)
         self.weights = weights
         self._chunk_rows = chunk_rows
-        if self.xp.name != "numpy":
-            self.n_threads = 1
+        fixed = self.xp.worker_threads()
+        if fixed is not None:
+            self.n_threads = fixed
         else:
             self.n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
         self.row_offset = int(row_offset)
@@ -176,7 +176,7 @@ class ChunkedData:
         self.memo: dict = {}  # what starts computed once for these data (a hierarchy)
         self._moments = moments
         self._keep_centred = (
-            self.xp.name == "numpy" and self.n_samples * self.n_features * self.dtype.itemsize <= CENTRED_CACHE_BYTES
+            self.xp.in_host_memory and self.n_samples * self.n_features * self.dtype.itemsize <= CENTRED_CACHE_BYTES
         )
         self._centred: dict[tuple[int, int], Any] = {}
         self._centred_bytes = 0
@@ -261,7 +261,7 @@ class ChunkedData:
         if self.n_samples < PARALLEL_ROWS and work < PARALLEL_MIN_WORK:
             threads = 1
         if threads <= 1:
-            with single_threaded_blas() if self.xp.name == "numpy" else nullcontext():
+            with self.xp.one_thread_each() if self.xp.worker_threads() is None else nullcontext():
                 for chunk in chunks:
                     yield function(*chunk)
             return
@@ -273,7 +273,7 @@ class ChunkedData:
             pending.popleft()
             return result
 
-        with single_threaded_blas():
+        with self.xp.one_thread_each():
             try:
                 for chunk in chunks:
                     pending.append(pool.submit(function, *chunk))
@@ -352,7 +352,7 @@ class ChunkedData:
         """Rows ``start:stop`` (the chunk ``Xc``) minus :attr:`shift`, transposed: ``(d, rows)``.
 
         Kept for later passes when the whole data take at most
-        :data:`CENTRED_CACHE_BYTES` in the compute dtype (NumPy engine only;
+        :data:`CENTRED_CACHE_BYTES` in the compute dtype (arrays in host memory only;
         different chunkings keep at most that much in all; larger data are
         centred along their rows, as a transposed view). The array is shared:
         kernels never write into it.

@@ -29,6 +29,7 @@ import numpy as np
 
 from gaussmix._errors import MissingDependencyError
 from gaussmix._namespace import NUMPY, is_dask_collection
+from gaussmix._threads import single_threaded_blas
 from gaussmix._validation import unit_exponent
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.kernels import Reduction
@@ -38,7 +39,7 @@ from gaussmix.em.scale import checked_moments
 from gaussmix.em.statistics import Statistics
 from gaussmix.engines._base import Engine, FitData
 from gaussmix.engines._checks import check_features, check_names
-from gaussmix.engines._chunked import ChunkedData, single_threaded_blas
+from gaussmix.engines._chunked import ChunkedData
 from gaussmix.engines._numpy import ENGINE as NUMPY_ENGINE
 
 

@@ -8,6 +8,7 @@ statistics back to the host.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -38,11 +39,12 @@ class TorchNamespace:
         torch = import_torch()
         self.torch = torch
         self.device = torch.device("cpu" if device is None else device)
+        self.in_host_memory = self.device.type == "cpu"
         if self.device.type == "cuda":
             # Temporaries of 2^26 entries (256 MB in float32): few launches per pass.
             self.chunk_elements, self.max_chunk_rows = 1 << 26, 1 << 22
-        else:
-            self.chunk_elements, self.max_chunk_rows = 1 << 21, 1 << 16
+        else:  # as NumPy's chunks: the CPU's caches
+            self.chunk_elements, self.max_chunk_rows = 1 << 19, 1 << 14
 
     def __eq__(self, other):
         return isinstance(other, TorchNamespace) and other.device == self.device
@@ -55,6 +57,29 @@ class TorchNamespace:
 
     def __repr__(self):
         return f"TorchNamespace({str(self.device)!r})"
+
+    def host_view(self, a):
+        """A CPU tensor as a NumPy array sharing its memory (made contiguous first)."""
+        return a.contiguous().numpy()
+
+    def worker_threads(self):
+        """On the CPU, rows are split over worker threads as NumPy's are (torch's own threads on tall-skinny
+        products cost more than they save); a GPU takes one stream of chunks."""
+        return None if self.device.type == "cpu" else 1
+
+    @contextmanager
+    def one_thread_each(self):
+        """torch's intra-op threads limited to one while worker threads run chunks (restored after)."""
+        torch = self.torch
+        threads = torch.get_num_threads()
+        if self.device.type != "cpu" or threads == 1:
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def torch_dtype(self, dtype: Any):
         if dtype is None or isinstance(dtype, self.torch.dtype):
