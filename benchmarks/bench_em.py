@@ -56,6 +56,56 @@ def matmul_ceiling() -> dict:
     return {"gflops_1_thread": result[1], "gflops_2_threads": result[2], "ceiling": max(result.values())}
 
 
+def machine_floor() -> dict:
+    """What one EM iteration cannot go below on this machine: matrix products at the float32 and float64
+    ceilings, exponentials at the fastest rate available (the compiled polynomial when numba is there, else
+    NumPy's), and one read of the data from memory, each on all cores."""
+    b = np.random.RandomState(0).rand(2048, 2048).astype(np.float32)
+    with threadpool_limits(2):
+        b @ b
+        float32_ceiling = 2 * 2048**3 / min(_timed(lambda: b @ b) for _ in range(3)) / 1e9
+    values = -30.0 * np.random.RandomState(1).rand(1 << 16)
+    exponentials = [lambda a: np.exp(a, out=a)]
+    try:
+        from gaussmix._compiled import compiled
+        from gaussmix.em import _estep_loop
+
+        loop = compiled(_estep_loop._exp_in_place)
+        if loop is not None:
+            exponentials.append(loop)
+    except ImportError:  # pragma: no cover - an older gaussmix
+        pass
+    best = math.inf
+    for exponential in exponentials:
+        work = values.copy()
+        exponential(work)
+        for _ in range(3):
+            begin = time.perf_counter()
+            for _ in range(20):
+                work[:] = values
+                exponential(work)
+            best = min(best, (time.perf_counter() - begin) / 20 / values.size)
+    big = np.ones(1 << 25)  # 256 MB
+    halves = (big[: big.size // 2], big[big.size // 2:])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(np.sum, halves))
+        read = min(_timed(lambda: list(pool.map(np.sum, halves))) for _ in range(3))
+    threads = 2
+    return {"float32_gflops": float32_ceiling, "exp_ns_per_thread": best * 1e9, "threads": threads,
+            "read_gb_per_s": big.nbytes / read / 1e9}
+
+
+def floor_seconds(n, d, K, structure, dtype, ceiling, floor) -> float:
+    """The machine's floor for one iteration of a cell (see :func:`machine_floor`)."""
+    gflops = floor["float32_gflops"] if np.dtype(dtype) == np.float32 else ceiling
+    products = useful_flops(n, d, K, structure) / (gflops * 1e9)
+    exponentials = n * K * floor["exp_ns_per_thread"] * 1e-9 / floor["threads"]
+    data = n * d * np.dtype(dtype).itemsize / (floor["read_gb_per_s"] * 1e9)
+    return products + exponentials + data
+
+
 def _timed(function) -> float:
     start = time.perf_counter()
     function()
@@ -168,7 +218,7 @@ def sklearn_iterations(X, K, structure, init, threads, iterations=None):
     return times, bounds
 
 
-def run_cell(n, d, K, structure, dtype, ceiling):
+def run_cell(n, d, K, structure, dtype, ceiling, floor=None, peers=True):
     """Time both libraries on one cell; compare log-likelihoods after the same iterations.
 
     Each library's iterations run as a block, gaussmix's after an untimed
@@ -202,6 +252,22 @@ def run_cell(n, d, K, structure, dtype, ceiling):
     compared = len(sk_bounds)  # both after this many iterations
     our_bound, sk_bound = our_bounds[compared - 1], sk_bounds[-1]
     dropped = any(LAST_DROPPED[: compared - 1])  # a drop changes the bounds of later iterations
+    others = {}
+    if peers:
+        import peers as peer_libraries
+
+        timed = 1 if two[0] > 5.0 else 3
+        for name, run in (("gmmx", peer_libraries.gmmx_iterations),
+                          ("pomegranate", peer_libraries.pomegranate_iterations)):
+            try:
+                result = run(X, K, structure, init, timed)
+            except Exception as exc:  # a peer's failure is a result of the cell, not the benchmark's
+                result = f"failed: {type(exc).__name__}"
+            if isinstance(result, str):
+                others[f"{name}_ms"], others[f"{name}_note"] = None, result
+            else:
+                others[f"{name}_ms"], others[f"{name}_note"] = result[0] * 1e3, None
+    floor_ms = None if floor is None else 1e3 * floor_seconds(n, d, K, structure, dtype, ceiling, floor)
     return {
         "n": n, "d": d, "K": K, "structure": structure, "dtype": np.dtype(dtype).name,
         "gaussmix_ms": our_time * 1e3,
@@ -217,16 +283,22 @@ def run_cell(n, d, K, structure, dtype, ceiling):
         "loglik_sklearn": sk_bound,
         "loglik_rel_diff": abs(our_bound - sk_bound) / max(abs(sk_bound), 1e-300),
         "component_dropped": dropped,
+        "floor_ms": floor_ms,
+        "of_floor": None if floor_ms is None else our_time * 1e3 / floor_ms,
+        "sklearn_of_floor": None if floor_ms is None else best_sk * 1e3 / floor_ms,
+        **others,
     }
 
 
-def grid(quick: bool):
+def grid(quick: bool, dtypes_wanted=None):
     if quick:
         sizes, dims, comps, structures, dtypes = (10_000, 100_000), (2, 32), (4, 16), ("full", "diag"), (np.float64,)
     else:
         sizes, dims, comps, structures, dtypes = (
-            (10_000, 100_000, 1_000_000), (2, 8, 32, 64), (4, 16, 64), STRUCTURES, (np.float64, np.float32))
+            (10_000, 100_000, 1_000_000), (2, 8, 32, 64, 128), (4, 16, 64, 256), STRUCTURES, (np.float64, np.float32))
     for dtype in dtypes:
+        if dtypes_wanted and np.dtype(dtype).name not in dtypes_wanted:
+            continue
         for structure in structures:
             for n in sizes:
                 for d in dims:
@@ -314,6 +386,28 @@ def summarise(cells, ceiling, e2e, memory) -> list[str]:
             f"{statistics.median(fractions):.0%}, minimum {min(fractions):.0%}; "
             f"{sum(f >= 0.5 for f in fractions)} at or above 50%"
         )
+    floored = [c for c in cells if c.get("of_floor") is not None and c["n"] >= 100_000]
+    if floored:
+        for dtype in ("float64", "float32"):
+            these = [c for c in floored if c["dtype"] == dtype]
+            if not these:
+                continue
+            worst = max(these, key=lambda c: c["of_floor"])
+            lines.append(
+                f"- {dtype} cells with n >= 1e5 within 2x of the machine's floor: "
+                f"{sum(c['of_floor'] <= 2.0 for c in these)} of {len(these)}; gaussmix's time as a multiple of "
+                f"the floor: median {statistics.median(c['of_floor'] for c in these):.1f}, largest "
+                f"{worst['of_floor']:.1f} ({worst['structure']} n={worst['n']:,} d={worst['d']} K={worst['K']}); "
+                f"scikit-learn's median {statistics.median(c['sklearn_of_floor'] for c in these):.1f}")
+    for peer in ("gmmx", "pomegranate"):
+        ran = [c for c in cells if c.get(f"{peer}_ms") is not None]
+        if ran:
+            ratios = [c[f"{peer}_ms"] / c["gaussmix_ms"] for c in ran]
+            slowest = min(ran, key=lambda c: c[f"{peer}_ms"] / c["gaussmix_ms"])
+            lines.append(
+                f"- {peer}: gaussmix faster in {sum(r > 1.0 for r in ratios)} of the {len(ran)} cells it ran "
+                f"(its time / gaussmix's: median {statistics.median(ratios):.1f}x, smallest {min(ratios):.2f}x at "
+                f"{slowest['dtype']} {slowest['structure']} n={slowest['n']:,} d={slowest['d']} K={slowest['K']})")
     same = [c for c in f64 if not c.get("component_dropped")]
     lines.append(f"- largest relative difference of the final log-likelihoods (float64, {len(same)} cells): "
                  f"{max(c['loglik_rel_diff'] for c in same):.1e}")
@@ -351,6 +445,13 @@ def _ms(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _peer(cell, name) -> str:
+    """A peer's milliseconds, or why it has none (not installed, no such covariance, out of memory)."""
+    if cell.get(f"{name}_ms") is not None:
+        return f"{cell[f'{name}_ms']:.2f}"
+    return {None: "n/a", "out of memory": "memory"}.get(cell.get(f"{name}_note"), "-")
+
+
 def markdown(cells, summary, e2e, memory, meta) -> str:
     out = ["# gaussmix vs scikit-learn: EM iteration benchmark", "",
            f"Machine: {meta['machine']}; Python {meta['python']}; numpy {meta['numpy']}; "
@@ -358,14 +459,21 @@ def markdown(cells, summary, e2e, memory, meta) -> str:
            f"({meta['mode']} grid, {meta['seconds']:.0f} s).", "", "## Summary", "", *summary, "",
            "## Per EM iteration, from the same starting parameters", "",
            "| dtype | structure | n | d | K | gaussmix ms | sklearn ms (1 / 2 threads) | speed-up | GFLOP/s | "
-           "of ceiling | log-lik gaussmix | log-lik sklearn | rel. diff |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "of ceiling | floor ms | x floor (sklearn) | gmmx ms | pomegranate ms | log-lik gaussmix | "
+           "log-lik sklearn | rel. diff |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in cells:
+        floor = "n/a" if c.get("floor_ms") is None else (
+            f"{c['floor_ms']:.2f} | {c['of_floor']:.1f} ({c['sklearn_of_floor']:.1f})")
+        if c.get("floor_ms") is None:
+            floor += " | n/a"
         out.append(
             f"| {c['dtype']} | {c['structure']} | {c['n']:,} | {c['d']} | {c['K']} | {c['gaussmix_ms']:.2f} | "
             f"{_ms(c['sklearn_ms_1_thread'])} / {c['sklearn_ms_2_threads']:.2f} | {c['speedup']:.1f}x | "
-            f"{c['gflops']:.1f} | {c['ceiling_fraction']:.0%} | {c['loglik_gaussmix']:.9f} | "
-            f"{c['loglik_sklearn']:.9f} | {c['loglik_rel_diff']:.1e}{' (dropped)' if c.get('component_dropped') else ''} |")
+            f"{c['gflops']:.1f} | {c['ceiling_fraction']:.0%} | {floor} | {_peer(c, 'gmmx')} | "
+            f"{_peer(c, 'pomegranate')} | {c['loglik_gaussmix']:.9f} | "
+            f"{c['loglik_sklearn']:.9f} | {c['loglik_rel_diff']:.1e}"
+            f"{' (dropped)' if c.get('component_dropped') else ''} |")
     if e2e:
         out += ["", "## End to end (k-means init, tol 1e-3, random_state 0)", "",
                 "| n | d | K | structure | gaussmix s (iterations) | sklearn s (iterations) | speed-up | "
@@ -397,6 +505,9 @@ def main(argv=None) -> int:
                         help="folder for latest.json and latest.md (quick.json and quick.md with --quick)")
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end fits")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    parser.add_argument("--no-peers", action="store_true", help="skip gmmx and pomegranate")
+    parser.add_argument("--dtype", choices=("float64", "float32"), action="append",
+                        help="only cells of this dtype (repeatable; default both)")
     args = parser.parse_args(argv)
     import sklearn
 
@@ -404,17 +515,25 @@ def main(argv=None) -> int:
 
     began = time.perf_counter()
     ceiling = matmul_ceiling()
-    print(f"matrix-product ceiling {ceiling['ceiling']:.1f} GFLOP/s", flush=True)
+    floor = machine_floor()
+    print(f"matrix-product ceiling {ceiling['ceiling']:.1f} GFLOP/s (float32 {floor['float32_gflops']:.1f}); "
+          f"exponential {floor['exp_ns_per_thread']:.2f} ns per thread; memory read "
+          f"{floor['read_gb_per_s']:.1f} GB/s", flush=True)
     cells = []
-    for n, d, K, structure, dtype in grid(args.quick):
-        cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"])
+    for n, d, K, structure, dtype in grid(args.quick, args.dtype):
+        cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"], floor, peers=not args.no_peers)
         cells.append(cell)
-        print(f"{cell['dtype']:8s} {structure:9s} n={n:>9,} d={d:>2} K={K:>2}: gaussmix {cell['gaussmix_ms']:9.2f} ms"
+        print(f"{cell['dtype']:8s} {structure:9s} n={n:>9,} d={d:>3} K={K:>3}: gaussmix {cell['gaussmix_ms']:9.2f} ms"
               f"  sklearn {cell['sklearn_ms']:9.2f} ms  x{cell['speedup']:5.1f}  {cell['ceiling_fraction']:4.0%}"
+              f"  floor x{cell['of_floor']:4.1f}  gmmx {_peer(cell, 'gmmx')}  pomegranate {_peer(cell, 'pomegranate')}"
               f"  rel.diff {cell['loglik_rel_diff']:.1e}", flush=True)
     e2e = [] if args.no_end_to_end else end_to_end(args.quick)
     memory = None if (args.no_memory or args.quick) else peak_memory()
     summary = summarise(cells, ceiling, e2e, memory)
+    summary.insert(1, "- the machine's floor per cell: products at the ceilings (float32 "
+                      f"{floor['float32_gflops']:.1f} GFLOP/s), {floor['exp_ns_per_thread']:.2f} ns per "
+                      f"exponential per thread on {floor['threads']} threads, one read of the data at "
+                      f"{floor['read_gb_per_s']:.1f} GB/s")
     meta = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "python": platform.python_version(),
         "numpy": np.__version__, "sklearn": sklearn.__version__, "gaussmix": gaussmix.__version__,
@@ -425,7 +544,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "latest"  # a quick run never replaces the full run's results
     (out / f"{stem}.json").write_text(json.dumps(
-        {"meta": meta, "ceiling": ceiling, "cells": cells, "end_to_end": e2e, "memory": memory,
+        {"meta": meta, "ceiling": ceiling, "floor": floor, "cells": cells, "end_to_end": e2e, "memory": memory,
          "summary": summary}, indent=1))
     table = markdown(cells, summary, e2e, memory, meta)
     (out / f"{stem}.md").write_text(table)
