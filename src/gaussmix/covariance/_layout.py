@@ -115,6 +115,16 @@ class Layout(ABC):
         weights. The result adds across chunks of rows.
         """
 
+    def moments(self, xp: ArrayNamespace, Xt: Any, row_terms: Any, resp: Any) -> tuple[Any, Any, Any]:
+        """A chunk's counts ``(K,)``, first moments ``(K, d)`` and :meth:`second_moment` under ``resp``.
+
+        Counts are summed in float64. The first moments are taken as
+        ``(Xt resp')'``: a product with the long row axis inside, which BLAS
+        runs about twice as fast as ``resp Xt'`` on these shapes.
+        """
+        first = xp.transpose_last(Xt @ xp.transpose_last(resp))
+        return xp.sum(xp.to_float64(resp), axis=1), first, self.second_moment(xp, Xt, row_terms, resp)
+
     # -- statistics (NumPy float64) ------------------------------------------------
     @abstractmethod
     def scatter(self, counts: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:

@@ -10,12 +10,17 @@ layout                 covariances         second-moment          kernels
 ``SCALAR``             ``(K,)``            ``(K,)``               squared row norms
 =====================  ==================  =====================  =================================
 
-Full (quadratic row terms, most shapes): with ``q(x)`` the upper-triangular
-products ``x_i x_j`` of a row (off-diagonal ones counted twice against a
-symmetric matrix), the Mahalanobis term is ``q(x) . P_k - 2 x . P_k mu_k +
-mu_k' P_k mu_k``, one matrix product against all components' packed
-precisions; the second moment is ``resp @ q``. Both cost about ``m K d^2``
-flops with long inner dimensions. With few components (K <= 2, or K <= 4
+Full (quadratic row terms, most shapes), diagonal and scalar layouts share
+one form: each row's *features* ``f(x) = [q(x); x; 1]``, with ``q(x)`` the
+quadratic terms the layout's statistic sums (full: the upper-triangular
+products ``x_i x_j``; diagonal: the squares ``x_j^2``; scalar: ``|x|^2``),
+make the Mahalanobis term linear in them: ``c_k . f(x)`` with coefficients
+``[P_k (packed: off-diagonal entries twice), -2 P_k mu_k, mu_k' P_k mu_k]``.
+All components' distances are then one matrix product ``C @ F`` over a
+chunk's features ``F``, and the statistics one more, ``F @ resp'``, whose rows
+are the second moments, the first moments and the counts (the row of ones).
+Two products with the long row axis inside: on a few features this is ten
+times faster than separate products and elementwise passes. With few components (K <= 2, or K <= 4
 with d >= 16) or many features (d >= 96), each component whitens the rows
 instead, ``z = U_k' x``, and the second moment is one symmetric product
 ``(sqrt(r_k) x)(sqrt(r_k) x)'`` per component.
@@ -24,11 +29,12 @@ Shared: the rows are whitened once per chunk, ``z = U' x``; the Mahalanobis
 term is ``|z|^2 - 2 z . U' mu_k + |U' mu_k|^2``, so the work is ``m d^2 + m
 d K`` flops instead of ``m K d^2``.
 
-Diagonal and shared diagonal: ``sum_j p_kj (x_j - mu_kj)^2`` expands into
-two matrix products against the squared and the plain rows.
+Diagonal and shared diagonal: ``sum_j p_kj (x_j - mu_kj)^2``, the features'
+form with the squared rows (a shared diagonal's statistic pools the
+components').
 
-Scalar: ``p_k |x - mu_k|^2 = p_k (|x|^2 - 2 x . mu_k + |mu_k|^2)``, one
-matrix product against the means.
+Scalar: ``p_k |x - mu_k|^2 = p_k (|x|^2 - 2 x . mu_k + |mu_k|^2)``, the
+features' form with the squared norms.
 """
 
 from __future__ import annotations
@@ -47,13 +53,44 @@ def packed_index(n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n_features)
 
 
+class FeatureKernels:
+    """Kernels of a layout whose distances are linear in a row's features ``[q(x); x; 1]`` (see above).
+
+    The layout gives :meth:`quadratic_terms` (``(w, m)`` of a chunk),
+    :meth:`feature_coefficients` and :meth:`second_from_sums` (its statistic
+    from the ``(w, K)`` sums of the quadratic terms).
+    """
+
+    def quadratic_terms(self, xp, Xt):
+        raise NotImplementedError
+
+    def feature_coefficients(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """``(K, w + d + 1)``: the distances' coefficients of the features."""
+        raise NotImplementedError
+
+    def second_from_sums(self, xp, sums):
+        return xp.transpose_last(sums)
+
+    def features(self, xp, Xt):
+        ones = xp.ones((1, Xt.shape[1]), xp.dtype_of(Xt))
+        return xp.concat([self.quadratic_terms(xp, Xt), Xt, ones])
+
+    def feature_distances(self, arrays, features):
+        return arrays["coefficients"] @ features
+
+    def feature_moments(self, xp, Xt, features, resp):
+        sums = features @ xp.transpose_last(resp)  # (w + d + 1, K): quadratic terms, rows, ones
+        width = features.shape[0] - Xt.shape[0] - 1
+        return xp.to_float64(sums[-1]), xp.transpose_last(sums[width:-1]), self.second_from_sums(xp, sums[:width])
+
+
 def _outer_terms(first: np.ndarray, counts: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """``F delta' + delta F' + n delta delta'`` per row of ``first`` (K, d) -> (K, d, d)."""
     cross = first[:, :, None] * delta[None, None, :]
     return cross + np.swapaxes(cross, -1, -2) + counts[:, None, None] * np.outer(delta, delta)
 
 
-class FullLayout(MatrixLayout):
+class FullLayout(FeatureKernels, MatrixLayout):
     """One general matrix per component."""
 
     name = "full"
@@ -79,11 +116,14 @@ class FullLayout(MatrixLayout):
     def row_terms_width(self, n_features, n_components):
         # Whitening keeps a few (d, m) arrays per component live: sized by four of them, a chunk's stay in the
         # caches (d = 128: 1,024 rows; at 4,096 rows an iteration took 1.5 times as long).
-        return 4 * n_features if self.whitens(n_features, n_components) else n_features * (n_features + 1) // 2
+        return 4 * n_features if self.whitens(n_features, n_components) else (n_features + 1) * (n_features + 2) // 2
 
     def row_terms(self, xp, Xt, n_components):
         if self.whitens(Xt.shape[0], n_components):
             return None
+        return self.features(xp, Xt)
+
+    def quadratic_terms(self, xp, Xt):
         return xp.triu_products(Xt)
 
     def kernel_arrays(self, params, shift):
@@ -94,11 +134,15 @@ class FullLayout(MatrixLayout):
         precisions = self.precisions(params.precisions_cholesky)
         centred_means = params.means - shift
         weighted = precisions @ centred_means[:, :, None]
-        return {
+        arrays = {
             "packed": precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0),
             "linear": weighted[:, :, 0],
             "const": np.einsum("kd,kd->k", centred_means, weighted[:, :, 0]),
         }
+        return {**arrays, "coefficients": self.feature_coefficients(arrays)}
+
+    def feature_coefficients(self, arrays):
+        return np.concatenate([arrays["packed"], -2.0 * arrays["linear"], arrays["const"][:, None]], axis=1)
 
     def mahalanobis(self, xp, Xt, row_terms, arrays):
         if row_terms is None:  # one component at a time: (d, m) temporaries, not (K, d, m)
@@ -107,7 +151,7 @@ class FullLayout(MatrixLayout):
                 z = whiten @ Xt - mean[:, None]
                 squared.append(xp.sum(z * z, axis=0))
             return xp.stack(squared)
-        return arrays["packed"] @ row_terms - 2.0 * (arrays["linear"] @ Xt) + arrays["const"][:, None]
+        return self.feature_distances(arrays, row_terms)
 
     def second_moment(self, xp, Xt, row_terms, resp):
         if row_terms is None:
@@ -117,7 +161,12 @@ class FullLayout(MatrixLayout):
                 scaled = Xt * xp.sqrt(resp[k])[None, :]
                 blocks.append((scaled @ xp.transpose_last(scaled))[rows, cols])
             return xp.stack(blocks)
-        return resp @ xp.transpose_last(row_terms)
+        return self.feature_moments(xp, Xt, row_terms, resp)[2]
+
+    def moments(self, xp, Xt, row_terms, resp):
+        if row_terms is None:
+            return super().moments(xp, Xt, row_terms, resp)
+        return self.feature_moments(xp, Xt, row_terms, resp)
 
     def scatter(self, counts, first, second):
         n_components, n_features = first.shape
@@ -204,7 +253,7 @@ class SharedLayout(MatrixLayout):
         return np.diag(variances)
 
 
-class DiagonalLayout(VarianceLayout):
+class DiagonalLayout(FeatureKernels, VarianceLayout):
     """One diagonal matrix per component, stored as its variances."""
 
     name = "diagonal"
@@ -218,23 +267,36 @@ class DiagonalLayout(VarianceLayout):
     def free_entries(self, n_components, n_features):
         return n_components * n_features
 
+    def row_terms_width(self, n_features, n_components):
+        return 2 * n_features + 1
+
     def row_terms(self, xp, Xt, n_components):
+        return self.features(xp, Xt)
+
+    def quadratic_terms(self, xp, Xt):
         return Xt * Xt
 
     def kernel_arrays(self, params, shift):
         precisions = np.broadcast_to(params.precisions_cholesky**2, params.means.shape)
         centred_means = params.means - shift
-        return {
+        arrays = {
             "precisions": np.ascontiguousarray(precisions),
             "linear": centred_means * precisions,
             "const": np.sum(centred_means**2 * precisions, axis=1),
         }
+        return {**arrays, "coefficients": self.feature_coefficients(arrays)}
+
+    def feature_coefficients(self, arrays):
+        return np.concatenate([arrays["precisions"], -2.0 * arrays["linear"], arrays["const"][:, None]], axis=1)
 
     def mahalanobis(self, xp, Xt, row_terms, arrays):
-        return arrays["precisions"] @ row_terms - 2.0 * (arrays["linear"] @ Xt) + arrays["const"][:, None]
+        return self.feature_distances(arrays, row_terms)
 
     def second_moment(self, xp, Xt, row_terms, resp):
-        return resp @ xp.transpose_last(row_terms)
+        return self.feature_moments(xp, Xt, row_terms, resp)[2]
+
+    def moments(self, xp, Xt, row_terms, resp):
+        return self.feature_moments(xp, Xt, row_terms, resp)
 
     def scatter(self, counts, first, second):
         return second - first * first / safe_counts(counts)[:, None]
@@ -290,8 +352,8 @@ class SharedDiagonalLayout(DiagonalLayout):
     def free_entries(self, n_components, n_features):
         return n_features
 
-    def second_moment(self, xp, Xt, row_terms, resp):
-        return row_terms @ xp.sum(resp, axis=0)
+    def second_from_sums(self, xp, sums):
+        return xp.sum(sums, axis=1)  # pooled over the components
 
     def scatter(self, counts, first, second):
         return second - np.sum(first * first / safe_counts(counts)[:, None], axis=0)
@@ -320,7 +382,7 @@ class SharedDiagonalLayout(DiagonalLayout):
         return variances.copy()
 
 
-class ScalarLayout(VarianceLayout):
+class ScalarLayout(FeatureKernels, VarianceLayout):
     """One variance per component, the same for every feature."""
 
     name = "scalar"
@@ -335,25 +397,40 @@ class ScalarLayout(VarianceLayout):
         return n_components
 
     def row_terms_width(self, n_features, n_components):
-        return 1
+        return n_features + 2
 
     def row_terms(self, xp, Xt, n_components):
-        return xp.sum(Xt * Xt, axis=0)
+        return self.features(xp, Xt)
+
+    def quadratic_terms(self, xp, Xt):
+        return xp.reshape(xp.sum(Xt * Xt, axis=0), (1, -1))
 
     def kernel_arrays(self, params, shift):
         centred_means = params.means - shift
-        return {
+        arrays = {
             "precisions": params.precisions_cholesky**2,
             "means": centred_means,
             "const": np.sum(centred_means**2, axis=1),
         }
+        return {**arrays, "coefficients": self.feature_coefficients(arrays)}
+
+    def feature_coefficients(self, arrays):
+        terms = np.concatenate([np.ones((arrays["means"].shape[0], 1)), -2.0 * arrays["means"],
+                                arrays["const"][:, None]], axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # a collapsed component's distances are inf or NaN
+            return terms * arrays["precisions"][:, None]
 
     def mahalanobis(self, xp, Xt, row_terms, arrays):
-        squared = row_terms[None, :] - 2.0 * (arrays["means"] @ Xt) + arrays["const"][:, None]
-        return squared * arrays["precisions"][:, None]
+        return self.feature_distances(arrays, row_terms)
 
     def second_moment(self, xp, Xt, row_terms, resp):
-        return resp @ row_terms
+        return self.feature_moments(xp, Xt, row_terms, resp)[2]
+
+    def second_from_sums(self, xp, sums):
+        return sums[0]
+
+    def moments(self, xp, Xt, row_terms, resp):
+        return self.feature_moments(xp, Xt, row_terms, resp)
 
     def scatter(self, counts, first, second):
         return second - np.sum(first * first, axis=1) / safe_counts(counts)

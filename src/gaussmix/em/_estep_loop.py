@@ -223,9 +223,13 @@ ROUNDER_BITS = 4843621399236968448  # the bits of ROUNDER as an int64
 EXP_TERMS = tuple(1.0 / math.factorial(j) for j in range(13))
 
 
+#: Rows :func:`normalise` takes at a time: its scratch rows and the block of distances stay in the L1 and L2 caches.
+NORMALISE_BLOCK = 1024
+
+
 def normalise(values, log_norm, noise, weights, groups, log_likelihood):
     """Squared distances ``values`` (C, rows) into weighted responsibilities, in place; the E-step's
-    elementwise part on any layout's distances, in one pass over each component's row per step.
+    elementwise part on any layout's distances.
 
     The log-probabilities are ``log_norm[c] - values[c] / 2``; ``noise`` is the
     log-probability of a noise component shared by all rows (NaN: none; only
@@ -234,55 +238,64 @@ def normalise(values, log_norm, noise, weights, groups, log_likelihood):
     sums are taken in float64. ``weights`` is empty for unit weights. Adds
     each group's weighted log-density to ``log_likelihood`` (groups,), NaN
     where a row of positive weight has density 0 (see :func:`estep_rows`).
+    Rows are taken :data:`NORMALISE_BLOCK` at a time, each block in a few
+    passes over its components (their largest log-probability, the
+    exponentials, the totals and their logarithms, the scaling).
     """
     n_total, n_rows = values.shape
     n_per = n_total // groups
     weighted = weights.shape[0] > 0
     with_noise = not math.isnan(noise)
-    args, polynomial, powers = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
-    top, totals, scales = np.empty(n_rows), np.empty(n_rows), np.empty(n_rows)
-    for g in range(groups):
-        for i in range(n_rows):
-            top[i] = noise if with_noise else -math.inf
-        for c in range(g * n_per, (g + 1) * n_per):
-            row, shift = values[c], log_norm[c]
-            for i in range(n_rows):
-                value = shift - 0.5 * row[i]
-                top[i] = value if value > top[i] else top[i]
-        for i in range(n_rows):
-            top[i] = top[i] if (top[i] > -math.inf) & (top[i] < math.inf) else 0.0
-            totals[i] = noise - top[i] if with_noise else -math.inf
-        if with_noise:
-            _exp_into(totals, polynomial, powers)
-        else:
-            for i in range(n_rows):
-                totals[i] = 0.0
-        for c in range(g * n_per, (g + 1) * n_per):
-            row, shift = values[c], log_norm[c]
-            for i in range(n_rows):
-                args[i] = (shift - 0.5 * row[i]) - top[i]
-            _exp_into(args, polynomial, powers)
-            for i in range(n_rows):
-                row[i] = args[i]
-                totals[i] += args[i]
-        for i in range(n_rows):
-            args[i] = totals[i]
-        _log_into(args, polynomial, powers)
-        added = 0.0
-        for i in range(n_rows):
-            w = weights[i] if weighted else 1.0
-            density = args[i] + top[i] if totals[i] > 0.0 else -math.inf
-            if (density > -math.inf) & (density < math.inf):
-                added += w * density
-                scales[i] = w / totals[i]
-            else:  # no component of the group explains the row: NaN unless its weight is 0
-                added += math.nan if w > 0.0 else 0.0
-                scales[i] = 0.0
-        log_likelihood[g] += added
-        for c in range(g * n_per, (g + 1) * n_per):
-            row = values[c]
-            for i in range(n_rows):
-                row[i] = row[i] * scales[i] if scales[i] > 0.0 else 0.0
+    block = NORMALISE_BLOCK
+    args, polynomial, powers = np.empty(block), np.empty(block), np.empty(block)
+    top, totals, scales = np.empty(block), np.empty(block), np.empty(block)
+    for start in range(0, n_rows, block):
+        stop = min(n_rows, start + block)
+        size = stop - start
+        arg, poly, power = args[:size], polynomial[:size], powers[:size]
+        best, total, scale = top[:size], totals[:size], scales[:size]
+        for g in range(groups):
+            for i in range(size):
+                best[i] = noise if with_noise else -math.inf
+            for c in range(g * n_per, (g + 1) * n_per):
+                row, shift = values[c, start:stop], log_norm[c]
+                for i in range(size):
+                    value = shift - 0.5 * row[i]
+                    best[i] = value if value > best[i] else best[i]
+            for i in range(size):
+                best[i] = best[i] if (best[i] > -math.inf) & (best[i] < math.inf) else 0.0
+                total[i] = noise - best[i] if with_noise else -math.inf
+            if with_noise:
+                _exp_into(total, poly, power)
+            else:
+                for i in range(size):
+                    total[i] = 0.0
+            for c in range(g * n_per, (g + 1) * n_per):
+                row, shift = values[c, start:stop], log_norm[c]
+                for i in range(size):
+                    arg[i] = (shift - 0.5 * row[i]) - best[i]
+                _exp_into(arg, poly, power)
+                for i in range(size):
+                    row[i] = arg[i]
+                    total[i] += arg[i]
+            for i in range(size):
+                arg[i] = total[i]
+            _log_into(arg, poly, power)
+            added = 0.0
+            for i in range(size):
+                w = weights[start + i] if weighted else 1.0
+                density = arg[i] + best[i] if total[i] > 0.0 else -math.inf
+                if (density > -math.inf) & (density < math.inf):
+                    added += w * density
+                    scale[i] = w / total[i]
+                else:  # no component of the group explains the row: NaN unless its weight is 0
+                    added += math.nan if w > 0.0 else 0.0
+                    scale[i] = 0.0
+            log_likelihood[g] += added
+            for c in range(g * n_per, (g + 1) * n_per):
+                row = values[c, start:stop]
+                for i in range(size):
+                    row[i] = row[i] * scale[i] if scale[i] > 0.0 else 0.0
 
 
 def _exp_in_place(a):

@@ -60,11 +60,12 @@ def chunk_statistics(
     total_weight: Any,
 ) -> Statistics:
     """Statistics of one chunk from its shifted rows and weighted responsibilities ``(K, m)``."""
+    counts, first, second = layout.moments(xp, Xt, row_terms, resp)
     return Statistics(
         shift=shift,
-        counts=xp.sum(xp.to_float64(resp), axis=1),
-        first=xp.to_float64(resp @ xp.transpose_last(Xt)),
-        second=xp.to_float64(layout.second_moment(xp, Xt, row_terms, resp)),
+        counts=xp.to_float64(counts),
+        first=xp.to_float64(first),
+        second=xp.to_float64(second),
         log_likelihood=log_likelihood,
         total_weight=total_weight,
     )
