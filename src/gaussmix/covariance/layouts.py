@@ -20,9 +20,11 @@ All components' distances are then one matrix product ``C @ F`` over a
 chunk's features ``F``, and the statistics one more, ``F @ resp'``, whose rows
 are the second moments, the first moments and the counts (the row of ones).
 Two products with the long row axis inside: on a few features this is ten
-times faster than separate products and elementwise passes. With few components (K <= 2, or K <= 4
-with d >= 16) or many features (d >= 96), each component whitens the rows
-instead, ``z = U_k' x``, and the second moment is one symmetric product
+times faster than separate products and elementwise passes.
+
+Full covariances with few components (K <= 2, K <= 4 with d >= 16, K <= 16
+with d >= 48) or many features (d >= 96) are whitened instead, one component
+at a time, ``z = U_k' x``; the second moment is one symmetric product
 ``(sqrt(r_k) x)(sqrt(r_k) x)'`` per component.
 
 Shared: the rows are whitened once per chunk, ``z = U' x``; the Mahalanobis
@@ -109,9 +111,13 @@ class FullLayout(FeatureKernels, MatrixLayout):
         """Whether per-component whitening beats quadratic row terms (measured crossover).
 
         From about 96 features the quadratic terms of a row (d(d+1)/2 of
-        them) outgrow the caches and whitening is 3-9 times faster.
+        them) outgrow the caches and whitening is 3-9 times faster; with 16
+        components it is already 1.6 times faster at 64 features (square
+        products against the whitening matrices, where the quadratic terms
+        take products with only 16 output rows).
         """
-        return n_components <= 2 or (n_components <= 4 and n_features >= 16) or n_features >= 96
+        return (n_components <= 2 or (n_components <= 4 and n_features >= 16)
+                or (n_components <= 16 and n_features >= 48) or n_features >= 96)
 
     def row_terms_width(self, n_features, n_components):
         # Whitening keeps a few (d, m) arrays per component live: sized by four of them, a chunk's stay in the
