@@ -28,8 +28,8 @@ VENV = ROOT / ".venv"
 TASKS = {
     "demo": ("plot,fast", ["-m", "gaussmix", "demo"]),
     "test": ("test", ["-m", "pytest"]),
-    "bench": ("", ["benchmarks/bench_em.py"]),
-    "bench-engines": ("torch,dask", ["benchmarks/bench_engines.py"]),
+    "bench": ("bench", ["benchmarks/bench_em.py"]),
+    "bench-engines": ("torch,dask,fast", ["benchmarks/bench_engines.py"]),
 }
 
 
