@@ -290,7 +290,7 @@ def run_cell(n, d, K, structure, dtype, ceiling, floor=None, peers=True):
     }
 
 
-def grid(quick: bool, dtypes_wanted=None):
+def grid(quick: bool, dtypes_wanted=None, float32="all"):
     if quick:
         sizes, dims, comps, structures, dtypes = (10_000, 100_000), (2, 32), (4, 16), ("full", "diag"), (np.float64,)
     else:
@@ -300,6 +300,8 @@ def grid(quick: bool, dtypes_wanted=None):
         if dtypes_wanted and np.dtype(dtype).name not in dtypes_wanted:
             continue
         for structure in structures:
+            if np.dtype(dtype) == np.float32 and float32 == "compute-bound" and structure not in ("full", "tied"):
+                continue
             for n in sizes:
                 for d in dims:
                     for K in comps:
@@ -508,6 +510,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip gmmx and pomegranate")
     parser.add_argument("--dtype", choices=("float64", "float32"), action="append",
                         help="only cells of this dtype (repeatable; default both)")
+    parser.add_argument("--float32", choices=("all", "compute-bound"), default="all",
+                        help="float32 cells of every structure, or only full and tied (where the float32 target "
+                             "applies)")
     args = parser.parse_args(argv)
     import sklearn
 
@@ -520,7 +525,7 @@ def main(argv=None) -> int:
           f"exponential {floor['exp_ns_per_thread']:.2f} ns per thread; memory read "
           f"{floor['read_gb_per_s']:.1f} GB/s", flush=True)
     cells = []
-    for n, d, K, structure, dtype in grid(args.quick, args.dtype):
+    for n, d, K, structure, dtype in grid(args.quick, args.dtype, args.float32):
         cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"], floor, peers=not args.no_peers)
         cells.append(cell)
         print(f"{cell['dtype']:8s} {structure:9s} n={n:>9,} d={d:>3} K={K:>3}: gaussmix {cell['gaussmix_ms']:9.2f} ms"
