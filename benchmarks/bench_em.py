@@ -524,9 +524,15 @@ def main(argv=None) -> int:
     print(f"matrix-product ceiling {ceiling['ceiling']:.1f} GFLOP/s (float32 {floor['float32_gflops']:.1f}); "
           f"exponential {floor['exp_ns_per_thread']:.2f} ns per thread; memory read "
           f"{floor['read_gb_per_s']:.1f} GB/s", flush=True)
-    cells = []
+    cells, failures = [], []
     for n, d, K, structure, dtype in grid(args.quick, args.dtype, args.float32):
-        cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"], floor, peers=not args.no_peers)
+        try:
+            cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"], floor, peers=not args.no_peers)
+        except Exception as exc:  # a cell gaussmix cannot fit is a result, reported in the summary
+            failures.append(f"{np.dtype(dtype).name} {structure} n={n:,} d={d} K={K}: {type(exc).__name__}: {exc}")
+            print(f"{np.dtype(dtype).name:8s} {structure:9s} n={n:>9,} d={d:>3} K={K:>3}: FAILED {failures[-1]}",
+                  flush=True)
+            continue
         cells.append(cell)
         print(f"{cell['dtype']:8s} {structure:9s} n={n:>9,} d={d:>3} K={K:>3}: gaussmix {cell['gaussmix_ms']:9.2f} ms"
               f"  sklearn {cell['sklearn_ms']:9.2f} ms  x{cell['speedup']:5.1f}  {cell['ceiling_fraction']:4.0%}"
@@ -535,6 +541,8 @@ def main(argv=None) -> int:
     e2e = [] if args.no_end_to_end else end_to_end(args.quick)
     memory = None if (args.no_memory or args.quick) else peak_memory()
     summary = summarise(cells, ceiling, e2e, memory)
+    if failures:
+        summary.insert(3, f"- cells where gaussmix's iterations failed ({len(failures)}): " + "; ".join(failures))
     summary.insert(1, "- the machine's floor per cell: products at the ceilings (float32 "
                       f"{floor['float32_gflops']:.1f} GFLOP/s), {floor['exp_ns_per_thread']:.2f} ns per "
                       f"exponential per thread on {floor['threads']} threads, one read of the data at "

@@ -83,7 +83,9 @@ class FeatureKernels:
     def feature_moments(self, xp, Xt, features, resp):
         sums = features @ xp.transpose_last(resp)  # (w + d + 1, K): quadratic terms, rows, ones
         width = features.shape[0] - Xt.shape[0] - 1
-        return xp.to_float64(sums[-1]), xp.transpose_last(sums[width:-1]), self.second_from_sums(xp, sums[:width])
+        # The counts (the row of ones) in float64: from the product in float64, else summed apart.
+        counts = sums[-1] if xp.dtype_of(resp) == np.float64 else xp.sum(xp.to_float64(resp), axis=1)
+        return counts, xp.transpose_last(sums[width:-1]), self.second_from_sums(xp, sums[:width])
 
 
 def _outer_terms(first: np.ndarray, counts: np.ndarray, delta: np.ndarray) -> np.ndarray:

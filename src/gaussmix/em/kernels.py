@@ -23,6 +23,7 @@ import numpy as np
 
 from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
+from gaussmix._threads import blas_for_matrices
 from gaussmix.covariance import constrained, diag, full, layouts, spherical, tied
 from gaussmix.covariance._layout import Layout, without_cholesky
 from gaussmix.covariance._structure import CovarianceStructure
@@ -494,7 +495,7 @@ class _CompiledEM:
         covariances = params.covariances.reshape(rows, -1).copy()
         factors = params.precisions_cholesky.reshape(rows, -1).copy()
         bounds = np.asarray(bounds, dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), blas_for_matrices(d):
             compiled(runs)(self.X, self.shift, self.weights, self.kind, means, covariances, factors, weights, groups,
                            self.pooled, self.coupling, self.reg, self.reg_mean, self.empty_weight,
                            self.collapse if early is not None and early.collapsed else _NO_LIMITS,
