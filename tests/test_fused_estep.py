@@ -135,7 +135,10 @@ def test_the_compiled_normalisation_gives_the_kernels_statistics(structure, dtyp
             expected = numpy_kernel(structure_.layout, rows, weights, case, n_groups, dtype)
             got = numpy_kernel(structure_.layout, rows, weights, case, n_groups, dtype, compiled=True)
             assert np.all(np.isnan(got.log_likelihood) == np.isnan(expected.log_likelihood))
-            assert np.all(np.isnan(got.log_likelihood)) == (rows is far and case.noise is None)
+            # The noise owns the far row, unless its quadratic terms overflow against coefficients of both signs
+            # (a full covariance's products): inf - inf, which NumPy's passes give as well.
+            lost = rows is far and (case.noise is None or "packed" in case.arrays)
+            assert np.all(np.isnan(got.log_likelihood)) == lost
             if rows is X:
                 assert_same_statistics(got, expected, rtol)
             else:  # where the likelihood is lost, NumPy's statistics may be NaN too
