@@ -528,7 +528,7 @@ def main(argv=None) -> int:
     for n, d, K, structure, dtype in grid(args.quick, args.dtype, args.float32):
         try:
             cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"], floor, peers=not args.no_peers)
-        except Exception as exc:  # a cell gaussmix cannot fit is a result, reported in the summary
+        except Exception as exc:  # a cell a library cannot fit is a result, reported in the summary
             failures.append(f"{np.dtype(dtype).name} {structure} n={n:,} d={d} K={K}: {type(exc).__name__}: {exc}")
             print(f"{np.dtype(dtype).name:8s} {structure:9s} n={n:>9,} d={d:>3} K={K:>3}: FAILED {failures[-1]}",
                   flush=True)
@@ -542,7 +542,8 @@ def main(argv=None) -> int:
     memory = None if (args.no_memory or args.quick) else peak_memory()
     summary = summarise(cells, ceiling, e2e, memory)
     if failures:
-        summary.insert(3, f"- cells where gaussmix's iterations failed ({len(failures)}): " + "; ".join(failures))
+        summary.insert(3, f"- cells that could not be run ({len(failures)}; scikit-learn's own errors name it): "
+                          + "; ".join(failures))
     summary.insert(1, "- the machine's floor per cell: products at the ceilings (float32 "
                       f"{floor['float32_gflops']:.1f} GFLOP/s), {floor['exp_ns_per_thread']:.2f} ns per "
                       f"exponential per thread on {floor['threads']} threads, one read of the data at "
