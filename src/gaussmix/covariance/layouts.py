@@ -60,7 +60,8 @@ class FeatureKernels:
 
     The layout gives :meth:`quadratic_terms` (``(w, m)`` of a chunk),
     :meth:`feature_coefficients` and :meth:`second_from_sums` (its statistic
-    from the ``(w, K)`` sums of the quadratic terms).
+    from the ``(w, K)`` sums of the quadratic terms); the layout's row terms,
+    distances and moments follow.
     """
 
     def quadratic_terms(self, xp, Xt):
@@ -79,6 +80,18 @@ class FeatureKernels:
 
     def feature_distances(self, arrays, features):
         return arrays["coefficients"] @ features
+
+    def row_terms(self, xp, Xt, n_components):
+        return self.features(xp, Xt)
+
+    def mahalanobis(self, xp, Xt, row_terms, arrays):
+        return self.feature_distances(arrays, row_terms)
+
+    def second_moment(self, xp, Xt, row_terms, resp):
+        return self.feature_moments(xp, Xt, row_terms, resp)[2]
+
+    def moments(self, xp, Xt, row_terms, resp):
+        return self.feature_moments(xp, Xt, row_terms, resp)
 
     def feature_moments(self, xp, Xt, features, resp):
         sums = features @ xp.transpose_last(resp)  # (w + d + 1, K): quadratic terms, rows, ones
@@ -129,7 +142,7 @@ class FullLayout(FeatureKernels, MatrixLayout):
     def row_terms(self, xp, Xt, n_components):
         if self.whitens(Xt.shape[0], n_components):
             return None
-        return self.features(xp, Xt)
+        return super().row_terms(xp, Xt, n_components)
 
     def quadratic_terms(self, xp, Xt):
         return xp.triu_products(Xt)
@@ -159,7 +172,7 @@ class FullLayout(FeatureKernels, MatrixLayout):
                 z = whiten @ Xt - mean[:, None]
                 squared.append(xp.sum(z * z, axis=0))
             return xp.stack(squared)
-        return self.feature_distances(arrays, row_terms)
+        return super().mahalanobis(xp, Xt, row_terms, arrays)
 
     def second_moment(self, xp, Xt, row_terms, resp):
         if row_terms is None:
@@ -169,12 +182,12 @@ class FullLayout(FeatureKernels, MatrixLayout):
                 scaled = Xt * xp.sqrt(resp[k])[None, :]
                 blocks.append((scaled @ xp.transpose_last(scaled))[rows, cols])
             return xp.stack(blocks)
-        return self.feature_moments(xp, Xt, row_terms, resp)[2]
+        return super().second_moment(xp, Xt, row_terms, resp)
 
     def moments(self, xp, Xt, row_terms, resp):
-        if row_terms is None:
-            return super().moments(xp, Xt, row_terms, resp)
-        return self.feature_moments(xp, Xt, row_terms, resp)
+        if row_terms is None:  # whitened: the layouts' general moments
+            return MatrixLayout.moments(self, xp, Xt, row_terms, resp)
+        return super().moments(xp, Xt, row_terms, resp)
 
     def scatter(self, counts, first, second):
         n_components, n_features = first.shape
@@ -278,9 +291,6 @@ class DiagonalLayout(FeatureKernels, VarianceLayout):
     def row_terms_width(self, n_features, n_components):
         return 2 * n_features + 1
 
-    def row_terms(self, xp, Xt, n_components):
-        return self.features(xp, Xt)
-
     def quadratic_terms(self, xp, Xt):
         return Xt * Xt
 
@@ -296,15 +306,6 @@ class DiagonalLayout(FeatureKernels, VarianceLayout):
 
     def feature_coefficients(self, arrays):
         return np.concatenate([arrays["precisions"], -2.0 * arrays["linear"], arrays["const"][:, None]], axis=1)
-
-    def mahalanobis(self, xp, Xt, row_terms, arrays):
-        return self.feature_distances(arrays, row_terms)
-
-    def second_moment(self, xp, Xt, row_terms, resp):
-        return self.feature_moments(xp, Xt, row_terms, resp)[2]
-
-    def moments(self, xp, Xt, row_terms, resp):
-        return self.feature_moments(xp, Xt, row_terms, resp)
 
     def scatter(self, counts, first, second):
         return second - first * first / safe_counts(counts)[:, None]
@@ -407,9 +408,6 @@ class ScalarLayout(FeatureKernels, VarianceLayout):
     def row_terms_width(self, n_features, n_components):
         return n_features + 2
 
-    def row_terms(self, xp, Xt, n_components):
-        return self.features(xp, Xt)
-
     def quadratic_terms(self, xp, Xt):
         return xp.reshape(xp.sum(Xt * Xt, axis=0), (1, -1))
 
@@ -428,17 +426,8 @@ class ScalarLayout(FeatureKernels, VarianceLayout):
         with np.errstate(over="ignore", invalid="ignore"):  # a collapsed component's distances are inf or NaN
             return terms * arrays["precisions"][:, None]
 
-    def mahalanobis(self, xp, Xt, row_terms, arrays):
-        return self.feature_distances(arrays, row_terms)
-
-    def second_moment(self, xp, Xt, row_terms, resp):
-        return self.feature_moments(xp, Xt, row_terms, resp)[2]
-
     def second_from_sums(self, xp, sums):
         return sums[0]
-
-    def moments(self, xp, Xt, row_terms, resp):
-        return self.feature_moments(xp, Xt, row_terms, resp)
 
     def scatter(self, counts, first, second):
         return second - np.sum(first * first, axis=1) / safe_counts(counts)

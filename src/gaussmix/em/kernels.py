@@ -95,9 +95,8 @@ def estep_statistics(
     row_terms = layout.row_terms(xp, Xt, terms.n_components)
     normalise = compiled(_estep_loop.normalise)
     if normalise is not None and xp.in_host_memory:  # the elementwise passes as one compiled loop
-        resp = xp.asarray(layout.mahalanobis(xp, Xt, row_terms, terms.arrays))
-        host = xp.host_view(resp)  # the same memory, contiguous
-        resp = xp.asarray(host)
+        host = xp.host_view(layout.mahalanobis(xp, Xt, row_terms, terms.arrays))  # contiguous, on the host
+        resp = xp.asarray(host)  # the same memory
         sums = np.zeros(groups)
         w64 = _EMPTY if weights is None else np.asarray(xp.to_numpy(weights), dtype=np.float64)
         noise = math.nan if terms.noise is None else float(terms.noise)
