@@ -35,6 +35,55 @@ def test_float32_far_from_origin_keeps_its_variances(structure, engine):
     assert gm32.sample(5)[0].dtype == np.float32
 
 
+def few_rows_per_component(d=24, K=8, per=20, spread=30.0, seed=0):
+    """Clusters of fewer rows than features far apart: each covariance is the regularisation in some
+    direction, which float32 rounding about the data mean would swamp."""
+    rng = np.random.RandomState(seed)
+    centres = rng.normal(0, spread, (K, d))
+    return np.repeat(centres, per, axis=0) + rng.normal(size=(K * per, d)), centres
+
+
+@pytest.mark.parametrize("d, K, per", [(24, 8, 20), (48, 4, 40)])
+def test_float32_fits_with_fewer_rows_than_features_match_float64(d, K, per, engine):
+    """Before, these float32 fits failed (a singular covariance) or ended 2% off float64's bound."""
+    X, centres = few_rows_per_component(d, K, per)
+    reference = GaussianMixture(K, means_init=centres, random_state=0).fit(X)
+    gm = GaussianMixture(K, means_init=centres, random_state=0).fit(on_engine(X, engine, dtype=np.float32))
+    assert gm.n_iter_ == reference.n_iter_
+    assert gm.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-6)
+    np.testing.assert_allclose(gm.means_, reference.means_, rtol=1e-5, atol=1e-4)
+
+
+def test_float32_estep_in_float64_only_where_its_rounding_matters(structure):
+    from gaussmix.em.models import MaximumLikelihood
+    from gaussmix.em.scale import DataScale, beyond_rounding
+
+    s = get_structure(structure)
+    X, centres = few_rows_per_component()
+    near = GaussianMixture(8, covariance_type=structure, means_init=centres, random_state=0).fit(X)
+    params = near._params_from_attributes()
+    for dtype, expected in ((np.float64, False), (np.float32, structure in ("full", "tied"))):
+        scale = DataScale.of(ChunkedData(X.astype(dtype)), 1e-6)
+        assert beyond_rounding(s, params, scale) is expected, dtype
+        assert MaximumLikelihood(s, scale).kernel_terms(params, scale.mean).in_float64 is expected
+    # Well-conditioned clusters stay in float32.
+    wide = two_clusters()
+    fit = GaussianMixture(2, covariance_type=structure, random_state=0).fit(wide)
+    scale = DataScale.of(ChunkedData(wide.astype(np.float32)), 1e-6)
+    assert not beyond_rounding(s, fit._params_from_attributes(), scale)
+
+
+def test_a_float32_step_singular_in_float32_is_taken_again_in_float64(monkeypatch):
+    """Without the advance decision, a float32 M-step that fails is retried in float64 (and stays there)."""
+    import gaussmix.em.models as models
+
+    X, centres = few_rows_per_component()
+    reference = GaussianMixture(8, means_init=centres, random_state=0).fit(X)
+    monkeypatch.setattr(models, "beyond_rounding", lambda *args: False)
+    gm = GaussianMixture(8, means_init=centres, random_state=0).fit(X.astype(np.float32))
+    assert gm.lower_bound_ == pytest.approx(reference.lower_bound_, rel=1e-6)
+
+
 @pytest.mark.parametrize("init", ["kmeans", "k-means++", "random_from_data", "random"])
 def test_same_clustering_at_every_scale(structure, init, engine):
     X = two_clusters(n=300) + [3.0, -1.0]

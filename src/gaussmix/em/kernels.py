@@ -59,8 +59,17 @@ def chunk_statistics(
     shift: np.ndarray,
     log_likelihood: Any,
     total_weight: Any,
+    exact: bool = False,
 ) -> Statistics:
-    """Statistics of one chunk from its shifted rows and weighted responsibilities ``(K, m)``."""
+    """Statistics of one chunk from its shifted rows and weighted responsibilities ``(K, m)``.
+
+    ``exact``: the moments summed in float64 where the chunk is in float32,
+    from float64 copies of the rows, responsibilities and row terms.
+    """
+    if exact and xp.dtype_of(Xt) != np.float64:
+        Xt, resp = xp.to_float64(Xt), xp.to_float64(resp)
+        if row_terms is not None:  # built again from the float64 rows: the float32 ones are rounded
+            row_terms = layout.row_terms(xp, Xt, resp.shape[0])
     counts, first, second = layout.moments(xp, Xt, row_terms, resp)
     return Statistics(
         shift=shift,
@@ -91,7 +100,13 @@ def estep_statistics(
     many components each (several fits at once, one after the other):
     responsibilities are normalised within each, and the log-likelihood
     has one entry per mixture.
+
+    With ``terms.in_float64`` a float32 chunk is converted and the E-step
+    computes in float64 (the terms are float64 then, see
+    :meth:`KernelTerms.on`).
     """
+    if terms.in_float64 and dtype != np.float64:
+        Xt, dtype = xp.to_float64(Xt), np.float64
     row_terms = layout.row_terms(xp, Xt, terms.n_components)
     normalise = compiled(_estep_loop.normalise)
     if normalise is not None and xp.in_host_memory:  # the elementwise passes as one compiled loop

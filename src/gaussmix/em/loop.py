@@ -8,6 +8,7 @@ The M-step sees only summed statistics, never the rows.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +95,13 @@ def non_finite_message(n_iter: int, restart: int) -> str:
     )
 
 
+def estep(source: DataSource, model: EMModel, params: MixtureParams, exact: bool = False):
+    """The statistics of ``source`` under ``params``; ``exact``: computed in float64 whatever the source's
+    compute dtype (``KernelTerms.in_float64``)."""
+    terms = model.kernel_terms(params, source.shift)
+    return source.estep(model.structure, dataclasses.replace(terms, in_float64=True) if exact else terms)
+
+
 def run_em(
     source: DataSource,
     model: EMModel,
@@ -113,7 +121,12 @@ def run_em(
     it (scikit-learn's convention), so the returned parameters are one
     M-step past ``lower_bounds[-1]``.
 
-    A covariance that becomes singular in an M-step stops EM with a
+    Where the source computes in float32 and a covariance comes out
+    singular, the iteration is taken again in float64, and so are the
+    iterations after it (before, the model's terms ask for float64 where
+    float32 rounding is not negligible beside a covariance, see
+    :func:`~gaussmix.em.scale.beyond_rounding`). A covariance that still
+    becomes singular in an M-step stops EM with a
     :class:`FitError`, as EM cannot continue from it; in the last iteration
     allowed (``max_iter``) no further E-step needs it, so EM instead returns
     the parameters that entered that iteration, not converged, with
@@ -140,6 +153,7 @@ def run_em(
     if callback is not None:
         callback(IterationInfo(restart, 0, lower_bound, math.nan, params, structure.name))
     compiled = compiled_em_iteration(source, model)
+    exact = False
     for n_iter in range(1, max_iter + 1):
         previous_bound = lower_bound
         made = None if compiled is None else compiled(params, 1)
@@ -147,14 +161,22 @@ def run_em(
             new_params, log_likelihood = made
             lower_bound, newly = float(log_likelihood[0]) / float(source.total_weight), ()
         else:
-            stats = source.estep(structure, model.kernel_terms(params, source.shift))
+            stats = estep(source, model, params, exact)
             after = model.bound_after_update  # a bound that needs the M-step's result
             current = math.nan if after else model.bound(stats, params)
             if not (after or math.isfinite(current)):
                 raise FitError(non_finite_message(n_iter, restart))
             lower_bound = current
             try:
-                new_params, newly = model.update(stats, params)
+                try:
+                    new_params, newly = model.update(stats, params)
+                except SingularCovarianceError:
+                    if exact or np.dtype(source.dtype) == np.float64:
+                        raise
+                    # float32 rounding can be what made it singular: this step and the ones after it in float64
+                    exact = True
+                    stats = estep(source, model, params, exact)
+                    new_params, newly = model.update(stats, params)
                 if after:
                     lower_bound = model.bound(stats, params, new_params)
                     if not math.isfinite(lower_bound):

@@ -32,6 +32,7 @@ from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
 from gaussmix.em.scale import (
     DataScale,
+    beyond_rounding,
     collapsed_components,
     singular_components,
     singular_message,
@@ -98,7 +99,10 @@ class MaximumLikelihood:
     def kernel_terms(self, params: MixtureParams, shift: np.ndarray) -> KernelTerms:
         if self.noise is not None and params.noise != self.noise:
             params = replace(params, noise=self.noise)
-        return kernel_terms(self.structure, params, shift)
+        terms = kernel_terms(self.structure, params, shift)
+        if beyond_rounding(self.structure, params, self.scale):  # float32 would lose a direction: in float64
+            terms = replace(terms, in_float64=True)
+        return terms
 
     def update(
         self, stats: Statistics, previous: MixtureParams | None, groups: int | None = None

@@ -82,14 +82,21 @@ class KernelTerms:
     shift: np.ndarray
     #: ``log(noise weight / V)``: a last, constant column of the log-probabilities (None: no noise)
     noise: float | None = None
+    #: an E-step under these terms computes in float64 whatever the source's dtype (its float32 chunks are
+    #: converted): where float32 rounding is not negligible beside the covariances (see
+    #: :func:`gaussmix.em.scale.beyond_rounding` and ``run_em``)
+    in_float64: bool = False
 
     def on(self, xp: ArrayNamespace, dtype: Any) -> KernelTerms:
-        """These terms as arrays of ``xp`` in ``dtype`` (the shift stays a NumPy float64 array)."""
+        """These terms as arrays of ``xp`` in ``dtype`` (float64 with :attr:`in_float64`; the shift stays a
+        NumPy float64 array)."""
+        dtype = np.float64 if self.in_float64 else dtype
         return KernelTerms(
             log_norm=xp.asarray(self.log_norm, dtype=dtype),
             arrays={name: xp.asarray(value, dtype=dtype) for name, value in self.arrays.items()},
             shift=self.shift,
             noise=self.noise,
+            in_float64=self.in_float64,
         )
 
     @property

@@ -148,6 +148,32 @@ def singular_components(
     return tuple(int(k) for k in np.flatnonzero(~(relative > floor) & alive))
 
 
+def beyond_rounding(structure: CovarianceStructure, params: MixtureParams, scale: DataScale) -> bool:
+    """Whether the compute dtype's rounding is not negligible beside a live component's covariance.
+
+    Only a dtype coarser than float64 is asked about: a smallest variance
+    (given the other features) within its rounding noise of zero, measured
+    as :func:`singular_components` measures it, but with float32's epsilon.
+    A float32 E-step would then lose that direction (the distances and the
+    second moments about the data mean carry errors of about ``eps`` times
+    the squared distance from it), so EM computes that E-step in float64.
+    Components with fewer rows than features (whose covariance is the
+    regularisation in some direction) are the usual case.
+    """
+    if scale.eps <= np.finfo(np.float64).eps:
+        return False
+    conditional = structure.layout.conditional_variances(params.covariances, params.precisions_cholesky)
+    with np.errstate(invalid="ignore"):
+        relative = np.min(conditional / scale.scale, axis=1)
+    floor = scale.noise_floor(params.means, factor=params.n_features if structure.layout.is_matrix else 1.0)
+    alive = params.weights > 0
+    if not np.any(alive):
+        return False
+    if relative.shape[0] != params.n_components:  # one shared covariance
+        return not relative[0] > np.max(floor[alive])
+    return bool(np.any(~(relative > floor) & alive))
+
+
 def singular_message(structure: CovarianceStructure, components: tuple[int, ...] | None, reg_covar: float,
                      where: str) -> str:
     """scikit-learn's sentence for an ill-defined covariance, then what happened and what to change."""

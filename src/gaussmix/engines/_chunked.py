@@ -423,7 +423,9 @@ class ChunkedData:
             Xt = self.centred(start, stop, Xc)
             total = float(stop - start) if wc is None else xp.sum(wc)
             row_terms = layout.row_terms(xp, Xt, n_components)
-            return chunk_statistics(xp, layout, Xt, row_terms, resp, shift, 0.0, total)
+            # Given responsibilities start a fit (or a move of a search): summed in float64 whatever the dtype, as
+            # float32 rounding of the second moments can make a covariance of few rows singular.
+            return chunk_statistics(xp, layout, Xt, row_terms, resp, shift, 0.0, total, exact=True)
 
         width = layout.row_terms_width(self.n_features, n_components)
         return self.sum_chunks(chunk_given, n_components, width).to_numpy(xp)
