@@ -103,9 +103,11 @@ def test_default_fit_matches_sklearn_on_well_scaled_data(blobs, structure):
     assert np.array_equal([relabel[k] for k in ours.predict(X)], theirs.predict(X))
 
 
-@pytest.mark.parametrize("n_components, n_features", [(2, 3), (4, 16), (6, 16)])
-def test_full_covariance_kernels_agree_with_sklearn(n_components, n_features):
-    """Both full-covariance kernels (whitening for few components, quadratic features otherwise)."""
+@pytest.mark.parametrize("n_components, n_features, whitened", [(2, 3, True), (4, 16, True), (6, 16, False),
+                                                                 (7, 48, True)])
+def test_full_covariance_kernels_agree_with_sklearn(n_components, n_features, whitened):
+    """Both full-covariance kernels (whitening for few components or many features, quadratic features
+    otherwise)."""
     from gaussmix.covariance.layouts import FULL
 
     rng = np.random.RandomState(n_components)
@@ -114,7 +116,7 @@ def test_full_covariance_kernels_agree_with_sklearn(n_components, n_features):
     init = dict(weights_init=np.full(n_components, 1 / n_components),
                 means_init=X[rng.choice(2000, n_components, replace=False)],
                 precisions_init=np.stack([np.eye(n_features) * 2.0] * n_components))
-    assert FULL.whitens(n_features, n_components) == (n_components <= 4)
+    assert FULL.whitens(n_features, n_components) == whitened
     ours, theirs = fit_both(X, "full", n_components=n_components, tol=1e-10, max_iter=300, **init)
     for name in ATTRIBUTES:
         np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-6, atol=1e-6, err_msg=name)
