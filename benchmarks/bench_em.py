@@ -434,12 +434,23 @@ def summarise(cells, ceiling, e2e, memory) -> list[str]:
             f"{max(c['loglik_rel_diff'] for c in dropped):.1e}): "
             + ", ".join(f"{c['structure']} n={c['n']:,} d={c['d']} K={c['K']}" for c in dropped))
     f32 = {(c["n"], c["d"], c["K"], c["structure"]): c for c in cells if c["dtype"] == "float32"}
-    gains = [f64c["gaussmix_ms"] / f32[key]["gaussmix_ms"] for f64c in f64
+    pairs = [(f64c, f32[key]) for f64c in f64
              if (key := (f64c["n"], f64c["d"], f64c["K"], f64c["structure"])) in f32
              and f64c["structure"] in ("full", "tied") and f64c["K"] * f64c["d"] >= 256]
-    if gains:
-        lines.append(f"- float32 over float64 (gaussmix, compute-bound full/tied cells): median "
-                     f"{statistics.median(gains):.2f}x, minimum {min(gains):.2f}x")
+    in_float32 = [(a, b) for a, b in pairs if not b.get("float64_moments")]
+    if in_float32:
+        gains = [a["gaussmix_ms"] / b["gaussmix_ms"] for a, b in in_float32]
+        large = [a["gaussmix_ms"] / b["gaussmix_ms"] for a, b in in_float32 if a["n"] >= 100_000 and a["d"] >= 32]
+        lines.append(f"- float32 over float64 (gaussmix, compute-bound full/tied cells computed in float32, "
+                     f"{len(gains)}): median {statistics.median(gains):.2f}x, minimum {min(gains):.2f}x, "
+                     f"{sum(g >= 1.7 for g in gains)} at >= 1.7x"
+                     + (f"; with n >= 1e5 and d >= 32 ({len(large)}): median {statistics.median(large):.2f}x"
+                        if large else ""))
+    switched = [b for _, b in pairs if b.get("float64_moments")]
+    if switched:
+        lines.append("- float32 cells EM computed in float64 (float32 rounding would swamp a covariance of "
+                     "fewer rows than it needs): " + ", ".join(
+                         f"{c['structure']} n={c['n']:,} d={c['d']} K={c['K']}" for c in switched))
     if e2e:
         ratios = [r["speedup"] for r in e2e]
         better = sum(r["gaussmix_loglik"] >= r["sklearn_loglik"] - 1e-6 for r in e2e)
@@ -454,6 +465,12 @@ def summarise(cells, ceiling, e2e, memory) -> list[str]:
             f"{memory['extra_over_data']:.1%} of the data's size"
         )
     return lines
+
+
+def _marks(cell) -> str:
+    """What sets a cell apart: a component dropped, a float32 cell that EM computed in float64."""
+    return ((" (dropped)" if cell.get("component_dropped") else "")
+            + (" (in float64)" if cell.get("float64_moments") else ""))
 
 
 def _ms(value) -> str:
@@ -487,8 +504,7 @@ def markdown(cells, summary, e2e, memory, meta) -> str:
             f"{_ms(c['sklearn_ms_1_thread'])} / {c['sklearn_ms_2_threads']:.2f} | {c['speedup']:.1f}x | "
             f"{c['gflops']:.1f} | {c['ceiling_fraction']:.0%} | {floor} | {_peer(c, 'gmmx')} | "
             f"{_peer(c, 'pomegranate')} | {c['loglik_gaussmix']:.9f} | "
-            f"{c['loglik_sklearn']:.9f} | {c['loglik_rel_diff']:.1e}"
-            f"{' (dropped)' if c.get('component_dropped') else ''} |")
+            f"{c['loglik_sklearn']:.9f} | {c['loglik_rel_diff']:.1e}{_marks(c)} |")
     if e2e:
         out += ["", "## End to end (k-means init, tol 1e-3, random_state 0)", "",
                 "| n | d | K | structure | gaussmix s (iterations) | sklearn s (iterations) | speed-up | "
@@ -550,7 +566,7 @@ def main(argv=None) -> int:
         print(f"{cell['dtype']:8s} {structure:9s} n={n:>9,} d={d:>3} K={K:>3}: gaussmix {cell['gaussmix_ms']:9.2f} ms"
               f"  sklearn {cell['sklearn_ms']:9.2f} ms  x{cell['speedup']:5.1f}  {cell['ceiling_fraction']:4.0%}"
               f"  floor x{cell['of_floor']:4.1f}  gmmx {_peer(cell, 'gmmx')}  pomegranate {_peer(cell, 'pomegranate')}"
-              f"  rel.diff {cell['loglik_rel_diff']:.1e}", flush=True)
+              f"  rel.diff {cell['loglik_rel_diff']:.1e}{_marks(cell)}", flush=True)
     e2e = [] if args.no_end_to_end else end_to_end(args.quick)
     memory = None if (args.no_memory or args.quick) else peak_memory()
     summary = summarise(cells, ceiling, e2e, memory)

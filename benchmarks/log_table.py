@@ -10,7 +10,7 @@ import sys
 
 LINE = re.compile(
     r"^(float\d+)\s+(\w+)\s+n=\s*([\d,]+) d=\s*(\d+) K=\s*(\d+): gaussmix\s+([\d.]+) ms\s+sklearn\s+([\d.]+) ms\s+"
-    r"x\s*([\d.]+)\s+(\d+)%\s+floor x\s*([\d.]+)\s+gmmx (\S+)\s+pomegranate (\S+)\s+rel.diff (\S+)")
+    r"x\s*([\d.]+)\s+(\d+)%\s+floor x\s*([\d.]+)\s+gmmx (\S+)\s+pomegranate (\S+)\s+rel.diff (\S+)(.*)$")
 
 
 def table(lines) -> str:
@@ -19,9 +19,10 @@ def table(lines) -> str:
     for line in lines:
         match = LINE.match(line)
         if match:
-            dtype, structure, n, d, K, ours, theirs, speedup, ceiling, floor, gmmx, pomegranate, diff = match.groups()
+            (dtype, structure, n, d, K, ours, theirs, speedup, ceiling, floor, gmmx, pomegranate, diff,
+             marks) = match.groups()
             out.append(f"| {dtype} | {structure} | {n} | {d} | {K} | {ours} | {theirs} | {speedup}x | {ceiling}% | "
-                       f"{floor} | {gmmx} | {pomegranate} | {diff} |")
+                       f"{floor} | {gmmx} | {pomegranate} | {diff}{marks.rstrip()} |")
     return "\n".join(out)
 
 
