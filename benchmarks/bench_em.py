@@ -188,8 +188,10 @@ def gaussmix_iterations(X, K, structure, init, iterations):
     model = MaximumLikelihood(s, DataScale.of(data, 1e-6))
     times, bounds = [], []
     global LAST_DROPPED, LAST_EXACT
-    LAST_DROPPED, exact = [], False
+    LAST_DROPPED, exact, in_float64 = [], False, False
     for _ in range(iterations):
+        # float32 data: the model's own terms ask for float64 where rounding would swamp a covariance
+        in_float64 |= X.dtype != np.float64 and model.kernel_terms(params, data.shift).in_float64
         begin = time.perf_counter()
         stats = estep(data, model, params, exact)
         try:
@@ -203,13 +205,14 @@ def gaussmix_iterations(X, K, structure, init, iterations):
         times.append(time.perf_counter() - begin)
         bounds.append(stats.log_likelihood / stats.total_weight)
         LAST_DROPPED.append(bool(dropped))
-    LAST_EXACT = exact
+    LAST_EXACT = exact or in_float64
     return times, bounds
 
 
 #: Per iteration of the last gaussmix_iterations: whether a component lost all its rows and was dropped.
 LAST_DROPPED: list[bool] = []
-#: Whether the last gaussmix_iterations summed its moments in float64 (float32 rounding made a covariance singular).
+#: Whether some iteration of the last gaussmix_iterations on float32 data computed in float64 (see
+#: gaussmix.em.scale.beyond_rounding, and run_em's retry of a singular float32 step).
 LAST_EXACT = False
 
 
