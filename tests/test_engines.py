@@ -486,3 +486,48 @@ def test_dask_predictions_refuse_non_finite_rows(rows):
     for method in ("score", "bic"):
         with pytest.raises(ValueError, match="NaN or infinity"):
             getattr(model, method)(lazy)
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "VEV"])
+def test_statistics_of_hard_labels_are_those_of_one_hot_responsibilities(namespace, dtype, covariance_type,
+                                                                          monkeypatch):
+    """Labels say which component each row belongs to; with a matrix per component and many features their
+    moments are taken component by component on the component's rows: the same statistics (float64 sums)
+    as one-hot responsibilities, with sample weights (some 0) and a component without rows."""
+    from gaussmix.covariance import get_structure
+    from gaussmix.em.init import LabelResponsibilities, NearestResponsibilities, _one_hot
+    from gaussmix.engines import _chunked
+    from gaussmix.engines._chunked import ChunkedData
+    from gaussmix.engines._torch import torch_namespace
+
+    rng = np.random.RandomState(6)
+    n, d, K = 700, 20, 5
+    X = (rng.normal(size=(n, d)) * np.linspace(0.5, 3.0, d) + 10.0).astype(dtype)
+    weights = rng.choice([0.0, 0.5, 1.0, 2.0], size=n)
+    labels = rng.choice([0, 1, 3, 4], size=n)  # component 2 has no rows
+    xp = torch_namespace("cpu") if namespace == "torch" else None
+    structure = get_structure(covariance_type)
+    taken = []
+    by_label = _chunked.labelled_chunk_statistics
+    monkeypatch.setattr(_chunked, "labelled_chunk_statistics", lambda *args: taken.append(1) or by_label(*args))
+    for w in (None, weights):
+        data = ChunkedData(torch.as_tensor(X) if xp else X, w, chunk_rows=128, xp=xp)
+
+        def one_hot(source, start, stop, Xc):  # the same responsibilities, without the labels
+            return _one_hot(source, labels[start:stop], K)
+
+        expected = data.statistics(structure, one_hot, K)
+        got = data.statistics(structure, LabelResponsibilities(labels, K), K)
+        for name in ("counts", "first", "second"):
+            np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-12, atol=1e-9)
+        assert got.total_weight == pytest.approx(expected.total_weight)
+        assert np.all(got.counts[2] == 0) and np.all(got.first[2] == 0)
+        centers = as_numpy(X[:K]).astype(np.float64)
+        nearest = NearestResponsibilities(centers)
+        got = data.statistics(structure, nearest, K)
+        expected = data.statistics(structure, lambda source, a, b, Xc: nearest(source, a, b, Xc), K)
+        np.testing.assert_allclose(got.second, expected.second, rtol=1e-12, atol=1e-9)
+    assert bool(taken) == (covariance_type in ("full", "VEV"))  # one matrix per component
+    assert _chunked.LABELLED_MIN_FEATURES <= d

@@ -109,3 +109,62 @@ def test_uniforms_and_weighted_draws_are_the_same_with_or_without_the_compiled_l
         assert list(groups.draw_distinct(weights, count, trial)) == by_sorting(tied, prints, count)
         monkeypatch.undo()
         monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+
+
+@pytest.mark.parametrize("n_features", [1, 5, 64, 65, 200])  # a chain of features, and blocks above 64
+def test_compiled_fingerprints_are_the_numpy_ones(monkeypatch, n_features):
+    import gaussmix._compiled as compiled_module
+    from gaussmix.em.sampling import fingerprints
+
+    rng = np.random.RandomState(n_features)
+    X = rng.normal(size=(300, n_features)) * 10.0 ** rng.randint(-3, 4, size=n_features)
+    X[3] = X[7]  # a duplicate
+    X[5, 0] = 1e300  # clipped to the grid's limit
+    X[6] = np.round(X[6], 1)  # values on the grid's lines
+    mean, scale = X[10:].mean(axis=0), X[10:].std(axis=0)
+    prints = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+        with np.errstate(over="ignore"):
+            prints[enabled] = fingerprints(X, mean, scale)
+            np.testing.assert_array_equal(fingerprints(X.astype(np.float32), mean, scale),
+                                          fingerprints(X.astype(np.float32).astype(np.float64), mean, scale))
+    np.testing.assert_array_equal(prints[True], prints[False])
+    assert prints[True][3] == prints[True][7] and len(set(prints[True].tolist())) == 299
+
+
+def test_seeding_distances_are_exact_and_the_same_with_or_without_the_compiled_loop(monkeypatch):
+    """Squared differences summed feature by feature in both paths: the same numbers bit for bit, 0 for a
+    row equal to a centre, and a row's distance whatever its position."""
+    import gaussmix._compiled as compiled_module
+    from gaussmix.em.kmeans import distances_to
+
+    rng = np.random.RandomState(5)
+    for d, m in ((1, 17), (3, 1000), (40, 1500)):
+        Zt = rng.normal(size=(d, m)) * 1e4
+        centers = np.vstack([Zt[:, 11], rng.normal(size=(3, d))])
+        order = rng.permutation(m)
+        found = {}
+        for enabled in (True, False):
+            monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+            found[enabled] = distances_to(Zt, centers)
+            np.testing.assert_array_equal(distances_to(np.ascontiguousarray(Zt[:, order]), centers),
+                                          found[enabled][order])
+        np.testing.assert_array_equal(found[True], found[False])
+        assert found[True][11, 0] == 0.0 and np.all(np.delete(found[True][:, 0], 11) > 0)
+        np.testing.assert_allclose(found[True], ((Zt.T[:, None, :] - centers[None]) ** 2).sum(axis=2), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_seeds_are_the_same_with_or_without_numba(monkeypatch, dtype):
+    import gaussmix._compiled as compiled_module
+    from gaussmix.em.kmeans import seed_centers
+
+    X, _ = make_mixture(2000, [0.5, 0.3, 0.2], [[0, 0, 0], [6, 4, 1], [-2, 7, 3]], [np.eye(3)] * 3, random_state=1)
+    X = np.vstack([X, X[:40]]).astype(dtype)  # with duplicate rows
+    seeds = []
+    for enabled in (True, False):
+        monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+        seeds.append(seed_centers(ChunkedData(X, chunk_rows=300), 12, np.random.RandomState(0), "k-means++"))
+    np.testing.assert_array_equal(seeds[0], seeds[1])
+    assert len({tuple(row) for row in seeds[0]}) == 12  # distinct rows of the data

@@ -53,3 +53,41 @@ def largest_keys(keys: np.ndarray, prints: np.ndarray, count: int, out: np.ndarr
         out[place] = i
         found += 1
     return found
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z):
+    z = z ^ (z >> _S30)
+    z = z * _M1
+    z = z ^ (z >> _S27)
+    z = z * _M2
+    return z ^ (z >> _S31)
+
+
+def _grid_bits(value, center, scale, grid, limit):
+    """A value standardised, rounded to the grid and clipped, as the bits of a 64-bit integer."""
+    g = np.rint((value - center) / scale * grid)
+    g = min(max(g, -limit), limit)
+    return np.uint64(np.int64(g))
+
+
+def fingerprints(rows: np.ndarray, center: np.ndarray, scale: np.ndarray, grid: float, limit: float,
+                 salts: np.ndarray, block: int, out: np.ndarray) -> None:
+    """``out[i]`` := the fingerprint of ``rows[i]`` (float64), as :func:`gaussmix.em.sampling.fingerprints`
+    computes it (values on a grid of ``1 / grid`` standard deviations, clipped at ``limit``): a chain over
+    the features, or, with ``salts`` (one per feature), over blocks of ``block`` features."""
+    n, d = rows.shape
+    for i in range(n):
+        h = _GOLDEN
+        if salts.shape[0] == 0:
+            for j in range(d):
+                h = _mix(h + _grid_bits(rows[i, j], center[j], scale[j], grid, limit) + _GOLDEN)
+        else:
+            for start in range(0, d, block):
+                total = np.uint64(0)
+                for j in range(start, min(start + block, d)):
+                    total += _mix(_grid_bits(rows[i, j], center[j], scale[j], grid, limit) + salts[j])
+                h = _mix(h + total + _GOLDEN)
+        out[i] = h

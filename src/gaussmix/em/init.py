@@ -62,7 +62,11 @@ class LabelResponsibilities:
         self.labels, self.n_components = labels, n_components
 
     def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
-        return _one_hot(data, self.labels[start:stop], self.n_components)
+        return _one_hot(data, self.labels_of(data, start, stop, Xc), self.n_components)
+
+    def labels_of(self, data: RowSource, start: int, stop: int, Xc: Any) -> np.ndarray:
+        """The component of each row of the chunk (a data source's statistics take them as they are)."""
+        return self.labels[start:stop]
 
 
 class GivenResponsibilities:
@@ -82,7 +86,11 @@ class NearestResponsibilities:
         self.centers = centers
 
     def __call__(self, data: RowSource, start: int, stop: int, Xc: Any) -> Any:
-        return _one_hot(data, nearest_in_chunk(data, Xc, self.centers), self.centers.shape[0])
+        return _one_hot(data, self.labels_of(data, start, stop, Xc), self.centers.shape[0])
+
+    def labels_of(self, data: RowSource, start: int, stop: int, Xc: Any) -> np.ndarray:
+        """The component of each row of the chunk: its nearest centre."""
+        return nearest_in_chunk(data, Xc, self.centers)
 
 
 class RandomResponsibilities:

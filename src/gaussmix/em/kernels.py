@@ -81,6 +81,56 @@ def chunk_statistics(
     )
 
 
+def labelled_chunk_statistics(
+    xp: ArrayNamespace,
+    layout: Layout,
+    Xt: Any,
+    labels: np.ndarray,
+    weights: Any,
+    n_components: int,
+    shift: np.ndarray,
+    total_weight: Any,
+) -> Statistics:
+    """Statistics of one chunk whose rows each belong wholly to one component, in float64.
+
+    The statistics :func:`chunk_statistics` gives one-hot responsibilities
+    (``labels``: host integers, one per row; ``weights``: the chunk's
+    sample weights, or None for ones), taken component by component on its
+    own rows: for a layout of one matrix per component, second moments of
+    ``m d^2`` products instead of the ``m K d^2`` of products with
+    responsibilities that are mostly zeros.
+    """
+    if not layout.per_component:
+        raise ValueError(f"the {layout.name} layout is shared: its moments do not split by component")
+    Xt = xp.to_float64(Xt)
+    d, m = Xt.shape
+    sizes = np.bincount(labels, minlength=n_components)
+    present = np.flatnonzero(sizes)
+    ends = np.cumsum(sizes)
+    order = np.argsort(labels, kind="stable")
+    grouped = xp.take(Xt, order, axis=1)
+    w = xp.ones((1, m), np.float64) if weights is None else xp.reshape(xp.to_float64(xp.asarray(weights)), (1, m))
+    w_grouped = xp.take(w, order, axis=1)
+    parts = []
+    for k in present:
+        rows = slice(int(ends[k] - sizes[k]), int(ends[k]))
+        Xk = grouped[:, rows]
+        moments = layout.moments(xp, Xk, layout.row_terms(xp, Xk, 1), w_grouped[:, rows])
+        parts.append([xp.to_float64(a) for a in moments])
+
+    def by_component(i: int, shape: tuple[int, ...]) -> Any:
+        return xp.put_rows(xp.asarray(np.zeros(shape), dtype=np.float64), present, xp.concat([p[i] for p in parts]))
+
+    return Statistics(
+        shift=shift,
+        counts=by_component(0, (n_components,)),
+        first=by_component(1, (n_components, d)),
+        second=by_component(2, layout.statistic_shape(n_components, d)),
+        log_likelihood=0.0,
+        total_weight=total_weight,
+    )
+
+
 def estep_statistics(
     xp: ArrayNamespace, layout: Layout, Xt: Any, weights: Any, terms: KernelTerms, dtype: Any, groups: int = 1
 ) -> Statistics:

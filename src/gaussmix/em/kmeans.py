@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
+from gaussmix.em import _kmeans_loop
 from gaussmix.em.sampling import new_stream
 from gaussmix.em.source import RowSource
 
@@ -47,21 +49,38 @@ class _Standardised:
         return self.data.xp.asarray((centers - self.data.shift) / self.scale, dtype=self.data.dtype)
 
 
-def _distances_to(data: RowSource, centers: np.ndarray) -> np.ndarray:
-    """``(n, K)`` float64 squared standardised distances of every row to a few ``centers``.
+def standardised_rows(data: RowSource) -> np.ndarray:
+    """Every row of ``data`` standardised as :class:`_Standardised` does, in float64, as ``(d, m)`` columns.
+
+    For the few rows seeding works on (at most a sample's, see :func:`gaussmix.em.init.subsample_size`):
+    made once, they serve every step of the seeding.
+    """
+    space = _Standardised(data)
+    Zt = np.empty((data.n_features, data.n_samples))
+    for start, stop, Xc, _ in data.chunks(1):
+        rows = np.asarray(data.xp.to_numpy(Xc), dtype=np.float64)
+        np.divide((rows - data.shift).T, space.scale[:, None], out=Zt[:, start:stop])
+    return Zt
+
+
+def distances_to(Zt: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """``(m, t)`` squared distances of the standardised rows ``Zt`` ``(d, m)`` to standardised ``centers``.
 
     Differences are taken before squaring, so a row equal to a centre is at
-    distance exactly 0 (seeding relies on it).
+    distance exactly 0 (seeding relies on it), and each row's distance is
+    summed feature by feature, so it does not depend on the row's position.
     """
-    xp = data.xp
-    space = _Standardised(data)
-    dev = space.centers(centers)
-
-    def chunk(start, stop, Xc, wc):
-        diff = space.rows(Xc)[None, :, :] - dev[:, :, None]
-        return np.asarray(xp.to_numpy(xp.sum(diff * diff, axis=1)), dtype=np.float64).T
-
-    return np.concatenate(data.map_chunks(chunk, centers.shape[0]), axis=0)
+    out = np.empty((Zt.shape[1], centers.shape[0]))
+    loop = compiled(_kmeans_loop.distances_to)
+    if loop is not None:
+        loop(Zt, np.ascontiguousarray(centers, dtype=np.float64), out)
+        return out
+    diff = np.empty_like(Zt)
+    for t, center in enumerate(centers):
+        np.subtract(Zt, center[:, None], out=diff)
+        np.multiply(diff, diff, out=diff)
+        np.sum(diff, axis=0, out=out[:, t])
+    return out
 
 
 def nearest_in_chunk(data: RowSource, Xc: Any, centers: np.ndarray) -> np.ndarray:
@@ -113,9 +132,11 @@ def seed_centers(
         return _rows(data, groups.representative[np.asarray(chosen, dtype=np.intp)])
 
     weights = data.weights_numpy()
+    Zt = standardised_rows(data)
+    space = _Standardised(data)
     centers = np.empty((n_clusters, data.n_features))
     centers[0] = rows_of([groups.draw(groups.weight, new_stream(rng))])[0]
-    closest = _distances_to(data, centers[:1])[:, 0]
+    closest = distances_to(Zt, (centers[:1] - data.shift) / space.scale)[:, 0]
     n_trials = 2 + int(math.log(n_clusters))
     for c in range(1, n_clusters):
         scores = groups.weight * closest[groups.representative]
@@ -123,7 +144,7 @@ def seed_centers(
             scores = groups.weight
         candidates = [groups.draw(scores, new_stream(rng)) for _ in range(n_trials)]
         cand_rows = rows_of(candidates)
-        trial = np.minimum(closest[:, None], _distances_to(data, cand_rows))
+        trial = np.minimum(closest[:, None], distances_to(Zt, (cand_rows - data.shift) / space.scale))
         best = int(np.argmin(weights @ trial))
         centers[c] = cand_rows[best]
         closest = trial[:, best]

@@ -65,19 +65,28 @@ def fingerprints(rows: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.
     ``center`` and ``scale`` (per feature) are the data's weighted mean and
     standard deviation (1 where it is 0).
     """
-    standard = (np.asarray(rows, dtype=np.float64) - center) / scale
+    rows = np.asarray(rows, dtype=np.float64)
+    wide = rows.shape[1] > WIDE_ROWS
+    with np.errstate(over="ignore"):
+        salts = _mix(np.arange(1, rows.shape[1] + 1, dtype=np.uint64) * _GOLDEN) if wide else np.empty(0, np.uint64)
     limit = 2.0**62
+    loop = compiled(_sampling_loop.fingerprints)
+    if loop is not None:  # the same numbers in one pass over the rows
+        out = np.empty(rows.shape[0], dtype=np.uint64)
+        loop(np.ascontiguousarray(rows), np.ascontiguousarray(center, dtype=np.float64),
+             np.ascontiguousarray(scale, dtype=np.float64), 2.0**GRID_BITS, limit, salts, WIDE_ROWS, out)
+        return out
+    standard = (rows - center) / scale
     grid = np.clip(np.rint(standard * 2.0**GRID_BITS), -limit, limit).astype(np.int64)
     bits = grid.view(np.uint64)
     h = np.full(grid.shape[0], _GOLDEN, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        if grid.shape[1] <= WIDE_ROWS:
+        if not wide:
             for j in range(grid.shape[1]):
                 h = _mix(h + bits[:, j] + _GOLDEN)
             return h
         # Wide rows: each value is mixed with its position, a block's mixes are summed, and the blocks
         # are chained; a few hundred array operations instead of one chain step per feature.
-        salts = _mix(np.arange(1, grid.shape[1] + 1, dtype=np.uint64) * _GOLDEN)
         for start in range(0, grid.shape[1], WIDE_ROWS):
             block = _mix(bits[:, start : start + WIDE_ROWS] + salts[start : start + WIDE_ROWS])
             h = _mix(h + np.sum(block, axis=1, dtype=np.uint64) + _GOLDEN)

@@ -29,6 +29,7 @@ from gaussmix.em.kernels import (
     chunk_statistics,
     estep_statistics,
     fused_estep,
+    labelled_chunk_statistics,
     limiting_log_prob,
     weighted_log_prob,
 )
@@ -40,6 +41,9 @@ from gaussmix.em.statistics import Statistics
 #: Elements of the largest per-chunk temporary; sets the rows per chunk.
 CHUNK_ELEMENTS = 1 << 19
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 64, 16384
+#: Hard labels' statistics with one matrix per component are taken component by component from this many
+#: features (n = 1e5, K = 16: 1.7x faster at d = 16, 5x at d = 32; at d = 8 no faster than one product).
+LABELLED_MIN_FEATURES = 16
 #: Data of at least twice this many rows is split into an even number of equal chunks.
 PARALLEL_MIN_ROWS = 2048
 #: Passes over fewer rows than PARALLEL_ROWS with less work than PARALLEL_MIN_WORK
@@ -410,10 +414,28 @@ class ChunkedData:
         ``responsibilities(data, start, stop, X_chunk)`` returns the chunk's
         ``(rows, K)`` responsibilities (without the sample weights) in the
         namespace's compute dtype; ``start`` and ``stop`` index the whole
-        data (they include :attr:`row_offset`).
+        data (they include :attr:`row_offset`). Responsibilities that give
+        each row wholly to one component say so with a method
+        ``labels_of(data, start, stop, X_chunk)`` (the components, host
+        integers): with one matrix per component, their moments are then
+        taken component by component
+        (:func:`~gaussmix.em.kernels.labelled_chunk_statistics`), in chunks
+        sized for the rows alone.
         """
         xp, layout = self.xp, structure.layout
         shift = self.shift
+        labels_of = getattr(responsibilities, "labels_of", None)
+        if (labels_of is not None and layout.is_matrix and layout.per_component
+                and self.n_features >= LABELLED_MIN_FEATURES):
+
+            def chunk_labelled(start, stop, Xc, wc):
+                offset = self.row_offset
+                labels = labels_of(self, start + offset, stop + offset, Xc)
+                total = float(stop - start) if wc is None else xp.sum(wc)
+                return labelled_chunk_statistics(xp, layout, self.centred(start, stop, Xc), labels, wc,
+                                                 n_components, shift, total)
+
+            return self.sum_chunks(chunk_labelled, 1, self.n_features).to_numpy(xp)
 
         def chunk_given(start, stop, Xc, wc):
             offset = self.row_offset
