@@ -168,3 +168,30 @@ def test_seeds_are_the_same_with_or_without_numba(monkeypatch, dtype):
         seeds.append(seed_centers(ChunkedData(X, chunk_rows=300), 12, np.random.RandomState(0), "k-means++"))
     np.testing.assert_array_equal(seeds[0], seeds[1])
     assert len({tuple(row) for row in seeds[0]}) == 12  # distinct rows of the data
+
+
+def test_kmeans_steps_on_the_standardised_rows_match_their_definitions():
+    """Nearest centres (by standardised distance) and weighted cluster means, against brute force: with
+    weights (some 0), a cluster without rows, and more rows than one block of the distances."""
+    from gaussmix.em.kmeans import StandardisedRows
+
+    rng = np.random.RandomState(8)
+    n, d, K = 9000, 3, 6
+    X = rng.normal(size=(n, d)) * [1.0, 100.0, 0.01] + [5.0, -3.0, 1e3]
+    weights = rng.choice([0.0, 1.0, 2.5], size=n)
+    rows = StandardisedRows(ChunkedData(X, weights, chunk_rows=1000))
+    assert rows.Zt.shape[1] > rows.BLOCK
+    mean = np.average(X, axis=0, weights=weights)
+    scale = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
+    centers = X[rng.choice(n, K, replace=False)]
+    labels, dist = rows.nearest(centers)
+    brute = (((X[:, None, :] - centers[None]) / scale) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, np.argmin(brute, axis=1))
+    np.testing.assert_allclose(dist, brute.min(axis=1), rtol=1e-9, atol=1e-9)
+    labels[labels == 2] = 4  # cluster 2 loses its rows
+    counts, means = rows.means(labels, K)
+    for k in range(K):
+        mine = labels == k
+        assert counts[k] == pytest.approx(weights[mine].sum())
+        expected = np.average(X[mine], axis=0, weights=weights[mine]) if counts[k] > 0 else mean
+        np.testing.assert_allclose(means[k], expected, rtol=1e-10)

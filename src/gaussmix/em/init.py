@@ -41,7 +41,7 @@ import numpy as np
 from gaussmix.covariance._structure import CovarianceStructure
 from gaussmix.em import INIT_METHODS
 from gaussmix.em.hierarchical import HC_MAX_ROWS, agglomerate, partition, svd_transform
-from gaussmix.em.kmeans import lloyd, nearest, nearest_in_chunk, seed_centers
+from gaussmix.em.kmeans import StandardisedRows, lloyd, nearest_in_chunk, seed_centers
 from gaussmix.em.models import EMModel
 from gaussmix.em.params import MixtureParams
 from gaussmix.em.sampling import new_stream, uniforms
@@ -216,11 +216,12 @@ def initial_params(
             data = data.in_memory()  # the whole data, small enough to hold (a no-op in memory)
         source = data if sample is None else sample
         seeding = "distinct" if method == "random_from_data" else "k-means++"
-        centers = seed_centers(source, n_components, rng, seeding)
+        rows = StandardisedRows(source)
+        centers = seed_centers(source, n_components, rng, seeding, rows)
         if method == "kmeans":
-            centers, labels = lloyd(source, centers)
+            centers, labels = lloyd(source, centers, standardised=rows)
         else:
-            labels = nearest(source, centers)[0]
+            labels = rows.nearest(centers)[0]
         if sample is None:
             responsibilities = LabelResponsibilities(labels, n_components)
         else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from gaussmix._compiled import compiled
 from gaussmix._namespace import ArrayNamespace
+from gaussmix._threads import single_threaded_blas
 from gaussmix.em import _kmeans_loop
 from gaussmix.em.sampling import new_stream
 from gaussmix.em.source import RowSource
@@ -49,18 +50,67 @@ class _Standardised:
         return self.data.xp.asarray((centers - self.data.shift) / self.scale, dtype=self.data.dtype)
 
 
-def standardised_rows(data: RowSource) -> np.ndarray:
-    """Every row of ``data`` standardised as :class:`_Standardised` does, in float64, as ``(d, m)`` columns.
+class StandardisedRows:
+    """The rows k-means works on, standardised as :class:`_Standardised` does, once, in float64.
 
-    For the few rows seeding works on (at most a sample's, see :func:`gaussmix.em.init.subsample_size`):
-    made once, they serve every step of the seeding.
+    They are few (a sample's at most, see :func:`gaussmix.em.init.subsample_size`),
+    so one ``(d, m)`` copy serves every step of seeding and of Lloyd's
+    iterations, with one product per step instead of a pass over chunks.
     """
-    space = _Standardised(data)
-    Zt = np.empty((data.n_features, data.n_samples))
-    for start, stop, Xc, _ in data.chunks(1):
-        rows = np.asarray(data.xp.to_numpy(Xc), dtype=np.float64)
-        np.divide((rows - data.shift).T, space.scale[:, None], out=Zt[:, start:stop])
-    return Zt
+
+    #: Rows per block of the distances to all centres: ``(block, K)`` temporaries.
+    BLOCK = 4096
+
+    def __init__(self, data: RowSource):
+        space = _Standardised(data)
+        self.data, self.shift, self.scale = data, data.shift, space.scale
+        self.weights = data.weights_numpy()
+        self.Zt = np.empty((data.n_features, data.n_samples))
+        for start, stop, Xc, _ in data.chunks(1):
+            rows = np.asarray(data.xp.to_numpy(Xc), dtype=np.float64)
+            np.divide((rows - self.shift).T, self.scale[:, None], out=self.Zt[:, start:stop])
+        self.norms = np.einsum("ij,ij->j", self.Zt, self.Zt)
+        self.weighted = self.Zt * self.weights
+
+    def standardise(self, centers: np.ndarray) -> np.ndarray:
+        return (centers - self.shift) / self.scale
+
+    def nearest(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index of the nearest centre for each row, and the squared standardised distance to it.
+
+        The nearest centre has the least ``|c|^2 - 2 z.c`` (one product per
+        block of rows, and one pass over it); the distance adds ``|z|^2``.
+        Rounding can leave tiny negative values, which do not change which
+        centre is nearest and are reported as 0.
+        """
+        C = self.standardise(centers)
+        scaled = -2.0 * C.T  # (d, K)
+        center_norms = np.einsum("kd,kd->k", C, C)
+        m = self.Zt.shape[1]
+        labels, dist = np.empty(m, dtype=np.intp), np.empty(m)
+        scores = np.empty((min(m, self.BLOCK), C.shape[0]))
+        with single_threaded_blas():  # a product with a short inner dimension: a second thread slowed it down
+            for start in range(0, m, self.BLOCK):
+                block = slice(start, min(start + self.BLOCK, m))
+                part = scores[: block.stop - start]
+                np.matmul(self.Zt[:, block].T, scaled, out=part)
+                part += center_norms
+                best = np.argmin(part, axis=1)
+                labels[block] = best
+                dist[block] = np.maximum(part[np.arange(part.shape[0]), best] + self.norms[block], 0.0)
+        return labels, dist
+
+    def means(self, labels: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted counts and weighted means of the rows of each cluster (the shift where empty)."""
+        counts = np.bincount(labels, weights=self.weights, minlength=n_clusters)
+        sizes = np.bincount(labels, minlength=n_clusters)
+        order = np.argsort(labels, kind="stable")
+        grouped = np.take(self.weighted, order, axis=1)
+        starts = np.cumsum(sizes) - sizes
+        sums = np.zeros((n_clusters, self.Zt.shape[0]))
+        filled = sizes > 0
+        sums[filled] = np.add.reduceat(grouped, starts[filled], axis=1).T  # one segment per cluster with rows
+        return counts, self.shift + self.scale * sums / np.where(counts > 0, counts, 1.0)[:, None]
 
 
 def distances_to(Zt: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -91,21 +141,6 @@ def nearest_in_chunk(data: RowSource, Xc: Any, centers: np.ndarray) -> np.ndarra
     return np.asarray(xp.to_numpy(xp.argmin(d2, axis=0)))
 
 
-def nearest(data: RowSource, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest centre for each row, and the squared standardised distance to it."""
-    xp = data.xp
-    space = _Standardised(data)
-    dev = space.centers(centers)
-
-    def chunk(start, stop, Xc, wc):
-        d2 = np.asarray(xp.to_numpy(squared_distances(xp, space.rows(Xc), dev)), dtype=np.float64)
-        best = np.argmin(d2, axis=0)
-        return best, np.maximum(d2[best, np.arange(d2.shape[1])], 0.0)
-
-    parts = data.map_chunks(chunk, centers.shape[0])
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
 def _rows(data: RowSource, indices: np.ndarray) -> np.ndarray:
     return np.asarray(data.xp.to_numpy(data.rows(indices)), dtype=np.float64)
 
@@ -115,6 +150,7 @@ def seed_centers(
     n_clusters: int,
     rng: np.random.RandomState,
     method: Literal["k-means++", "distinct"],
+    standardised: StandardisedRows | None = None,
 ) -> np.ndarray:
     """Choose ``n_clusters`` rows of the data as centres.
 
@@ -123,6 +159,7 @@ def seed_centers(
     weighted potential most). ``"distinct"`` draws rows of distinct values
     with probability proportional to their weight, without replacement.
     Draws depend on row values, not positions (see :mod:`gaussmix.em.sampling`).
+    ``standardised``: the rows of ``data`` standardised, where the caller has them.
     """
     if method == "distinct":
         return _rows(data, distinct_rows(data, n_clusters, rng))
@@ -131,12 +168,11 @@ def seed_centers(
     def rows_of(chosen) -> np.ndarray:
         return _rows(data, groups.representative[np.asarray(chosen, dtype=np.intp)])
 
-    weights = data.weights_numpy()
-    Zt = standardised_rows(data)
-    space = _Standardised(data)
+    rows = StandardisedRows(data) if standardised is None else standardised
+    weights = rows.weights
     centers = np.empty((n_clusters, data.n_features))
     centers[0] = rows_of([groups.draw(groups.weight, new_stream(rng))])[0]
-    closest = distances_to(Zt, (centers[:1] - data.shift) / space.scale)[:, 0]
+    closest = distances_to(rows.Zt, rows.standardise(centers[:1]))[:, 0]
     n_trials = 2 + int(math.log(n_clusters))
     for c in range(1, n_clusters):
         scores = groups.weight * closest[groups.representative]
@@ -144,7 +180,7 @@ def seed_centers(
             scores = groups.weight
         candidates = [groups.draw(scores, new_stream(rng)) for _ in range(n_trials)]
         cand_rows = rows_of(candidates)
-        trial = np.minimum(closest[:, None], distances_to(Zt, (cand_rows - data.shift) / space.scale))
+        trial = np.minimum(closest[:, None], distances_to(rows.Zt, rows.standardise(cand_rows)))
         best = int(np.argmin(weights @ trial))
         centers[c] = cand_rows[best]
         closest = trial[:, best]
@@ -162,59 +198,40 @@ def distinct_rows(data: RowSource, count: int, rng: np.random.RandomState) -> np
     return groups.representative[np.asarray(chosen, dtype=np.intp)]
 
 
-def _cluster_means(data: RowSource, labels: np.ndarray, n_clusters: int):
-    """Weighted counts and weighted means of the rows of each cluster (the shift where empty)."""
-    xp = data.xp
-    shift = data.shift
-
-    def chunk(start, stop, Xc, wc):
-        lab = labels[start:stop]
-        w64 = np.ones(stop - start) if wc is None else np.asarray(xp.to_numpy(wc), dtype=np.float64)
-        onehot = np.zeros((n_clusters, stop - start))
-        onehot[lab, np.arange(stop - start)] = w64
-        Xt = xp.centre_transposed(Xc, shift, data.dtype)
-        sums = np.asarray(xp.to_numpy(xp.asarray(onehot, dtype=data.dtype) @ xp.transpose_last(Xt)), np.float64)
-        return np.bincount(lab, weights=w64, minlength=n_clusters), sums
-
-    parts = data.map_chunks(chunk, n_clusters)
-    counts = np.sum([p[0] for p in parts], axis=0)
-    sums = np.sum([p[1] for p in parts], axis=0)
-    return counts, shift + sums / np.where(counts > 0, counts, 1.0)[:, None]
-
-
 def lloyd(
     data: RowSource,
     centers: np.ndarray,
     *,
     max_iter: int = 300,
     tol: float = 1e-4,
+    standardised: StandardisedRows | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted Lloyd iterations from ``centers``; returns final centres and labels.
+    """Weighted Lloyd iterations from ``centers`` on the (few) rows of ``data``; returns final centres and labels.
 
     Distances are measured in standardised units (each feature divided by
     its standard deviation). Stops when no label changes or when the total
     squared centre shift, in those units, falls below ``tol``. A
     cluster left empty is moved to the (positive-weight) row farthest from
-    its centre.
+    its centre. ``standardised``: the rows of ``data`` standardised, where
+    the caller has them.
     """
+    rows = StandardisedRows(data) if standardised is None else standardised
     variances = data.feature_moments()[1]
     scale = np.where(variances > 0, variances, 1.0)
-    threshold = tol
-    weights = data.weights_numpy()
     centers = centers.copy()
     previous = None
     for _ in range(max_iter):
-        labels, dist = nearest(data, centers)
+        labels, dist = rows.nearest(centers)
         if previous is not None and np.array_equal(labels, previous):
             return centers, labels
         previous = labels
-        counts, new = _cluster_means(data, labels, centers.shape[0])
+        counts, new = rows.means(labels, centers.shape[0])
         empty = np.flatnonzero(counts <= 0)
         if empty.size:
-            far = np.argsort(-np.where(weights > 0, dist, -1.0), kind="stable")[: empty.size]
+            far = np.argsort(-np.where(rows.weights > 0, dist, -1.0), kind="stable")[: empty.size]
             new[empty] = _rows(data, far)
         shift = float(np.sum((new - centers) ** 2 / scale))
         centers = new
-        if shift <= threshold:
+        if shift <= tol:
             break
-    return centers, nearest(data, centers)[0]
+    return centers, rows.nearest(centers)[0]
