@@ -248,3 +248,29 @@ def test_triangular_inverse_of_every_batch_size(n_features, n_matrices):
     identity = np.broadcast_to(np.eye(n_features), inverse.shape)
     assert np.allclose(lower @ inverse, identity, atol=1e-10)
     assert np.allclose(inverse_lower(lower[0]), inverse[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_feature_moments_are_the_same_with_or_without_the_compiled_loops(monkeypatch, dtype, weighted):
+    """Column sums row after row in both paths: the same mean and variances bit for bit (so the same shift
+    for every kernel), and the same errors for data float64 cannot square or whose variance underflows."""
+    import gaussmix._compiled as compiled_module
+    from gaussmix.engines._chunked import ChunkedData
+
+    rng = np.random.RandomState(9)
+    X = (rng.normal(size=(5000, 4)) * [1.0, 1e3, 1e-3, 10.0] + [0.0, 5e3, -1.0, 1e6]).astype(dtype)
+    weights = rng.choice([0.0, 0.5, 1.0, 3.0], size=5000) if weighted else None
+    found = []
+    for enabled in (True, False):
+        monkeypatch.setattr(compiled_module, "ENABLED", enabled)
+        found.append(ChunkedData(X, weights, chunk_rows=700).feature_moments())
+        for bad, message in ((np.array([[1e200, 1.0], [2e200, 2.0], [3e200, 0.0]]), "too large to square"),
+                             (two_clusters() * 1e-200, "too small for float64")):
+            with pytest.raises(FitError, match=message):
+                ChunkedData(bad).feature_moments()
+    for a, b in zip(*found):
+        np.testing.assert_array_equal(a, b)
+    mean = np.average(X.astype(np.float64), axis=0, weights=weights)
+    np.testing.assert_allclose(found[0][0], mean, rtol=1e-12)
+    np.testing.assert_allclose(found[0][1], np.average((X - mean) ** 2, axis=0, weights=weights), rtol=1e-9)

@@ -15,22 +15,10 @@ from typing import Any, Literal
 import numpy as np
 
 from gaussmix._compiled import compiled
-from gaussmix._namespace import ArrayNamespace
 from gaussmix._threads import single_threaded_blas
 from gaussmix.em import _kmeans_loop
 from gaussmix.em.sampling import new_stream
 from gaussmix.em.source import RowSource
-
-
-def squared_distances(xp: ArrayNamespace, Xt: Any, centers: Any) -> Any:
-    """Squared distances between standardised rows ``Xt`` (d, m) and centres (K, d): ``(K, m)``.
-
-    ``|x|^2 - 2 x.c + |c|^2`` with one matrix product; rounding can leave
-    tiny negative values, which do not change which centre is nearest.
-    """
-    row_norms = xp.sum(Xt * Xt, axis=0)
-    center_norms = xp.sum(centers * centers, axis=1)
-    return row_norms[None, :] - 2.0 * (centers @ Xt) + center_norms[:, None]
 
 
 class _Standardised:
@@ -40,11 +28,6 @@ class _Standardised:
         variances = data.feature_moments()[1]
         self.data = data
         self.scale = np.sqrt(np.where(variances > 0, variances, 1.0))
-
-    def rows(self, Xc: Any) -> Any:
-        data = self.data
-        Xt = data.xp.centre_transposed(Xc, data.shift, data.dtype)
-        return Xt / data.xp.asarray(self.scale, dtype=data.dtype)[:, None]
 
     def centers(self, centers: np.ndarray) -> Any:
         return self.data.xp.asarray((centers - self.data.shift) / self.scale, dtype=self.data.dtype)
@@ -137,8 +120,13 @@ def nearest_in_chunk(data: RowSource, Xc: Any, centers: np.ndarray) -> np.ndarra
     """Nearest centre (standardised distances) of each row of one chunk of ``data``."""
     xp = data.xp
     space = _Standardised(data)
-    d2 = squared_distances(xp, space.rows(Xc), space.centers(centers))
-    return np.asarray(xp.to_numpy(xp.argmin(d2, axis=0)))
+    C = space.centers(centers)
+    # The nearest centre has the least |c|^2 - 2 z.c: one product, rows along the first axis (an argmin along
+    # the contiguous one), no transposed copy of the chunk.
+    Z = (xp.asarray(Xc, dtype=data.dtype) - xp.asarray(data.shift, dtype=data.dtype)[None, :]) / xp.asarray(
+        space.scale, dtype=data.dtype)[None, :]
+    scores = Z @ xp.transpose_last(-2.0 * C) + xp.sum(C * C, axis=1)[None, :]
+    return np.asarray(xp.to_numpy(xp.argmin(scores, axis=1)))
 
 
 def _rows(data: RowSource, indices: np.ndarray) -> np.ndarray:

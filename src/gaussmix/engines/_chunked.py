@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from gaussmix._compiled import compiled
 from gaussmix._namespace import NUMPY, ArrayNamespace, is_torch_tensor
 from gaussmix.covariance._structure import CovarianceStructure
+from gaussmix.em import _moments_loop
 from gaussmix.em.kernels import (
     Reduction,
     chunk_statistics,
@@ -333,6 +335,32 @@ class ChunkedData:
 
     def _compute_feature_moments(self) -> tuple[np.ndarray, np.ndarray]:
         xp = self.xp
+        sums, squares = compiled(_moments_loop.column_sums), compiled(_moments_loop.centred_squares)
+        if xp.name == "numpy" and sums is not None and squares is not None:  # the same sums, a pass per chunk each
+            none = np.empty(0)
+
+            def chunk_sums(start, stop, Xc, wc):
+                out = np.empty(self.n_features)
+                sums(np.ascontiguousarray(Xc), none if wc is None else np.asarray(wc, dtype=np.float64), out)
+                return out
+
+            total = np.zeros(self.n_features)
+            for part in self.map_chunks(chunk_sums, 1):
+                total += part
+            mean = total / self.total_weight
+
+            def chunk_squares(start, stop, Xc, wc):
+                sq, spread = np.empty(self.n_features), np.empty(self.n_features)
+                squares(np.ascontiguousarray(Xc), mean, none if wc is None else np.asarray(wc, dtype=np.float64), sq,
+                        spread)
+                return sq, spread
+
+            sq, spread = np.zeros(self.n_features), np.zeros(self.n_features)
+            with np.errstate(over="ignore", invalid="ignore"):
+                for part_sq, part_spread in self.map_chunks(chunk_squares, 1):
+                    sq += part_sq
+                    spread = np.maximum(spread, part_spread)
+                return checked_moments(mean, sq / self.total_weight, spread)
 
         def column_sums(values, w):
             return np.asarray(xp.to_numpy(xp.sum(values if w is None else values * w[:, None], axis=0)))
