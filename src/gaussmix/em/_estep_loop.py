@@ -35,6 +35,8 @@ import numpy as np
 from gaussmix.covariance._loops import rotate_pairs
 
 FULL_PACKED, FULL_WHITENED, SHARED, DIAGONAL, SHARED_DIAGONAL, SCALAR = range(6)
+#: Below this many components, sums over rows run along the terms innermost (see :func:`_weighted_sums`).
+FEW_COMPONENTS = 8
 #: How the compiled M-steps tie a mixture's components together: not at all, or as mclust's models estimate
 #: them: one variance (EII), one volume (EVI, EVV), one shape (VEI, VEV), one volume and shape (EEI, EEV), one
 #: shape and orientation (VEE), one orientation (VVE), one volume and orientation (EVE)
@@ -132,6 +134,14 @@ def _weighted_sums(terms, resp, out):
     """
     n_rows, n_terms = terms.shape
     n_total = resp.shape[1]
+    if n_total < FEW_COMPONENTS:  # too few components for SIMD code: the terms innermost instead
+        for i in range(n_rows):
+            values = terms[i]
+            for c in range(n_total):
+                r, total = resp[i, c], out[c]
+                for q in range(n_terms):
+                    total[q] += r * values[q]
+        return
     sums = np.zeros((n_terms, n_total))
     for i in range(n_rows):
         r = resp[i]
@@ -525,7 +535,18 @@ def _packed_second(products, resp, second):
 
 
 def _diagonal_second(centred, resp, second):
-    _weighted_sums(centred * centred, resp, second)
+    n_rows, d = centred.shape
+    if resp.shape[1] >= FEW_COMPONENTS:
+        _weighted_sums(centred * centred, resp, second)
+        return
+    squares = np.empty(d)
+    for i in range(n_rows):  # as _weighted_sums adds them, without the rows' squares in memory
+        for j in range(d):
+            squares[j] = centred[i, j] * centred[i, j]
+        for c in range(resp.shape[1]):
+            r, total = resp[i, c], second[c]
+            for j in range(d):
+                total[j] += r * squares[j]
 
 
 def _scalar_second(norms, resp, second):
