@@ -163,6 +163,9 @@ class TorchNamespace:
     def sum(self, a, axis=None):
         return self.torch.sum(a) if axis is None else self.torch.sum(a, dim=axis)
 
+    def column_squares(self, a):
+        return self.torch.sum(a * a, dim=0)
+
     def argmax(self, a, axis):
         return self.torch.argmax(a, dim=axis)
 
