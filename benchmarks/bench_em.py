@@ -1,7 +1,8 @@
 """gaussmix against scikit-learn, side by side, from the same starting parameters.
 
-    python3 run.py bench            # the full grid (about 15 minutes on 2 cores)
+    python3 run.py bench            # the full grid (about 90 minutes on 2 cores, with the peers)
     python3 run.py bench --quick    # a subset (about a minute)
+    python3 run.py bench --dtype float64 --K 4 --n 10000   # the cells of the grid with these values
 
 For each cell (rows n, features d, components K, covariance structure, dtype)
 both libraries start from the same parameters and run the same EM
@@ -18,8 +19,9 @@ iterations. Reported per cell:
 
 Then end-to-end fits (default k-means initialisation and tolerance) and the
 peak memory of a large fit. Results go to ``benchmarks/results/latest.json``
-and ``latest.md`` (``quick.*`` for ``--quick``); a full run with the default folder also refreshes the
-table in ``benchmarks/README.md``.
+and ``latest.md`` (``quick.*`` for ``--quick``, ``subset.*`` for cells chosen with ``--n``, ``--d``,
+``--K`` or ``--structure``); a full run with the default folder also refreshes the table in
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -325,7 +327,10 @@ def run_cell(n, d, K, structure, dtype, ceiling, floor=None, peers=True):
     }
 
 
-def grid(quick: bool, dtypes_wanted=None, float32="all"):
+def grid(quick: bool, dtypes_wanted=None, float32="all", only=None):
+    """The cells ``(n, d, K, structure, dtype)`` of the grid (with ``only``, those it keeps: a dict of
+    allowed values for any of "n", "d", "K" and "structure")."""
+    only = only or {}
     if quick:
         sizes, dims, comps, structures, dtypes = (10_000, 100_000), (2, 32), (4, 16), ("full", "diag"), (np.float64,)
     else:
@@ -343,6 +348,9 @@ def grid(quick: bool, dtypes_wanted=None, float32="all"):
                         if structure in ("full", "tied") and n * K * d * d > MAX_COMPLEXITY:
                             continue
                         if K * 4 > n:
+                            continue
+                        wanted = {"n": n, "d": d, "K": K, "structure": structure}
+                        if any(value not in only.get(key, (value,)) for key, value in wanted.items()):
                             continue
                         yield n, d, K, structure, dtype
 
@@ -561,6 +569,11 @@ def main(argv=None) -> int:
     parser.add_argument("--no-peers", action="store_true", help="skip gmmx and pomegranate")
     parser.add_argument("--dtype", choices=("float64", "float32"), action="append",
                         help="only cells of this dtype (repeatable; default both)")
+    parser.add_argument("--n", type=int, action="append", help="only cells of this many rows (repeatable)")
+    parser.add_argument("--d", type=int, action="append", help="only cells of this many features (repeatable)")
+    parser.add_argument("--K", type=int, action="append", help="only cells of this many components (repeatable)")
+    parser.add_argument("--structure", choices=STRUCTURES, action="append",
+                        help="only cells of this covariance type (repeatable)")
     parser.add_argument("--float32", choices=("all", "compute-bound"), default="all",
                         help="float32 cells of every structure, or only full and tied (where the float32 target "
                              "applies)")
@@ -576,7 +589,9 @@ def main(argv=None) -> int:
           f"exponential {floor['exp_ns_per_thread']:.2f} ns per thread; memory read "
           f"{floor['read_gb_per_s']:.1f} GB/s", flush=True)
     cells, failures = [], []
-    for n, d, K, structure, dtype in grid(args.quick, args.dtype, args.float32):
+    only = {key: values for key, values in (("n", args.n), ("d", args.d), ("K", args.K),
+                                            ("structure", args.structure)) if values}
+    for n, d, K, structure, dtype in grid(args.quick, args.dtype, args.float32, only):
         try:
             cell = run_cell(n, d, K, structure, dtype, ceiling["ceiling"], floor, peers=not args.no_peers)
         except Exception as exc:  # a cell a library cannot fit is a result, reported in the summary
@@ -608,18 +623,19 @@ def main(argv=None) -> int:
     meta = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "python": platform.python_version(),
         "numpy": np.__version__, "sklearn": sklearn.__version__, "gaussmix": gaussmix.__version__,
-        "date": time.strftime("%Y-%m-%d"), "mode": "quick" if args.quick else "full",
+        "date": time.strftime("%Y-%m-%d"), "mode": "quick" if args.quick else ("subset" if only else "full"),
         "seconds": time.perf_counter() - began,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "quick" if args.quick else "latest"  # a quick run never replaces the full run's results
+    # A quick run or a subset of the grid never replaces the full run's results.
+    stem = "quick" if args.quick else ("subset" if only else "latest")
     (out / f"{stem}.json").write_text(json.dumps(
         {"meta": meta, "ceiling": ceiling, "floor": floor, "cells": cells, "end_to_end": e2e, "memory": memory,
          "summary": summary}, indent=1))
     table = markdown(cells, summary, e2e, memory, meta)
     (out / f"{stem}.md").write_text(table)
-    if not args.quick and out.resolve() == (HERE / "results").resolve():
+    if stem == "latest" and out.resolve() == (HERE / "results").resolve():
         replace_section(HERE / "README.md", "cpu", table.split("\n", 1)[1].strip())
     print("\n".join(summary))
     print(f"results written to {out / (stem + '.md')} and {out / (stem + '.json')}")
