@@ -17,6 +17,7 @@ import numpy as np
 from gaussmix._compiled import compiled
 from gaussmix._threads import single_threaded_blas
 from gaussmix.em import _kmeans_loop
+from gaussmix.em.kernels import label_order
 from gaussmix.em.sampling import new_stream
 from gaussmix.em.source import RowSource
 
@@ -87,7 +88,7 @@ class StandardisedRows:
         """Weighted counts and weighted means of the rows of each cluster (the shift where empty)."""
         counts = np.bincount(labels, weights=self.weights, minlength=n_clusters)
         sizes = np.bincount(labels, minlength=n_clusters)
-        order = np.argsort(labels, kind="stable")
+        order = label_order(labels, n_clusters)
         grouped = np.take(self.weighted, order, axis=1)
         starts = np.cumsum(sizes) - sizes
         sums = np.zeros((n_clusters, self.Zt.shape[0]))

@@ -137,11 +137,9 @@ class RowGroups:
 
     def keys(self, scores: np.ndarray, stream: int) -> np.ndarray:
         """Race keys ``log(u) / score``; ``-inf`` where the score is 0."""
-        logs = np.log(uniforms(self.prints, stream))  # negative: u < 1
-        if scores.min(initial=1.0) > 0:
-            return logs / scores
+        logs = np.log(uniforms(self.prints, stream))  # negative: u < 1, so a score of 0 gives -inf
         with np.errstate(divide="ignore"):
-            return np.where(scores > 0, logs / np.where(scores > 0, scores, 1.0), -np.inf)
+            return logs / scores
 
     def draw(self, scores: np.ndarray, stream: int) -> int | None:
         """One group drawn with probability proportional to ``scores``; None if all are 0."""
