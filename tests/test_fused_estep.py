@@ -23,6 +23,7 @@ from gaussmix.em.kernels import (
     estep_statistics,
     fused_estep,
     fused_estep_statistics,
+    rows_estep,
 )
 from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
 from gaussmix.engines import _chunked as chunked
@@ -196,6 +197,71 @@ def test_the_compiled_loop_is_only_for_float64_rows_and_with_numba(monkeypatch):
     assert fused_estep_statistics(structure.layout, X.astype(np.float32), None, terms) is None
     monkeypatch.setattr(compiled_module, "ENABLED", False)
     assert fused_estep_statistics(structure.layout, X, None, terms) is None
+
+
+#: Structures whose E-step the loop by rows takes: diagonal, shared diagonal (EEI) and scalar variances
+BY_ROWS = ("diag", "spherical", "EII", "EEI", "EVI", "VEI")
+
+
+@pytest.mark.parametrize("structure", BY_ROWS)
+@pytest.mark.parametrize("n_components", [1, 2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_loop_by_rows_gives_the_kernels_statistics(structure, n_components, weighted):
+    """Few components and many features: the loop by rows, over blocks of rows and an odd last row, alone and
+    with two mixtures at once, gives NumPy's statistics; a row no component explains has no likelihood."""
+    rng = np.random.RandomState(n_components)
+    n_rows, n_features = 2 * _estep_loop.ROW_BLOCK + 7, 20
+    X = 5.0 + 3.0 * rng.normal(size=(n_rows, n_features))
+    weights = rng.uniform(0.0, 3.0, n_rows) if weighted else None
+    structure_ = get_structure(structure)
+    groups = 2 if structure_.layout.per_component else 1
+    params = stacked([random_params(structure, n_components, n_features, rng) for _ in range(groups)])
+    terms = kernel_terms(structure_, params, X.mean(axis=0))
+    estep = rows_estep(structure_.layout, terms, groups)
+    assert estep is not None
+    assert_same_statistics(estep(X, weights), numpy_kernel(structure_.layout, X, weights, terms, groups))
+    far = X.copy()
+    far[300] = 1e200
+    with np.errstate(over="ignore", invalid="ignore"):
+        lost = estep(far, weights).log_likelihood
+    assert np.all(np.isnan(lost) == np.isnan(numpy_kernel(structure_.layout, far, weights, terms, groups)
+                                              .log_likelihood))
+    assert np.all(np.isnan(lost)) == (not weighted or weights[300] > 0)
+
+
+def test_the_loop_by_rows_is_for_few_components_many_features_and_variances_only():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 20))
+
+    def estep(structure, n_components, n_features):
+        params = random_params(structure, n_components, n_features, rng)
+        return rows_estep(get_structure(structure).layout, kernel_terms(get_structure(structure), params,
+                                                                        X[:, :n_features].mean(axis=0)))
+
+    assert estep("diag", 7, 16) is not None and estep("spherical", 4, 20) is not None
+    assert estep("diag", _estep_loop.FEW_COMPONENTS, 20) is None  # SIMD over the components instead
+    assert estep("diag", 4, 8) is None  # NumPy's passes are as fast
+    assert estep("full", 2, 20) is None and estep("tied", 2, 20) is None
+
+
+def test_an_estep_of_few_diagonal_components_takes_the_loop_by_rows(monkeypatch):
+    rng = np.random.RandomState(5)
+    X = np.vstack([rng.normal(0.0, 1.0, (3000, 24)), rng.normal(2.0, 0.5, (3000, 24))])
+    source = get_engine("numpy").fit_data(GaussianMixture(), X, None, device=None).source
+    structure = get_structure("diag")
+    terms = kernel_terms(structure, random_params("diag", 3, 24, rng, centre=1.0), source.shift)
+    taken = []
+
+    def counted(*args):
+        estep = rows_estep(*args)
+        taken.append(estep is not None)
+        return estep
+
+    monkeypatch.setattr(chunked, "rows_estep", counted)
+    by_rows = source.estep(structure, terms)
+    assert taken == [True]
+    monkeypatch.setattr(compiled_module, "ENABLED", False)
+    assert_same_statistics(by_rows, source.estep(structure, terms))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

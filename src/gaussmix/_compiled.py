@@ -66,7 +66,8 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
                 if isinstance(value, types.FunctionType) and (value.__module__ == name or _is_loop(value)):
                     copy = types.FunctionType(value.__code__, namespace, value.__name__, value.__defaults__)
                     copy.__module__, copy.__qualname__ = value.__module__, value.__qualname__
-                    namespace[key] = _jit(numba, copy)
+                    reassociated = key in getattr(sys.modules.get(value.__module__), "REASSOCIATED", ())
+                    namespace[key] = _jit(numba, copy, reassociated)
             _MODULES[name] = namespace
     return _MODULES[name]
 
@@ -80,11 +81,14 @@ def _is_loop(function: types.FunctionType) -> bool:
 _OPTIONS = dict(nogil=True, error_model="numpy")
 
 
-def _jit(numba, function: types.FunctionType):
+def _jit(numba, function: types.FunctionType, reassociated: bool = False):
+    """``function`` compiled; ``reassociated``: its sums may be taken in any order (so in SIMD lanes: a
+    loop module lists such functions, short dot products, in its ``REASSOCIATED``)."""
+    options = dict(_OPTIONS, fastmath={"reassoc"}) if reassociated else _OPTIONS
     try:
-        return numba.njit(cache=True, **_OPTIONS)(function)
+        return numba.njit(cache=True, **options)(function)
     except RuntimeError:  # nowhere to cache compiled code: compile in every process
-        return numba.njit(**_OPTIONS)(function)
+        return numba.njit(**options)(function)
 
 
 def compiled(function: Callable) -> Callable | None:

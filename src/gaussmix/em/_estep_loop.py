@@ -96,6 +96,109 @@ def estep_rows(X, shift, weights, kind, log_norm, matrices, table, linear, const
         _pooled_diagonal_second(centred, row_weights, second)
 
 
+#: Rows :func:`few_components_rows` takes at a time (their centred copies stay in the L1 and L2 caches).
+ROW_BLOCK = 256
+#: Functions compiled with their sums in any order (see :func:`gaussmix._compiled.compiled`): dot products
+#: along a row's features, whose terms are then summed in SIMD lanes (in order, one dependent chain).
+REASSOCIATED = ("_row_dot", "_row_dots")
+
+
+def few_components_rows(X, shift, weights, kind, log_norm, table, linear, const, scales, groups,
+                        counts, first, second, log_likelihood):
+    """:func:`estep_rows` for diagonal, shared diagonal and scalar covariances with few components, by rows.
+
+    With fewer than :data:`FEW_COMPONENTS` components a loop over the
+    components is too short for SIMD code, and the passes of
+    :func:`estep_rows` over a transposed copy of the chunk cost more than
+    the arithmetic. Here the rows are taken :data:`ROW_BLOCK` at a time,
+    centred in place in a row-major block that stays in the caches; each
+    distance is a dot product along a row's features (:func:`_row_dots`,
+    summed in SIMD lanes), and each moment adds two rows at a time along
+    the features. The arguments and outputs are those of
+    :func:`estep_rows` (``X`` float64 or float32; the sums are float64).
+    """
+    n_rows, d = X.shape
+    n_total = log_norm.shape[0]
+    diagonal = kind != SCALAR
+    weighted = weights.shape[0] > 0
+    x = np.empty((ROW_BLOCK, d))
+    y = np.empty((ROW_BLOCK, d if diagonal else 0))
+    norms = np.empty(ROW_BLOCK)
+    values = np.empty((n_total, ROW_BLOCK))
+    terms = -2.0 * linear
+    for start in range(0, n_rows, ROW_BLOCK):
+        size = min(ROW_BLOCK, n_rows - start)
+        for r in range(size):
+            row, centred = X[start + r], x[r]
+            for j in range(d):
+                centred[j] = row[j] - shift[j]
+            if diagonal:
+                squares = y[r]
+                for j in range(d):
+                    squares[j] = centred[j] * centred[j]
+            else:
+                norms[r] = _row_dot(centred, centred)
+        block = values[:, :size]
+        for r in range(size):
+            for c in range(n_total):
+                if diagonal:
+                    block[c, r] = const[c] + _row_dots(table[c], y[r], terms[c], x[r])
+                else:
+                    block[c, r] = scales[c] * ((norms[r] + const[c]) + _row_dot(terms[c], x[r]))
+        normalise(block, log_norm, math.nan, weights[start:start + size] if weighted else weights, groups,
+                  log_likelihood)
+        _few_components_moments(kind, x, y, norms, block, counts, first, second)
+
+
+def _row_dot(a, b):
+    """``a . b`` (1-d)."""
+    total = 0.0
+    for j in range(a.shape[0]):
+        total += a[j] * b[j]
+    return total
+
+
+def _row_dots(a, b, c, e):
+    """``a . b + c . e`` (1-d)."""
+    total = 0.0
+    for j in range(a.shape[0]):
+        total += a[j] * b[j] + c[j] * e[j]
+    return total
+
+
+def _few_components_moments(kind, x, y, norms, resp, counts, first, second):
+    """Add the moments of a block's centred rows ``x`` (their squares ``y``, squared norms ``norms``) under
+    responsibilities ``resp`` (C, rows) to the outputs (see :func:`few_components_rows`): along the
+    features, two rows at a time."""
+    n_total, size = resp.shape
+    d = x.shape[1]
+    pooled = kind == SHARED_DIAGONAL
+    r = 0
+    while r < size:
+        pair = r + 1 < size
+        following = r + 1 if pair else r  # a last row alone: added with weight 0 as its own pair
+        x0, y0, x1, y1 = x[r], y[r], x[following], y[following]
+        total0, total1 = 0.0, 0.0
+        for c in range(n_total):
+            a0, a1 = resp[c, r], resp[c, following] if pair else 0.0
+            counts[c] += a0 + a1
+            total0 += a0
+            total1 += a1
+            sums = first[c]
+            for j in range(d):
+                sums[j] += a0 * x0[j] + a1 * x1[j]
+            if kind == DIAGONAL:
+                sums = second[c]
+                for j in range(d):
+                    sums[j] += a0 * y0[j] + a1 * y1[j]
+            elif kind == SCALAR:
+                second[c, 0] += a0 * norms[r] + a1 * norms[following]
+        if pooled:
+            sums = second[0]
+            for j in range(d):
+                sums[j] += total0 * y0[j] + total1 * y1[j]
+        r += 2
+
 def _prepared(X, shift, full, scalar):
     """What the passes take of rows ``X``: centred at ``shift`` by row and by column, with full
     covariances their packed products by row and by column, with scalar ones their squared norms."""

@@ -33,6 +33,7 @@ from gaussmix.em.kernels import (
     fused_estep,
     labelled_chunk_statistics,
     limiting_log_prob,
+    rows_estep,
     weighted_log_prob,
 )
 from gaussmix.em.params import KernelTerms, MixtureParams, kernel_terms
@@ -409,16 +410,19 @@ class ChunkedData:
         ``groups`` mixtures of equal size at once: see :meth:`DataSource.estep`.
         Chunks small enough that NumPy would spend the E-step calling
         rather than computing take the compiled loop, where there is one
-        (:func:`~gaussmix.em.kernels.fused_estep_statistics`).
+        (:func:`~gaussmix.em.kernels.fused_estep_statistics`), and so do
+        chunks of any size with few diagonal or scalar components over many
+        features, by rows (:func:`~gaussmix.em.kernels.rows_estep`).
         """
         xp, layout = self.xp, structure.layout
         on_device = terms.on(xp, self.dtype)
         width = layout.row_terms_width(self.n_features, terms.n_components)
         fused = None
         if xp.name == "numpy" and self.dtype == np.float64:
+            fused = rows_estep(layout, terms, groups)
             largest = max(stop - start for start, stop in chunk_bounds(self.n_samples, self.chunk_rows(
                 terms.n_components, width)))
-            if largest * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
+            if fused is None and largest * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
                 fused = fused_estep(layout, terms, groups)
 
         def chunk_estep(start, stop, Xc, wc):
