@@ -274,3 +274,19 @@ def test_feature_moments_are_the_same_with_or_without_the_compiled_loops(monkeyp
     mean = np.average(X.astype(np.float64), axis=0, weights=weights)
     np.testing.assert_allclose(found[0][0], mean, rtol=1e-12)
     np.testing.assert_allclose(found[0][1], np.average((X - mean) ** 2, axis=0, weights=weights), rtol=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize(("width", "n_components"), [(17, 4), (65, 16), (300, 64), (561, 4), (300, 256)])
+def test_products_along_a_chunks_rows_are_its_matrix_product(engine, width, n_components):
+    """``a @ b.T`` of a chunk's features and responsibilities, whichever way round BLAS takes it."""
+    if engine == "torch":
+        pytest.importorskip("torch")
+    from gaussmix.engines._chunked import namespace_of
+
+    rng = np.random.RandomState(width + n_components)
+    a, b = rng.normal(size=(width, 500)), rng.uniform(size=(n_components, 500))
+    xp = namespace_of(on_engine(a, engine))
+    product = as_numpy(xp.products_with_rows(on_engine(a, engine), on_engine(b, engine)))
+    assert product.shape == (width, n_components)
+    np.testing.assert_allclose(product, a @ b.T, rtol=1e-12, atol=1e-12 * np.abs(a).sum(axis=1).max())

@@ -47,6 +47,7 @@ class ArrayNamespace(Protocol):
     def triu_products(self, Xt: Any) -> Any: ...
     def sum(self, a: Any, axis: int | None = None) -> Any: ...
     def column_squares(self, a: Any) -> Any: ...
+    def products_with_rows(self, a: Any, b: Any) -> Any: ...
     def argmax(self, a: Any, axis: int) -> Any: ...
     def argmin(self, a: Any, axis: int) -> Any: ...
     def where(self, cond: Any, a: Any, b: Any) -> Any: ...
@@ -158,6 +159,11 @@ class NumpyNamespace:
         """``sum(a * a, axis=0)`` of a 2-d array in one pass, without the squares in memory."""
         return np.einsum("ij,ij->j", a, a)
 
+    def products_with_rows(self, a, b):
+        """``a @ b.T`` for 2-d ``a`` (w, m) and ``b`` (K, m), the products along their long rows (see
+        :func:`row_products`)."""
+        return row_products(a, b)
+
     def argmax(self, a, axis):
         return np.argmax(a, axis=axis)
 
@@ -205,3 +211,14 @@ def is_dask_collection(X: Any) -> bool:
     """Whether ``X`` is a Dask array, dataframe or series (without importing dask)."""
     module = type(X).__module__
     return module.startswith(("dask.", "dask_expr")) and hasattr(X, "__dask_graph__")
+
+
+def row_products(a: Any, b: Any) -> Any:
+    """``a @ b.T`` for the rows ``a`` (w, m) and ``b`` (K, m) of a chunk: for a wide ``a`` and a short ``b``,
+    as ``(b @ a.T).T`` (its transpose, a view), which BLAS takes faster (one thread, m rows per chunk as the
+    engines size them: w = 65-561 and K = 4-16, 1.1-1.3 times in NumPy and up to 1.6 in torch on a CPU;
+    w = 17 or K = 256: as fast or slower)."""
+    w, K = a.shape[0], b.shape[0]
+    if w >= 64 and (K <= 16 or (w >= 256 and K <= 64)):
+        return (b @ a.T).T
+    return a @ b.T

@@ -94,7 +94,7 @@ class FeatureKernels:
         return self.feature_moments(xp, Xt, row_terms, resp)
 
     def feature_moments(self, xp, Xt, features, resp):
-        sums = features @ xp.transpose_last(resp)  # (w + d + 1, K): quadratic terms, rows, ones
+        sums = xp.products_with_rows(features, resp)  # (w + d + 1, K): quadratic terms, rows, ones
         width = features.shape[0] - Xt.shape[0] - 1
         # The counts (the row of ones) in float64: from the product in float64, else summed apart.
         counts = sums[-1] if xp.dtype_of(resp) == np.float64 else xp.sum(xp.to_float64(resp), axis=1)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gaussmix._errors import MissingDependencyError
+from gaussmix._namespace import row_products
 
 
 def import_torch():
@@ -165,6 +166,9 @@ class TorchNamespace:
 
     def column_squares(self, a):
         return self.torch.sum(a * a, dim=0)
+
+    def products_with_rows(self, a, b):
+        return row_products(a, b) if self.device.type == "cpu" else a @ b.T
 
     def argmax(self, a, axis):
         return self.torch.argmax(a, dim=axis)
