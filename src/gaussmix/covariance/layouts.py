@@ -147,6 +147,15 @@ class FullLayout(FeatureKernels, MatrixLayout):
     def quadratic_terms(self, xp, Xt):
         return xp.triu_products(Xt)
 
+    def features(self, xp, Xt):
+        # The products written where the features go: no copy of the widest temporary
+        d = Xt.shape[0]
+        width = d * (d + 1) // 2
+        features = xp.triu_products(Xt, trailing=d + 1)
+        features[width : width + d] = Xt
+        features[width + d] = 1.0
+        return features
+
     def kernel_arrays(self, params, shift):
         if self.whitens(params.n_features, params.n_components):
             whiten = np.ascontiguousarray(np.swapaxes(params.precisions_cholesky, -1, -2))

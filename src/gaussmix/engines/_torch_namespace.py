@@ -148,10 +148,10 @@ class TorchNamespace:
         out = (X.to(torch.float64) - shift64).to(self.torch_dtype(dtype))
         return out.T.contiguous()
 
-    def triu_products(self, Xt):
+    def triu_products(self, Xt, trailing=0):
         """Packed upper-triangular products, one broadcast product per row (faster than gathers)."""
         d, m = Xt.shape
-        out = self.torch.empty((d * (d + 1) // 2, m), dtype=Xt.dtype, device=Xt.device)
+        out = self.torch.empty((d * (d + 1) // 2 + trailing, m), dtype=Xt.dtype, device=Xt.device)
         start = 0
         for i in range(d):
             self.torch.mul(Xt[i], Xt[i:], out=out[start : start + d - i])
