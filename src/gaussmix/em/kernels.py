@@ -229,7 +229,8 @@ def fused_estep(layout: Layout, terms: KernelTerms, groups: int = 1, by_rows: bo
 
     ``by_rows``: the loop over rows for few components
     (:func:`~gaussmix.em._estep_loop.few_components_rows`; None where it does
-    not apply, see :func:`rows_estep`).
+    not apply, see :func:`rows_estep`), which takes float32 chunks as well
+    and computes in float64.
     """
     kind = _fused_kind(layout, terms)
     if by_rows and kind not in _ROW_KINDS:
