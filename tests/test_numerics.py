@@ -290,3 +290,37 @@ def test_products_along_a_chunks_rows_are_its_matrix_product(engine, width, n_co
     product = as_numpy(xp.products_with_rows(on_engine(a, engine), on_engine(b, engine)))
     assert product.shape == (width, n_components)
     np.testing.assert_allclose(product, a @ b.T, rtol=1e-12, atol=1e-12 * np.abs(a).sum(axis=1).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_whitened_second_moment_leaves_out_only_rows_lost_to_rounding(dtype):
+    """With many components most rows' responsibilities are 0 or negligible for a component: its second moment
+    is taken over the others, and differs from the sum over all rows by less than its rounding."""
+    from gaussmix._namespace import NUMPY
+    from gaussmix.covariance import layouts
+
+    rng = np.random.RandomState(0)
+    d, m = 40, 600
+    Xt = rng.normal(size=(d, m)).astype(dtype)
+    resp = np.zeros((4, m), dtype)
+    resp[0] = rng.uniform(size=m)  # every row bears on it: no gathering
+    resp[1, :50] = rng.uniform(size=50)  # 50 rows, the others exactly 0
+    resp[2, :50] = rng.uniform(size=50)
+    resp[2, 50:] = 1e-30  # negligible beside the 50
+    resp[3, :50] = rng.uniform(size=50)
+    resp[3, 50:] = 1e-6  # small, but not lost to rounding: kept
+    norms = np.einsum("ij,ij->j", Xt, Xt)
+    eps = np.finfo(dtype).eps
+    assert layouts._bearing_rows(NUMPY, resp[0] * norms, eps) is None
+    assert layouts._bearing_rows(NUMPY, resp[3] * norms, eps) is None
+    for k in (1, 2):
+        kept = layouts._bearing_rows(NUMPY, resp[k] * norms, eps)
+        np.testing.assert_array_equal(kept, np.arange(50))
+    layout = layouts.FullLayout()
+    second = layout.second_moment(NUMPY, Xt, None, resp)
+    x64, r64 = Xt.astype(np.float64), resp.astype(np.float64)
+    rows, cols = layouts.packed_index(d)
+    for k in range(4):
+        exact = ((x64 * r64[k]) @ x64.T)[rows, cols]
+        trace = np.trace((x64 * r64[k]) @ x64.T)
+        np.testing.assert_allclose(second[k], exact, rtol=0, atol=64 * eps * trace)  # the sums' own rounding
