@@ -21,7 +21,6 @@ from gaussmix.em.kernels import (
     compiled_em_iteration,
     compiled_em_runs,
     estep_statistics,
-    fused_estep,
     fused_estep_statistics,
     rows_estep,
 )
@@ -84,6 +83,21 @@ def numpy_kernel(layout, X, weights, terms, groups=1, dtype=np.float64, compiled
                                     groups).to_numpy(NUMPY)
     finally:
         compiled_module.ENABLED = enabled
+
+
+def count_loops(monkeypatch, name):
+    """Patch the engine's ``name`` (a compiled E-step's factory) to record, in the list returned, whether each
+    call gave a loop."""
+    made = getattr(chunked, name)
+    calls = []
+
+    def counted(*args):
+        estep = made(*args)
+        calls.append(estep is not None)
+        return estep
+
+    monkeypatch.setattr(chunked, name, counted)
+    return calls
 
 
 def assert_same_statistics(one, other, rtol=1e-10):
@@ -253,14 +267,7 @@ def test_an_estep_of_few_diagonal_components_takes_the_loop_by_rows(monkeypatch,
     structure = get_structure("diag")
     params = random_params("diag", 3, 24, rng, centre=1.0)
     terms = kernel_terms(structure, params, source.shift)
-    taken = []
-
-    def counted(*args):
-        estep = rows_estep(*args)
-        taken.append(estep is not None)
-        return estep
-
-    monkeypatch.setattr(chunked, "rows_estep", counted)
+    taken = count_loops(monkeypatch, "rows_estep")
     by_rows = source.estep(structure, terms)
     assert taken == [True]
     monkeypatch.setattr(compiled_module, "ENABLED", False)
@@ -297,14 +304,7 @@ def test_each_mixture_of_a_grouped_estep_gets_its_own_statistics(engine, structu
 def test_fits_are_the_same_with_and_without_the_compiled_loop(structure, monkeypatch):
     rng = np.random.RandomState(3)
     X = np.vstack([rng.normal(0.0, 1.0, (60, 3)), rng.normal(4.0, 0.7, (60, 3))])
-    loops = []
-
-    def counted(*args):
-        estep = fused_estep(*args)
-        loops.append(estep is not None)
-        return estep
-
-    monkeypatch.setattr(chunked, "fused_estep", counted)
+    loops = count_loops(monkeypatch, "fused_estep")
     for module in (em_loop, em_batch):  # the E-step alone (diag and spherical iterations have their own loop)
         monkeypatch.setattr(module, "compiled_em_iteration", lambda source, model: None)
     monkeypatch.setattr(em_batch, "compiled_em_runs", lambda source, model: None)
