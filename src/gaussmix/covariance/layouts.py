@@ -58,7 +58,8 @@ def packed_index(n_features: int) -> tuple[np.ndarray, np.ndarray]:
 class FeatureKernels:
     """Kernels of a layout whose distances are linear in a row's features ``[q(x); x; 1]`` (see above).
 
-    The layout gives :meth:`quadratic_terms` (``(w, m)`` of a chunk),
+    The layout gives :meth:`quadratic_terms` (``(w, m)`` of a chunk; or
+    :meth:`features` whole, where it can write them in place),
     :meth:`feature_coefficients` and :meth:`second_from_sums` (its statistic
     from the ``(w, K)`` sums of the quadratic terms); the layout's row terms,
     distances and moments follow.
@@ -164,11 +165,9 @@ class FullLayout(FeatureKernels, MatrixLayout):
             return None
         return super().row_terms(xp, Xt, n_components)
 
-    def quadratic_terms(self, xp, Xt):
-        return xp.triu_products(Xt)
-
     def features(self, xp, Xt):
-        # The products written where the features go: no copy of the widest temporary
+        # The packed products x_a x_b (a <= b) as the quadratic terms, written where the features go: no copy
+        # of the widest temporary
         d = Xt.shape[0]
         width = d * (d + 1) // 2
         features = xp.triu_products(Xt, trailing=d + 1)
@@ -208,11 +207,12 @@ class FullLayout(FeatureKernels, MatrixLayout):
         if row_terms is None:
             rows, cols = packed_index(Xt.shape[0])
             norms = xp.column_squares(Xt) if xp.in_host_memory else None
+            eps = np.finfo(xp.dtype_of(Xt)).eps
             blocks = []
             for k in range(resp.shape[0]):
                 weights, columns = resp[k], Xt
                 if norms is not None:  # only the rows whose terms are not lost to rounding in the sum
-                    kept = _bearing_rows(xp, weights * norms, np.finfo(xp.dtype_of(Xt)).eps)
+                    kept = _bearing_rows(xp, weights * norms, eps)
                     if kept is not None:
                         weights, columns = xp.take(weights, kept, axis=0), xp.take(Xt, kept, axis=1)
                 scaled = columns * xp.sqrt(weights)[None, :]

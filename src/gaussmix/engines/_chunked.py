@@ -418,13 +418,13 @@ class ChunkedData:
         on_device = terms.on(xp, self.dtype)
         width = layout.row_terms_width(self.n_features, terms.n_components)
         fused = None
-        if xp.name == "numpy":  # float32 rows too: the loop by rows computes in float64
-            fused = rows_estep(layout, terms, groups)
-        if fused is None and xp.name == "numpy" and self.dtype == np.float64:
-            largest = max(stop - start for start, stop in chunk_bounds(self.n_samples, self.chunk_rows(
-                terms.n_components, width)))
-            if largest * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
-                fused = fused_estep(layout, terms, groups)
+        if xp.name == "numpy":
+            fused = rows_estep(layout, terms, groups)  # float32 rows too: it computes in float64
+            if fused is None and self.dtype == np.float64:
+                largest = max(stop - start for start, stop in chunk_bounds(self.n_samples, self.chunk_rows(
+                    terms.n_components, width)))
+                if largest * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
+                    fused = fused_estep(layout, terms, groups)
 
         def chunk_estep(start, stop, Xc, wc):
             # Distances can overflow to inf; the caller reports the non-finite likelihood.
