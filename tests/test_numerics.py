@@ -292,6 +292,28 @@ def test_products_along_a_chunks_rows_are_its_matrix_product(engine, width, n_co
     np.testing.assert_allclose(product, a @ b.T, rtol=1e-12, atol=1e-12 * np.abs(a).sum(axis=1).max())
 
 
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_packed_products_are_each_pair_of_features_multiplied_once(engine, dtype):
+    """The rows ``x_a x_b`` (a <= b) of full covariances' features, in packed order, each one rounded
+    product, with the requested rows left after them; from a transposed view of rows as well (the chunks
+    of data too large to keep centred)."""
+    if engine == "torch":
+        pytest.importorskip("torch")
+    from gaussmix.covariance.layouts import packed_index
+    from gaussmix.engines._chunked import namespace_of
+
+    rng = np.random.RandomState(3)
+    d, m = 7, 300
+    rows, cols = packed_index(d)
+    for Xt in (rng.normal(size=(d, m)).astype(dtype), rng.normal(size=(m, d)).astype(dtype).T):
+        xp = namespace_of(on_engine(Xt, engine))
+        out = xp.triu_products(on_engine(Xt, engine), trailing=3)
+        assert tuple(out.shape) == (d * (d + 1) // 2 + 3, m)
+        assert xp.dtype_of(out) == dtype
+        np.testing.assert_array_equal(as_numpy(out[: rows.size]), Xt[rows] * Xt[cols])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_whitened_second_moment_leaves_out_only_rows_lost_to_rounding(dtype):
     """With many components most rows' responsibilities are 0 or negligible for a component: its second moment
