@@ -118,13 +118,17 @@ def rescaled(cell: dict, ceiling: float, floor: dict) -> dict:
             "of_floor": cell["gaussmix_ms"] / floor_ms, "sklearn_of_floor": cell["sklearn_ms"] / floor_ms}
 
 
+def floor_parts(n, d, K, structure, dtype, ceiling, floor) -> dict:
+    """The seconds of the parts of a cell's floor: its products, its exponentials, one read of its data."""
+    gflops = floor["float32_gflops"] if np.dtype(dtype) == np.float32 else ceiling
+    return {"products": useful_flops(n, d, K, structure) / (gflops * 1e9),
+            "exponentials": n * K * floor["exp_ns_per_thread"] * 1e-9 / floor["threads"],
+            "data": n * d * np.dtype(dtype).itemsize / (floor["read_gb_per_s"] * 1e9)}
+
+
 def floor_seconds(n, d, K, structure, dtype, ceiling, floor) -> float:
     """The machine's floor for one iteration of a cell (see :func:`machine_floor`)."""
-    gflops = floor["float32_gflops"] if np.dtype(dtype) == np.float32 else ceiling
-    products = useful_flops(n, d, K, structure) / (gflops * 1e9)
-    exponentials = n * K * floor["exp_ns_per_thread"] * 1e-9 / floor["threads"]
-    data = n * d * np.dtype(dtype).itemsize / (floor["read_gb_per_s"] * 1e9)
-    return products + exponentials + data
+    return sum(floor_parts(n, d, K, structure, dtype, ceiling, floor).values())
 
 
 def _timed(function) -> float:
@@ -548,6 +552,18 @@ def markdown(cells, summary, e2e, memory, meta) -> str:
     return "\n".join(out) + "\n"
 
 
+def write_tables(result: dict, out: Path, stem: str) -> None:
+    """``out/stem.md`` from a run's ``result``: the summary, every cell, and the cells that miss a target
+    (:func:`targets.shortfalls`); a full run's also into this folder's README."""
+    from targets import shortfalls
+
+    table = markdown(result["cells"], result["summary"], result["end_to_end"], result["memory"], result["meta"])
+    table += "\n## Cells that miss a target\n\n" + shortfalls(result)
+    (out / f"{stem}.md").write_text(table)
+    if stem == "latest" and out.resolve() == (HERE / "results").resolve():
+        replace_section(HERE / "README.md", "cpu", table.split("\n", 1)[1].strip())
+
+
 def replace_section(readme: Path, name: str, text: str) -> None:
     """Put ``text`` between the ``<!-- name:start -->`` and ``<!-- name:end -->`` markers of ``readme``."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
@@ -577,7 +593,15 @@ def main(argv=None) -> int:
     parser.add_argument("--float32", choices=("all", "compute-bound"), default="all",
                         help="float32 cells of every structure, or only full and tied (where the float32 target "
                              "applies)")
+    parser.add_argument("--render", metavar="JSON",
+                        help="write the tables of an earlier run's results (its .md beside it; the README's for "
+                             "results/latest.json) without running anything")
     args = parser.parse_args(argv)
+    if args.render:
+        source = Path(args.render)
+        result = json.loads(source.read_text())
+        write_tables(result, source.parent, source.stem)
+        return 0
     import sklearn
 
     import gaussmix
@@ -630,13 +654,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     # A quick run or a subset of the grid never replaces the full run's results.
     stem = "quick" if args.quick else ("subset" if only else "latest")
-    (out / f"{stem}.json").write_text(json.dumps(
-        {"meta": meta, "ceiling": ceiling, "floor": floor, "cells": cells, "end_to_end": e2e, "memory": memory,
-         "summary": summary}, indent=1))
-    table = markdown(cells, summary, e2e, memory, meta)
-    (out / f"{stem}.md").write_text(table)
-    if stem == "latest" and out.resolve() == (HERE / "results").resolve():
-        replace_section(HERE / "README.md", "cpu", table.split("\n", 1)[1].strip())
+    result = {"meta": meta, "ceiling": ceiling, "floor": floor, "cells": cells, "end_to_end": e2e, "memory": memory,
+              "summary": summary}
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    write_tables(result, out, stem)
     print("\n".join(summary))
     print(f"results written to {out / (stem + '.md')} and {out / (stem + '.json')}")
     return 0
