@@ -590,9 +590,9 @@ def main(argv=None) -> int:
     parser.add_argument("--K", type=int, action="append", help="only cells of this many components (repeatable)")
     parser.add_argument("--structure", choices=STRUCTURES, action="append",
                         help="only cells of this covariance type (repeatable)")
-    parser.add_argument("--float32", choices=("all", "compute-bound"), default="all",
-                        help="float32 cells of every structure, or only full and tied (where the float32 target "
-                             "applies)")
+    parser.add_argument("--float32", choices=("all", "compute-bound"), default="compute-bound",
+                        help="float32 cells of only full and tied covariances (where the float32 target applies; "
+                             "the default), or of every structure")
     parser.add_argument("--render", metavar="JSON",
                         help="write the tables of an earlier run's results (its .md beside it; the README's for "
                              "results/latest.json) without running anything")
