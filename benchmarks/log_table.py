@@ -55,7 +55,7 @@ def result(lines) -> dict:
                                               "read_gb_per_s": read})
         match = LINE.match(line)
         if match:
-            dtype, structure, n, d, K, ours, theirs, speedup, _, floor, gmmx, pomegranate, diff, marks = match.groups()
+            dtype, structure, n, d, K, ours, theirs, _, _, floor, gmmx, pomegranate, diff, marks = match.groups()
             cells.append({
                 "dtype": dtype, "structure": structure, "n": int(n.replace(",", "")), "d": int(d), "K": int(K),
                 "gaussmix_ms": float(ours), "sklearn_ms": float(theirs), "speedup": float(theirs) / float(ours),
