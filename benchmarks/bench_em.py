@@ -419,14 +419,15 @@ def peak_memory(n=10_000_000, d=8, K=16):
 
 
 def summarise(cells, ceiling, e2e, memory) -> list[str]:
+    """The summary lines of a run (``ceiling``: the matrix-product measurement, or None where a log lacks it)."""
     f64 = [c for c in cells if c["dtype"] == "float64"]
     speedups = [c["speedup"] for c in f64]
-    lines = [
+    lines = [] if ceiling is None else [
         f"- float64 matrix-product ceiling: {ceiling['ceiling']:.1f} GFLOP/s "
-        f"(1 thread {ceiling['gflops_1_thread']:.1f}, 2 threads {ceiling['gflops_2_threads']:.1f})",
+        f"(1 thread {ceiling['gflops_1_thread']:.1f}, 2 threads {ceiling['gflops_2_threads']:.1f})"]
+    lines.append(
         f"- per-iteration speed-up over scikit-learn (float64, {len(f64)} cells): median "
-        f"{statistics.median(speedups):.1f}x, minimum {min(speedups):.2f}x, maximum {max(speedups):.1f}x",
-    ]
+        f"{statistics.median(speedups):.1f}x, minimum {min(speedups):.2f}x, maximum {max(speedups):.1f}x")
     heavy = [c for c in f64 if c["structure"] in ("full", "tied") and c["K"] * c["d"] >= 256]
     if heavy:
         fractions = [c["ceiling_fraction"] for c in heavy]

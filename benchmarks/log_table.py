@@ -17,6 +17,8 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 LINE = re.compile(
     r"^(float\d+)\s+(\w+)\s+n=\s*([\d,]+) d=\s*(\d+) K=\s*(\d+): gaussmix\s+([\d.]+) ms\s+sklearn\s+([\d.]+) ms\s+"
     r"x\s*([\d.]+)\s+(\d+)%\s+floor x\s*([\d.]+)\s+gmmx (\S+)\s+pomegranate (\S+)\s+rel.diff (\S+)(.*)$")
@@ -55,10 +57,11 @@ def result(lines) -> dict:
                                               "read_gb_per_s": read})
         match = LINE.match(line)
         if match:
-            dtype, structure, n, d, K, ours, theirs, _, _, floor, gmmx, pomegranate, diff, marks = match.groups()
+            dtype, structure, n, d, K, ours, theirs, _, ceiling, floor, gmmx, pomegranate, diff, marks = match.groups()
             cells.append({
                 "dtype": dtype, "structure": structure, "n": int(n.replace(",", "")), "d": int(d), "K": int(K),
                 "gaussmix_ms": float(ours), "sklearn_ms": float(theirs), "speedup": float(theirs) / float(ours),
+                "ceiling_fraction": float(ceiling) / 100,
                 "of_floor": float(floor), "sklearn_of_floor": float(floor) * float(theirs) / float(ours),
                 "gmmx_ms": _number(gmmx), "pomegranate_ms": _number(pomegranate), "loglik_rel_diff": float(diff),
                 "component_dropped": "(dropped)" in marks, "float64_moments": "(in float64)" in marks})
@@ -68,30 +71,15 @@ def result(lines) -> dict:
 
 
 def summary(run: dict) -> str:
-    """The headline figures of the float64 cells."""
+    """The run's summary lines as a finished run gives them, and its median speed-ups by structure, n, d and K."""
+    from bench_em import summarise
+
     f64 = [c for c in run["cells"] if c["dtype"] == "float64"]
-    speedups = [c["speedup"] for c in f64]
-    lines = [f"- float64 cells: {len(f64)}; speed-up median {statistics.median(speedups):.1f}x, minimum "
-             f"{min(speedups):.2f}x, maximum {max(speedups):.1f}x; {sum(s >= 3 for s in speedups)} at >= 3x"]
+    lines = summarise(run["cells"], None, [], None)
     for key in ("structure", "n", "d", "K"):
         values = sorted({c[key] for c in f64}, key=str if key == "structure" else None)
         lines.append(f"- median speed-up by {key}: " + ", ".join(
             f"{v}: {statistics.median(c['speedup'] for c in f64 if c[key] == v):.1f}x" for v in values))
-    for dtype in ("float64", "float32"):
-        large = [c for c in run["cells"] if c["dtype"] == dtype and c["n"] >= 100_000]
-        if large:
-            lines.append(f"- {dtype} cells with n >= 1e5 within 2x of the floor: {sum(c['of_floor'] <= 2 for c in large)}"
-                         f" of {len(large)}; median {statistics.median(c['of_floor'] for c in large):.1f}x the floor "
-                         f"(scikit-learn's {statistics.median(c['sklearn_of_floor'] for c in large):.1f}x)")
-    for peer in ("gmmx", "pomegranate"):
-        ran = [c for c in run["cells"] if c[f"{peer}_ms"] is not None]
-        if ran:
-            ratios = [c[f"{peer}_ms"] / c["gaussmix_ms"] for c in ran]
-            lines.append(f"- {peer}: gaussmix faster in {sum(r > 1 for r in ratios)} of the {len(ran)} cells it ran "
-                         f"(its time / gaussmix's: median {statistics.median(ratios):.1f}x, smallest {min(ratios):.2f}x)")
-    same = [c for c in f64 if not c["component_dropped"]]
-    lines.append(f"- largest relative difference of the final log-likelihoods (float64, {len(same)} cells without a "
-                 f"dropped component): {max(c['loglik_rel_diff'] for c in same):.1e}")
     return "\n".join(lines)
 
 
@@ -99,7 +87,6 @@ if __name__ == "__main__":
     path = Path(sys.argv[-1])
     text = path.read_text().splitlines()
     if "--targets" in sys.argv[1:-1]:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from targets import shortfalls
 
         run = result(text)
