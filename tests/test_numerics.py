@@ -346,3 +346,56 @@ def test_a_whitened_second_moment_leaves_out_only_rows_lost_to_rounding(dtype):
         exact = ((x64 * r64[k]) @ x64.T)[rows, cols]
         trace = np.trace((x64 * r64[k]) @ x64.T)
         np.testing.assert_allclose(second[k], exact, rtol=0, atol=64 * eps * trace)  # the sums' own rounding
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_tied_second_moment_is_taken_in_the_first_estep_and_kept(dtype, weighted, monkeypatch):
+    """A shared matrix's second moment depends on the responsibilities only through each row's total (its
+    weight): the engine takes it once and keeps it, and it equals the one of each E-step's responsibilities."""
+    from gaussmix._namespace import NUMPY
+    from gaussmix.covariance.layouts import SharedLayout
+    from gaussmix.em.kernels import estep_statistics
+    from gaussmix.em.params import MixtureParams, kernel_terms
+
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(6000, 5)) * [1.0, 2.0, 3.0, 4.0, 5.0] + 10.0).astype(dtype)
+    w = rng.uniform(0.1, 3.0, 6000) if weighted else None
+    structure = get_structure("tied")
+    data = ChunkedData(X, w, chunk_rows=1500, n_threads=2)  # chunks too large for the compiled E-step
+    taken = []
+    own = SharedLayout.rows_second_moment
+    monkeypatch.setattr(SharedLayout, "rows_second_moment", lambda *a: taken.append(1) or own(*a))
+
+    def params(seed):
+        r = np.random.default_rng(seed)
+        factor = r.normal(size=(5, 5))
+        cov = factor @ factor.T + np.eye(5)
+        return MixtureParams(r.dirichlet(np.ones(3)), 10 + 3 * r.normal(size=(3, 5)), cov,
+                             structure.layout.precisions_cholesky(cov))
+
+    for seed, expect_taken in ((1, 4), (2, 0)):  # 4 chunks: taken in the first E-step only
+        terms = kernel_terms(structure, params(seed), data.shift)
+        got = data.estep(structure, terms)
+        assert len(taken) == expect_taken
+        Xt = NUMPY.centre_transposed(X, data.shift, dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = estep_statistics(NUMPY, structure.layout, Xt, w, terms.on(NUMPY, dtype), dtype)
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        assert np.abs(got.second - expected.second).max() <= rtol * np.abs(expected.second).max()
+        np.testing.assert_allclose(got.first, expected.first, rtol=rtol, atol=rtol * np.abs(expected.first).max())
+        assert not got.second.flags.writeable
+        taken.clear()
+
+    # With a noise component the responsibilities of the Gaussian ones no longer add up to the weights
+    noisy = MixtureParams(*(getattr(params(3), name) * (0.8 if name == "weights" else 1)
+                            for name in ("weights", "means", "covariances", "precisions_cholesky")), noise=-20.0)
+    terms = kernel_terms(structure, noisy, data.shift)
+    got = data.estep(structure, terms)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = estep_statistics(NUMPY, structure.layout, NUMPY.centre_transposed(X, data.shift, dtype), w,
+                                    terms.on(NUMPY, dtype), dtype)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert np.abs(got.second - expected.second).max() <= rtol * np.abs(expected.second).max()
+    assert np.abs(got.second - data.memo[("rows' second moment", np.dtype(dtype).name)]).max() > 0.01 * np.abs(
+        expected.second).max()

@@ -55,6 +55,10 @@ class Layout(ABC):
     is_matrix: ClassVar[bool] = False
     #: whether each component has its own covariance (False: one shared by all)
     per_component: ClassVar[bool] = True
+    #: whether :meth:`second_moment` depends on the responsibilities only through each row's total over the
+    #: components (a shared matrix's pooled moment): it is then :meth:`rows_second_moment` of the rows'
+    #: weights wherever the responsibilities are normalised, the same in every EM iteration
+    second_of_row_totals: ClassVar[bool] = False
 
     @property
     def expanded(self) -> Layout | None:
@@ -115,6 +119,11 @@ class Layout(ABC):
         weights. The result adds across chunks of rows.
         """
 
+    def rows_second_moment(self, xp: ArrayNamespace, Xt: Any, weights: Any) -> Any:
+        """:meth:`second_moment` of responsibilities whose sum over the components is each row's weight
+        (``weights``: ``(m,)`` in ``Xt``'s dtype, or None for ones); only where :attr:`second_of_row_totals`."""
+        raise NotImplementedError(f"the {self.name} layout's second moment depends on each responsibility")
+
     def moments(self, xp: ArrayNamespace, Xt: Any, row_terms: Any, resp: Any) -> tuple[Any, Any, Any]:
         """A chunk's counts ``(K,)``, first moments ``(K, d)`` and :meth:`second_moment` under ``resp``.
 
@@ -122,8 +131,13 @@ class Layout(ABC):
         ``(Xt resp')'``: a product with the long row axis inside, which BLAS
         runs about twice as fast as ``resp Xt'`` on these shapes.
         """
-        first = xp.transpose_last(Xt @ xp.transpose_last(resp))
-        return xp.sum(xp.to_float64(resp), axis=1), first, self.second_moment(xp, Xt, row_terms, resp)
+        counts, first = Layout.counts_and_first(self, xp, Xt, row_terms, resp)
+        return counts, first, self.second_moment(xp, Xt, row_terms, resp)
+
+    def counts_and_first(self, xp: ArrayNamespace, Xt: Any, row_terms: Any, resp: Any) -> tuple[Any, Any]:
+        """A chunk's counts ``(K,)``, summed in float64, and first moments ``(K, d)`` under ``resp``: the
+        moments without the second (see :meth:`moments`)."""
+        return xp.sum(xp.to_float64(resp), axis=1), xp.transpose_last(Xt @ xp.transpose_last(resp))
 
     # -- statistics (NumPy float64) ------------------------------------------------
     @abstractmethod

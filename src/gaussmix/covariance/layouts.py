@@ -288,9 +288,15 @@ class SharedLayout(MatrixLayout):
         z = arrays["whiten"] @ Xt  # (d, m)
         return xp.column_squares(z)[None, :] - 2.0 * (arrays["means"] @ z) + arrays["const"][:, None]
 
+    second_of_row_totals = True
+
     def second_moment(self, xp, Xt, row_terms, resp):
-        weights = xp.sum(resp, axis=0)
-        return (Xt * weights[None, :]) @ xp.transpose_last(Xt)
+        return self.rows_second_moment(xp, Xt, xp.sum(resp, axis=0))
+
+    def rows_second_moment(self, xp, Xt, weights):
+        # A product with its own transpose (BLAS's symmetric rank-k update: half the multiplications)
+        scaled = Xt if weights is None else Xt * xp.sqrt(weights)[None, :]
+        return scaled @ xp.transpose_last(scaled)
 
     def scatter(self, counts, first, second):
         between = (first / safe_counts(counts)[:, None]).T @ first  # sum_k first_k first_k' / n_k

@@ -60,17 +60,24 @@ def chunk_statistics(
     log_likelihood: Any,
     total_weight: Any,
     exact: bool = False,
+    with_second: bool = True,
 ) -> Statistics:
     """Statistics of one chunk from its shifted rows and weighted responsibilities ``(K, m)``.
 
     ``exact``: the moments summed in float64 where the chunk is in float32,
     from float64 copies of the rows, responsibilities and row terms.
+    ``with_second=False``: the second moment is left out (zeros), for a
+    caller that knows it already (see :attr:`Layout.second_of_row_totals`).
     """
     if exact and xp.dtype_of(Xt) != np.float64:
         Xt, resp = xp.to_float64(Xt), xp.to_float64(resp)
         if row_terms is not None:  # built again from the float64 rows: the float32 ones are rounded
             row_terms = layout.row_terms(xp, Xt, resp.shape[0])
-    counts, first, second = layout.moments(xp, Xt, row_terms, resp)
+    if with_second:
+        counts, first, second = layout.moments(xp, Xt, row_terms, resp)
+    else:
+        counts, first = layout.counts_and_first(xp, Xt, row_terms, resp)
+        second = xp.asarray(np.zeros(layout.statistic_shape(resp.shape[0], Xt.shape[0])), dtype=np.float64)
     return Statistics(
         shift=shift,
         counts=xp.to_float64(counts),
@@ -139,7 +146,14 @@ def labelled_chunk_statistics(
 
 
 def estep_statistics(
-    xp: ArrayNamespace, layout: Layout, Xt: Any, weights: Any, terms: KernelTerms, dtype: Any, groups: int = 1
+    xp: ArrayNamespace,
+    layout: Layout,
+    Xt: Any,
+    weights: Any,
+    terms: KernelTerms,
+    dtype: Any,
+    groups: int = 1,
+    with_second: bool = True,
 ) -> Statistics:
     """E-step on one chunk: responsibilities under ``terms``, then their statistics.
 
@@ -161,6 +175,9 @@ def estep_statistics(
     With ``terms.in_float64`` a float32 chunk is converted and the E-step
     computes in float64 (the terms are float64 then, see
     :meth:`KernelTerms.on`).
+
+    ``with_second=False`` leaves the second moment out (zeros; see
+    :func:`chunk_statistics`).
     """
     if terms.in_float64 and dtype != np.float64:
         Xt, dtype = xp.to_float64(Xt), np.float64
@@ -175,7 +192,7 @@ def estep_statistics(
         normalise(host, np.asarray(xp.to_numpy(terms.log_norm), dtype=np.float64), noise, w64, groups, sums)
         total_weight = float(host.shape[1]) if weights is None else float(np.sum(w64))
         return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, sums if groups > 1 else sums[0],
-                                total_weight)
+                                total_weight, with_second=with_second)
     log_prob = log_prob_transposed(xp, layout, Xt, row_terms, terms)
     rows = log_prob.shape[1]
     if groups > 1:
@@ -203,7 +220,8 @@ def estep_statistics(
         # Rows of weight 0 count for nothing, even where p(x) = 0 (their log is -inf).
         log_likelihood = xp.sum(xp.where(w64 > 0, norm64, 0.0) * w64, axis=-1)
         total_weight = xp.sum(w64)
-    return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, log_likelihood, total_weight)
+    return chunk_statistics(xp, layout, Xt, row_terms, resp, terms.shift, log_likelihood, total_weight,
+                            with_second=with_second)
 
 
 _EMPTY = np.empty(0)

@@ -12,6 +12,7 @@ result does not depend on the number of threads.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections import deque
@@ -426,15 +427,35 @@ class ChunkedData:
                 if largest * terms.n_components * (1.0 + width / 16) <= FUSED_MAX_WORK:
                     fused = fused_estep(layout, terms, groups)
 
+        # Where each row's responsibilities add up to its weight (no noise component, one mixture), a shared
+        # matrix's second moment is the rows' own: taken in the first E-step, kept for the later ones.
+        pooled = compute = None
+        if fused is None and groups == 1 and terms.noise is None and layout.second_of_row_totals:
+            compute = np.dtype(np.float64) if terms.in_float64 else self.dtype
+            pooled = ("rows' second moment", compute.name)
+        known = None if pooled is None else self.memo.get(pooled)
+
         def chunk_estep(start, stop, Xc, wc):
             # Distances can overflow to inf; the caller reports the non-finite likelihood.
             with np.errstate(over="ignore", invalid="ignore"):
                 if fused is not None:
                     return fused(Xc, wc)
-                return estep_statistics(xp, layout, self.centred(start, stop, Xc), wc, on_device, self.dtype,
-                                        groups)
+                Xt = self.centred(start, stop, Xc)
+                stats = estep_statistics(xp, layout, Xt, wc, on_device, self.dtype, groups, with_second=pooled is None)
+                if pooled is None or known is not None:
+                    return stats
+                Xt = xp.to_float64(Xt) if compute != self.dtype else Xt
+                second = layout.rows_second_moment(xp, Xt, None if wc is None else xp.asarray(wc, dtype=compute))
+                return dataclasses.replace(stats, second=xp.to_float64(second))
 
-        return self.sum_chunks(chunk_estep, terms.n_components, width).to_numpy(xp)
+        total = self.sum_chunks(chunk_estep, terms.n_components, width).to_numpy(xp)
+        if pooled is None:
+            return total
+        if known is None:
+            known = total.second
+            known.setflags(write=False)  # shared by every later E-step
+            self.memo[pooled] = known
+        return dataclasses.replace(total, second=known)
 
     def statistics(
         self,
