@@ -166,7 +166,9 @@ def test_centred_rows_are_kept_only_within_the_budget(blobs, monkeypatch, struct
     params = GaussianMixture(3, covariance_type=structure_name, random_state=0).fit(X)._params_from_attributes()
     data = ChunkedData(X, chunk_rows=64)
     first = estep(data, structure, params)
-    assert data._centred_bytes == X.nbytes  # every chunk kept
+    rows = [v for k, v in data._centred.items() if len(k) == 2]
+    assert sum(v.nbytes for v in rows) == X.nbytes  # every chunk kept, and beside it its row terms, if any
+    assert data._centred_bytes == sum(v.nbytes for v in data._centred.values())
     again = estep(data, structure, params)
     np.testing.assert_array_equal(again.second, first.second)
     assert again.log_likelihood == first.log_likelihood
@@ -399,3 +401,50 @@ def test_a_tied_second_moment_is_taken_in_the_first_estep_and_kept(dtype, weight
     assert np.abs(got.second - expected.second).max() <= rtol * np.abs(expected.second).max()
     assert np.abs(got.second - data.memo[("rows' second moment", np.dtype(dtype).name)]).max() > 0.01 * np.abs(
         expected.second).max()
+
+
+@pytest.mark.parametrize("structure", ["diag", "spherical", "full"])
+def test_row_terms_are_kept_beside_the_centred_rows_and_give_the_same_statistics(structure, monkeypatch):
+    """The row terms depend on the rows alone: built in the first E-step, kept (read-only) for the next ones
+    within the cache's bytes, and the statistics are those of terms built afresh."""
+    from gaussmix._namespace import NUMPY
+    from gaussmix.em.kernels import estep_statistics
+    from gaussmix.em.params import MixtureParams, kernel_terms
+    from gaussmix.engines import _chunked
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(8000, 6)) * [1.0, 2.0, 3.0, 1.0, 2.0, 3.0] + 5.0
+    s = get_structure(structure)
+    layout = type(s.layout)
+    built = []
+    own = layout.row_terms
+    monkeypatch.setattr(layout, "row_terms", lambda *a: built.append(1) or own(*a))
+
+    def params(seed):
+        r = np.random.default_rng(seed)
+        cov = {"diag": r.uniform(0.5, 3.0, (8, 6)), "spherical": r.uniform(0.5, 3.0, 8),
+               "full": np.stack([f @ f.T + np.eye(6) for f in r.normal(size=(8, 6, 6))])}[structure]
+        return MixtureParams(r.dirichlet(np.ones(8)), 5 + 2 * r.normal(size=(8, 6)), cov, s.layout.precisions_cholesky(cov))
+
+    data = ChunkedData(X, None, chunk_rows=2000, n_threads=2)  # 4 chunks, too large for the compiled E-step
+    for seed, expect_built in ((1, 4), (2, 0)):
+        terms = kernel_terms(s, params(seed), data.shift)
+        got = data.estep(s, terms)
+        assert len(built) == expect_built
+        Xt = NUMPY.centre_transposed(X, data.shift, np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = estep_statistics(NUMPY, s.layout, Xt, None, terms.on(NUMPY, np.float64), np.float64)
+        for name in ("counts", "first", "second"):
+            a, b = getattr(got, name), getattr(expected, name)
+            assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max(), name
+        built.clear()
+    kept = [v for k, v in data._centred.items() if len(k) == 3]
+    assert len(kept) == 4 and not any(v.flags.writeable for v in kept)
+
+    # Data beyond the cache's bytes: neither the centred rows nor the row terms are kept
+    monkeypatch.setattr(_chunked, "CENTRED_CACHE_BYTES", X.nbytes - 1)
+    small = ChunkedData(X, None, chunk_rows=2000, n_threads=2)
+    for _ in range(2):
+        small.estep(s, kernel_terms(s, params(1), small.shift))
+        assert len(built) == 4
+        built.clear()

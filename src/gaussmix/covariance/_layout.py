@@ -101,7 +101,17 @@ class Layout(ABC):
 
     @abstractmethod
     def row_terms(self, xp: ArrayNamespace, Xt: Any, n_components: int) -> Any:
-        """Per-chunk quantities of the rows shared by :meth:`mahalanobis` and :meth:`second_moment`."""
+        """Per-chunk quantities of the rows shared by :meth:`mahalanobis` and :meth:`second_moment` (None
+        where the kernels need none: see :meth:`has_row_terms`).
+
+        They depend on the rows alone, not on the parameters: a data source
+        may keep them from one E-step to the next (kernels never write into
+        them).
+        """
+
+    def has_row_terms(self, n_features: int, n_components: int) -> bool:
+        """Whether :meth:`row_terms` are an array for this many features and components (else None)."""
+        return True
 
     @abstractmethod
     def kernel_arrays(self, params: Any, shift: np.ndarray) -> dict[str, np.ndarray]:

@@ -160,6 +160,9 @@ class FullLayout(FeatureKernels, MatrixLayout):
         # caches (d = 128: 1,024 rows; at 4,096 rows an iteration took 1.5 times as long).
         return 4 * n_features if self.whitens(n_features, n_components) else (n_features + 1) * (n_features + 2) // 2
 
+    def has_row_terms(self, n_features, n_components):
+        return not self.whitens(n_features, n_components)
+
     def row_terms(self, xp, Xt, n_components):
         if self.whitens(Xt.shape[0], n_components):
             return None
@@ -272,6 +275,9 @@ class SharedLayout(MatrixLayout):
 
     def free_entries(self, n_components, n_features):
         return n_features * (n_features + 1) // 2
+
+    def has_row_terms(self, n_features, n_components):
+        return False
 
     def row_terms(self, xp, Xt, n_components):
         return None

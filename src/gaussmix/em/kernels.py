@@ -154,6 +154,7 @@ def estep_statistics(
     dtype: Any,
     groups: int = 1,
     with_second: bool = True,
+    row_terms: Any = None,
 ) -> Statistics:
     """E-step on one chunk: responsibilities under ``terms``, then their statistics.
 
@@ -177,11 +178,14 @@ def estep_statistics(
     :meth:`KernelTerms.on`).
 
     ``with_second=False`` leaves the second moment out (zeros; see
-    :func:`chunk_statistics`).
+    :func:`chunk_statistics`). ``row_terms``: the chunk's
+    :meth:`Layout.row_terms` in ``dtype``, where the caller keeps them
+    (None: computed here).
     """
     if terms.in_float64 and dtype != np.float64:
-        Xt, dtype = xp.to_float64(Xt), np.float64
-    row_terms = layout.row_terms(xp, Xt, terms.n_components)
+        Xt, dtype, row_terms = xp.to_float64(Xt), np.float64, None
+    if row_terms is None:
+        row_terms = layout.row_terms(xp, Xt, terms.n_components)
     normalise = compiled(_estep_loop.normalise)
     if normalise is not None and xp.in_host_memory:  # the elementwise passes as one compiled loop
         host = xp.host_view(layout.mahalanobis(xp, Xt, row_terms, terms.arrays))  # contiguous, on the host
