@@ -29,7 +29,9 @@ at a time, ``z = U_k' x``; the second moment is one symmetric product
 
 Shared: the rows are whitened once per chunk, ``z = U' x``; the Mahalanobis
 term is ``|z|^2 - 2 z . U' mu_k + |U' mu_k|^2``, so the work is ``m d^2 + m
-d K`` flops instead of ``m K d^2``.
+d K`` flops instead of ``m K d^2``. The pooled second moment weighs each row
+by its responsibilities' total, its weight: the engines take it once
+(:attr:`~gaussmix.covariance._layout.Layout.second_of_row_totals`).
 
 Diagonal and shared diagonal: ``sum_j p_kj (x_j - mu_kj)^2``, the features'
 form with the squared rows (a shared diagonal's statistic pools the
