@@ -166,7 +166,7 @@ class FullLayout(FeatureKernels, MatrixLayout):
         return not self.whitens(n_features, n_components)
 
     def row_terms(self, xp, Xt, n_components):
-        if self.whitens(Xt.shape[0], n_components):
+        if not self.has_row_terms(Xt.shape[0], n_components):
             return None
         return super().row_terms(xp, Xt, n_components)
 

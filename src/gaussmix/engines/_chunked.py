@@ -400,11 +400,16 @@ class ChunkedData:
             return self.xp.centre_rows(Xc, self.shift, self.dtype)
         Xt = self.xp.centre_transposed(Xc, self.shift, self.dtype)
         if self._keep_centred:
-            with self._centred_lock:
-                if self._centred_bytes + Xt.nbytes <= CENTRED_CACHE_BYTES:
-                    self._centred[key] = Xt
-                    self._centred_bytes += Xt.nbytes
+            self._keep(key, Xt)
         return Xt
+
+    def _keep(self, key: tuple, array: Any) -> None:
+        """Keep ``array`` for later passes under ``key``, if it fits in what is left of
+        :data:`CENTRED_CACHE_BYTES`."""
+        with self._centred_lock:
+            if self._centred_bytes + array.nbytes <= CENTRED_CACHE_BYTES:
+                self._centred[key] = array
+                self._centred_bytes += array.nbytes
 
     def row_terms(self, layout: Layout, start: int, stop: int, Xt: Any, n_components: int) -> Any:
         """``layout``'s row terms of the chunk ``Xt`` (rows ``start:stop`` as :meth:`centred` gives them).
@@ -424,10 +429,7 @@ class ChunkedData:
         if self._centred.get((start, stop)) is Xt:  # only beside rows kept centred, in the compute dtype
             if isinstance(row_terms, np.ndarray):
                 row_terms.setflags(write=False)
-            with self._centred_lock:
-                if self._centred_bytes + row_terms.nbytes <= CENTRED_CACHE_BYTES:
-                    self._centred[key] = row_terms
-                    self._centred_bytes += row_terms.nbytes
+            self._keep(key, row_terms)
         return row_terms
 
     def estep(self, structure: CovarianceStructure, terms: KernelTerms, groups: int = 1) -> Statistics:
