@@ -258,14 +258,21 @@ def sklearn_iterations(X, K, structure, init, threads, iterations=None):
     return times, bounds
 
 
+#: Seconds of idleness before each timed block of :func:`run_cell`: OpenBLAS's threads spin for about
+#: 0.1 s after their last product (0.12 s of pause was enough to remove the slowdown it measures).
+SETTLE_SECONDS = 0.25
+
+
 def run_cell(n, d, K, structure, dtype, ceiling, floor=None, peers=True):
     """Time both libraries on one cell; compare log-likelihoods after the same iterations.
 
     Each library's iterations run as a block, gaussmix's after an untimed
-    one: the BLAS threads of scikit-learn's 2-threaded products keep
-    spinning for a while after they return, and an iteration started just
-    then ran 1.5x slower (measured when the iterations of the two libraries
-    were alternated), which would bias the comparison.
+    one, and every block after a pause of :data:`SETTLE_SECONDS`: the BLAS
+    threads of scikit-learn's 2-threaded products (and the peers' thread
+    pools) keep spinning for a while after they return, and a block started
+    just then ran up to 1.8x slower (diag n=1e4, d=64, K=16: 9.3 against
+    5.2 ms per iteration, median of 6 blocks each way), which would bias
+    the comparison towards whichever library ran first.
 
     scikit-learn runs at 2 threads first; its first iteration sets the
     number of iterations (up to 20 for cheap cells, 1 for heavy ones). Its
@@ -277,12 +284,15 @@ def run_cell(n, d, K, structure, dtype, ceiling, floor=None, peers=True):
     X = make_data(n, d, K, dtype)
     init = starting_point(X, K, structure)
     single = np.dtype(dtype) == np.float32
+    time.sleep(SETTLE_SECONDS)
     two, sk_bounds = sklearn_iterations(X, K, structure, init, 2, 1 if single else None)
     repeats = repeats_for(two[0]) if single else len(two)
+    time.sleep(SETTLE_SECONDS)
     gaussmix_iterations(X, K, structure, init, 1)  # warm-up
     ours, our_bounds = gaussmix_iterations(X, K, structure, init, max(repeats, len(two)))
     one = None
     if not single and two[0] < 2.0:
+        time.sleep(SETTLE_SECONDS)
         one = sklearn_iterations(X, K, structure, init, 1, len(two))[0]
     our_time = statistics.median(ours)
     sk_two = statistics.median(two)
@@ -299,6 +309,7 @@ def run_cell(n, d, K, structure, dtype, ceiling, floor=None, peers=True):
         timed = 1 if two[0] > 5.0 else 3
         for name, run in (("gmmx", peer_libraries.gmmx_iterations),
                           ("pomegranate", peer_libraries.pomegranate_iterations)):
+            time.sleep(SETTLE_SECONDS)
             try:
                 result = run(X, K, structure, init, timed)
             except Exception as exc:  # a peer's failure is a result of the cell, not the benchmark's

@@ -8,11 +8,12 @@ import pytest
 from conftest import ENGINES, STRUCTURES, on_engine
 
 import gaussmix._compiled as compiled_module
+from gaussmix._compiled import compiled
 from gaussmix import GaussianMixture
 from gaussmix._namespace import NUMPY
 from gaussmix.covariance import get_structure
 from gaussmix.covariance.layouts import SharedDiagonalLayout
-from gaussmix.em import _estep_loop
+from gaussmix.em import _estep_loop, kernels
 from gaussmix.em import batch as em_batch
 from gaussmix.em import loop as em_loop
 from gaussmix.em.fit import FitSettings, maximum_likelihood
@@ -130,9 +131,16 @@ def test_the_compiled_loop_gives_the_kernels_statistics(structure, n_components,
 @pytest.mark.parametrize("structure", COMPILED)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_the_compiled_normalisation_gives_the_kernels_statistics(structure, dtype, weighted):
+@pytest.mark.parametrize("numpy_exponential", [False, True])
+def test_the_compiled_normalisation_gives_the_kernels_statistics(structure, dtype, weighted, numpy_exponential,
+                                                                 monkeypatch):
     """Any chunk's E-step takes its elementwise passes (log-sum-exp, responsibilities, weights) as one compiled
-    loop: the same statistics as NumPy's passes, for one mixture, several at once and with a noise component."""
+    loop, or (float64, where NumPy's exponential is the faster) as two compiled passes about NumPy's
+    exponential: the same statistics as NumPy's passes, for one mixture, several at once and with a noise
+    component."""
+    monkeypatch.setattr(kernels, "NUMPY_EXPONENTIAL", numpy_exponential)
+    asked = []
+    monkeypatch.setattr(kernels, "compiled", lambda function: asked.append(function.__name__) or compiled(function))
     rng = np.random.RandomState(4)
     X = 5.0 + 3.0 * rng.normal(size=(300, 3))
     weights = rng.uniform(0.0, 3.0, 300) if weighted else None
@@ -159,6 +167,8 @@ def test_the_compiled_normalisation_gives_the_kernels_statistics(structure, dtyp
             else:  # where the likelihood is lost, NumPy's statistics may be NaN too
                 np.testing.assert_allclose(got.first[np.isfinite(expected.first)],
                                            expected.first[np.isfinite(expected.first)], rtol=1e-4)
+    split = numpy_exponential and dtype == np.float64
+    assert ("shift_by_best" in asked and "scale_by_totals" in asked) == split
 
 
 def test_the_compiled_loop_pools_a_shared_diagonal():
@@ -469,8 +479,6 @@ def test_compiled_runs_are_each_mixtures_iterations_in_turn(structure, weighted)
 @pytest.mark.parametrize("structure", COMPILED)
 @pytest.mark.parametrize("per_call", [1, 2])
 def test_more_mixtures_than_one_compiled_call_takes_run_in_several(structure, per_call, monkeypatch):
-    import gaussmix.em.kernels as kernels
-
     source, model, rng = iteration_problem(structure, True)
     parts = [random_params(structure, 3, 4, rng) for _ in range(5)]
     bounds, limits, tol = [-np.inf, -np.inf, -3.0, -np.inf, -np.inf], [1, 300, 3, 40, 7], 1e-4

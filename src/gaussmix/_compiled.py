@@ -77,14 +77,16 @@ def _is_loop(function: types.FunctionType) -> bool:
 
 
 #: Division by zero gives inf or NaN, as in NumPy (the loops' NumPy counterparts), rather than raising:
-#: a division that may raise is never turned into SIMD code.
-_OPTIONS = dict(nogil=True, error_model="numpy")
+#: a division that may raise is never turned into SIMD code. A product and a sum may be fused into one
+#: rounding (FMA instructions, where the CPU has them): the compiled exponential takes 1.4 ns a value
+#: instead of 1.8, and the results differ from unfused ones in the last bits only.
+_OPTIONS = dict(nogil=True, error_model="numpy", fastmath={"contract"})
 
 
 def _jit(numba, function: types.FunctionType, reassociated: bool = False):
     """``function`` compiled; ``reassociated``: its sums may be taken in any order (so in SIMD lanes: a
     loop module lists such functions, short dot products, in its ``REASSOCIATED``)."""
-    options = dict(_OPTIONS, fastmath={"reassoc"}) if reassociated else _OPTIONS
+    options = dict(_OPTIONS, fastmath={"reassoc", "contract"}) if reassociated else _OPTIONS
     try:
         return numba.njit(cache=True, **options)(function)
     except RuntimeError:  # nowhere to cache compiled code: compile in every process

@@ -411,6 +411,75 @@ def normalise(values, log_norm, noise, weights, groups, log_likelihood):
                     row[i] = row[i] * scale[i] if scale[i] > 0.0 else 0.0
 
 
+def shift_by_best(values, log_norm, noise, groups, best):
+    """The first half of :func:`normalise` where the exponentials are taken outside (float64 ``values``):
+    ``values[c]`` becomes ``log_norm[c] - values[c] / 2`` minus each row's largest log-probability in the
+    group of ``c`` (with the noise's, if any; 0 where that is not finite), which goes to ``best``
+    (groups, rows). :func:`scale_by_totals` is the second half, after the exponentials of ``values``."""
+    n_total, n_rows = values.shape
+    n_per = n_total // groups
+    with_noise = not math.isnan(noise)
+    for g in range(groups):
+        top = best[g]
+        for i in range(n_rows):
+            top[i] = noise if with_noise else -math.inf
+        for c in range(g * n_per, (g + 1) * n_per):
+            row, shift = values[c], log_norm[c]
+            for i in range(n_rows):
+                value = shift - 0.5 * row[i]
+                top[i] = value if value > top[i] else top[i]
+        for i in range(n_rows):
+            top[i] = top[i] if (top[i] > -math.inf) & (top[i] < math.inf) else 0.0
+        for c in range(g * n_per, (g + 1) * n_per):
+            row, shift = values[c], log_norm[c]
+            for i in range(n_rows):
+                row[i] = (shift - 0.5 * row[i]) - top[i]
+
+
+def scale_by_totals(values, best, noise, weights, groups, log_likelihood):
+    """The second half of :func:`normalise` (see :func:`shift_by_best`): ``values`` hold the exponentials
+    of the shifted log-probabilities; each row's are scaled by its weight over their total within the
+    group, and each group's weighted log-density is added to ``log_likelihood``, as :func:`normalise`
+    does."""
+    n_total, n_rows = values.shape
+    n_per = n_total // groups
+    weighted = weights.shape[0] > 0
+    with_noise = not math.isnan(noise)
+    totals, logs = np.empty(n_rows), np.empty(n_rows)
+    scratch, spare = np.empty(n_rows), np.empty(n_rows)
+    for g in range(groups):
+        top = best[g]
+        if with_noise:
+            for i in range(n_rows):
+                totals[i] = noise - top[i]
+            _exp_into(totals, scratch, spare)
+        else:
+            for i in range(n_rows):
+                totals[i] = 0.0
+        for c in range(g * n_per, (g + 1) * n_per):
+            row = values[c]
+            for i in range(n_rows):
+                totals[i] += row[i]
+        for i in range(n_rows):
+            logs[i] = totals[i]
+        _log_into(logs, scratch, spare)
+        added = 0.0
+        for i in range(n_rows):
+            w = weights[i] if weighted else 1.0
+            density = logs[i] + top[i] if totals[i] > 0.0 else -math.inf
+            if (density > -math.inf) & (density < math.inf):
+                added += w * density
+                totals[i] = w / totals[i]
+            else:  # no component of the group explains the row: NaN unless its weight is 0
+                added += math.nan if w > 0.0 else 0.0
+                totals[i] = 0.0
+        log_likelihood[g] += added
+        for c in range(g * n_per, (g + 1) * n_per):
+            row = values[c]
+            for i in range(n_rows):
+                row[i] = row[i] * totals[i] if totals[i] > 0.0 else 0.0
+
+
 def _exp_in_place(a):
     """``a = exp(a)`` for a 1-d float64 array, in loops the compiler turns into SIMD code.
 
