@@ -66,8 +66,7 @@ def _compiled_module(name: str, globals_: dict) -> dict | None:
                 if isinstance(value, types.FunctionType) and (value.__module__ == name or _is_loop(value)):
                     copy = types.FunctionType(value.__code__, namespace, value.__name__, value.__defaults__)
                     copy.__module__, copy.__qualname__ = value.__module__, value.__qualname__
-                    reassociated = key in getattr(sys.modules.get(value.__module__), "REASSOCIATED", ())
-                    namespace[key] = _jit(numba, copy, reassociated)
+                    namespace[key] = _jit(numba, copy, _flags(sys.modules.get(value.__module__), key))
             _MODULES[name] = namespace
     return _MODULES[name]
 
@@ -77,20 +76,31 @@ def _is_loop(function: types.FunctionType) -> bool:
 
 
 #: Division by zero gives inf or NaN, as in NumPy (the loops' NumPy counterparts), rather than raising:
-#: a division that may raise is never turned into SIMD code. A product and a sum may be fused into one
-#: rounding (FMA instructions, where the CPU has them): the compiled exponential takes 1.4 ns a value
-#: instead of 1.8, and the results differ from unfused ones in the last bits only.
-_OPTIONS = dict(nogil=True, error_model="numpy", fastmath={"contract"})
+#: a division that may raise is never turned into SIMD code.
+_OPTIONS = dict(nogil=True, error_model="numpy")
 
 
-def _jit(numba, function: types.FunctionType, reassociated: bool = False):
-    """``function`` compiled; ``reassociated``: its sums may be taken in any order (so in SIMD lanes: a
-    loop module lists such functions, short dot products, in its ``REASSOCIATED``)."""
-    options = dict(_OPTIONS, fastmath={"reassoc", "contract"}) if reassociated else _OPTIONS
+def _jit(numba, function: types.FunctionType, fastmath: frozenset = frozenset()):
+    """``function`` compiled with numba's ``fastmath`` flags (a loop module names the functions that take
+    them, see :func:`_flags`)."""
+    options = dict(_OPTIONS, fastmath=set(fastmath)) if fastmath else _OPTIONS
     try:
         return numba.njit(cache=True, **options)(function)
     except RuntimeError:  # nowhere to cache compiled code: compile in every process
         return numba.njit(**options)(function)
+
+
+def _flags(module: types.ModuleType | None, name: str) -> frozenset:
+    """The ``fastmath`` flags of a loop module's function ``name``: ``reassoc`` where its sums may be taken
+    in any order (so in SIMD lanes; the module lists such functions, short dot products, in its
+    ``REASSOCIATED``), ``contract`` where a product and a sum may be one rounding (FMA instructions; the
+    module's ``CONTRACTED``). Loops that must give NumPy's numbers to the last bit take neither."""
+    flags = set()
+    if name in getattr(module, "REASSOCIATED", ()):
+        flags.add("reassoc")
+    if name in getattr(module, "CONTRACTED", ()):
+        flags.add("contract")
+    return frozenset(flags)
 
 
 def compiled(function: Callable) -> Callable | None:

@@ -101,6 +101,9 @@ ROW_BLOCK = 256
 #: Functions compiled with their sums in any order (see :func:`gaussmix._compiled.compiled`): dot products
 #: along a row's features, whose terms are then summed in SIMD lanes (in order, one dependent chain).
 REASSOCIATED = ("_row_dot", "_row_dots")
+#: Functions compiled with products and sums fused where the CPU can (FMA): the exponential and the logarithm,
+#: whose results differ from NumPy's in the last bits anyway (the exponential: 1.8 -> 1.4 ns a value).
+CONTRACTED = ("_exp_into", "_log_into")
 
 
 def few_components_rows(X, shift, weights, kind, log_norm, table, linear, const, scales, groups,

@@ -15,6 +15,7 @@ them (its ``--variant`` option sets them here).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -120,7 +121,7 @@ def _one_search(source, model, runs: list[EMResult], settings: FitSettings, rng,
     """
     before = counted.count
     n_continued = min(SHORT_EM_CONTINUED, len(runs))
-    ranked = sorted(range(len(runs)), key=lambda i: (_rank(runs[i]), i))
+    ranked = _ranked(runs)
     finished = _succeeded(_continued(source, model, [runs[i] for i in ranked[:n_continued]], settings,
                                      _numbers(counter, n_continued), n_reported, counted))
     for index in ranked[n_continued:]:
@@ -304,17 +305,22 @@ def _best(trials: list[EMResult], model) -> EMResult | None:
     """The best of runs whose collapsed components are not judged yet (:func:`_rank`; the earliest of equals).
 
     They are judged from the highest bound down, only until one has no
-    collapsed component: none after it can rank higher.
+    collapsed component and the next bound is below its rounding: none
+    after it can rank higher.
     """
-    best = None
-    ordered = sorted(trials, key=lambda run: -run.lower_bound)  # stable: the earlier of equal bounds first
+    best, best_at = None, -1
+    order = sorted(range(len(trials)), key=lambda i: -trials[i].lower_bound)  # stable: the earlier of equals first
+    ordered = [trials[i] for i in order]
     judged = _collapsed_together(model, ordered)
-    for i, trial in enumerate(ordered):
-        trial = replace(trial, collapsed=judged[i] if judged is not None else model.collapsed(trial.params))
-        if best is None or _rank(trial) < _rank(best):
-            best = trial
-        if not trial.collapsed:
+    lowest = -math.inf  # once a run has no collapsed component: the lowest bound that can still tie it
+    for i, (at, trial) in enumerate(zip(order, ordered)):
+        if trial.lower_bound < lowest:
             break
+        trial = replace(trial, collapsed=judged[i] if judged is not None else model.collapsed(trial.params))
+        if best is None or _ahead(trial, best) or (not _ahead(best, trial) and at < best_at):
+            best, best_at = trial, at
+        if not trial.collapsed and lowest == -math.inf:
+            lowest = trial.lower_bound - BOUND_ROUNDING * max(1.0, abs(trial.lower_bound))
     return best
 
 
@@ -462,18 +468,40 @@ def _distinct(runs: list[EMResult], tol: float) -> list[EMResult]:
     return kept
 
 
+#: Bounds closer than this, relative to their size (at least 1), are equal: they differ by the rounding of
+#: their sums alone, which another engine, BLAS or thread count changes (two runs at one optimum with their
+#: components in another order, for instance). The earlier run wins ties.
+BOUND_ROUNDING = 1e-10
+
+
+def _ahead(result: EMResult, other: EMResult, tol: float = 0.0) -> bool:
+    """Whether ``result`` ranks before ``other``: fewer collapsed components, then a bound higher by more
+    than ``tol`` per row and more than its rounding (:data:`BOUND_ROUNDING`)."""
+    if len(result.collapsed) != len(other.collapsed):
+        return len(result.collapsed) < len(other.collapsed)
+    margin = max(tol, BOUND_ROUNDING * max(1.0, abs(other.lower_bound)))
+    return result.lower_bound > other.lower_bound + margin
+
+
 def _rank(result: EMResult) -> tuple[int, float]:
-    """Sort key of runs, best first: fewer collapsed components first, then the higher lower bound."""
+    """Sort key of runs, best first: fewer collapsed components first, then the higher lower bound (sorts that
+    must not depend on rounding compare with :func:`_ahead` instead)."""
     return len(result.collapsed), -result.lower_bound
+
+
+def _ranked(runs: list[EMResult]) -> list[int]:
+    """The positions of ``runs``, best first (:func:`_ahead`; the earlier of equals first)."""
+    def compare(i: int, j: int) -> int:
+        return -1 if _ahead(runs[i], runs[j]) else 1 if _ahead(runs[j], runs[i]) else i - j
+
+    return sorted(range(len(runs)), key=functools.cmp_to_key(compare))
 
 
 def _improves(result: EMResult, best: EMResult, tol: float) -> bool:
     """Whether ``result`` beats ``best`` by more than ``tol`` per row (or has fewer collapsed components)."""
-    if len(result.collapsed) != len(best.collapsed):
-        return len(result.collapsed) < len(best.collapsed)
-    return result.lower_bound > best.lower_bound + tol
+    return _ahead(result, best, tol)
 
 
 def better(result: EMResult, best: EMResult) -> bool:
-    """Whether ``result`` beats ``best`` (see :func:`_rank`; the earlier run wins ties)."""
-    return _rank(result) < _rank(best)
+    """Whether ``result`` beats ``best`` (see :func:`_ahead`; the earlier run wins ties)."""
+    return _ahead(result, best)
