@@ -321,7 +321,8 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood, resp):
     for c in range(n_total):
         row, scale = values[c], scales[c // n_per]
         for i in range(n_rows):
-            row[i] = row[i] * scale[i] if scale[i] > 0.0 else 0.0
+            value = row[i] * scale[i]
+            row[i] = value if value >= RESPONSIBILITY_FLOOR else 0.0
             row_weights[i] += row[i]
     for i in range(n_rows):
         for c in range(n_total):
@@ -337,6 +338,12 @@ ROUNDER = 6755399441055744.0  # 1.5 * 2^52: x + ROUNDER - ROUNDER rounds x to an
 ROUNDER_BITS = 4843621399236968448  # the bits of ROUNDER as an int64
 #: 1 / j!, the Taylor coefficients of exp
 EXP_TERMS = tuple(1.0 / math.factorial(j) for j in range(13))
+
+
+#: Responsibilities below this, the smallest normal float64, are set to 0. They add nothing a sum of
+#: responsibilities can hold, and products with subnormal numbers run many times slower on some CPUs
+#: (diag n=1e4, d=64, K=64 on an AVX-512 VM: 31.9 -> 6.9 ms an iteration; K=256: 175 -> 31 ms).
+RESPONSIBILITY_FLOOR = 2.2250738585072014e-308
 
 
 #: Rows :func:`normalise` takes at a time: its scratch rows and the block of distances stay in the L1 and L2 caches.
@@ -411,7 +418,8 @@ def normalise(values, log_norm, noise, weights, groups, log_likelihood):
             for c in range(g * n_per, (g + 1) * n_per):
                 row = values[c, start:stop]
                 for i in range(size):
-                    row[i] = row[i] * scale[i] if scale[i] > 0.0 else 0.0
+                    value = row[i] * scale[i]
+                    row[i] = value if value >= RESPONSIBILITY_FLOOR else 0.0
 
 
 def shift_by_best(values, log_norm, noise, groups, best):
@@ -480,7 +488,8 @@ def scale_by_totals(values, best, noise, weights, groups, log_likelihood):
         for c in range(g * n_per, (g + 1) * n_per):
             row = values[c]
             for i in range(n_rows):
-                row[i] = row[i] * totals[i] if totals[i] > 0.0 else 0.0
+                value = row[i] * totals[i]
+                row[i] = value if value >= RESPONSIBILITY_FLOOR else 0.0
 
 
 def _exp_in_place(a):
