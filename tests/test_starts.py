@@ -741,7 +741,7 @@ def test_bounds_that_differ_by_rounding_alone_are_ties_that_the_earlier_run_wins
     BLAS or thread count changes them): within search.BOUND_ROUNDING the earlier run wins, beyond it the higher."""
     import types
 
-    import gaussmix.em.search as search
+    from gaussmix.em import search
     from gaussmix.em.loop import EMResult
 
     def run(i, bound, collapsed=()):
