@@ -436,9 +436,10 @@ def summarise(cells, ceiling, e2e, memory) -> list[str]:
     lines = [] if ceiling is None else [
         f"- float64 matrix-product ceiling: {ceiling['ceiling']:.1f} GFLOP/s "
         f"(1 thread {ceiling['gflops_1_thread']:.1f}, 2 threads {ceiling['gflops_2_threads']:.1f})"]
-    lines.append(
-        f"- per-iteration speed-up over scikit-learn (float64, {len(f64)} cells): median "
-        f"{statistics.median(speedups):.1f}x, minimum {min(speedups):.2f}x, maximum {max(speedups):.1f}x")
+    if speedups:  # a run of float32 cells alone has none
+        lines.append(
+            f"- per-iteration speed-up over scikit-learn (float64, {len(f64)} cells): median "
+            f"{statistics.median(speedups):.1f}x, minimum {min(speedups):.2f}x, maximum {max(speedups):.1f}x")
     heavy = [c for c in f64 if c["structure"] in ("full", "tied") and c["K"] * c["d"] >= 256]
     if heavy:
         fractions = [c["ceiling_fraction"] for c in heavy]
@@ -470,8 +471,9 @@ def summarise(cells, ceiling, e2e, memory) -> list[str]:
                 f"(its time / gaussmix's: median {statistics.median(ratios):.1f}x, smallest {min(ratios):.2f}x at "
                 f"{slowest['dtype']} {slowest['structure']} n={slowest['n']:,} d={slowest['d']} K={slowest['K']})")
     same = [c for c in f64 if not c.get("component_dropped")]
-    lines.append(f"- largest relative difference of the final log-likelihoods (float64, {len(same)} cells): "
-                 f"{max(c['loglik_rel_diff'] for c in same):.1e}")
+    if same:
+        lines.append(f"- largest relative difference of the final log-likelihoods (float64, {len(same)} cells): "
+                     f"{max(c['loglik_rel_diff'] for c in same):.1e}")
     dropped = [c for c in f64 if c.get("component_dropped")]
     if dropped:
         lines.append(
