@@ -275,7 +275,6 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood, resp):
     """
     n_total, n_rows = values.shape
     n_per = n_total // groups
-    weighted = weights.shape[0] > 0
     tops = np.empty((groups, n_rows))
     for c in range(n_total):
         row = values[c]
@@ -306,17 +305,7 @@ def _responsibilities(values, log_norm, weights, groups, log_likelihood, resp):
     _log_in_place(logs.reshape(-1))
     scales = np.empty((groups, n_rows))
     for g in range(groups):
-        added = log_likelihood[g]
-        for i in range(n_rows):
-            w = weights[i] if weighted else 1.0
-            density = logs[g, i] + tops[g, i] if totals[g, i] > 0.0 else -math.inf
-            if (density > -math.inf) & (density < math.inf):
-                added += w * density
-                scales[g, i] = w / totals[g, i]
-            else:  # no component of the group explains the row: NaN unless its weight is 0
-                added += math.nan if w > 0.0 else 0.0
-                scales[g, i] = 0.0
-        log_likelihood[g] = added
+        log_likelihood[g] += _row_scales(totals[g], logs[g], tops[g], weights, 0, scales[g])
     row_weights = np.zeros(n_rows)
     for c in range(n_total):
         row, scale = values[c], scales[c // n_per]
@@ -370,7 +359,6 @@ def normalise(values, log_norm, noise, weights, groups, log_likelihood):
     """
     n_total, n_rows = values.shape
     n_per = n_total // groups
-    weighted = weights.shape[0] > 0
     with_noise = not math.isnan(noise)
     block = NORMALISE_BLOCK
     floor = RESPONSIBILITY_FLOOR_FLOAT32 if values.itemsize == 4 else RESPONSIBILITY_FLOOR
@@ -408,17 +396,7 @@ def normalise(values, log_norm, noise, weights, groups, log_likelihood):
             for i in range(size):
                 arg[i] = total[i]
             _log_into(arg, poly, power)
-            added = 0.0
-            for i in range(size):
-                w = weights[start + i] if weighted else 1.0
-                density = arg[i] + best[i] if total[i] > 0.0 else -math.inf
-                if (density > -math.inf) & (density < math.inf):
-                    added += w * density
-                    scale[i] = w / total[i]
-                else:  # no component of the group explains the row: NaN unless its weight is 0
-                    added += math.nan if w > 0.0 else 0.0
-                    scale[i] = 0.0
-            log_likelihood[g] += added
+            log_likelihood[g] += _row_scales(total, arg, best, weights, start, scale)
             for c in range(g * n_per, (g + 1) * n_per):
                 row = values[c, start:stop]
                 for i in range(size):
@@ -458,7 +436,6 @@ def scale_by_totals(values, best, noise, weights, groups, log_likelihood):
     does."""
     n_total, n_rows = values.shape
     n_per = n_total // groups
-    weighted = weights.shape[0] > 0
     with_noise = not math.isnan(noise)
     totals, logs = np.empty(n_rows), np.empty(n_rows)
     scratch, spare = np.empty(n_rows), np.empty(n_rows)
@@ -478,22 +455,31 @@ def scale_by_totals(values, best, noise, weights, groups, log_likelihood):
         for i in range(n_rows):
             logs[i] = totals[i]
         _log_into(logs, scratch, spare)
-        added = 0.0
-        for i in range(n_rows):
-            w = weights[i] if weighted else 1.0
-            density = logs[i] + top[i] if totals[i] > 0.0 else -math.inf
-            if (density > -math.inf) & (density < math.inf):
-                added += w * density
-                totals[i] = w / totals[i]
-            else:  # no component of the group explains the row: NaN unless its weight is 0
-                added += math.nan if w > 0.0 else 0.0
-                totals[i] = 0.0
-        log_likelihood[g] += added
+        log_likelihood[g] += _row_scales(totals, logs, top, weights, 0, totals)  # the scales replace the totals
         for c in range(g * n_per, (g + 1) * n_per):
             row = values[c]
             for i in range(n_rows):
                 value = row[i] * totals[i]
                 row[i] = value if value >= RESPONSIBILITY_FLOOR else 0.0
+
+
+def _row_scales(totals, logs, top, weights, offset, scales):
+    """Each row's weighted log-density ``logs + top`` (``logs``: the logarithms of its ``totals`` of
+    exponentials shifted by ``top``), summed and returned, and into ``scales`` its weight over its total
+    (``weights[offset + i]``; ones where ``weights`` is empty). A row no component explains (a total of 0, or
+    a density not finite) adds NaN unless its weight is 0, and its scale is 0. ``scales`` may be ``totals``."""
+    weighted = weights.shape[0] > 0
+    added = 0.0
+    for i in range(totals.shape[0]):
+        w = weights[offset + i] if weighted else 1.0
+        density = logs[i] + top[i] if totals[i] > 0.0 else -math.inf
+        if (density > -math.inf) & (density < math.inf):
+            added += w * density
+            scales[i] = w / totals[i]
+        else:  # no component of the group explains the row: NaN unless its weight is 0
+            added += math.nan if w > 0.0 else 0.0
+            scales[i] = 0.0
+    return added
 
 
 def _exp_in_place(a):
