@@ -181,6 +181,45 @@ def test_centred_rows_are_kept_only_within_the_budget(blobs, monkeypatch, struct
     assert large._centred_bytes == 0 and not large._centred
 
 
+@pytest.mark.parametrize("structure_name", ["full", "tied", "diag", "spherical"])
+def test_numpy_passes_take_worker_threads_only_for_chunks_worth_them(structure_name, monkeypatch):
+    """Chunks with little work each run in the calling thread (two threads would spend the pass handing over the
+    GIL between NumPy calls); larger ones on the workers. The statistics are the same either way, bit for bit:
+    the chunks and the order of their sums do not depend on the threads."""
+    import gaussmix.engines._chunked as data_module
+    from gaussmix.em.params import kernel_terms
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6000, 3)) * [1.0, 2.0, 3.0] + 5.0
+    structure = get_structure(structure_name)
+    params = GaussianMixture(4, covariance_type=structure_name, random_state=0).fit(X)._params_from_attributes()
+    seen = []
+    monkeypatch.setattr(data_module, "estep_statistics", _recording(data_module.estep_statistics, seen))
+    results = {}
+    for least in (data_module.PARALLEL_MIN_CHUNK_WORK, 0):
+        monkeypatch.setattr(data_module, "PARALLEL_MIN_CHUNK_WORK", least)
+        data = ChunkedData(X, chunk_rows=1500, n_threads=2)  # 4 chunks of 1,500 rows: 2e5 at most
+        seen.clear()
+        results[least] = data.estep(structure, kernel_terms(structure, params, data.shift))
+        threads = {name.startswith("gaussmix") for name in seen}
+        assert threads == ({True} if least == 0 else {False}), (least, seen)
+    few, many = results.values()
+    for name in ("counts", "first", "second"):
+        np.testing.assert_array_equal(getattr(few, name), getattr(many, name))
+    assert few.log_likelihood == many.log_likelihood
+
+
+def _recording(function, names):
+    """``function``, noting the name of the thread that runs each call in ``names``."""
+    import threading
+
+    def recorded(*args, **kwargs):
+        names.append(threading.current_thread().name)
+        return function(*args, **kwargs)
+
+    return recorded
+
+
 # -- correct or a clear error, never silently wrong -------------------------------------------
 @pytest.mark.parametrize("scale", [1e-155, 1e-200, 1e-300])
 def test_data_too_small_for_float64_is_an_error(scale):
@@ -292,6 +331,10 @@ def test_products_along_a_chunks_rows_are_its_matrix_product(engine, width, n_co
     product = as_numpy(xp.products_with_rows(on_engine(a, engine), on_engine(b, engine)))
     assert product.shape == (width, n_components)
     np.testing.assert_allclose(product, a @ b.T, rtol=1e-12, atol=1e-12 * np.abs(a).sum(axis=1).max())
+    c = rng.normal(size=(n_components, width))  # the namespace's own products: those of @
+    for left, right in ((c, a), (c[None], a[None])):
+        got = as_numpy(xp.matmul(on_engine(left, engine), on_engine(right, engine)))
+        np.testing.assert_allclose(got, left @ right, rtol=1e-12, atol=1e-12 * np.abs(c).sum(axis=1).max() * 10)
 
 
 @pytest.mark.parametrize("engine", ["numpy", "torch"])

@@ -147,7 +147,7 @@ class Layout(ABC):
     def counts_and_first(self, xp: ArrayNamespace, Xt: Any, row_terms: Any, resp: Any) -> tuple[Any, Any]:
         """A chunk's counts ``(K,)``, summed in float64, and first moments ``(K, d)`` under ``resp``: the
         moments without the second (see :meth:`moments`)."""
-        return xp.sum(xp.to_float64(resp), axis=1), xp.transpose_last(Xt @ xp.transpose_last(resp))
+        return xp.sum(xp.to_float64(resp), axis=1), xp.transpose_last(xp.matmul(Xt, xp.transpose_last(resp)))
 
     # -- statistics (NumPy float64) ------------------------------------------------
     @abstractmethod

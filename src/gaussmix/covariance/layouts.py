@@ -221,7 +221,7 @@ class FullLayout(FeatureKernels, MatrixLayout):
                     if kept is not None:
                         weights, columns = xp.take(weights, kept, axis=0), xp.take(Xt, kept, axis=1)
                 scaled = columns * xp.sqrt(weights)[None, :]
-                blocks.append((scaled @ xp.transpose_last(scaled))[rows, cols])
+                blocks.append(xp.matmul(scaled, xp.transpose_last(scaled))[rows, cols])
             return xp.stack(blocks)
         return super().second_moment(xp, Xt, row_terms, resp)
 
@@ -304,7 +304,7 @@ class SharedLayout(MatrixLayout):
     def rows_second_moment(self, xp, Xt, weights):
         # A product with its own transpose (BLAS's symmetric rank-k update: half the multiplications)
         scaled = Xt if weights is None else Xt * xp.sqrt(weights)[None, :]
-        return scaled @ xp.transpose_last(scaled)
+        return xp.matmul(scaled, xp.transpose_last(scaled))
 
     def scatter(self, counts, first, second):
         between = (first / safe_counts(counts)[:, None]).T @ first  # sum_k first_k first_k' / n_k

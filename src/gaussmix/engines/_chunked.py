@@ -52,9 +52,17 @@ LABELLED_MIN_FEATURES = 16
 #: Data of at least twice this many rows is split into an even number of equal chunks.
 PARALLEL_MIN_ROWS = 2048
 #: Passes over fewer rows than PARALLEL_ROWS with less work than PARALLEL_MIN_WORK
-#: (rows x (feature width + K) x d) run in one thread: workers would cost more than they save.
+#: (rows x (feature width + K) x d) run in one thread: workers would cost more than they save
+#: (namespaces other than NumPy's; NumPy's see PARALLEL_MIN_CHUNK_WORK).
 PARALLEL_ROWS = 16384
 PARALLEL_MIN_WORK = 1e7
+#: NumPy passes run on worker threads where a chunk's work, rows x (K x (width + 11) + 4 d), is at least this
+#: (a chunk that takes about 0.7 ms on one core). A pass is a few dozen NumPy calls per chunk, and a thread holds
+#: the GIL between them: with less work per call two threads spend their time handing it over. Measured E-steps
+#: (one thread against two): full covariances, n = 1e5, d = 2, K = 4 (work 8.5e5): 1.73 against 2.41 ms;
+#: diagonal, n = 1e6, d = 2, K = 4 (1.2e6): 19.5 against 18.6 ms; spherical, n = 1e5, d = 8, K = 16 (4.2e6):
+#: 6.5 against 4.3 ms.
+PARALLEL_MIN_CHUNK_WORK = 2e6
 #: A chunk's E-step takes the compiled loop (:func:`~gaussmix.em.kernels.fused_estep_statistics`)
 #: when rows x components x (1 + row-terms width / 16) is at most this: below it NumPy's fixed cost
 #: per call outweighs the loop's slower exponentials and products (measured crossover, float64).
@@ -266,8 +274,7 @@ class ChunkedData:
         chunks = self.chunks(n_components, width)
         bounds = chunk_bounds(self.n_samples, self.chunk_rows(n_components, width))
         threads = min(self.n_threads, len(bounds))
-        work = self.n_samples * ((self.n_features if width is None else width) + n_components) * self.n_features
-        if self.n_samples < PARALLEL_ROWS and work < PARALLEL_MIN_WORK:
+        if threads > 1 and not self._worth_threads(bounds, n_components, width):
             threads = 1
         if threads <= 1:
             with self.xp.one_thread_each() if self.xp.worker_threads() is None else nullcontext():
@@ -296,6 +303,15 @@ class ChunkedData:
                 # Chunks already running finish before BLAS gets its thread count back: changing it
                 # while another thread is inside BLAS is not safe.
                 wait(pending)
+
+    def _worth_threads(self, bounds: list[tuple[int, int]], n_components: int, width: int | None) -> bool:
+        """Whether a pass over chunks ``bounds`` gains from worker threads (see :data:`PARALLEL_MIN_CHUNK_WORK`)."""
+        d = self.n_features
+        width = d if width is None else width
+        if self.xp.name == "numpy":
+            rows = max(stop - start for start, stop in bounds)
+            return rows * (n_components * (width + 11) + 4 * d) >= PARALLEL_MIN_CHUNK_WORK
+        return self.n_samples >= PARALLEL_ROWS or self.n_samples * (width + n_components) * d >= PARALLEL_MIN_WORK
 
     def float64_rows(self) -> tuple[np.ndarray, np.ndarray | None] | None:
         """The rows as one C-contiguous float64 NumPy array and their weights (None: all 1), for compiled

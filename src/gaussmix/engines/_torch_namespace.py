@@ -178,6 +178,9 @@ class TorchNamespace:
     def products_with_rows(self, a, b):
         return row_products(a, b) if self.device.type == "cpu" else a @ b.T
 
+    def matmul(self, a, b):
+        return a @ b
+
     def argmax(self, a, axis):
         return self.torch.argmax(a, dim=axis)
 
