@@ -638,3 +638,42 @@ def test_compiled_runs_can_stop_where_the_bound_cannot_reach_a_target(structure)
     never = runs(stacked_fits(structure, parts), 3, [-np.inf] * 3, limits, 1e-10, EarlyStop(slack=2.0, after=2))
     np.testing.assert_array_equal(never[2], plain[2])
     np.testing.assert_array_equal(never[3], plain[3])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_whitened_full_kernels_give_numpys_numbers(dtype, transposed):
+    """Full covariances whitened component by component (few components, many features): the compiled pass
+    that sums each column's squares less the whitened mean, and the one that gathers and scales the rows bearing
+    on each second moment, give the NumPy passes' numbers. One component takes a few rows only (a gathered
+    subset), the others most (every row)."""
+    from gaussmix.covariance.layouts import FullLayout
+
+    rng = np.random.default_rng(11)
+    n_rows, n_features, n_components = 600, 20, 3
+    assert FullLayout.whitens(n_features, n_components)
+    layout = get_structure("full").layout
+    rows = rng.normal(size=(n_rows, n_features)).astype(dtype)
+    Xt = rows.T if transposed else np.ascontiguousarray(rows.T)  # a view of the rows, or a transposed copy
+    params = random_params("full", n_components, n_features, rng, centre=0.0)
+    arrays = {name: np.asarray(value, dtype) for name, value in layout.kernel_arrays(params, np.zeros(n_features)).items()}
+    resp = rng.dirichlet(np.ones(n_components), size=n_rows).T.astype(dtype)
+    resp[0, 20:] *= 1e-30  # component 0: 20 rows bear on it, the others' terms are lost to rounding
+
+    def kernels(enabled):
+        compiled_module.ENABLED = enabled
+        try:
+            return layout.mahalanobis(NUMPY, Xt, None, arrays), layout.second_moment(NUMPY, Xt, None, resp)
+        finally:
+            compiled_module.ENABLED = True
+
+    (distances, second), (expected_distances, expected_second) = kernels(True), kernels(False)
+    assert distances.dtype == second.dtype == dtype
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(distances, expected_distances, rtol=rtol)
+    np.testing.assert_allclose(second, expected_second, rtol=rtol, atol=rtol * np.abs(expected_second).max())
+    # the gathered component's moment is that of its bearing rows alone, and close to that of all of them
+    bearing = rows[:20].astype(np.float64) * np.sqrt(resp[0, :20].astype(np.float64))[:, None]
+    rows_index, cols_index = np.triu_indices(n_features)
+    np.testing.assert_allclose(second[0], (bearing.T @ bearing)[rows_index, cols_index], rtol=10 * rtol,
+                               atol=10 * rtol * np.abs(second[0]).max())

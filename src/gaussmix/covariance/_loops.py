@@ -75,3 +75,49 @@ def rotate_pairs(inner, orientation, precisions):
                     b = inner[k, m, l]
                     inner[k, m, j] = c * a + s * b
                     inner[k, m, l] = c * b - s * a
+
+
+def shifted_column_squares(values, shift, out):
+    """``out[j]`` := the sum over ``i`` of ``(values[i, j] - shift[i])**2``, the squared length of column ``j``
+    of ``values`` less ``shift``: one pass over ``values``, which are left as they are."""
+    n_rows, n_columns = values.shape
+    for j in range(n_columns):
+        out[j] = 0.0
+    for i in range(n_rows):
+        row, offset = values[i], shift[i]
+        for j in range(n_columns):
+            difference = row[j] - offset
+            out[j] += difference * difference
+
+
+
+def bearing_rows_scaled(columns, weights, norms, fraction, eps, kept, scales, out):
+    """The rows (``columns``, (d, m): one row of data per column) that bear on a weighted second moment, each
+    times the square root of its weight, into the first columns of ``out`` (d, m); returns how many.
+
+    A row bears where its term ``weights[i] * norms[i]`` is above ``eps / m``
+    of their total; where that is more than ``fraction`` of the rows, every
+    row is written (as ``_bearing_rows`` decides). ``kept`` (integers) and
+    ``scales``, m long, are scratch.
+    """
+    n_features, n_rows = columns.shape
+    total = 0.0
+    for i in range(n_rows):
+        total += weights[i] * norms[i]
+    bound = eps / n_rows * total
+    count = 0
+    for i in range(n_rows):
+        count += weights[i] * norms[i] > bound
+    every = count > fraction * n_rows
+    written = 0
+    for i in range(n_rows):
+        weight = weights[i]
+        if every or weight * norms[i] > bound:
+            kept[written] = i
+            scales[written] = math.sqrt(weight)
+            written += 1
+    for c in range(n_features):
+        source, target = columns[c], out[c]
+        for j in range(written):
+            target[j] = source[kept[j]] * scales[j]
+    return written

@@ -47,8 +47,10 @@ import functools
 
 import numpy as np
 
+from gaussmix._compiled import compiled
 from gaussmix.covariance._layout import MatrixLayout, VarianceLayout
 from gaussmix.covariance._linalg import safe_counts
+from gaussmix.covariance._loops import bearing_rows_scaled, shifted_column_squares
 
 
 @functools.lru_cache(maxsize=64)
@@ -104,6 +106,21 @@ class FeatureKernels:
         return counts, xp.transpose_last(sums[width:-1]), self.second_from_sums(xp, sums[:width])
 
 
+def _shifted_column_squares(xp, z, shift):
+    """``column_squares(z - shift[:, None])`` of a ``(d, m)`` array ``z`` (which may be overwritten): one
+    compiled pass over ``z`` in host memory. Subtracting in place and then summing the squares took two
+    passes, in all a third as long again as the product that made ``z`` (d = 32, m = 2,500: 54 us against
+    100 us for the product, 14 us in one pass)."""
+    loop = compiled(shifted_column_squares) if xp.in_host_memory else None
+    if loop is None:
+        z -= shift[:, None]  # in place, then the squares summed in one pass (d = 32, K = 4: 2.9x faster)
+        return xp.column_squares(z)
+    values = xp.host_view(z)
+    out = np.empty(values.shape[1], dtype=values.dtype)
+    loop(values, np.asarray(xp.to_numpy(shift), dtype=values.dtype), out)
+    return xp.asarray(out)
+
+
 def _outer_terms(first: np.ndarray, counts: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """``F delta' + delta F' + n delta delta'`` per row of ``first`` (K, d) -> (K, d, d)."""
     cross = first[:, :, None] * delta[None, None, :]
@@ -113,6 +130,24 @@ def _outer_terms(first: np.ndarray, counts: np.ndarray, delta: np.ndarray) -> np
 #: A component's second moment is taken over the rows that bear on it (:func:`_bearing_rows`) where they are
 #: at most this fraction of the chunk: gathering them costs a pass over them.
 BEARING_FRACTION = 0.75
+
+
+def _whitened_second_moments(loop, Xt, resp):
+    """:meth:`FullLayout.second_moment` of a whitened NumPy chunk ``Xt`` (d, m) with the compiled loop ``loop``
+    (:func:`~gaussmix.covariance._loops.bearing_rows_scaled`): each component's bearing rows gathered and
+    scaled in one pass, then one symmetric product (d = 32, K = 4, 2,500 rows: 0.75 against 1.2 ms)."""
+    n_features, n_rows = Xt.shape
+    packed_rows, packed_cols = packed_index(n_features)
+    norms = np.einsum("ij,ij->j", Xt, Xt)
+    eps = float(np.finfo(Xt.dtype).eps)
+    kept, scales = np.empty(n_rows, dtype=np.intp), np.empty(n_rows, dtype=Xt.dtype)
+    scaled = np.empty((n_features, n_rows), dtype=Xt.dtype)
+    resp = np.asarray(resp, dtype=Xt.dtype)
+    blocks = np.empty((resp.shape[0], packed_rows.size), dtype=Xt.dtype)
+    for k in range(resp.shape[0]):
+        bearing = scaled[:, : loop(Xt, resp[k], norms, BEARING_FRACTION, eps, kept, scales, scaled)]
+        blocks[k] = np.dot(bearing, bearing.T)[packed_rows, packed_cols]
+    return blocks
 
 
 def _bearing_rows(xp, terms, eps):
@@ -202,13 +237,15 @@ class FullLayout(FeatureKernels, MatrixLayout):
         if row_terms is None:  # one component at a time: (d, m) temporaries, not (K, d, m)
             squared = []
             for whiten, mean in zip(arrays["whiten"], arrays["means"]):
-                z = whiten @ Xt
-                z -= mean[:, None]  # in place, and the squares summed in one pass: d = 32, K = 4, 2.9x faster
-                squared.append(xp.column_squares(z))
+                squared.append(_shifted_column_squares(xp, xp.matmul(whiten, Xt), mean))
             return xp.stack(squared)
         return super().mahalanobis(xp, Xt, row_terms, arrays)
 
     def second_moment(self, xp, Xt, row_terms, resp):
+        if row_terms is None and xp.name == "numpy" and np.result_type(Xt, resp) == Xt.dtype:
+            loop = compiled(bearing_rows_scaled)
+            if loop is not None:  # each component's rows gathered and scaled in one compiled pass
+                return _whitened_second_moments(loop, Xt, resp)
         if row_terms is None:
             rows, cols = packed_index(Xt.shape[0])
             norms = xp.column_squares(Xt) if xp.in_host_memory else None
