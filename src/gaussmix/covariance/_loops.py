@@ -90,7 +90,6 @@ def shifted_column_squares(values, shift, out):
             out[j] += difference * difference
 
 
-
 def bearing_rows_scaled(columns, weights, norms, fraction, eps, kept, scales, out):
     """The rows (``columns``, (d, m): one row of data per column) that bear on a weighted second moment, each
     times the square root of its weight, into the first columns of ``out`` (d, m); returns how many.

@@ -135,7 +135,8 @@ BEARING_FRACTION = 0.75
 def _whitened_second_moments(loop, Xt, resp):
     """:meth:`FullLayout.second_moment` of a whitened NumPy chunk ``Xt`` (d, m) with the compiled loop ``loop``
     (:func:`~gaussmix.covariance._loops.bearing_rows_scaled`): each component's bearing rows gathered and
-    scaled in one pass, then one symmetric product (d = 32, K = 4, 2,500 rows: 0.75 against 1.2 ms)."""
+    scaled in one pass, then one symmetric product (an E-step of full n = 1e4, d = 64, K = 16: 1.14x faster than
+    gathering, scaling and multiplying in NumPy)."""
     n_features, n_rows = Xt.shape
     packed_rows, packed_cols = packed_index(n_features)
     norms = np.einsum("ij,ij->j", Xt, Xt)
