@@ -132,15 +132,14 @@ def _outer_terms(first: np.ndarray, counts: np.ndarray, delta: np.ndarray) -> np
 BEARING_FRACTION = 0.75
 
 
-def _whitened_second_moments(loop, Xt, resp):
+def _whitened_second_moments(loop, Xt, resp, norms, eps, packed):
     """:meth:`FullLayout.second_moment` of a whitened NumPy chunk ``Xt`` (d, m) with the compiled loop ``loop``
-    (:func:`~gaussmix.covariance._loops.bearing_rows_scaled`): each component's bearing rows gathered and
-    scaled in one pass, then one symmetric product (an E-step of full n = 1e4, d = 64, K = 16: 1.14x faster than
-    gathering, scaling and multiplying in NumPy)."""
+    (:func:`~gaussmix.covariance._loops.bearing_rows_scaled`; ``norms``, ``eps`` and the ``packed`` index as
+    that method has them): each component's bearing rows gathered and scaled in one pass, then one symmetric
+    product (an E-step of full n = 1e4, d = 64, K = 16: 1.14x faster than gathering, scaling and multiplying
+    in NumPy)."""
     n_features, n_rows = Xt.shape
-    packed_rows, packed_cols = packed_index(n_features)
-    norms = np.einsum("ij,ij->j", Xt, Xt)
-    eps = float(np.finfo(Xt.dtype).eps)
+    packed_rows, packed_cols = packed
     kept, scales = np.empty(n_rows, dtype=np.intp), np.empty(n_rows, dtype=Xt.dtype)
     scaled = np.empty((n_features, n_rows), dtype=Xt.dtype)
     resp = np.asarray(resp, dtype=Xt.dtype)
@@ -243,14 +242,13 @@ class FullLayout(FeatureKernels, MatrixLayout):
         return super().mahalanobis(xp, Xt, row_terms, arrays)
 
     def second_moment(self, xp, Xt, row_terms, resp):
-        if row_terms is None and xp.name == "numpy" and np.result_type(Xt, resp) == Xt.dtype:
-            loop = compiled(bearing_rows_scaled)
-            if loop is not None:  # each component's rows gathered and scaled in one compiled pass
-                return _whitened_second_moments(loop, Xt, resp)
         if row_terms is None:
             rows, cols = packed_index(Xt.shape[0])
             norms = xp.column_squares(Xt) if xp.in_host_memory else None
             eps = np.finfo(xp.dtype_of(Xt)).eps
+            loop = compiled(bearing_rows_scaled) if xp.name == "numpy" else None
+            if loop is not None and np.result_type(Xt, resp) == Xt.dtype:  # gathered and scaled in one pass
+                return _whitened_second_moments(loop, Xt, resp, norms, float(eps), (rows, cols))
             blocks = []
             for k in range(resp.shape[0]):
                 weights, columns = resp[k], Xt
